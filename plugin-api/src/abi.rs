@@ -1,0 +1,134 @@
+//! The FFI-safe contract between `game-host` and a module library: the root module every
+//! library exports, the host services handed to it, and the values that cross the boundary.
+//!
+//! Module authors never touch these types: [`export_module!`](crate::export_module) builds
+//! the root module for them. The host reads them only in its loader and its call path.
+//!
+//! # Evolution rules
+//!
+//! - A library is loaded only if it was built against exactly this crate's version
+//!   ([`INTERFACE_VERSION`]); the host refuses every other version with a message naming both.
+//! - Any change to a type in this file is a new version of this crate (bump `Cargo.toml`).
+//! - New root-module fields go after the last one, behind `#[sabi(last_prefix_field)]`, so that
+//!   abi_stable's layout check can tell old and new libraries apart.
+//!
+//! Every value crossing the boundary is either borrowed for the duration of one call
+//! (`RStr<'a>`) or owned by the receiver (`RString`). Strings a library returns are allocated
+//! by that library; the host copies them into its own memory before the call ends, because a
+//! library's code and vtables leave memory when its version is retired.
+
+// The `StableAbi` derive and `#[sabi_trait]` expand to `unsafe impl`s and `#[no_mangle]`-free
+// unsafe glue that abi_stable checks itself; nothing in this file is hand-written unsafe code.
+#![allow(unsafe_code)]
+// abi_stable's generated names (`ModuleRoot_Ref`, `HostServices_TO`) are not camel case, and
+// `#[sabi_trait]` defines impls inside a function body.
+#![allow(non_camel_case_types, non_local_definitions)]
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings, sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{ROption, RResult, RStr, RString, RVec},
+    StableAbi,
+};
+
+/// The version of this interface crate, which a library must match exactly to be loaded.
+pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The root module: the one value a module library exports.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ModuleRoot_Ref)))]
+#[sabi(missing_field(panic))]
+pub struct ModuleRoot {
+    /// The module's static description; called once per load.
+    pub describe: extern "C" fn() -> ModuleInfo,
+    /// Called once after loading, before any command. An error refuses the library.
+    pub init: extern "C" fn(host: HostRef<'_>) -> RResult<(), RString>,
+    /// Runs one command.
+    pub handle: extern "C" fn(host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome,
+    /// Called once when the version is retired, after its last command returned.
+    #[sabi(last_prefix_field)]
+    pub shutdown: extern "C" fn(host: HostRef<'_>),
+}
+
+impl RootModule for ModuleRoot_Ref {
+    declare_root_module_statics! {ModuleRoot_Ref}
+    const BASE_NAME: &'static str = "game_module";
+    const NAME: &'static str = "game_module";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// What a module says about itself.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct ModuleInfo {
+    /// Short lowercase name, such as `mall`.
+    pub name: RStr<'static>,
+    /// The two digits that route commands to this module, such as `11`.
+    pub prefix: RStr<'static>,
+    /// The module's own version, free-form (usually its crate version).
+    pub version: RStr<'static>,
+    /// Every command the module serves, four digits each.
+    pub commands: RVec<RStr<'static>>,
+}
+
+/// One command, as the host hands it to a module. Every field is JSON text.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct CommandCall<'a> {
+    /// The four-digit command, such as `1103`.
+    pub cmd: RStr<'a>,
+    /// The request's `data` object.
+    pub data: RStr<'a>,
+    /// The player record shared by all modules (see [`Player`](crate::Player)).
+    pub player: RStr<'a>,
+    /// This module's own data for this player: a JSON object, `{}` at first.
+    pub module_data: RStr<'a>,
+}
+
+/// How a command ended.
+#[repr(u8)]
+#[derive(StableAbi, Debug)]
+pub enum CommandOutcome {
+    /// Success. `player` and `module_data` are the new JSON state, or `RNone` if unchanged.
+    Done {
+        data: RString,
+        player: ROption<RString>,
+        module_data: ROption<RString>,
+    },
+    /// A game-level refusal with the module's own positive code; nothing is committed.
+    Refused { code: i32, msg: RString },
+    /// The module serves no such command.
+    UnknownCommand,
+    /// The module failed: it panicked, or could not read its input. Nothing is committed.
+    Failed { msg: RString },
+}
+
+/// Severity of a module's log line.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// What the host offers a module during a call.
+#[sabi_trait]
+pub trait HostServices: Send + Sync {
+    /// Writes a line to the host's log, tagged with the module's name and version.
+    fn log(&self, level: LogLevel, message: RStr<'_>);
+
+    /// The host clock, in milliseconds since the Unix epoch (tests can move it).
+    fn now_millis(&self) -> i64;
+
+    /// The module's config section (`[modules.<name>]`) as JSON text, `{}` if absent.
+    #[sabi(last_prefix_field)]
+    fn config_json(&self) -> RString;
+}
+
+/// The borrowed host handle passed into every call; a module never keeps it.
+pub type HostRef<'a> = HostServices_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>;

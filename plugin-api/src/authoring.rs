@@ -1,0 +1,209 @@
+//! What a module author writes against: plain Rust types with no ABI in sight.
+//!
+//! A command handler is `fn(&mut Ctx, Value) -> Reply`. It reads the request `data`, changes
+//! `ctx.player` and `ctx.data` as it likes, and returns the reply `data` or a [`Refusal`].
+//! The host commits the changes only if the handler returned `Ok`.
+
+use crate::abi::{HostRef, HostServices, LogLevel};
+use crate::player::Player;
+use abi_stable::std_types::RStr;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// What a command handler returns: the reply `data`, or a game-level refusal.
+pub type Reply = Result<Value, Refusal>;
+
+/// A command handler.
+pub type Handler = fn(&mut Ctx<'_>, Value) -> Reply;
+
+/// A game-level refusal: a positive code of the module's own and a message for the player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Positive; the host turns a non-positive code into a module failure.
+    pub code: i32,
+    pub msg: String,
+}
+
+impl Refusal {
+    pub fn new(code: i32, msg: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused ({}): {}", self.code, self.msg)
+    }
+}
+
+/// Shorthand for `Err(Refusal::new(code, msg))`.
+pub fn refuse<T>(code: i32, msg: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal::new(code, msg))
+}
+
+/// The services of the host, usable from init, commands and shutdown.
+///
+/// Log through this, never with `println!`: a library's stdout buffer is never freed, and the
+/// host tags each line with the module's name and version.
+#[derive(Clone, Copy)]
+pub struct Host<'a> {
+    services: &'a (dyn HostServicesExt + 'a),
+}
+
+/// The host services as plain Rust: implemented by the ABI handle and by [`TestHost`].
+pub(crate) trait HostServicesExt {
+    fn log(&self, level: LogLevel, message: &str);
+    fn now_millis(&self) -> i64;
+    fn config_json(&self) -> String;
+}
+
+impl HostServicesExt for HostRef<'_> {
+    fn log(&self, level: LogLevel, message: &str) {
+        HostServices::log(self, level, RStr::from_str(message));
+    }
+    fn now_millis(&self) -> i64 {
+        HostServices::now_millis(self)
+    }
+    fn config_json(&self) -> String {
+        HostServices::config_json(self).into_string()
+    }
+}
+
+impl<'a> Host<'a> {
+    pub(crate) fn new(services: &'a (dyn HostServicesExt + 'a)) -> Self {
+        Host { services }
+    }
+
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.services.log(level, message);
+    }
+    pub fn error(&self, message: &str) {
+        self.log(LogLevel::Error, message);
+    }
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::Warn, message);
+    }
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::Info, message);
+    }
+    pub fn debug(&self, message: &str) {
+        self.log(LogLevel::Debug, message);
+    }
+
+    /// The host clock in milliseconds since the Unix epoch. Use this, not `SystemTime`, so
+    /// that tests and the host agree on what day it is.
+    pub fn now_millis(&self) -> i64 {
+        self.services.now_millis()
+    }
+
+    /// The current UTC day, counted from 1970-01-01 (day 0).
+    pub fn today(&self) -> i64 {
+        self.now_millis().div_euclid(86_400_000)
+    }
+
+    /// This module's config section (`[modules.<name>]` in the host config), deserialized.
+    /// An absent section reads as an empty table.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, String> {
+        let text = self.services.config_json();
+        serde_json::from_str(&text).map_err(|e| format!("bad module config: {e}"))
+    }
+}
+
+/// Everything a command handler may read and change.
+pub struct Ctx<'a> {
+    /// The player record shared by all modules.
+    pub player: Player,
+    /// This module's private data for this player (other modules never see it).
+    pub data: Map<String, Value>,
+    /// Host services: log, clock, config.
+    pub host: Host<'a>,
+}
+
+impl Ctx<'_> {
+    /// Reads this module's private data as a typed value (`T::default()` for a new player).
+    ///
+    /// # Panics
+    /// If the stored data does not fit `T`; the command then fails with -5 and commits nothing.
+    pub fn state<T: DeserializeOwned + Default>(&self) -> T {
+        if self.data.is_empty() {
+            return T::default();
+        }
+        match serde_json::from_value(Value::Object(self.data.clone())) {
+            Ok(state) => state,
+            Err(e) => panic!("stored module data does not fit its type: {e}"),
+        }
+    }
+
+    /// Replaces this module's private data with a typed value.
+    ///
+    /// # Panics
+    /// If `state` does not serialize to a JSON object (use a struct with named fields).
+    pub fn set_state<T: Serialize>(&mut self, state: &T) {
+        match serde_json::to_value(state) {
+            Ok(Value::Object(map)) => self.data = map,
+            other => panic!("module state must serialize to a JSON object, got {other:?}"),
+        }
+    }
+}
+
+/// A host for unit tests of module rules: a settable clock, a config, and the log lines
+/// written so far. No library is loaded.
+///
+/// ```
+/// use plugin_api::{Ctx, Player, TestHost};
+/// let host = TestHost::new();
+/// let mut ctx = Ctx::for_test(Player::new("p1", "Alice", ""), &host);
+/// ctx.player.gold += 1;
+/// assert_eq!(ctx.player.gold, 1001);
+/// ```
+#[derive(Debug, Default)]
+pub struct TestHost {
+    /// What `now_millis()` answers.
+    pub now_millis: std::sync::atomic::AtomicI64,
+    /// What `config()` reads.
+    pub config: Value,
+    /// Every line logged, in order.
+    pub logs: std::sync::Mutex<Vec<(LogLevel, String)>>,
+}
+
+impl TestHost {
+    /// A test host at the Unix epoch with an empty config.
+    pub fn new() -> Self {
+        TestHost {
+            config: Value::Object(Map::new()),
+            ..TestHost::default()
+        }
+    }
+
+    /// Moves the clock to `millis` since the Unix epoch.
+    pub fn set_now_millis(&self, millis: i64) {
+        self.now_millis.store(millis, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl HostServicesExt for TestHost {
+    fn log(&self, level: LogLevel, message: &str) {
+        self.logs.lock().expect("test log lock").push((level, message.to_owned()));
+    }
+    fn now_millis(&self) -> i64 {
+        self.now_millis.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn config_json(&self) -> String {
+        self.config.to_string()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for unit tests: this player, empty module data, the test host.
+    pub fn for_test(player: Player, host: &'a TestHost) -> Self {
+        Ctx {
+            player,
+            data: Map::new(),
+            host: Host::new(host),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The FFI glue that [`export_module!`](crate::export_module) wires into every module library,
+//! written once here so that no module author writes `unsafe`, `catch_unwind` or ABI types.
+//!
+//! Everything here runs inside the module library, on the host's plugin worker threads.
+//! It follows the research notes' rules: no thread-locals, no `std::thread::current()`, no
+//! threads, no stdout. A panic never crosses the boundary: it becomes a
+//! [`CommandOutcome::Failed`] (or an init error) carrying the panic message and location.
+
+use crate::abi::{CommandCall, CommandOutcome, HostRef, ModuleInfo};
+use crate::authoring::{Ctx, Handler, Host};
+use crate::player::Player;
+use abi_stable::std_types::{RNone, ROption, RResult, RSome, RStr, RString, RVec};
+use serde_json::{Map, Value};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Mutex, Once};
+
+#[doc(hidden)]
+pub use abi_stable;
+
+/// An optional init hook: reads config, checks it, may refuse the load with a message.
+pub type InitHook = fn(Host<'_>) -> Result<(), String>;
+/// An optional shutdown hook, run once when the version is retired.
+pub type ShutdownHook = fn(Host<'_>);
+
+/// A module as declared with `export_module!`.
+pub struct ModuleDef {
+    pub name: &'static str,
+    pub prefix: &'static str,
+    pub version: &'static str,
+    pub commands: &'static [(&'static str, Handler)],
+    pub init: Option<InitHook>,
+    pub shutdown: Option<ShutdownHook>,
+}
+
+/// `Some(first)` of a zero- or one-element list: how the macro spells an optional hook.
+pub const fn optional<T: Copy>(hooks: &[T]) -> Option<T> {
+    match hooks {
+        [hook, ..] => Some(*hook),
+        [] => None,
+    }
+}
+
+pub fn describe(def: &ModuleDef) -> ModuleInfo {
+    ModuleInfo {
+        name: RStr::from_str(def.name),
+        prefix: RStr::from_str(def.prefix),
+        version: RStr::from_str(def.version),
+        commands: def.commands.iter().map(|(cmd, _)| RStr::from_str(cmd)).collect::<RVec<_>>(),
+    }
+}
+
+pub fn init(def: &ModuleDef, host: HostRef<'_>) -> RResult<(), RString> {
+    install_panic_hook();
+    let host = Host::new(&host);
+    let result = match catch(host, || def.init.map_or(Ok(()), |init| init(host))) {
+        Ok(result) => result,
+        Err(panic_msg) => Err(format!("init panicked: {panic_msg}")),
+    };
+    result.map_err(RString::from).into()
+}
+
+pub fn handle(def: &ModuleDef, host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome {
+    let Some(&(_, handler)) = def.commands.iter().find(|(cmd, _)| *cmd == call.cmd.as_str()) else {
+        return CommandOutcome::UnknownCommand;
+    };
+    let host = Host::new(&host);
+    catch(host, || run(handler, host, call)).unwrap_or_else(|panic_msg| CommandOutcome::Failed {
+        msg: format!("panicked: {panic_msg}").into(),
+    })
+}
+
+pub fn shutdown(def: &ModuleDef, host: HostRef<'_>) {
+    let host = Host::new(&host);
+    if let Some(shutdown) = def.shutdown {
+        // A failed shutdown hook is only logged (by `catch`): the version is leaving anyway.
+        let _ = catch(host, || shutdown(host));
+    }
+}
+
+/// Decodes the call, runs the handler, encodes what changed.
+fn run(handler: Handler, host: Host<'_>, call: CommandCall<'_>) -> CommandOutcome {
+    let decoded = (
+        serde_json::from_str::<Value>(call.data.as_str()),
+        serde_json::from_str::<Player>(call.player.as_str()),
+        serde_json::from_str::<Map<String, Value>>(call.module_data.as_str()),
+    );
+    let (data, player, module_data) = match decoded {
+        (Ok(d), Ok(p), Ok(m)) => (d, p, m),
+        (d, p, m) => {
+            let why = [d.err(), p.err(), m.err()].into_iter().flatten().next();
+            return failed(format!("could not read the call: {why:?}"));
+        }
+    };
+    let mut ctx = Ctx {
+        player: player.clone(),
+        data: module_data.clone(),
+        host,
+    };
+    match handler(&mut ctx, data) {
+        Ok(reply) => CommandOutcome::Done {
+            data: to_json(&reply).into(),
+            player: changed(&player, &ctx.player),
+            module_data: changed(&module_data, &ctx.data),
+        },
+        Err(refusal) => CommandOutcome::Refused {
+            code: refusal.code,
+            msg: refusal.msg.into(),
+        },
+    }
+}
+
+fn changed<T: PartialEq + serde::Serialize>(before: &T, after: &T) -> ROption<RString> {
+    if before == after {
+        RNone
+    } else {
+        RSome(to_json(after).into())
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Values built from serde_json types and `Player` always serialize.
+    serde_json::to_string(value).expect("a JSON value serializes")
+}
+
+fn failed(msg: String) -> CommandOutcome {
+    CommandOutcome::Failed { msg: msg.into() }
+}
+
+/// The message and location of the last panic in this library, left by the panic hook.
+/// A `Mutex` rather than a thread-local: thread-locals with destructors pin the library in
+/// memory (research §3b). Panics on two threads at once may swap messages; both still fail.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Runs `f`, turning a panic into its message, and logs the panic through the host.
+fn catch<T>(host: Host<'_>, f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let from_hook = LAST_PANIC.lock().ok().and_then(|mut last| last.take());
+        let msg = from_hook.unwrap_or_else(|| payload_text(payload.as_ref()).to_owned());
+        host.error(&format!("module panicked: {msg}"));
+        msg
+    })
+}
+
+/// Installs this library's panic hook once: it records the message and location for `catch`
+/// and prints nothing, so no backtrace is ever captured (that leaks ~21 MB per library).
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        panic::set_hook(Box::new(|info| {
+            let msg = payload_text(info.payload());
+            let text = match info.location() {
+                Some(at) => format!("{msg} (at {}:{})", at.file(), at.line()),
+                None => msg.to_owned(),
+            };
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = Some(text);
+            }
+        }));
+    });
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a panic with a non-string payload"
+    }
+}

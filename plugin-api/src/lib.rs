@@ -1,0 +1,144 @@
+//! `plugin-api`: the interface crate between `game-host` and its game modules.
+//!
+//! In abi_stable's terms this is the *interface crate*: `plugins/*` are implementation crates
+//! (one `cdylib` each) and `host` is the user crate. The host loads a module library, checks
+//! that it was built against exactly this crate's version ([`INTERFACE_VERSION`]) with the same
+//! type layouts, and routes every command `mmcc` whose first two digits are the module's
+//! prefix to it.
+//!
+//! # Writing a module
+//!
+//! A module is a `cdylib` crate whose `lib.rs` only declares what it serves; the game rules
+//! live in plain Rust files that know nothing of FFI and are unit-tested without a library:
+//!
+//! ```ignore
+//! // lib.rs
+//! mod rules;
+//!
+//! plugin_api::export_module! {
+//!     name: "mall",
+//!     prefix: "11",
+//!     version: env!("CARGO_PKG_VERSION"),
+//!     commands: {
+//!         "1101" => rules::list_goods,
+//!         "1103" => rules::buy,
+//!     },
+//! }
+//!
+//! // rules.rs
+//! use plugin_api::{refuse, Ctx, Reply};
+//! use serde_json::{json, Value};
+//!
+//! pub fn list_goods(_ctx: &mut Ctx, _data: Value) -> Reply {
+//!     Ok(json!({ "goods": [] }))
+//! }
+//! pub fn buy(ctx: &mut Ctx, data: Value) -> Reply {
+//!     if ctx.player.gold < 10 {
+//!         return refuse(1, "not enough gold");
+//!     }
+//!     ctx.player.gold -= 10;
+//!     Ok(json!({ "gold": ctx.player.gold }))
+//! }
+//! ```
+//!
+//! `Cargo.toml` needs `crate-type = ["cdylib", "rlib"]` (the `rlib` lets unit tests link the
+//! rules), and `abi_stable = "=0.11.3"` beside `plugin-api`, because the export expands to
+//! abi_stable paths. See `plugins/mall` for a complete module.
+//!
+//! A handler gets a [`Ctx`]: the shared [`Player`] record, the module's private data for that
+//! player, and the [`Host`] (log, clock, config). It returns the reply `data` or a [`Refusal`]
+//! with a positive code. The host commits `ctx.player` and `ctx.data` in one transaction only
+//! when the handler returned `Ok`; commands of one player run one at a time.
+//!
+//! # Rules for module code
+//!
+//! A module library is loaded beside its previous version and unloaded when that version
+//! retires. Code that breaks these rules keeps the library in memory forever or crashes the
+//! host later (the measured reasons are in the project's abi_stable research notes, §3b):
+//!
+//! - **No `println!`/`eprintln!`**: a library's stdout buffer is never freed. Log with
+//!   `ctx.host.info(..)`; the host tags the line with the module's name and version.
+//! - **No `thread_local!` holding a type with `Drop`**: it pins the library in memory.
+//! - **No `std::thread::current()`**, directly or through a logger that prints thread names:
+//!   it crashes the process when a host thread exits after the library is unloaded.
+//! - **No threads, no async runtime, no global caches**: the module must own nothing once a
+//!   command returns. Keep state in the player record or the module's data, or in the config.
+//! - **No `SystemTime::now()`** for game rules: use `ctx.host.now_millis()` / `today()`, so
+//!   that tests and the host agree on the date.
+//! - **No `unsafe`.** Panics are fine: the glue catches them, the host answers `-5`, logs the
+//!   message and location, and keeps serving. No backtrace is captured.
+
+#![deny(unsafe_code)]
+
+pub mod abi;
+mod authoring;
+mod player;
+
+#[doc(hidden)]
+pub mod glue;
+
+pub use abi::INTERFACE_VERSION;
+pub use abi::LogLevel;
+pub use authoring::{refuse, Ctx, Handler, Host, Refusal, Reply, TestHost};
+pub use player::{Player, STARTING_GOLD};
+
+/// Declares a module library: its name, two-digit prefix, version, command table and optional
+/// `init` / `shutdown` hooks. Expands to the library's root module, built as a static.
+///
+/// - `init: fn(Host) -> Result<(), String>` runs once after loading; `Err` refuses the library.
+/// - `shutdown: fn(Host)` runs once when the version retires.
+#[macro_export]
+macro_rules! export_module {
+    (
+        name: $name:literal,
+        prefix: $prefix:literal,
+        version: $version:expr,
+        commands: { $($cmd:literal => $handler:path),+ $(,)? }
+        $(, init: $init:path)?
+        $(, shutdown: $shutdown:path)?
+        $(,)?
+    ) => {
+        // abi_stable's `staticref!` and `#[export_root_module]` expand to `unsafe` blocks and a
+        // `#[no_mangle]` static; they are checked by abi_stable, not written by module authors.
+        #[allow(unsafe_code)]
+        const _: () = {
+            use $crate::abi::{CommandCall, CommandOutcome, HostRef, ModuleInfo, ModuleRoot, ModuleRoot_Ref};
+            use $crate::glue::{self, abi_stable};
+            use abi_stable::{prefix_type::WithMetadata, std_types::{RResult, RString}};
+
+            static MODULE: glue::ModuleDef = glue::ModuleDef {
+                name: $name,
+                prefix: $prefix,
+                version: $version,
+                commands: &[$(($cmd, $handler as $crate::Handler)),+],
+                init: glue::optional::<glue::InitHook>(&[$($init)?]),
+                shutdown: glue::optional::<glue::ShutdownHook>(&[$($shutdown)?]),
+            };
+
+            extern "C" fn describe() -> ModuleInfo {
+                glue::describe(&MODULE)
+            }
+            extern "C" fn init(host: HostRef<'_>) -> RResult<(), RString> {
+                glue::init(&MODULE, host)
+            }
+            extern "C" fn handle(host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome {
+                glue::handle(&MODULE, host, call)
+            }
+            extern "C" fn shutdown(host: HostRef<'_>) {
+                glue::shutdown(&MODULE, host)
+            }
+
+            struct Root;
+            impl Root {
+                abi_stable::staticref!(const MODULE: WithMetadata<ModuleRoot> = WithMetadata::new(
+                    ModuleRoot { describe, init, handle, shutdown }
+                ));
+            }
+
+            #[abi_stable::export_root_module]
+            fn root_module() -> ModuleRoot_Ref {
+                ModuleRoot_Ref(Root::MODULE.as_prefix())
+            }
+        };
+    };
+}

@@ -1,0 +1,16 @@
+//! The mall module (prefix `11`): a shop selling items for gold.
+//!
+//! This file is only the glue: it declares the module and its command table. The rules live
+//! in `rules.rs`, plain Rust that is unit-tested without loading a library.
+
+mod rules;
+
+plugin_api::export_module! {
+    name: "mall",
+    prefix: "11",
+    version: env!("CARGO_PKG_VERSION"),
+    commands: {
+        "1101" => rules::list_goods,
+        "1103" => rules::buy,
+    },
+}
