@@ -181,13 +181,17 @@ impl TestHost {
 
     /// Moves the clock to `millis` since the Unix epoch.
     pub fn set_now_millis(&self, millis: i64) {
-        self.now_millis.store(millis, std::sync::atomic::Ordering::SeqCst);
+        self.now_millis
+            .store(millis, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 impl HostServicesExt for TestHost {
     fn log(&self, level: LogLevel, message: &str) {
-        self.logs.lock().expect("test log lock").push((level, message.to_owned()));
+        self.logs
+            .lock()
+            .expect("test log lock")
+            .push((level, message.to_owned()));
     }
     fn now_millis(&self) -> i64 {
         self.now_millis.load(std::sync::atomic::Ordering::SeqCst)

@@ -45,7 +45,11 @@ pub fn describe(def: &ModuleDef) -> ModuleInfo {
         name: RStr::from_str(def.name),
         prefix: RStr::from_str(def.prefix),
         version: RStr::from_str(def.version),
-        commands: def.commands.iter().map(|(cmd, _)| RStr::from_str(cmd)).collect::<RVec<_>>(),
+        commands: def
+            .commands
+            .iter()
+            .map(|(cmd, _)| RStr::from_str(cmd))
+            .collect::<RVec<_>>(),
     }
 }
 
@@ -60,7 +64,11 @@ pub fn init(def: &ModuleDef, host: HostRef<'_>) -> RResult<(), RString> {
 }
 
 pub fn handle(def: &ModuleDef, host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome {
-    let Some(&(_, handler)) = def.commands.iter().find(|(cmd, _)| *cmd == call.cmd.as_str()) else {
+    let Some(&(_, handler)) = def
+        .commands
+        .iter()
+        .find(|(cmd, _)| *cmd == call.cmd.as_str())
+    else {
         return CommandOutcome::UnknownCommand;
     };
     let host = Host::new(&host);

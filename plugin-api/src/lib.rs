@@ -77,8 +77,8 @@ mod player;
 #[doc(hidden)]
 pub mod glue;
 
-pub use abi::INTERFACE_VERSION;
 pub use abi::LogLevel;
+pub use abi::INTERFACE_VERSION;
 pub use authoring::{refuse, Ctx, Handler, Host, Refusal, Reply, TestHost};
 pub use player::{Player, STARTING_GOLD};
 

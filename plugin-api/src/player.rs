@@ -24,7 +24,11 @@ pub struct Player {
 
 impl Player {
     /// A new player as created on first login.
-    pub fn new(player_id: impl Into<String>, name: impl Into<String>, head_img: impl Into<String>) -> Self {
+    pub fn new(
+        player_id: impl Into<String>,
+        name: impl Into<String>,
+        head_img: impl Into<String>,
+    ) -> Self {
         Player {
             player_id: player_id.into(),
             name: name.into(),
@@ -46,6 +50,8 @@ impl Player {
         self.items
             .iter()
             .find(|(_, count)| **count <= 0)
-            .map(|(id, count)| format!("item `{id}` has a count of {count}, counts must be positive"))
+            .map(|(id, count)| {
+                format!("item `{id}` has a count of {count}, counts must be positive")
+            })
     }
 }

@@ -14,9 +14,21 @@ pub struct Good {
 
 /// The catalogue. A real game would read it from config; three goods suffice for the demo.
 pub const GOODS: [Good; 3] = [
-    Good { id: "potion", name: "Healing potion", price: 50 },
-    Good { id: "sword", name: "Iron sword", price: 300 },
-    Good { id: "shield", name: "Oak shield", price: 200 },
+    Good {
+        id: "potion",
+        name: "Healing potion",
+        price: 50,
+    },
+    Good {
+        id: "sword",
+        name: "Iron sword",
+        price: 300,
+    },
+    Good {
+        id: "shield",
+        name: "Oak shield",
+        price: 200,
+    },
 ];
 
 /// Largest count one purchase may ask for.
@@ -44,11 +56,19 @@ pub fn buy(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     };
     let count = match request.count.as_i64() {
         Some(n) if (1..=MAX_COUNT).contains(&n) => n,
-        _ => return refuse(3, format!("count must be a whole number from 1 to {MAX_COUNT}")),
+        _ => {
+            return refuse(
+                3,
+                format!("count must be a whole number from 1 to {MAX_COUNT}"),
+            )
+        }
     };
     let cost = good.price * count;
     if ctx.player.gold < cost {
-        return refuse(1, format!("not enough gold: {cost} needed, {} owned", ctx.player.gold));
+        return refuse(
+            1,
+            format!("not enough gold: {cost} needed, {} owned", ctx.player.gold),
+        );
     }
     ctx.player.gold -= cost;
     *ctx.player.items.entry(good.id.to_owned()).or_insert(0) += count;

@@ -1,0 +1,242 @@
+//! The game request path behind the HTTP layer: login, sessions, and running one command.
+//!
+//! A command runs as: route the prefix to a pinned module version, take the player's lock,
+//! load the player record and the module's data, call the module on an executor thread
+//! (under the call timeout), check what it returned, and commit the changes in one
+//! transaction, only if the module succeeded and only if something changed.
+
+use crate::error::ApiError;
+use crate::plugins::{CallOutcome, ModuleVersion};
+use crate::protocol::{Cmd, LogicRequest, LoginRequest};
+use crate::session;
+use crate::state::AppState;
+use crate::store::{ModuleData, StoreError};
+use plugin_api::Player;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// A logged-in player's new session.
+#[derive(Debug)]
+pub struct Login {
+    pub player_id: String,
+    pub token: String,
+}
+
+/// How a command ended, when the host had no error to report.
+#[derive(Debug, PartialEq)]
+pub enum CommandReply {
+    /// `ret: 0` with the reply data.
+    Done(Map<String, Value>),
+    /// A game-level refusal with the module's positive code.
+    Refused { code: i32, msg: String },
+}
+
+/// `POST /login`: finds or creates the player, opens a session.
+pub async fn login(state: &AppState, request: LoginRequest) -> Result<Login, ApiError> {
+    let now = state.clock.now_millis();
+    let name = request.name.unwrap_or_else(|| request.account.clone());
+    let new_player = Player::new(
+        session::new_player_id(),
+        name,
+        request.head_img.unwrap_or_default(),
+    );
+    let player = state
+        .store
+        .login(&request.account, new_player, now)
+        .await
+        .map_err(store_error)?;
+    let token = session::new_token();
+    let ttl_ms =
+        i64::try_from(state.config.session.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let expires_at = now.saturating_add(ttl_ms);
+    state
+        .store
+        .create_session(&session::token_hash(&token), &player.player_id, expires_at)
+        .await
+        .map_err(store_error)?;
+    Ok(Login {
+        player_id: player.player_id,
+        token,
+    })
+}
+
+/// The player behind a request's token.
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<String, ApiError> {
+    let token = token.ok_or_else(|| {
+        ApiError::Unauthorized("no session: log in with POST /login, then send its token as `Authorization: Bearer <token>`".into())
+    })?;
+    let now = state.clock.now_millis();
+    state
+        .store
+        .session_player(&session::token_hash(token), now)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the session is unknown or expired: log in again".into())
+        })
+}
+
+/// `POST /logout`: ends the session of `token`.
+pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
+    state
+        .store
+        .end_session(&session::token_hash(token))
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// `POST /logic`: runs one command for `player_id`.
+pub async fn run_command(
+    state: &AppState,
+    player_id: &str,
+    request: LogicRequest,
+) -> Result<CommandReply, ApiError> {
+    let cmd = request.cmd;
+    let version = state.registry.route(cmd.prefix()).ok_or_else(|| {
+        ApiError::NoSuchCommand(format!("no module serves commands {}xx", cmd.prefix()))
+    })?;
+    if !version.serves(cmd) {
+        return Err(no_such_command(&version, cmd));
+    }
+    let module = version.meta.name.clone();
+    let _turn = state.player_locks.lock(player_id).await;
+    let (player, module_data) = state
+        .store
+        .load(player_id, &module)
+        .await
+        .map_err(store_error)?;
+    let outcome = call_module(
+        state,
+        version.clone(),
+        cmd,
+        request.data,
+        &player,
+        &module_data,
+    )
+    .await?;
+    match outcome {
+        CallOutcome::Done {
+            data,
+            player: new_player,
+            module_data: new_data,
+        } => {
+            let data = reply_data(&module, &data)?;
+            let new_player = new_player
+                .map(|text| checked_player(&module, &text, &player))
+                .transpose()?;
+            let new_data = new_data
+                .map(|text| checked_module_data(&module, &text))
+                .transpose()?;
+            if new_player.is_some() || new_data.is_some() {
+                let now = state.clock.now_millis();
+                state
+                    .store
+                    .commit(
+                        player_id,
+                        &module,
+                        new_player.as_ref(),
+                        new_data.as_ref(),
+                        now,
+                    )
+                    .await
+                    .map_err(store_error)?;
+            }
+            Ok(CommandReply::Done(data))
+        }
+        CallOutcome::Refused { code, msg } if code > 0 => Ok(CommandReply::Refused { code, msg }),
+        CallOutcome::Refused { code, msg } => Err(failed(
+            &module,
+            format!("refused with code {code}, codes must be positive: {msg}"),
+        )),
+        CallOutcome::UnknownCommand => Err(no_such_command(&version, cmd)),
+        CallOutcome::Failed { msg } => Err(failed(&module, msg)),
+    }
+}
+
+/// Calls the module on an executor thread under the call timeout. The job owns its pin on the
+/// version, so a call that outlives the timeout keeps its library loaded until it returns;
+/// its result is then dropped and nothing is committed.
+async fn call_module(
+    state: &AppState,
+    version: Arc<ModuleVersion>,
+    cmd: Cmd,
+    data: Map<String, Value>,
+    player: &Player,
+    module_data: &ModuleData,
+) -> Result<CallOutcome, ApiError> {
+    let module = version.meta.name.clone();
+    let data = Value::Object(data).to_string();
+    let player = serde_json::to_string(player).expect("a player record serializes");
+    let module_data = Value::Object(module_data.clone()).to_string();
+    let job = state
+        .registry
+        .executor()
+        .run(move || version.call(cmd, &data, &player, &module_data));
+    let timeout = state.config.call_timeout();
+    match tokio::time::timeout(timeout, job).await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(closed)) => Err(ApiError::unavailable("the host is shutting down", closed)),
+        Err(_) => Err(ApiError::Timeout {
+            module,
+            timeout_ms: state.config.plugins.call_timeout_ms,
+        }),
+    }
+}
+
+fn reply_data(module: &str, text: &str) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(data)) => Ok(data),
+        _ => Err(failed(module, "the reply data is not a JSON object".into())),
+    }
+}
+
+/// The record a module returned, if the host may store it.
+fn checked_player(module: &str, text: &str, before: &Player) -> Result<Player, ApiError> {
+    let player: Player = serde_json::from_str(text)
+        .map_err(|e| failed(module, format!("returned an unreadable player record: {e}")))?;
+    if player.player_id != before.player_id {
+        return Err(failed(module, "changed the player_id".into()));
+    }
+    match player.invalid_reason() {
+        Some(reason) => Err(failed(
+            module,
+            format!("returned an invalid player record: {reason}"),
+        )),
+        None => Ok(player),
+    }
+}
+
+fn checked_module_data(module: &str, text: &str) -> Result<ModuleData, ApiError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(data)) => Ok(data),
+        _ => Err(failed(
+            module,
+            "returned module data that is not a JSON object".into(),
+        )),
+    }
+}
+
+fn no_such_command(version: &ModuleVersion, cmd: Cmd) -> ApiError {
+    ApiError::NoSuchCommand(format!(
+        "module `{}` has no command {cmd}",
+        version.meta.name
+    ))
+}
+
+fn failed(module: &str, detail: String) -> ApiError {
+    ApiError::ModuleFailed {
+        module: module.to_owned(),
+        detail,
+    }
+}
+
+/// Storage errors as the client sees them: the detail is logged, never sent.
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NoSuchPlayer(_) => {
+            ApiError::Unauthorized("the session's player no longer exists: log in again".into())
+        }
+        other => ApiError::unavailable("the database is unavailable, try again shortly", other),
+    }
+}

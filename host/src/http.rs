@@ -1,0 +1,208 @@
+//! The client endpoints of PROTOCOL.md v1 over HTTP: routing, body limits, replies, and one
+//! access line per request.
+//!
+//! This layer owns the wire: it reads and bounds bodies, finds the session token, and renders
+//! every reply as JSON. What a request means is [`crate::game`]'s business.
+
+use crate::error::ApiError;
+use crate::game::{self, CommandReply};
+use crate::protocol::{LogicRequest, LoginRequest};
+use crate::session;
+use crate::state::AppState;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::time::Instant;
+
+/// A reply on its way out: status, JSON body, extra headers.
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: Vec<(hyper::header::HeaderName, String)>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: hyper::header::HeaderName, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Serves one request. Never fails: every error becomes a protocol reply.
+pub async fn handle(
+    state: AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let mut access = Access::default();
+    let reply = match route(&state, request, &mut access).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            let (status, body) = error.render(access.reply_cmd.as_deref(), &state.log);
+            let reply = Reply {
+                status,
+                body,
+                headers: Vec::new(),
+            };
+            match error {
+                // The rest of the body is never read, so the connection cannot be reused.
+                ApiError::TooLarge { .. } => reply.with_header(CONNECTION, "close".into()),
+                ApiError::MethodNotAllowed { allow, .. } => {
+                    reply.with_header(ALLOW, allow.to_owned())
+                }
+                _ => reply,
+            }
+        }
+    };
+    let ret = reply
+        .body
+        .get("ret")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
+    slog::info!(state.log, "request";
+        "method" => %method, "path" => &path, "status" => reply.status, "ret" => ret,
+        "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
+        "ms" => format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0));
+    Ok(render(reply))
+}
+
+/// What the access line reports beside method, path and status.
+#[derive(Default)]
+struct Access {
+    cmd: Option<String>,
+    reply_cmd: Option<String>,
+    player: Option<String>,
+}
+
+async fn route(
+    state: &AppState,
+    request: Request<Incoming>,
+    access: &mut Access,
+) -> Result<Reply, ApiError> {
+    let path = request.uri().path().to_owned();
+    match (request.method(), path.as_str()) {
+        (&Method::GET, "/health") => Ok(health(state)),
+        (&Method::POST, "/login") => login(state, request).await,
+        (&Method::POST, "/logic") => logic(state, request, access).await,
+        (&Method::POST, "/logout") => logout(state, request).await,
+        (_, "/health") => Err(ApiError::MethodNotAllowed { path, allow: "GET" }),
+        (_, "/login" | "/logic" | "/logout") => Err(ApiError::MethodNotAllowed {
+            path,
+            allow: "POST",
+        }),
+        _ => Err(ApiError::NoSuchEndpoint(path)),
+    }
+}
+
+fn health(state: &AppState) -> Reply {
+    if state.is_shutting_down() {
+        Reply {
+            status: 503,
+            body: json!({ "ret": -6, "status": "shutting_down", "msg": "the host is shutting down" }),
+            headers: Vec::new(),
+        }
+    } else {
+        Reply::ok(json!({ "ret": 0, "status": "ok" }))
+    }
+}
+
+async fn login(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
+    let body = read_body(request, state.config.server.body_limit).await?;
+    let login = game::login(state, LoginRequest::parse(&body)?).await?;
+    let cookie = session::set_cookie(&login.token);
+    Ok(
+        Reply::ok(json!({ "ret": 0, "player_id": login.player_id, "token": login.token }))
+            .with_header(SET_COOKIE, cookie),
+    )
+}
+
+async fn logic(
+    state: &AppState,
+    request: Request<Incoming>,
+    access: &mut Access,
+) -> Result<Reply, ApiError> {
+    if state.is_shutting_down() {
+        return Err(ApiError::unavailable(
+            "the host is shutting down, retry on another host or shortly",
+            "shutting down",
+        ));
+    }
+    check_length(&request, state.config.server.body_limit)?;
+    let token = session::token_from(request.headers());
+    let player_id = game::authenticate(state, token.as_deref()).await?;
+    access.player = Some(player_id.clone());
+    let body = read_body(request, state.config.server.body_limit).await?;
+    let logic = LogicRequest::parse(&body)?;
+    let reply_cmd = logic.cmd.reply();
+    access.cmd = Some(logic.cmd.to_string());
+    access.reply_cmd = Some(reply_cmd.clone());
+    Ok(match game::run_command(state, &player_id, logic).await? {
+        CommandReply::Done(data) => Reply::ok(json!({ "ret": 0, "cmd": reply_cmd, "data": data })),
+        CommandReply::Refused { code, msg } => {
+            Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))
+        }
+    })
+}
+
+async fn logout(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
+    let token = session::token_from(request.headers());
+    game::authenticate(state, token.as_deref()).await?;
+    if let Some(token) = token {
+        game::logout(state, &token).await?;
+    }
+    Ok(Reply::ok(json!({ "ret": 0 })).with_header(SET_COOKIE, session::clear_cookie()))
+}
+
+/// Refuses a body whose declared length is over the limit, before reading any of it.
+fn check_length(request: &Request<Incoming>, limit: usize) -> Result<(), ApiError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(ApiError::TooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the whole body, stopping at the limit (chunked bodies declare no length).
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    check_length(&request, limit)?;
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge { limit })
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}
+
+fn render(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(reply.body.to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.append(name, value);
+        }
+    }
+    response
+}

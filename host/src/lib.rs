@@ -1,0 +1,23 @@
+//! `game-host`: an HTTP game server whose game modules are hot-swappable libraries.
+//!
+//! In abi_stable's terms this is the *user crate*: it loads *implementation crates*
+//! (`plugins/*`) through the *interface crate* `plugin-api`. ARCHITECTURE.md at the top of the
+//! repository maps the modules below and tells the request, loading and shutdown paths.
+
+pub mod check;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod game;
+pub mod http;
+pub mod logging;
+pub mod player_locks;
+pub mod plugins;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod store;
+
+pub use config::Config;
+pub use server::{run, Deps, Host, StartError};

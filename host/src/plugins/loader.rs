@@ -1,0 +1,156 @@
+//! The loader: the only code that opens module libraries, and the only `unsafe` in the host.
+//!
+//! It follows the research notes' recipe (shared/research/abi_stable.md): copy the file to a
+//! private shadow path with a new inode (never `dlopen` the watched file: overwriting a loaded
+//! library crashes the process, and `dlopen` of a path already open returns the old code),
+//! load it with abi_stable's low-level API (never `RootModule::load_from*`, which caches one
+//! module per type forever), require exactly this host's interface version, let abi_stable
+//! check every type layout, then unlink the shadow file (the mapping survives).
+//!
+//! What it does not do: call the module (that is [`super::version`]), decide what serves
+//! (that is [`super::registry`]).
+
+#![allow(unsafe_code)]
+
+use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary, RootModule};
+use plugin_api::abi::ModuleRoot_Ref;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// An open module library. Dropping it unloads the library (`dlclose`): everything obtained
+/// from it (the root module, strings, vtables) must be gone by then.
+
+pub struct Library {
+    /// Held only to keep the library mapped: dropping it is the `dlclose`.
+    _raw: RawLibrary,
+}
+
+/// Why a file could not be loaded. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot make a shadow copy of {file}: {source}")]
+    Copy {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file} is not a loadable library ({reason}): ship the `.so` that `cargo build` writes for a module crate")]
+    NotALibrary { file: PathBuf, reason: String },
+    #[error("{file} is not a game module: it exports no abi_stable root module ({reason}); declare it with `plugin_api::export_module!`")]
+    NotAModule { file: PathBuf, reason: String },
+    #[error("{file} was built against plugin-api {found}, this host has plugin-api {expected}: rebuild the module against plugin-api {expected}")]
+    IncompatibleInterface {
+        file: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{file} does not match this host's plugin-api {expected} type layouts: rebuild the module against plugin-api {expected} ({summary})")]
+    IncompatibleLayout {
+        file: PathBuf,
+        expected: String,
+        summary: String,
+    },
+}
+
+/// Numbers shadow copies, so that every load gets a path (and inode) of its own.
+static SHADOW_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A library as loaded: the open library, its checked root module, the sha256 of its bytes.
+/// The root module's function pointers are valid exactly as long as `library`.
+pub struct Loaded {
+    pub library: Library,
+    pub root: ModuleRoot_Ref,
+    pub sha256: String,
+}
+
+/// Copies `file` into `shadow_dir`, opens the copy and checks it.
+pub fn load(file: &Path, shadow_dir: &Path) -> Result<Loaded, LoadError> {
+    let (shadow, sha256) = shadow_copy(file, shadow_dir)?;
+    let opened = open_and_check(file, &shadow);
+    // The mapping outlives the path; a failed load must not leave the copy behind either.
+    let _ = std::fs::remove_file(&shadow);
+    let (library, root) = opened?;
+    Ok(Loaded {
+        library,
+        root,
+        sha256,
+    })
+}
+
+/// Writes the file's bytes, read once, to a new shadow path, and hashes those same bytes.
+fn shadow_copy(file: &Path, shadow_dir: &Path) -> Result<(PathBuf, String), LoadError> {
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("module");
+    let seq = SHADOW_SEQ.fetch_add(1, Ordering::Relaxed);
+    let shadow = shadow_dir.join(format!("{stem}-{}-{seq}.so", std::process::id()));
+    let copy_error = |source| LoadError::Copy {
+        file: file.to_owned(),
+        source,
+    };
+    let bytes = std::fs::read(file).map_err(copy_error)?;
+    std::fs::create_dir_all(shadow_dir).map_err(copy_error)?;
+    // A new file is a new inode, so `dlopen` cannot hand back an older copy.
+    std::fs::write(&shadow, &bytes).map_err(copy_error)?;
+    Ok((shadow, hex::encode(Sha256::digest(&bytes))))
+}
+
+fn open_and_check(file: &Path, shadow: &Path) -> Result<(Library, ModuleRoot_Ref), LoadError> {
+    let raw = RawLibrary::load_at(shadow).map_err(|e| LoadError::NotALibrary {
+        file: file.to_owned(),
+        reason: one_line(&e),
+    })?;
+    // SAFETY: the header refers into the library's memory. It is used only inside this
+    // function, while `raw` is alive; the root module it yields is returned together with
+    // `raw` in a `Library`, whose owner (`ModuleVersion`) drops the module before the library.
+    let header =
+        unsafe { lib_header_from_raw_library(&raw) }.map_err(|e| LoadError::NotAModule {
+            file: file.to_owned(),
+            reason: one_line(&e),
+        })?;
+    let expected = ModuleRoot_Ref::VERSION_STRINGS.version.as_str();
+    let found = header.version_strings().version.as_str();
+    // Exact match, stricter than abi_stable's semver rule: a newer interface with extra
+    // fields would put pointers into the library in abi_stable's global layout map, which
+    // crashes the process once that library is unloaded (research §3b item 4).
+    if found != expected {
+        return Err(LoadError::IncompatibleInterface {
+            file: file.to_owned(),
+            found: found.to_owned(),
+            expected: expected.to_owned(),
+        });
+    }
+    let module = header
+        .init_root_module::<ModuleRoot_Ref>()
+        .map_err(|e| layout_error(file, expected, e))?;
+    Ok((Library { _raw: raw }, module))
+}
+
+fn layout_error(file: &Path, expected: &str, error: LibraryError) -> LoadError {
+    // abi_stable's layout reports run to kilobytes; the `Error:` lines say what differs.
+    let text = error.to_string();
+    let summary: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Error:"))
+        .take(3)
+        .collect();
+    LoadError::IncompatibleLayout {
+        file: file.to_owned(),
+        expected: expected.to_owned(),
+        summary: if summary.is_empty() {
+            one_line(&error)
+        } else {
+            summary.join("; ")
+        },
+    }
+}
+
+fn one_line(error: &LibraryError) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

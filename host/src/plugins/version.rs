@@ -1,0 +1,232 @@
+//! One loaded version of a module: its library, its checked metadata, and calls into it.
+//!
+//! A `ModuleVersion` lives in an `Arc`. A request pins it (clones the `Arc`) for the whole
+//! call, and [`ModuleVersion::call`] copies everything the module returns into host memory
+//! before returning, so nothing the host keeps points into the library. When the last `Arc`
+//! goes, the library is unloaded.
+//!
+//! Every method that runs module code must be called on an executor thread
+//! ([`super::executor`]), never on the async reactor.
+
+use super::executor::ExecutorClosed;
+use super::loader::{self, Library, LoadError};
+use super::services::ModuleServices;
+use crate::clock::Clock;
+use crate::protocol::Cmd;
+use abi_stable::std_types::{RStr, RString};
+use plugin_api::abi::{CommandCall, CommandOutcome, ModuleRoot_Ref};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a module says it is, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleMeta {
+    pub name: String,
+    pub prefix: String,
+    pub version: String,
+    pub commands: Vec<String>,
+    /// The file it was loaded from (not the shadow copy).
+    pub file: PathBuf,
+    pub sha256: String,
+}
+
+/// A loaded, checked and initialized module version.
+pub struct ModuleVersion {
+    pub meta: ModuleMeta,
+    root: ModuleRoot_Ref,
+    services: ModuleServices,
+    /// Declared last so that it drops last: unloading happens after everything else is gone.
+    _library: Library,
+}
+
+/// How a command ended, in host memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// JSON texts: the reply data, and the new state where it changed.
+    Done {
+        data: String,
+        player: Option<String>,
+        module_data: Option<String>,
+    },
+    Refused {
+        code: i32,
+        msg: String,
+    },
+    UnknownCommand,
+    Failed {
+        msg: String,
+    },
+}
+
+/// Why a library was refused. Each message names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{file}: {problem}: fix the module's `export_module!` declaration")]
+    InvalidMetadata { file: PathBuf, problem: String },
+    #[error("{file}: module `{name}` refused to start: {reason}")]
+    InitFailed {
+        file: PathBuf,
+        name: String,
+        reason: String,
+    },
+    #[error("{file}: module `{name}` wants prefix {prefix}, which module `{owner}` already serves: give one of them another prefix")]
+    PrefixTaken {
+        file: PathBuf,
+        name: String,
+        prefix: String,
+        owner: String,
+    },
+    #[error("{file}: a module named `{name}` is already loaded from {other}: module names must be unique")]
+    NameTaken {
+        file: PathBuf,
+        name: String,
+        other: PathBuf,
+    },
+    #[error("not loaded: {0}")]
+    ShuttingDown(#[from] ExecutorClosed),
+}
+
+impl ModuleVersion {
+    /// Loads `file` and checks its metadata; the module is not initialized yet.
+    /// Runs module code (`describe`).
+    pub fn open(
+        file: &Path,
+        shadow_dir: &Path,
+        log: &slog::Logger,
+        clock: Arc<dyn Clock>,
+        config_for: impl FnOnce(&str) -> String,
+    ) -> Result<ModuleVersion, Refused> {
+        let loaded = loader::load(file, shadow_dir)?;
+        let meta = describe(loaded.root, file, loaded.sha256)?;
+        let log =
+            log.new(slog::o!("module" => meta.name.clone(), "version" => meta.version.clone()));
+        let services = ModuleServices::new(log, clock, config_for(&meta.name));
+        Ok(ModuleVersion {
+            meta,
+            root: loaded.root,
+            services,
+            _library: loaded.library,
+        })
+    }
+
+    /// Runs the module's init hook; an error refuses the library. Runs module code.
+    pub fn init(&self) -> Result<(), Refused> {
+        let init = self.root.init();
+        init(self.services.as_host_ref())
+            .into_result()
+            .map_err(|reason| Refused::InitFailed {
+                file: self.meta.file.clone(),
+                name: self.meta.name.clone(),
+                reason: reason.into_string(),
+            })
+    }
+
+    /// Runs one command; every field is JSON text. Runs module code.
+    pub fn call(&self, cmd: Cmd, data: &str, player: &str, module_data: &str) -> CallOutcome {
+        let call = CommandCall {
+            cmd: RStr::from_str(cmd.as_str()),
+            data: RStr::from_str(data),
+            player: RStr::from_str(player),
+            module_data: RStr::from_str(module_data),
+        };
+        let handle = self.root.handle();
+        // Copy every string out: they were allocated by the library and free through its vtable.
+        match handle(self.services.as_host_ref(), call) {
+            CommandOutcome::Done {
+                data,
+                player,
+                module_data,
+            } => CallOutcome::Done {
+                data: data.into_string(),
+                player: player.into_option().map(RString::into_string),
+                module_data: module_data.into_option().map(RString::into_string),
+            },
+            CommandOutcome::Refused { code, msg } => CallOutcome::Refused {
+                code,
+                msg: msg.into_string(),
+            },
+            CommandOutcome::UnknownCommand => CallOutcome::UnknownCommand,
+            CommandOutcome::Failed { msg } => CallOutcome::Failed {
+                msg: msg.into_string(),
+            },
+        }
+    }
+
+    /// Runs the module's shutdown hook. Runs module code.
+    pub fn shutdown(&self) {
+        let shutdown = self.root.shutdown();
+        shutdown(self.services.as_host_ref());
+    }
+
+    pub fn serves(&self, cmd: Cmd) -> bool {
+        self.meta.commands.iter().any(|c| c == cmd.as_str())
+    }
+}
+
+/// Reads and checks the module's description, copying it into host memory.
+fn describe(root: ModuleRoot_Ref, file: &Path, sha256: String) -> Result<ModuleMeta, Refused> {
+    let describe = root.describe();
+    let info = describe();
+    let meta = ModuleMeta {
+        name: info.name.as_str().to_owned(),
+        prefix: info.prefix.as_str().to_owned(),
+        version: info.version.as_str().to_owned(),
+        commands: info
+            .commands
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        file: file.to_owned(),
+        sha256,
+    };
+    drop(info);
+    match metadata_problem(&meta) {
+        Some(problem) => Err(Refused::InvalidMetadata {
+            file: file.to_owned(),
+            problem,
+        }),
+        None => Ok(meta),
+    }
+}
+
+fn metadata_problem(meta: &ModuleMeta) -> Option<String> {
+    let name_ok = (1..=32).contains(&meta.name.len())
+        && meta
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !name_ok {
+        return Some(format!(
+            "module name `{}` must be 1 to 32 characters of a-z 0-9 _ -",
+            meta.name
+        ));
+    }
+    if meta.prefix.len() != 2 || !meta.prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!(
+            "module `{}` has prefix `{}`, a prefix must be exactly two digits",
+            meta.name, meta.prefix
+        ));
+    }
+    if meta.version.is_empty() || meta.version.len() > 64 {
+        return Some(format!(
+            "module `{}` must declare a version of 1 to 64 characters",
+            meta.name
+        ));
+    }
+    if meta.commands.is_empty() {
+        return Some(format!("module `{}` declares no commands", meta.name));
+    }
+    let stray = meta
+        .commands
+        .iter()
+        .find(|c| Cmd::parse(c).map_or(true, |cmd| cmd.prefix() != meta.prefix));
+    if let Some(cmd) = stray {
+        return Some(format!(
+            "module `{}` declares command `{cmd}`, commands must be four digits starting with its prefix {}",
+            meta.name, meta.prefix
+        ));
+    }
+    None
+}

@@ -1,0 +1,303 @@
+//! The embedded store: SQLite in the data directory, in WAL mode.
+//!
+//! One connection behind a mutex, used from tokio's blocking pool (never from the reactor,
+//! never from the module threads). `synchronous=NORMAL` in WAL mode keeps every committed
+//! transaction across a crash of the process; only a power loss may drop the last ones.
+
+use super::{ModuleData, Store, StoreError};
+use async_trait::async_trait;
+use plugin_api::Player;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The schema version this host writes (SQLite's `user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE players (
+    player_id  TEXT PRIMARY KEY,
+    account    TEXT NOT NULL UNIQUE,
+    name       TEXT NOT NULL,
+    head_img   TEXT NOT NULL,
+    gold       INTEGER NOT NULL CHECK (gold >= 0),
+    diamond    INTEGER NOT NULL CHECK (diamond >= 0),
+    items      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE module_data (
+    player_id TEXT NOT NULL REFERENCES players (player_id),
+    module    TEXT NOT NULL,
+    data      TEXT NOT NULL,
+    PRIMARY KEY (player_id, module)
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    player_id  TEXT NOT NULL REFERENCES players (player_id),
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+";
+
+/// SQLite-backed [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// A std `Mutex`: it is only locked inside `spawn_blocking` closures, never across `.await`.
+    /// One connection serializes statements, which SQLite does for writers anyway.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(db_error)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
+        migrate(&conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A poisoned lock means a statement panicked; the connection itself is still sound.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(db_error)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn login(
+        &self,
+        account: &str,
+        new_player: Player,
+        now_ms: i64,
+    ) -> Result<Player, StoreError> {
+        let account = account.to_owned();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(db_error)?;
+            let existing: Option<String> = tx
+                .query_row("SELECT player_id FROM players WHERE account = ?1", [&account], |row| row.get(0))
+                .optional()
+                .map_err(db_error)?;
+            let player = match existing {
+                Some(player_id) => read_player(&tx, &player_id)?,
+                None => {
+                    tx.execute(
+                        "INSERT INTO players (player_id, account, name, head_img, gold, diamond, items, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                        params![
+                            new_player.player_id,
+                            account,
+                            new_player.name,
+                            new_player.head_img,
+                            new_player.gold,
+                            new_player.diamond,
+                            items_json(&new_player),
+                            now_ms
+                        ],
+                    )
+                    .map_err(db_error)?;
+                    new_player
+                }
+            };
+            tx.commit().map_err(db_error)?;
+            Ok(player)
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        player_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (token_hash, player_id) = (token_hash.to_owned(), player_id.to_owned());
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO sessions (token_hash, player_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![token_hash, player_id, expires_at_ms],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_player(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT player_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                params![token_hash, now_ms],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn end_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.with_conn(move |conn| {
+            let deleted = conn
+                .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
+                .map_err(db_error)?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn load(
+        &self,
+        player_id: &str,
+        module: &str,
+    ) -> Result<(Player, ModuleData), StoreError> {
+        let (player_id, module) = (player_id.to_owned(), module.to_owned());
+        self.with_conn(move |conn| {
+            let player = read_player(conn, &player_id)?;
+            let data: Option<String> = conn
+                .query_row(
+                    "SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2",
+                    params![player_id, module],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(db_error)?;
+            let data = match data {
+                None => ModuleData::new(),
+                Some(text) => serde_json::from_str(&text).map_err(|e| {
+                    StoreError::Corrupt(format!("module data of {player_id} for {module}: {e}"))
+                })?,
+            };
+            Ok((player, data))
+        })
+        .await
+    }
+
+    async fn commit(
+        &self,
+        player_id: &str,
+        module: &str,
+        player: Option<&Player>,
+        module_data: Option<&ModuleData>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (player_id, module) = (player_id.to_owned(), module.to_owned());
+        let player = player.cloned();
+        let module_data =
+            module_data.map(|data| serde_json::Value::Object(data.clone()).to_string());
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(db_error)?;
+            if let Some(p) = player {
+                tx.execute(
+                    "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
+                     WHERE player_id = ?1",
+                    params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(&p), now_ms],
+                )
+                .map_err(db_error)?;
+            }
+            if let Some(data) = module_data {
+                tx.execute(
+                    "INSERT INTO module_data (player_id, module, data) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data",
+                    params![player_id, module, data],
+                )
+                .map_err(db_error)?;
+            }
+            tx.commit().map_err(db_error)
+        })
+        .await
+    }
+}
+
+fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT name, head_img, gold, diamond, items FROM players WHERE player_id = ?1",
+            [player_id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(db_error)?;
+    let (name, head_img, gold, diamond, items) =
+        row.ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
+    let items = serde_json::from_str(&items)
+        .map_err(|e| StoreError::Corrupt(format!("items of {player_id}: {e}")))?;
+    Ok(Player {
+        player_id: player_id.to_owned(),
+        name,
+        head_img,
+        gold,
+        diamond,
+        items,
+    })
+}
+
+fn items_json(player: &Player) -> String {
+    serde_json::to_string(&player.items).expect("a map of integers serializes")
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    unavailable(e.to_string())
+}
+
+fn unavailable(msg: String) -> StoreError {
+    StoreError::Unavailable(msg)
+}
+
+#[cfg(test)]
+mod tests;
