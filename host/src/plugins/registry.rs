@@ -30,7 +30,7 @@ impl Routes {
 }
 
 /// What a scan of the plugins directory did.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ScanReport {
     /// Names of the modules now serving.
     pub loaded: Vec<String>,

@@ -234,19 +234,19 @@ impl Store for SqliteStore {
             module_data.map(|data| serde_json::Value::Object(data.clone()).to_string());
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
-            if let Some(p) = player {
-                tx.execute(
-                    "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
-                     WHERE player_id = ?1",
-                    params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(&p), now_ms],
-                )
-                .map_err(db_error)?;
-            }
             if let Some(data) = module_data {
                 tx.execute(
                     "INSERT INTO module_data (player_id, module, data) VALUES (?1, ?2, ?3)
                      ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data",
                     params![player_id, module, data],
+                )
+                .map_err(db_error)?;
+            }
+            if let Some(p) = player {
+                tx.execute(
+                    "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
+                     WHERE player_id = ?1",
+                    params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(&p), now_ms],
                 )
                 .map_err(db_error)?;
             }

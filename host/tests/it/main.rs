@@ -1,0 +1,8 @@
+//! Integration tests of `game-host`: the real server (in process, or the real binary) on
+//! port 0, real module libraries built by the workspace, real HTTP.
+//!
+//! The libraries must be built first: `make test` runs `cargo build --workspace` before
+//! `cargo test`.
+
+mod harness;
+mod smoke;
