@@ -47,3 +47,8 @@ lint-docker: ## Lint the Dockerfile with hadolint
 clean: ## Remove build output and the dev data (keeps log/)
 	$(CARGO) clean
 	rm -rf var
+
+.PHONY: bench
+bench: setup ## Benchmarks (release build): module call cost on and off the reactor
+	$(CARGO) build --workspace --release
+	$(CARGO) bench -p host --bench module_call

@@ -36,8 +36,10 @@ pub fn token_from(headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        // The scheme is case-insensitive (RFC 7235).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     if let Some(token) = bearer.filter(|t| !t.is_empty()) {
         return Some(token.to_owned());
     }
@@ -60,3 +62,6 @@ pub fn set_cookie(token: &str) -> String {
 pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
 }
+
+#[cfg(test)]
+mod tests;

@@ -160,6 +160,9 @@ fn install_panic_hook() {
                 Some(at) => format!("{msg} (at {}:{})", at.file(), at.line()),
                 None => msg.to_owned(),
             };
+            // In this crate's own tests the hook is process-wide: keep failures readable.
+            #[cfg(test)]
+            eprintln!("panicked: {text}");
             if let Ok(mut last) = LAST_PANIC.lock() {
                 *last = Some(text);
             }
@@ -176,3 +179,6 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
         "a panic with a non-string payload"
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -55,7 +55,10 @@ impl Executor {
     {
         let (done, result) = oneshot::channel();
         self.submit(Box::new(move || {
-            let _ = done.send(job());
+            // The caller gave up while the job was queued (a timeout): its result would be dropped.
+            if !done.is_closed() {
+                let _ = done.send(job());
+            }
         }))?;
         result.await.map_err(|_| ExecutorClosed)
     }

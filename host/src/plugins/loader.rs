@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An open module library. Dropping it unloads the library (`dlclose`): everything obtained
 /// from it (the root module, strings, vtables) must be gone by then.
-
 pub struct Library {
     /// Held only to keep the library mapped: dropping it is the `dlclose`.
     _raw: RawLibrary,

@@ -1,0 +1,201 @@
+use super::*;
+use crate::abi::{HostServices, HostServices_TO, LogLevel};
+use crate::authoring::{refuse, Reply};
+use abi_stable::sabi_trait::TD_Opaque;
+use serde_json::json;
+
+/// Host services for these tests: a fixed clock, a config, and the lines logged.
+#[derive(Default)]
+struct Services {
+    config: String,
+    logs: std::sync::Mutex<Vec<(LogLevel, String)>>,
+}
+
+impl HostServices for Services {
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        self.logs
+            .lock()
+            .unwrap()
+            .push((level, message.as_str().to_owned()));
+    }
+    fn now_millis(&self) -> i64 {
+        86_400_000 * 3 + 1
+    }
+    fn config_json(&self) -> RString {
+        self.config.as_str().into()
+    }
+}
+
+fn read_only(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    Ok(json!({ "gold": ctx.player.gold, "day": ctx.host.today() }))
+}
+fn earn(ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    ctx.player.gold += data["amount"].as_i64().unwrap_or(0);
+    ctx.data.insert("earned".into(), json!(true));
+    Ok(json!({}))
+}
+fn refuse_after_change(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    ctx.player.gold = 0;
+    refuse(4, "no")
+}
+fn explode(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    panic!("exploded with {}", 42)
+}
+fn init_from_config(host: Host<'_>) -> Result<(), String> {
+    let config: Value = host.config()?;
+    match config["init"].as_str() {
+        Some("fail") => Err("configured to fail".into()),
+        Some("panic") => panic!("configured to panic"),
+        _ => Ok(()),
+    }
+}
+
+static DEF: ModuleDef = ModuleDef {
+    name: "test",
+    prefix: "77",
+    version: "1.2.3",
+    commands: &[
+        ("7701", read_only),
+        ("7703", earn),
+        ("7705", refuse_after_change),
+        ("7707", explode),
+    ],
+    init: Some(init_from_config),
+    shutdown: None,
+};
+
+const PLAYER: &str =
+    r#"{"player_id":"p","name":"n","head_img":"","gold":10,"diamond":0,"items":{}}"#;
+
+fn call(services: &Services, cmd: &str, data: &str) -> CommandOutcome {
+    let host = HostServices_TO::from_ptr(services, TD_Opaque);
+    let call = CommandCall {
+        cmd: RStr::from_str(cmd),
+        data: RStr::from_str(data),
+        player: RStr::from_str(PLAYER),
+        module_data: RStr::from_str("{}"),
+    };
+    handle(&DEF, host, call)
+}
+
+#[test]
+fn describe_lists_the_declaration() {
+    let info = describe(&DEF);
+    assert_eq!(
+        (
+            info.name.as_str(),
+            info.prefix.as_str(),
+            info.version.as_str()
+        ),
+        ("test", "77", "1.2.3")
+    );
+    let commands: Vec<&str> = info.commands.iter().map(|c| c.as_str()).collect();
+    assert_eq!(commands, ["7701", "7703", "7705", "7707"]);
+}
+
+#[test]
+fn a_read_only_command_reports_nothing_changed() {
+    let services = Services::default();
+    match call(&services, "7701", "{}") {
+        CommandOutcome::Done {
+            data,
+            player,
+            module_data,
+        } => {
+            assert_eq!(data.as_str(), r#"{"day":3,"gold":10}"#);
+            assert!(player.is_none() && module_data.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn changes_come_back_as_new_state() {
+    let services = Services::default();
+    match call(&services, "7703", r#"{"amount":5}"#) {
+        CommandOutcome::Done {
+            player,
+            module_data,
+            ..
+        } => {
+            let player: Player = serde_json::from_str(player.unwrap().as_str()).unwrap();
+            assert_eq!(player.gold, 15);
+            assert_eq!(module_data.unwrap().as_str(), r#"{"earned":true}"#);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_refusal_carries_code_and_message() {
+    match call(&Services::default(), "7705", "{}") {
+        CommandOutcome::Refused { code, msg } => assert_eq!((code, msg.as_str()), (4, "no")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_command_is_reported() {
+    assert!(matches!(
+        call(&Services::default(), "7799", "{}"),
+        CommandOutcome::UnknownCommand
+    ));
+}
+
+#[test]
+fn a_panic_becomes_a_failure_with_message_and_location_and_is_logged() {
+    let services = Services::default();
+    install_panic_hook();
+    match call(&services, "7707", "{}") {
+        CommandOutcome::Failed { msg } => {
+            assert!(msg.as_str().contains("exploded with 42"), "{msg}");
+            assert!(msg.as_str().contains("glue/tests.rs"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let logs = services.logs.lock().unwrap();
+    assert!(
+        logs.iter()
+            .any(|(level, line)| *level == LogLevel::Error && line.contains("exploded with 42")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn unreadable_input_is_a_failure_not_a_panic() {
+    let services = Services::default();
+    let host = HostServices_TO::from_ptr(&services, TD_Opaque);
+    let call = CommandCall {
+        cmd: RStr::from_str("7701"),
+        data: RStr::from_str("{}"),
+        player: RStr::from_str("{\"gold\": \"lots\"}"),
+        module_data: RStr::from_str("{}"),
+    };
+    assert!(matches!(
+        handle(&DEF, host, call),
+        CommandOutcome::Failed { .. }
+    ));
+}
+
+#[test]
+fn init_reads_config_and_reports_errors_and_panics() {
+    let with = |config: &str| Services {
+        config: config.into(),
+        ..Services::default()
+    };
+    let run = |services: &Services| {
+        init(&DEF, HostServices_TO::from_ptr(services, TD_Opaque)).into_result()
+    };
+    assert!(run(&with("{}")).is_ok());
+    assert_eq!(
+        run(&with(r#"{"init":"fail"}"#)).unwrap_err().as_str(),
+        "configured to fail"
+    );
+    let panicked = run(&with(r#"{"init":"panic"}"#)).unwrap_err();
+    assert!(
+        panicked
+            .as_str()
+            .starts_with("init panicked: configured to panic"),
+        "{panicked}"
+    );
+}
