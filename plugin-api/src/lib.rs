@@ -100,13 +100,15 @@ macro_rules! export_module {
     ) => {
         // abi_stable's `staticref!` and `#[export_root_module]` expand to `unsafe` blocks and a
         // `#[no_mangle]` static; they are checked by abi_stable, not written by module authors.
+        // Items here are not hygienic: their `__module` names keep them from shadowing the
+        // author's handlers and hooks.
         #[allow(unsafe_code)]
         const _: () = {
             use $crate::abi::{CommandCall, CommandOutcome, HostRef, ModuleInfo, ModuleRoot, ModuleRoot_Ref};
             use $crate::glue::{self, abi_stable};
             use abi_stable::{prefix_type::WithMetadata, std_types::{RResult, RString}};
 
-            static MODULE: glue::ModuleDef = glue::ModuleDef {
+            static __MODULE: glue::ModuleDef = glue::ModuleDef {
                 name: $name,
                 prefix: $prefix,
                 version: $version,
@@ -115,29 +117,34 @@ macro_rules! export_module {
                 shutdown: glue::optional::<glue::ShutdownHook>(&[$($shutdown)?]),
             };
 
-            extern "C" fn describe() -> ModuleInfo {
-                glue::describe(&MODULE)
+            extern "C" fn __module_describe() -> ModuleInfo {
+                glue::describe(&__MODULE)
             }
-            extern "C" fn init(host: HostRef<'_>) -> RResult<(), RString> {
-                glue::init(&MODULE, host)
+            extern "C" fn __module_init(host: HostRef<'_>) -> RResult<(), RString> {
+                glue::init(&__MODULE, host)
             }
-            extern "C" fn handle(host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome {
-                glue::handle(&MODULE, host, call)
+            extern "C" fn __module_handle(host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome {
+                glue::handle(&__MODULE, host, call)
             }
-            extern "C" fn shutdown(host: HostRef<'_>) {
-                glue::shutdown(&MODULE, host)
+            extern "C" fn __module_shutdown(host: HostRef<'_>) {
+                glue::shutdown(&__MODULE, host)
             }
 
-            struct Root;
-            impl Root {
+            struct __ModuleRoot;
+            impl __ModuleRoot {
                 abi_stable::staticref!(const MODULE: WithMetadata<ModuleRoot> = WithMetadata::new(
-                    ModuleRoot { describe, init, handle, shutdown }
+                    ModuleRoot {
+                        describe: __module_describe,
+                        init: __module_init,
+                        handle: __module_handle,
+                        shutdown: __module_shutdown,
+                    }
                 ));
             }
 
             #[abi_stable::export_root_module]
-            fn root_module() -> ModuleRoot_Ref {
-                ModuleRoot_Ref(Root::MODULE.as_prefix())
+            fn __module_root() -> ModuleRoot_Ref {
+                ModuleRoot_Ref(__ModuleRoot::MODULE.as_prefix())
             }
         };
     };

@@ -1,1 +1,15 @@
+//! The activity module (prefix `10`): the daily sign-in.
+//!
+//! This file is only the glue: it declares the module and its command table. The rules live
+//! in `rules.rs`, plain Rust that is unit-tested without loading a library.
 
+mod rules;
+
+plugin_api::export_module! {
+    name: "activity",
+    prefix: "10",
+    version: env!("CARGO_PKG_VERSION"),
+    commands: {
+        "1001" => rules::sign_in,
+    },
+}

@@ -1,0 +1,77 @@
+//! Test-only module `faulty` (prefix 90): every way a module can misbehave at run time, so
+//! that tests can show the host survives each one. Its init reads `[modules.faulty] init`:
+//! `"fail"` or `"panic"` refuse the load.
+
+use plugin_api::{refuse, Ctx, Host, Reply};
+use serde_json::{json, Value};
+
+plugin_api::export_module! {
+    name: "faulty",
+    prefix: "90",
+    version: env!("CARGO_PKG_VERSION"),
+    commands: {
+        "9001" => echo,
+        "9003" => panic,
+        "9005" => negative_gold,
+        "9007" => sleep,
+        "9009" => refuse_after_change,
+        "9011" => keep_secret,
+        "9013" => record,
+    },
+    init: init,
+    shutdown: shutdown,
+}
+
+fn init(host: Host<'_>) -> Result<(), String> {
+    let config: Value = host.config()?;
+    match config["init"].as_str() {
+        Some("fail") => Err("init refused on purpose by config".into()),
+        Some("panic") => panic!("init panicked on purpose"),
+        _ => Ok(()),
+    }
+}
+
+fn shutdown(host: Host<'_>) {
+    host.info("faulty shutting down");
+}
+
+/// 9001: replies the request data.
+fn echo(_ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    Ok(json!({ "echo": data }))
+}
+
+/// 9003: panics.
+fn panic(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    panic!("boom on purpose")
+}
+
+/// 9005: returns an invalid record (negative gold); the host must refuse to store it.
+fn negative_gold(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    ctx.player.gold = -5;
+    Ok(json!({}))
+}
+
+/// 9007: sleeps `data.ms` milliseconds (a slow or hung module).
+fn sleep(_ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    let ms = data["ms"].as_u64().unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(json!({ "slept": ms }))
+}
+
+/// 9009: changes the record, then refuses; the host must commit nothing.
+fn refuse_after_change(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    ctx.player.gold += 1;
+    refuse(7, "refused after changing gold")
+}
+
+/// 9011: stores `data.value` in its private data; replies what was stored before.
+fn keep_secret(ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    let before = Value::Object(ctx.data.clone());
+    ctx.data.insert("secret".into(), data["value"].clone());
+    Ok(json!({ "module_data": before }))
+}
+
+/// 9013: replies the player record as this module sees it.
+fn record(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    Ok(serde_json::to_value(&ctx.player).expect("a player record serializes"))
+}
