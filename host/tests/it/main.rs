@@ -5,4 +5,6 @@
 //! `cargo test`.
 
 mod harness;
+mod modules;
+mod protocol;
 mod smoke;

@@ -1,0 +1,354 @@
+//! PROTOCOL.md v1 to the letter: the endpoints, every host code with its HTTP status, the
+//! reply `cmd` rule, `msg` on every error, JSON content type, sessions and cookies.
+
+use crate::harness::{TestHost, DAY_MS};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+
+/// Asserts a host error: status, `ret`, a non-empty `msg` that leaks no server path.
+fn assert_error(host: &TestHost, (status, body): (u16, Value), want_status: u16, want_ret: i64) {
+    assert_eq!(
+        (status, body["ret"].as_i64()),
+        (want_status, Some(want_ret)),
+        "{body}"
+    );
+    let msg = body["msg"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no msg: {body}"));
+    assert!(!msg.is_empty());
+    let root = host.dirs.root.path().to_string_lossy().into_owned();
+    for leak in [root.as_str(), "/src/", ".rs:", "panicked"] {
+        assert!(!msg.contains(leak), "msg leaks `{leak}`: {msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_replies_player_id_token_and_cookie() {
+    let host = TestHost::start().await;
+    let response = reqwest::Client::new()
+        .post(host.url("/login"))
+        .body(r#"{"account":"alice","name":"Alice","head_img":"https://img/a.png"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["ret"], 0);
+    let player_id = body["player_id"].as_str().unwrap();
+    assert!(
+        player_id.len() == 32
+            && player_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    let token = body["token"].as_str().unwrap();
+    assert!(!token.is_empty());
+    assert_eq!(
+        cookie,
+        format!("sid={token}; Path=/; HttpOnly; SameSite=Lax")
+    );
+
+    let record = host.ok(token, "1203", json!({})).await;
+    assert_eq!(
+        record,
+        json!({ "player_id": player_id, "name": "Alice", "head_img": "https://img/a.png",
+                "gold": 1000, "diamond": 0, "items": {} })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_account_maps_to_the_same_player() {
+    let host = TestHost::start().await;
+    let (first, token_1) = host.login("bob").await;
+    let (again, token_2) = host.login("bob").await;
+    let (other, _) = host.login("carol").await;
+    assert_eq!(first, again);
+    assert_ne!(token_1, token_2);
+    assert_ne!(first, other);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_logins_are_refused_with_400() {
+    let host = TestHost::start().await;
+    for body in [
+        r#"{"account":""}"#,
+        r#"{"account":"has space"}"#,
+        r#"{"account":5}"#,
+        r#"{"name":"no account"}"#,
+        r#"{"account":"ok","name":[]}"#,
+        r#"not json"#,
+        r#"[1,2]"#,
+    ] {
+        assert_error(&host, host.post_raw("/login", body, None).await, 400, -2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sid_cookie_works_like_the_bearer_token() {
+    let host = TestHost::start().await;
+    let (player_id, token) = host.login("dave").await;
+    let response = reqwest::Client::new()
+        .post(host.url("/logic"))
+        .header("cookie", format!("sid={token}"))
+        .body(r#"{"cmd":"1203"}"#)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["player_id"], player_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_unknown_and_expired_sessions_get_401() {
+    let host = TestHost::start().await;
+    let logic = json!({ "cmd": "1203" });
+    assert_error(&host, host.post("/logic", &logic, None).await, 401, -3);
+    assert_error(
+        &host,
+        host.post("/logic", &logic, Some("not-a-token")).await,
+        401,
+        -3,
+    );
+
+    let (_, token) = host.login("erin").await;
+    host.clock.advance_millis(7 * DAY_MS - 1);
+    assert_eq!(
+        host.post("/logic", &logic, Some(&token)).await.0,
+        200,
+        "valid just before 7 days"
+    );
+    host.clock.advance_millis(1);
+    assert_error(
+        &host,
+        host.post("/logic", &logic, Some(&token)).await,
+        401,
+        -3,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_ends_the_session_and_clears_the_cookie() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("fay").await;
+    let (_, other_token) = host.login("fay").await;
+    let response = reqwest::Client::new()
+        .post(host.url("/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with("sid=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "ret": 0 }));
+
+    assert_error(&host, host.logic(&token, "1203", json!({})).await, 401, -3);
+    assert_error(
+        &host,
+        host.post_raw("/logout", "", Some(&token)).await,
+        401,
+        -3,
+    );
+    assert_eq!(
+        host.logic(&other_token, "1203", json!({})).await.0,
+        200,
+        "only that session ends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_carry_the_command_plus_one() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("gus").await;
+    let (_, ok) = host.logic(&token, "1101", json!({})).await;
+    assert_eq!(
+        (ok["ret"].as_i64(), ok["cmd"].as_str()),
+        (Some(0), Some("1102"))
+    );
+    let (_, refused) = host
+        .logic(&token, "1103", json!({ "id": "sword", "count": 99 }))
+        .await;
+    assert_eq!(
+        (refused["ret"].as_i64(), refused["cmd"].as_str()),
+        (Some(1), Some("1104"))
+    );
+    assert!(refused["msg"].as_str().is_some_and(|m| !m.is_empty()));
+    let (_, unknown) = host.logic(&token, "4201", json!({})).await;
+    assert_eq!(unknown["cmd"], "4202");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_prefix_and_unknown_command_get_minus_1() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("hal").await;
+    assert_error(&host, host.logic(&token, "4201", json!({})).await, 200, -1);
+    assert_error(&host, host.logic(&token, "1105", json!({})).await, 200, -1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_envelopes_get_400() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("ivy").await;
+    let deep = format!(
+        r#"{{"cmd":"1203","data":{{"x":{}{}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let bodies: Vec<Vec<u8>> = vec![
+        b"not json".to_vec(),
+        b"[]".to_vec(),
+        b"\"1203\"".to_vec(),
+        br#"{"data":{}}"#.to_vec(),
+        br#"{"cmd":1203}"#.to_vec(),
+        br#"{"cmd":"120"}"#.to_vec(),
+        br#"{"cmd":"12031"}"#.to_vec(),
+        br#"{"cmd":"12a3"}"#.to_vec(),
+        br#"{"cmd":"1203","data":[1]}"#.to_vec(),
+        br#"{"cmd":"1203","data":"x"}"#.to_vec(),
+        b"{\"cmd\":\"1203\",\"data\":{\"x\":\"\xff\xfe\"}}".to_vec(),
+        deep.into_bytes(),
+        Vec::new(),
+    ];
+    for body in bodies {
+        let shown = String::from_utf8_lossy(&body)
+            .chars()
+            .take(60)
+            .collect::<String>();
+        let reply = host.post_raw("/logic", body, Some(&token)).await;
+        assert_eq!(reply.0, 400, "{shown}: {}", reply.1);
+        assert_error(&host, reply, 400, -2);
+    }
+    assert_eq!(
+        host.logic(&token, "1203", json!({})).await.0,
+        200,
+        "still serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_over_the_limit_get_413_declared_or_chunked() {
+    let host = TestHost::start_in(demo_dirs(), |config| config.server.body_limit = 1024).await;
+    let (_, token) = host.login("jay").await;
+    let big = format!(
+        r#"{{"cmd":"1203","data":{{"pad":"{}"}}}}"#,
+        "x".repeat(4096)
+    );
+    assert_error(
+        &host,
+        host.post_raw("/logic", big.clone(), Some(&token)).await,
+        413,
+        -4,
+    );
+    assert_error(
+        &host,
+        host.post_raw("/login", big.clone(), None).await,
+        413,
+        -4,
+    );
+
+    // Chunked: no Content-Length, so the limit is enforced while reading.
+    let (status, body) = chunked_post(&host, "/logic", &token, big.as_bytes());
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["ret"], -4);
+
+    let (status, _) = chunked_post(&host, "/logic", &token, br#"{"cmd":"1203"}"#);
+    assert_eq!(status, 200, "a chunked body under the limit is served");
+    assert_eq!(
+        host.logic(&token, "1203", json!({})).await.0,
+        200,
+        "still serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_unknown_endpoints() {
+    let host = TestHost::start().await;
+    assert_eq!(
+        host.get("/health").await,
+        (200, json!({ "ret": 0, "status": "ok" }))
+    );
+    assert_error(&host, host.get("/nothing").await, 404, -1);
+    assert_error(&host, host.get("/logic").await, 405, -2);
+    assert_error(&host, host.post_raw("/health", "", None).await, 405, -2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_reply_is_json() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("kim").await;
+    let client = reqwest::Client::new();
+    for (path, body, auth) in [
+        ("/logic", r#"{"cmd":"1203"}"#, true),
+        ("/logic", r#"{"cmd":"1203"}"#, false),
+        ("/logic", "garbage", true),
+        ("/logic", r#"{"cmd":"4201"}"#, true),
+        ("/nothing", "", false),
+    ] {
+        let mut request = client.post(host.url(path)).body(body);
+        if auth {
+            request = request.bearer_auth(&token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{path} {body}"
+        );
+        response.json::<Value>().await.unwrap();
+    }
+}
+
+fn demo_dirs() -> crate::harness::Dirs {
+    let dirs = crate::harness::Dirs::new();
+    for module in crate::harness::DEMO_MODULES {
+        dirs.install(module);
+    }
+    dirs
+}
+
+/// Sends a chunked POST over a raw socket (clients rarely do; a hostile one might) and
+/// returns the status and body of the reply.
+fn chunked_post(host: &TestHost, path: &str, token: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    for chunk in body.chunks(512) {
+        // The host may answer and close before the whole body is sent.
+        if stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .is_err()
+            || stream.write_all(chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+    // A chunked reply would need decoding; the host sends a Content-Length.
+    (status, body.to_owned())
+}
