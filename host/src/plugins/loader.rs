@@ -13,6 +13,7 @@
 #![allow(unsafe_code)]
 
 use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary, RootModule};
+use object::{Object, ObjectSegment};
 use plugin_api::abi::ModuleRoot_Ref;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -89,10 +90,45 @@ fn shadow_copy(file: &Path, shadow_dir: &Path) -> Result<(PathBuf, String), Load
         source,
     };
     let bytes = std::fs::read(file).map_err(copy_error)?;
+    if let Some(reason) = image_problem(&bytes) {
+        return Err(LoadError::NotALibrary {
+            file: file.to_owned(),
+            reason,
+        });
+    }
     std::fs::create_dir_all(shadow_dir).map_err(copy_error)?;
     // A new file is a new inode, so `dlopen` cannot hand back an older copy.
     std::fs::write(&shadow, &bytes).map_err(copy_error)?;
     Ok((shadow, hex::encode(Sha256::digest(&bytes))))
+}
+
+/// Why `bytes` cannot be a complete shared library, if they cannot. `dlopen` maps each
+/// loadable segment from the file; a segment that reaches past the end of a truncated or
+/// half-written file would be mapped beyond it, and the first touch kills the whole process
+/// with SIGBUS. So the image is checked before it is opened.
+fn image_problem(bytes: &[u8]) -> Option<String> {
+    let image = match object::File::parse(bytes) {
+        Ok(image) => image,
+        Err(e) if bytes.starts_with(b"\x7fELF") => {
+            return Some(format!(
+                "a damaged or incomplete ELF file (still being written?): {e}"
+            ))
+        }
+        Err(e) => return Some(format!("not an ELF shared library: {e}")),
+    };
+    if image.kind() != object::ObjectKind::Dynamic {
+        return Some(format!(
+            "an ELF file of kind {:?}, not a shared library",
+            image.kind()
+        ));
+    }
+    let length = bytes.len() as u64;
+    image.segments().find_map(|segment| {
+        let (offset, size) = segment.file_range();
+        (offset.saturating_add(size) > length).then(|| {
+            format!("truncated: a segment ends at byte {}, the file has {length} (still being written?)", offset + size)
+        })
+    })
 }
 
 fn open_and_check(file: &Path, shadow: &Path) -> Result<(Library, ModuleRoot_Ref), LoadError> {

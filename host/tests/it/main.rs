@@ -4,7 +4,10 @@
 //! The libraries must be built first: `make test` runs `cargo build --workspace` before
 //! `cargo test`.
 
+mod cli;
 mod harness;
+mod loading;
 mod modules;
+mod persistence;
 mod protocol;
 mod smoke;

@@ -3,7 +3,7 @@
 //! nothing, private module data.
 
 use crate::harness::{Dirs, TestHost, DAY_MS, DEMO_MODULES};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A host with the demo modules and the faulty fixture, with `tweak` applied to its config.
 async fn with_faulty(tweak: impl FnOnce(&mut host::Config)) -> TestHost {

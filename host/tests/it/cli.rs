@@ -1,0 +1,155 @@
+//! The real `game-host` binary: `serve` (its first stdout line, serving, a clean exit on
+//! SIGTERM) and `check`.
+
+use crate::harness::{binary, library, Dirs};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+
+fn check(file: &std::path::Path) -> Output {
+    Command::new(binary())
+        .args(["check", "--config-dir", CONFIG_DIR])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_prints_what_a_good_library_is() {
+    let output = check(&library("mall"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for line in [
+        "name: mall",
+        "prefix: 11",
+        "version: 0.1.0",
+        "commands: 1101, 1103",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "`{line}` missing: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn check_says_why_a_bad_library_would_be_refused() {
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(garbage.path(), b"garbage").unwrap();
+    for (file, words) in [
+        (library("fixture_incompatible"), "plugin-api 0.99.0"),
+        (library("fixture_badprefix"), "two digits"),
+        (garbage.path().to_owned(), "not a loadable library"),
+    ] {
+        let output = check(&file);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.starts_with("refused: ") && stdout.contains(words),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
+    let dirs = Dirs::new();
+    dirs.install("player");
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--config-dir",
+            CONFIG_DIR,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--plugins-dir")
+        .arg(dirs.plugins())
+        .arg("--data-dir")
+        .arg(dirs.data())
+        .arg("--log-dir")
+        .arg(dirs.log())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let address = first_line
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|port| port.trim_end().parse::<u16>().ok())
+        .map(|port| format!("127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("first line: {first_line:?}"));
+    assert!(first_line.ends_with('\n') && !address.ends_with(":0"));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let health: serde_json::Value = client
+            .get(format!("http://{address}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health, serde_json::json!({ "ret": 0, "status": "ok" }));
+        let login: serde_json::Value = client
+            .post(format!("http://{address}/login"))
+            .body(r#"{"account":"cli"}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let record: serde_json::Value = client
+            .post(format!("http://{address}/logic"))
+            .bearer_auth(login["token"].as_str().unwrap())
+            .body(r#"{"cmd":"1203"}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(record["data"]["gold"], 1000);
+    });
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
+    assert!(
+        dirs.log().join("host/debug.log").is_file(),
+        "the debug log is written"
+    );
+}
+
+#[test]
+fn a_bad_config_stops_the_host_at_start_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "[server]\nlisten_on = \"x\"\n",
+    )
+    .unwrap();
+    let output = Command::new(binary())
+        .args(["serve", "--config-dir"])
+        .arg(dir.path())
+        .args(["--profile", "broken"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("listen_on"),
+        "{stderr}"
+    );
+}
