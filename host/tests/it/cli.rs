@@ -1,7 +1,7 @@
 //! The real `game-host` binary: `serve` (its first stdout line, serving, a clean exit on
 //! SIGTERM) and `check`.
 
-use crate::harness::{binary, library, Dirs};
+use crate::harness::{binary, library, send, Dirs};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
@@ -88,34 +88,18 @@ fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let health: serde_json::Value = client
-            .get(format!("http://{address}/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = |path: &str| format!("http://{address}{path}");
+        let (_, health) = send(client.get(url("/health"))).await;
         assert_eq!(health, serde_json::json!({ "ret": 0, "status": "ok" }));
-        let login: serde_json::Value = client
-            .post(format!("http://{address}/login"))
-            .body(r#"{"account":"cli"}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let record: serde_json::Value = client
-            .post(format!("http://{address}/logic"))
-            .bearer_auth(login["token"].as_str().unwrap())
-            .body(r#"{"cmd":"1203"}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, login) = send(client.post(url("/login")).body(r#"{"account":"cli"}"#)).await;
+        let token = login["token"].as_str().unwrap();
+        let (_, record) = send(
+            client
+                .post(url("/logic"))
+                .bearer_auth(token)
+                .body(r#"{"cmd":"1203"}"#),
+        )
+        .await;
         assert_eq!(record["data"]["gold"], 1000);
     });
 

@@ -240,6 +240,11 @@ impl Drop for TestHost {
     }
 }
 
+/// Sends a request built elsewhere; returns status and JSON body.
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    read(request.send().await.expect("request")).await
+}
+
 async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");

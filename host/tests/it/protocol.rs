@@ -1,7 +1,7 @@
 //! PROTOCOL.md v1 to the letter: the endpoints, every host code with its HTTP status, the
 //! reply `cmd` rule, `msg` on every error, JSON content type, sessions and cookies.
 
-use crate::harness::{TestHost, DAY_MS};
+use crate::harness::{send, TestHost, DAY_MS};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 
@@ -92,15 +92,15 @@ async fn bad_logins_are_refused_with_400() {
 async fn the_sid_cookie_works_like_the_bearer_token() {
     let host = TestHost::start().await;
     let (player_id, token) = host.login("dave").await;
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(host.url("/logic"))
-        .header("cookie", format!("sid={token}"))
-        .body(r#"{"cmd":"1203"}"#)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["player_id"], player_id.as_str());
+        .header("cookie", format!("theme=dark; sid={token}"))
+        .body(r#"{"cmd":"1203"}"#);
+    let (status, body) = send(request).await;
+    assert_eq!(
+        (status, body["data"]["player_id"].as_str()),
+        (200, Some(player_id.as_str()))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
