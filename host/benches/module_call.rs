@@ -35,9 +35,15 @@ fn mall() -> Arc<ModuleVersion> {
     );
     let shadow = tempfile::tempdir().unwrap();
     let log = host::logging::discard();
-    let version = ModuleVersion::open(&file, shadow.path(), &log, Arc::new(SystemClock), |_| {
-        "{}".into()
-    })
+    let bytes = std::fs::read(&file).unwrap();
+    let version = ModuleVersion::open(
+        &file,
+        &bytes,
+        shadow.path(),
+        &log,
+        Arc::new(SystemClock),
+        |_| "{}".into(),
+    )
     .unwrap();
     version.init().unwrap();
     Arc::new(version)

@@ -25,10 +25,19 @@ pub fn check(file: &Path, config: &Config, log: &slog::Logger) -> Result<ModuleM
         config.clone(),
     );
     let checked = executor.run_blocking(move || {
-        let version =
-            ModuleVersion::open(&file_owned, &shadow, &log, Arc::new(SystemClock), |name| {
-                config.module_config_json(name)
-            })?;
+        let bytes = std::fs::read(&file_owned).map_err(|e| Refused::InitFailed {
+            file: file_owned.clone(),
+            name: String::new(),
+            reason: format!("cannot read it: {e}"),
+        })?;
+        let version = ModuleVersion::open(
+            &file_owned,
+            &bytes,
+            &shadow,
+            &log,
+            Arc::new(SystemClock),
+            |name| config.module_config_json(name),
+        )?;
         version.init()?;
         version.shutdown();
         Ok(version.meta.clone())

@@ -60,6 +60,17 @@ pub struct PluginsConfig {
     pub workers: usize,
     /// How long a command may run before the client gets `ret: -7`, in milliseconds.
     pub call_timeout_ms: u64,
+    /// Watch the plugins directory and reload libraries that change.
+    pub watch: bool,
+    /// How long a library file must be quiet before it is loaded, in milliseconds.
+    pub debounce_ms: u64,
+    /// After a swap, how long the old version may have calls running before it is reported
+    /// stuck, in seconds. It is never unloaded while a call runs.
+    pub drain_deadline_secs: u64,
+    /// Previous versions kept per module for rollback.
+    pub keep_versions: usize,
+    /// Versions that did not leave memory before reloads are refused (restart to reclaim).
+    pub max_leaked_versions: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +113,11 @@ impl Default for PluginsConfig {
         PluginsConfig {
             workers: 8,
             call_timeout_ms: 5000,
+            watch: true,
+            debounce_ms: 300,
+            drain_deadline_secs: 30,
+            keep_versions: 3,
+            max_leaked_versions: 32,
         }
     }
 }
@@ -177,6 +193,10 @@ impl Config {
             return bad("log.level must be one of error, warn, info, debug, trace");
         }
         Ok(())
+    }
+
+    pub fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(self.plugins.drain_deadline_secs)
     }
 
     pub fn call_timeout(&self) -> Duration {

@@ -166,6 +166,8 @@ async fn call_module(
     module_data: &ModuleData,
 ) -> Result<CallOutcome, ApiError> {
     let module = version.meta.name.clone();
+    let pinned = version.clone();
+    let _running = pinned.stats.begin();
     let data = Value::Object(data).to_string();
     let player = serde_json::to_string(player).expect("a player record serializes");
     let module_data = Value::Object(module_data.clone()).to_string();
@@ -174,7 +176,14 @@ async fn call_module(
         .executor()
         .run(move || version.call(cmd, &data, &player, &module_data));
     let timeout = state.config.call_timeout();
-    match tokio::time::timeout(timeout, job).await {
+    let outcome = tokio::time::timeout(timeout, job).await;
+    if !matches!(
+        outcome,
+        Ok(Ok(CallOutcome::Done { .. } | CallOutcome::Refused { .. }))
+    ) {
+        pinned.stats.failed();
+    }
+    match outcome {
         Ok(Ok(outcome)) => Ok(outcome),
         Ok(Err(closed)) => Err(ApiError::unavailable("the host is shutting down", closed)),
         Err(_) => Err(ApiError::Timeout {

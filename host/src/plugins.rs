@@ -4,13 +4,23 @@
 //! - [`version`] is one loaded module version and the calls into it;
 //! - [`services`] is what the host offers a module during a call;
 //! - [`executor`] is the fixed set of threads that run module code;
-//! - [`registry`] holds the routing snapshot: which version serves each prefix.
+//! - [`registry`] holds the routing snapshot and the one path by which it changes;
+//! - [`retire`] drains, shuts down and unloads versions that no longer serve;
+//! - [`watcher`] reports changes in the plugins directory to the registry;
+//! - [`archive`] keeps recent versions' libraries for rollback;
+//! - [`budget`] refuses reloads before the process runs out of maps or pthread keys;
+//! - [`events`] is the recent history the admin API shows.
 
+pub mod archive;
+pub mod budget;
+pub mod events;
 pub mod executor;
 pub mod loader;
 pub mod registry;
+pub mod retire;
 pub mod services;
 pub mod version;
+pub mod watcher;
 
-pub use registry::{Registry, Routes, ScanReport};
+pub use registry::{Change, Registry, Routes, ScanReport};
 pub use version::{CallOutcome, ModuleMeta, ModuleVersion, Refused};

@@ -9,6 +9,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http;
+use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
@@ -44,6 +45,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot prepare the plugins directory {dir}: {source}")]
     Plugins { dir: String, source: std::io::Error },
+    #[error("cannot watch the plugins directory {dir}: {source}")]
+    Watch { dir: String, source: notify::Error },
 }
 
 /// A started host: store open, modules loaded, not yet serving.
@@ -51,6 +54,54 @@ pub struct Host {
     state: AppState,
     /// What loading the plugins directory did at start.
     pub scan: ScanReport,
+    tasks: Tasks,
+}
+
+/// The background work of a running host: retiring old versions, watching for new ones.
+struct Tasks {
+    retirement: tokio::task::JoinHandle<()>,
+    watcher: Option<Watcher>,
+    rescan_on_hangup: tokio::task::JoinHandle<()>,
+}
+
+impl Tasks {
+    fn start(
+        registry: &Arc<Registry>,
+        config: &Config,
+        log: &slog::Logger,
+    ) -> notify::Result<Tasks> {
+        let watcher = if config.plugins.watch {
+            let debounce = Duration::from_millis(config.plugins.debounce_ms);
+            Some(watcher::start(registry.clone(), debounce, log.clone())?)
+        } else {
+            None
+        };
+        Ok(Tasks {
+            retirement: registry.spawn_retirement(),
+            watcher,
+            rescan_on_hangup: tokio::spawn(rescan_on_hangup(registry.clone(), log.clone())),
+        })
+    }
+
+    fn stop(self) {
+        drop(self.watcher);
+        self.rescan_on_hangup.abort();
+        self.retirement.abort();
+    }
+}
+
+/// `SIGHUP` rescans the plugins directory, as the watcher would.
+async fn rescan_on_hangup(registry: Arc<Registry>, log: slog::Logger) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        slog::info!(log, "SIGHUP: rescanning the plugins directory");
+        if let Err(e) = registry.rescan().await {
+            slog::error!(log, "rescan failed"; "error" => %e);
+        }
+    }
 }
 
 impl Host {
@@ -64,20 +115,23 @@ impl Host {
         };
         let registry = Registry::new(config.clone(), deps.clock.clone(), deps.log.clone())
             .map_err(plugins_error)?;
-        let registry =
-            tokio::task::spawn_blocking(move || registry.load_all().map(|scan| (registry, scan)))
-                .await
-                .expect("loading modules does not panic")
-                .map_err(plugins_error)?;
-        let (registry, scan) = registry;
+        // Start-up is a rescan from empty: the same path every later change takes.
+        let scan = registry.rescan().await.map_err(plugins_error)?;
+        let registry = Arc::new(registry);
+        let tasks = Tasks::start(&registry, &config, &deps.log).map_err(|e| StartError::Watch {
+            dir: config.paths.plugins_dir.display().to_string(),
+            source: e,
+        })?;
         let state = AppState::new(config, registry, Arc::new(store), deps.clock, deps.log);
-        Ok(Host { state, scan })
+        Ok(Host { state, scan, tasks })
     }
 
     /// Serves `listener` until `shutdown` resolves, then shuts down in order.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let state = self.state;
         let graceful = GracefulShutdown::new();
+        // Module changes stop first: shutdown retires everything itself.
+        let tasks = self.tasks;
         accept_until(&listener, &state, &graceful, shutdown).await;
         state.begin_shutdown();
         drop(listener);
@@ -90,6 +144,7 @@ impl Host {
                 "grace period over; cutting the remaining connections"
             ),
         }
+        tasks.stop();
         let retiring = state.clone();
         let deadline = Instant::now() + grace;
         let _ = tokio::task::spawn_blocking(move || retiring.registry.shutdown(deadline)).await;

@@ -18,7 +18,7 @@ pub struct Shared {
     /// The effective configuration, fixed at start.
     pub config: Arc<Config>,
     /// The modules and the threads that run them.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Players and sessions.
     pub store: Arc<dyn Store>,
     /// The host clock: sessions, module calls.
@@ -33,7 +33,7 @@ pub struct Shared {
 impl AppState {
     pub fn new(
         config: Arc<Config>,
-        registry: Registry,
+        registry: Arc<Registry>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         log: slog::Logger,

@@ -61,11 +61,20 @@ pub struct Loaded {
     pub library: Library,
     pub root: ModuleRoot_Ref,
     pub sha256: String,
+    /// The (already unlinked) shadow path: `/proc/self/maps` names the mapping after it.
+    pub shadow: PathBuf,
 }
 
-/// Copies `file` into `shadow_dir`, opens the copy and checks it.
-pub fn load(file: &Path, shadow_dir: &Path) -> Result<Loaded, LoadError> {
-    let (shadow, sha256) = shadow_copy(file, shadow_dir)?;
+/// Writes `bytes` (the content of `file`, read once by the caller) to a fresh shadow path
+/// in `shadow_dir`, opens the copy and checks it. `file` names the library in messages.
+pub fn load(file: &Path, bytes: &[u8], shadow_dir: &Path) -> Result<Loaded, LoadError> {
+    if let Some(reason) = image_problem(bytes) {
+        return Err(LoadError::NotALibrary {
+            file: file.to_owned(),
+            reason,
+        });
+    }
+    let shadow = shadow_copy(file, bytes, shadow_dir)?;
     let opened = open_and_check(file, &shadow);
     // The mapping outlives the path; a failed load must not leave the copy behind either.
     let _ = std::fs::remove_file(&shadow);
@@ -73,12 +82,18 @@ pub fn load(file: &Path, shadow_dir: &Path) -> Result<Loaded, LoadError> {
     Ok(Loaded {
         library,
         root,
-        sha256,
+        sha256: sha256_hex(bytes),
+        shadow,
     })
 }
 
-/// Writes the file's bytes, read once, to a new shadow path, and hashes those same bytes.
-fn shadow_copy(file: &Path, shadow_dir: &Path) -> Result<(PathBuf, String), LoadError> {
+/// The SHA-256 of a library's bytes, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes the bytes to a new shadow path: a new inode, so `dlopen` cannot hand back an older copy.
+fn shadow_copy(file: &Path, bytes: &[u8], shadow_dir: &Path) -> Result<PathBuf, LoadError> {
     let stem = file
         .file_stem()
         .and_then(|s| s.to_str())
@@ -89,17 +104,9 @@ fn shadow_copy(file: &Path, shadow_dir: &Path) -> Result<(PathBuf, String), Load
         file: file.to_owned(),
         source,
     };
-    let bytes = std::fs::read(file).map_err(copy_error)?;
-    if let Some(reason) = image_problem(&bytes) {
-        return Err(LoadError::NotALibrary {
-            file: file.to_owned(),
-            reason,
-        });
-    }
     std::fs::create_dir_all(shadow_dir).map_err(copy_error)?;
-    // A new file is a new inode, so `dlopen` cannot hand back an older copy.
-    std::fs::write(&shadow, &bytes).map_err(copy_error)?;
-    Ok((shadow, hex::encode(Sha256::digest(&bytes))))
+    std::fs::write(&shadow, bytes).map_err(copy_error)?;
+    Ok(shadow)
 }
 
 /// Why `bytes` cannot be a complete shared library, if they cannot. `dlopen` maps each
@@ -188,4 +195,21 @@ fn one_line(error: &LibraryError) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// How many pthread keys this process uses, probed by creating one key and deleting it again:
+/// glibc hands out the lowest free key. Each library copy whose std calls
+/// `std::thread::current()` leaks one key forever, and the 1025th kills the process
+/// (research §3b item 3), so reloads stop before that.
+pub fn pthread_keys_in_use() -> Option<u32> {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid place for the new key, and no destructor is registered; the
+    // key is deleted right away and never used to store anything.
+    let created = unsafe { libc::pthread_key_create(&mut key, None) };
+    if created != 0 {
+        return None;
+    }
+    // SAFETY: `key` was just created by this thread and is deleted exactly once.
+    unsafe { libc::pthread_key_delete(key) };
+    Some(key)
 }

@@ -1,10 +1,19 @@
-//! The registry: which module version serves each prefix, and how that changes.
+//! The registry: which module version serves each prefix, and the one path by which that
+//! changes.
 //!
 //! The routing table is an immutable [`Routes`] snapshot behind `arc-swap`: a request loads
 //! the current snapshot and clones the version it needs, without waiting on any lock; a change
-//! builds a whole new snapshot and swaps it in. Start-up is a load from empty.
+//! builds a whole new snapshot and swaps it in. Every change (start-up, a file that changed or
+//! went, a rescan, an admin reload or rollback) goes through [`Registry::load_file`],
+//! [`Registry::remove_file`] or [`Registry::rollback`], serialized by one lock: load beside
+//! the serving version, check, then either swap and retire the old one, or refuse and keep
+//! what serves. Start-up is a rescan from empty.
 
+use super::archive::Archive;
+use super::budget;
+use super::events::{Event, EventKind, EventLog};
 use super::executor::Executor;
+use super::retire::Retirement;
 use super::version::{ModuleVersion, Refused};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -15,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// One immutable routing snapshot: prefix to the version that serves it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Routes {
     by_prefix: HashMap<String, Arc<ModuleVersion>>,
 }
@@ -27,26 +36,63 @@ impl Routes {
         versions.sort_by(|a, b| a.meta.prefix.cmp(&b.meta.prefix));
         versions
     }
+
+    fn by_file(&self, file: &Path) -> Option<&Arc<ModuleVersion>> {
+        self.by_prefix.values().find(|v| v.meta.file == file)
+    }
+
+    fn by_name(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
+        self.by_prefix.values().find(|v| v.meta.name == name)
+    }
+}
+
+/// What one change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A module started serving (`generation` is its new version's).
+    Loaded { module: String, generation: u64 },
+    /// A new version replaced the serving one, which now drains.
+    Swapped { module: String, generation: u64 },
+    /// Same content as what serves, or as what was last refused: nothing to do.
+    Unchanged,
+    /// Refused; what serves stays. The reason says what to do.
+    Refused(String),
+    /// The module stopped serving and drains.
+    Removed { module: String },
 }
 
 /// What a scan of the plugins directory did.
 #[derive(Debug, Default, Clone)]
 pub struct ScanReport {
-    /// Names of the modules now serving.
+    /// Names of the modules loaded or swapped by the scan.
     pub loaded: Vec<String>,
     /// Files refused, with why.
     pub refused: Vec<(PathBuf, String)>,
 }
 
-/// Owns the modules and the threads that run them.
+/// Owns the modules, the threads that run them, and their history.
 pub struct Registry {
     routes: ArcSwap<Routes>,
-    executor: Executor,
+    executor: Arc<Executor>,
+    retirement: Arc<Retirement>,
+    events: Arc<EventLog>,
+    /// Serializes every change. A tokio mutex: a change awaits module threads while holding it.
+    control: tokio::sync::Mutex<Control>,
     plugins_dir: PathBuf,
     shadow_dir: PathBuf,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     log: slog::Logger,
+}
+
+/// What only the change path reads and writes.
+struct Control {
+    /// Loads per module name since start.
+    generations: HashMap<String, u64>,
+    /// The sha256 of the content last refused per file: not retried until the file changes.
+    refused: HashMap<PathBuf, String>,
+    /// Previous good versions' libraries, for rollback.
+    archive: Archive,
 }
 
 impl Registry {
@@ -60,9 +106,20 @@ impl Registry {
         // Shadow copies are unlinked once loaded; anything here was left by a crashed run.
         let _ = std::fs::remove_dir_all(&shadow_dir);
         std::fs::create_dir_all(&shadow_dir)?;
+        let archive = Archive::open(
+            config.paths.data_dir.join("versions"),
+            config.plugins.keep_versions,
+        )?;
         Ok(Registry {
             routes: ArcSwap::from_pointee(Routes::default()),
-            executor: Executor::start(config.plugins.workers)?,
+            executor: Arc::new(Executor::start(config.plugins.workers)?),
+            retirement: Arc::new(Retirement::new(config.drain_deadline())),
+            events: Arc::new(EventLog::default()),
+            control: tokio::sync::Mutex::new(Control {
+                generations: HashMap::new(),
+                refused: HashMap::new(),
+                archive,
+            }),
             plugins_dir: config.paths.plugins_dir.clone(),
             shadow_dir,
             config,
@@ -85,61 +142,260 @@ impl Registry {
         &self.executor
     }
 
-    /// Loads every `*.so` in the plugins directory, in file-name order, and serves those that
-    /// pass every check. A refused file is logged with why; the others load. Blocks.
-    pub fn load_all(&self) -> std::io::Result<ScanReport> {
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    pub fn retirement(&self) -> &Retirement {
+        &self.retirement
+    }
+
+    pub fn plugins_dir(&self) -> &Path {
+        &self.plugins_dir
+    }
+
+    /// Starts the task that drains, shuts down and unloads retired versions.
+    pub fn spawn_retirement(&self) -> tokio::task::JoinHandle<()> {
+        let retirement = self.retirement.clone();
+        tokio::spawn(retirement.run(self.executor.clone(), self.events.clone(), self.log.clone()))
+    }
+
+    /// The previous versions kept for rollback of `module`, newest first: (version, sha256).
+    pub async fn history(&self, module: &str) -> Vec<(String, String)> {
+        self.control.lock().await.archive.previous(module)
+    }
+
+    /// Brings the served modules in line with the plugins directory: loads new and changed
+    /// libraries (in file-name order), retires modules whose file is gone.
+    pub async fn rescan(&self) -> std::io::Result<ScanReport> {
         std::fs::create_dir_all(&self.plugins_dir)?;
-        let mut routes = Routes::default();
         let mut report = ScanReport::default();
         for file in library_files(&self.plugins_dir)? {
-            match self.load_one(&file, &routes) {
-                Ok(version) => {
-                    let meta = &version.meta;
-                    slog::info!(self.log, "module loaded";
-                        "module" => &meta.name, "prefix" => &meta.prefix, "version" => &meta.version,
-                        "commands" => meta.commands.join(","), "file" => %file.display(), "sha256" => &meta.sha256);
-                    report.loaded.push(meta.name.clone());
-                    routes
-                        .by_prefix
-                        .insert(meta.prefix.clone(), Arc::new(version));
+            match self.load_file(&file).await {
+                Change::Loaded { module, .. } | Change::Swapped { module, .. } => {
+                    report.loaded.push(module)
                 }
-                Err(refused) => {
-                    slog::error!(self.log, "module refused"; "file" => %file.display(), "reason" => %refused);
-                    report.refused.push((file, refused.to_string()));
-                }
+                Change::Refused(reason) => report.refused.push((file, reason)),
+                Change::Unchanged | Change::Removed { .. } => {}
             }
         }
-        self.routes.store(Arc::new(routes));
+        for version in self.routes().versions() {
+            if !version.meta.file.exists() {
+                self.remove_file(&version.meta.file).await;
+            }
+        }
         Ok(report)
     }
 
-    /// Opens, checks against what `routes` already serves, and initializes one library.
-    fn load_one(&self, file: &Path, routes: &Routes) -> Result<ModuleVersion, Refused> {
-        let (file, shadow_dir, log, clock) = (
+    /// Loads `file` beside what serves, and swaps it in if it passes every check.
+    pub async fn load_file(&self, file: &Path) -> Change {
+        let mut control = self.control.lock().await;
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return self.refuse(
+                    &mut control,
+                    file,
+                    None,
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            }
+        };
+        let sha256 = super::loader::sha256_hex(&bytes);
+        let routes = self.routes();
+        let serving = routes.by_file(file).cloned();
+        if serving.as_ref().is_some_and(|v| v.meta.sha256 == sha256)
+            || control.refused.get(file) == Some(&sha256)
+        {
+            return Change::Unchanged;
+        }
+        match self
+            .open_checked(
+                &mut control,
+                file,
+                bytes.clone(),
+                &routes,
+                serving.as_deref(),
+            )
+            .await
+        {
+            Ok(version) => {
+                control.refused.remove(file);
+                control.archive.keep(&version.meta, &bytes);
+                self.publish(version, serving, EventKind::Load)
+            }
+            Err(refused) => self.refuse(&mut control, file, Some(sha256), refused.to_string()),
+        }
+    }
+
+    /// Stops serving the module loaded from `file`; it drains and retires.
+    pub async fn remove_file(&self, file: &Path) -> Change {
+        let _control = self.control.lock().await;
+        let routes = self.routes();
+        let Some(version) = routes.by_file(file).cloned() else {
+            return Change::Unchanged;
+        };
+        let mut next = Routes::clone(&routes);
+        next.by_prefix.remove(&version.meta.prefix);
+        self.routes.store(Arc::new(next));
+        slog::info!(self.log, "module removed"; "module" => &version.meta.name, "file" => %file.display());
+        self.events.push(Event::about(
+            EventKind::Remove,
+            &version,
+            "its library left the plugins directory; draining",
+        ));
+        let module = version.meta.name.clone();
+        self.retirement.retire(version);
+        Change::Removed { module }
+    }
+
+    /// Serves `module`'s previous good version again, from the archive.
+    pub async fn rollback(&self, module: &str) -> Result<Change, String> {
+        let mut control = self.control.lock().await;
+        let routes = self.routes();
+        let serving = routes
+            .by_name(module)
+            .cloned()
+            .ok_or_else(|| format!("no module `{module}` is serving"))?;
+        let (archived, _) = control
+            .archive
+            .take_previous(module, &serving.meta.sha256)
+            .ok_or_else(|| format!("no previous version of `{module}` is kept"))?;
+        let bytes = std::fs::read(&archived)
+            .map_err(|e| format!("cannot read the kept version {}: {e}", archived.display()))?;
+        let file = serving.meta.file.clone();
+        match self
+            .open_checked(&mut control, &file, bytes, &routes, Some(&serving))
+            .await
+        {
+            Ok(version) => Ok(self.publish(version, Some(serving), EventKind::Rollback)),
+            Err(refused) => Err(format!(
+                "the previous version cannot be loaded any more: {refused}"
+            )),
+        }
+    }
+
+    /// Opens `bytes` as the module of `file`, checks it against `routes` (it may take the
+    /// place of `replacing`), and initializes it. Runs module code on a module thread.
+    async fn open_checked(
+        &self,
+        control: &mut Control,
+        file: &Path,
+        bytes: Vec<u8>,
+        routes: &Routes,
+        replacing: Option<&ModuleVersion>,
+    ) -> Result<ModuleVersion, Refused> {
+        budget::check(
+            self.retirement.leaked().len(),
+            self.config.plugins.max_leaked_versions,
+        )
+        .map_err(|reason| Refused::Budget {
+            file: file.to_owned(),
+            reason,
+        })?;
+        let (file_owned, shadow_dir, log, clock, config) = (
             file.to_owned(),
             self.shadow_dir.clone(),
             self.log.clone(),
             self.clock.clone(),
+            self.config.clone(),
         );
-        let config = self.config.clone();
-        let version = self.executor.run_blocking(move || {
-            ModuleVersion::open(&file, &shadow_dir, &log, clock, |name| {
-                config.module_config_json(name)
+        let version = self
+            .executor
+            .run(move || {
+                ModuleVersion::open(&file_owned, &bytes, &shadow_dir, &log, clock, |name| {
+                    config.module_config_json(name)
+                })
             })
-        })??;
-        check_clash(&version, routes)?;
-        let (version, initialized) = self.executor.run_blocking(move || {
-            let initialized = version.init();
-            (version, initialized)
-        })?;
-        initialized.map(|()| version)
+            .await??;
+        check_clash(&version, routes, replacing)?;
+        let (version, initialized) = self
+            .executor
+            .run(move || {
+                let initialized = version.init();
+                (version, initialized)
+            })
+            .await?;
+        initialized?;
+        let mut version = version;
+        let generation = control
+            .generations
+            .entry(version.meta.name.clone())
+            .or_default();
+        *generation += 1;
+        version.generation = *generation;
+        Ok(version)
+    }
+
+    /// Swaps `version` in, in place of `replacing` (which then drains), and says so.
+    fn publish(
+        &self,
+        version: ModuleVersion,
+        replacing: Option<Arc<ModuleVersion>>,
+        kind: EventKind,
+    ) -> Change {
+        let version = Arc::new(version);
+        let mut next = Routes::clone(&self.routes());
+        if let Some(old) = &replacing {
+            next.by_prefix.remove(&old.meta.prefix);
+        }
+        next.by_prefix
+            .insert(version.meta.prefix.clone(), version.clone());
+        self.routes.store(Arc::new(next));
+        let (module, generation) = (version.meta.name.clone(), version.generation);
+        let meta = &version.meta;
+        let kind = if replacing.is_some() && kind == EventKind::Load {
+            EventKind::Swap
+        } else {
+            kind
+        };
+        slog::info!(self.log, "module serving";
+            "event" => ?kind, "module" => &meta.name, "prefix" => &meta.prefix, "version" => &meta.version,
+            "generation" => generation, "commands" => meta.commands.join(","), "file" => %meta.file.display(),
+            "sha256" => &meta.sha256);
+        self.events.push(Event::about(
+            kind,
+            &version,
+            format!("serving from {}", meta.file.display()),
+        ));
+        match replacing {
+            Some(old) => {
+                self.events.push(Event::about(
+                    EventKind::Drain,
+                    &old,
+                    format!("replaced by generation {generation}"),
+                ));
+                self.retirement.retire(old);
+                Change::Swapped { module, generation }
+            }
+            None => Change::Loaded { module, generation },
+        }
+    }
+
+    fn refuse(
+        &self,
+        control: &mut Control,
+        file: &Path,
+        sha256: Option<String>,
+        reason: String,
+    ) -> Change {
+        slog::error!(self.log, "module refused; what serves stays"; "file" => %file.display(), "reason" => &reason);
+        self.events
+            .push(Event::file(EventKind::Refuse, file, reason.clone()));
+        if let Some(sha256) = sha256 {
+            control.refused.insert(file.to_owned(), sha256);
+        }
+        Change::Refused(reason)
     }
 
     /// Stops serving, runs every module's shutdown hook, joins the module threads, and unloads
     /// the libraries that nothing pins any more. Blocks for up to `deadline`.
     pub fn shutdown(&self, deadline: Instant) {
         let routes = self.routes.swap(Arc::new(Routes::default()));
-        for version in routes.versions() {
+        let mut versions = routes.versions();
+        drop(routes);
+        versions.extend(self.retirement.take_all());
+        for version in versions {
             let name = version.meta.name.clone();
             if self
                 .executor
@@ -153,13 +409,23 @@ impl Registry {
         if stuck > 0 {
             slog::error!(self.log, "module calls still running at shutdown; their libraries stay loaded"; "calls" => stuck);
         }
-        drop(routes);
     }
 }
 
-fn check_clash(version: &ModuleVersion, routes: &Routes) -> Result<(), Refused> {
+/// A new version may take its predecessor's prefix and name, or free ones.
+fn check_clash(
+    version: &ModuleVersion,
+    routes: &Routes,
+    replacing: Option<&ModuleVersion>,
+) -> Result<(), Refused> {
     let meta = &version.meta;
-    if let Some(owner) = routes.by_prefix.get(&meta.prefix) {
+    let others = || {
+        routes
+            .by_prefix
+            .values()
+            .filter(|v| replacing.is_none_or(|r| !std::ptr::eq(v.as_ref(), r)))
+    };
+    if let Some(owner) = others().find(|v| v.meta.prefix == meta.prefix) {
         return Err(Refused::PrefixTaken {
             file: meta.file.clone(),
             name: meta.name.clone(),
@@ -167,11 +433,7 @@ fn check_clash(version: &ModuleVersion, routes: &Routes) -> Result<(), Refused> 
             owner: owner.meta.name.clone(),
         });
     }
-    match routes
-        .by_prefix
-        .values()
-        .find(|other| other.meta.name == meta.name)
-    {
+    match others().find(|v| v.meta.name == meta.name) {
         Some(other) => Err(Refused::NameTaken {
             file: meta.file.clone(),
             name: meta.name.clone(),
@@ -182,11 +444,21 @@ fn check_clash(version: &ModuleVersion, routes: &Routes) -> Result<(), Refused> 
 }
 
 /// The `*.so` files directly in `dir`, sorted by name so that the load order is stable.
-fn library_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub fn library_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "so"))
+        .filter(|path| is_library(path) && path.is_file())
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Whether a path is named like a module library (`*.so`); temporary files of editors,
+/// `rsync` and `cp`-then-rename (`.libx.so.XYZ`, `libx.so.tmp`, `libx.so~`) are not.
+pub fn is_library(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "so")
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with('.'))
 }

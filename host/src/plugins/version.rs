@@ -16,6 +16,7 @@ use crate::protocol::Cmd;
 use abi_stable::std_types::{RStr, RString};
 use plugin_api::abi::{CommandCall, CommandOutcome, ModuleRoot_Ref};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What a module says it is, checked.
@@ -33,10 +34,46 @@ pub struct ModuleMeta {
 /// A loaded, checked and initialized module version.
 pub struct ModuleVersion {
     pub meta: ModuleMeta,
+    /// Counts loads of this module name since the host started: 1, 2, ...
+    pub generation: u64,
+    pub loaded_at: std::time::SystemTime,
+    /// Calls and failures since load, and calls running now.
+    pub stats: CallStats,
+    /// Where the library was mapped from (unlinked): how `/proc/self/maps` names it.
+    pub shadow: PathBuf,
     root: ModuleRoot_Ref,
     services: ModuleServices,
     /// Declared last so that it drops last: unloading happens after everything else is gone.
     _library: Library,
+}
+
+/// Counters of one version's calls, for the admin API.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+    pub in_flight: AtomicU64,
+}
+
+/// Counts one call as running until dropped.
+pub struct CallGuard<'a>(&'a CallStats);
+
+impl CallStats {
+    pub fn begin(&self) -> CallGuard<'_> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        CallGuard(self)
+    }
+
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How a command ended, in host memory.
@@ -84,27 +121,35 @@ pub enum Refused {
         name: String,
         other: PathBuf,
     },
+    #[error("{file}: not loaded: {reason}")]
+    Budget { file: PathBuf, reason: String },
     #[error("not loaded: {0}")]
     ShuttingDown(#[from] ExecutorClosed),
 }
 
 impl ModuleVersion {
-    /// Loads `file` and checks its metadata; the module is not initialized yet.
+    /// Loads `bytes`, the content of `file`, and checks its metadata; the module is not
+    /// initialized yet.
     /// Runs module code (`describe`).
     pub fn open(
         file: &Path,
+        bytes: &[u8],
         shadow_dir: &Path,
         log: &slog::Logger,
         clock: Arc<dyn Clock>,
         config_for: impl FnOnce(&str) -> String,
     ) -> Result<ModuleVersion, Refused> {
-        let loaded = loader::load(file, shadow_dir)?;
+        let loaded = loader::load(file, bytes, shadow_dir)?;
         let meta = describe(loaded.root, file, loaded.sha256)?;
         let log =
             log.new(slog::o!("module" => meta.name.clone(), "version" => meta.version.clone()));
         let services = ModuleServices::new(log, clock, config_for(&meta.name));
         Ok(ModuleVersion {
             meta,
+            generation: 0,
+            loaded_at: std::time::SystemTime::now(),
+            stats: CallStats::default(),
+            shadow: loaded.shadow,
             root: loaded.root,
             services,
             _library: loaded.library,
@@ -221,7 +266,7 @@ fn metadata_problem(meta: &ModuleMeta) -> Option<String> {
     let stray = meta
         .commands
         .iter()
-        .find(|c| Cmd::parse(c).map_or(true, |cmd| cmd.prefix() != meta.prefix));
+        .find(|c| Cmd::parse(c).is_none_or(|cmd| cmd.prefix() != meta.prefix));
     if let Some(cmd) = stray {
         return Some(format!(
             "module `{}` declares command `{cmd}`, commands must be four digits starting with its prefix {}",

@@ -1,0 +1,88 @@
+//! The watcher: reports changes in the plugins directory to the registry. It decides nothing
+//! itself; loading, checking and swapping are the registry's.
+//!
+//! `notify`'s debouncer waits until a file has been quiet for `plugins.debounce_ms`, so a
+//! `cp` still writing, an editor's or `rsync`'s temp-then-rename, or `cargo build` output
+//! copied in arrive as one settled change. Temporary names are not libraries and are
+//! ignored; the rename onto `lib<name>.so` is what counts. A library that is still refused
+//! (half-written despite the quiet period) is tried once more after a short backoff, and
+//! again whenever the file changes.
+
+use super::registry::{is_library, Change, Registry};
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+/// How long after a refusal the same file is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A running watcher; dropping it stops watching.
+pub struct Watcher {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watches the registry's plugins directory and applies each settled change.
+pub fn start(
+    registry: Arc<Registry>,
+    debounce: Duration,
+    log: slog::Logger,
+) -> notify::Result<Watcher> {
+    let dir = registry.plugins_dir().to_owned();
+    let (changed, mut changes) = unbounded_channel::<PathBuf>();
+    let report = changed.clone();
+    let watch_log = log.clone();
+    let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
+        match result {
+            Ok(events) => {
+                let paths: BTreeSet<PathBuf> =
+                    events.into_iter().flat_map(|e| e.event.paths).collect();
+                for path in paths.into_iter().filter(|p| is_library(p)) {
+                    let _ = report.send(path);
+                }
+            }
+            Err(errors) => {
+                slog::warn!(watch_log, "watching the plugins directory failed"; "errors" => ?errors)
+            }
+        }
+    })?;
+    debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+    slog::info!(log, "watching for module changes"; "dir" => %dir.display(), "debounce_ms" => debounce.as_millis() as u64);
+    let task = tokio::spawn(async move {
+        while let Some(path) = changes.recv().await {
+            apply(&registry, &dir, &path, &changed).await;
+        }
+    });
+    Ok(Watcher {
+        _debouncer: debouncer,
+        task,
+    })
+}
+
+/// Hands one settled path to the registry; schedules one retry after a refusal.
+async fn apply(registry: &Registry, dir: &Path, path: &Path, retry: &UnboundedSender<PathBuf>) {
+    // Name the file as the registry does (events may carry another spelling of the folder).
+    let Some(name) = path.file_name() else { return };
+    let file = dir.join(name);
+    if !file.is_file() {
+        registry.remove_file(&file).await;
+        return;
+    }
+    if let Change::Refused(_) = registry.load_file(&file).await {
+        let retry = retry.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RETRY_AFTER).await;
+            let _ = retry.send(file);
+        });
+    }
+}
