@@ -126,6 +126,11 @@ impl Host {
         Ok(Host { state, scan, tasks })
     }
 
+    /// A handle on the shared state (tests inspect the registry through it).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
     /// Serves `listener` until `shutdown` resolves, then shuts down in order.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let state = self.state;

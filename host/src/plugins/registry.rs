@@ -249,7 +249,8 @@ impl Registry {
         Change::Removed { module }
     }
 
-    /// Serves `module`'s previous good version again, from the archive.
+    /// Serves `module`'s previous good version again, from the archive. The version rolled
+    /// back from is not loaded again from the plugins directory until that file changes.
     pub async fn rollback(&self, module: &str) -> Result<Change, String> {
         let mut control = self.control.lock().await;
         let routes = self.routes();
@@ -268,7 +269,11 @@ impl Registry {
             .open_checked(&mut control, &file, bytes, &routes, Some(&serving))
             .await
         {
-            Ok(version) => Ok(self.publish(version, Some(serving), EventKind::Rollback)),
+            Ok(version) => {
+                // The rolled-back content stays out until the file holds something else.
+                control.refused.insert(file, serving.meta.sha256.clone());
+                Ok(self.publish(version, Some(serving), EventKind::Rollback))
+            }
             Err(refused) => Err(format!(
                 "the previous version cannot be loaded any more: {refused}"
             )),

@@ -95,6 +95,8 @@ pub struct TestHost {
     pub clock: Arc<ManualClock>,
     pub dirs: Dirs,
     pub scan: host::plugins::ScanReport,
+    /// The running host's shared state: its registry, store, clock.
+    pub state: host::state::AppState,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -132,6 +134,7 @@ impl TestHost {
         };
         let started = host::Host::start(config, deps).await.expect("host starts");
         let scan = started.scan.clone();
+        let state = started.state();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(started.serve(listener, async {
             let _ = stopped.await;
@@ -141,6 +144,7 @@ impl TestHost {
             clock,
             dirs,
             scan,
+            state,
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),

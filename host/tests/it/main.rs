@@ -6,6 +6,7 @@
 
 mod cli;
 mod harness;
+mod hotswap;
 mod loading;
 mod modules;
 mod persistence;
