@@ -20,6 +20,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub plugins: PluginsConfig,
     pub log: LogConfig,
+    pub admin: AdminConfig,
     /// Each module's own section (`[modules.mall]`), handed to that module as JSON.
     pub modules: BTreeMap<String, serde_json::Value>,
 }
@@ -71,6 +72,37 @@ pub struct PluginsConfig {
     pub keep_versions: usize,
     /// Versions that did not leave memory before reloads are refused (restart to reclaim).
     pub max_leaked_versions: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin listener (`""` turns it off); port 0 picks a free port.
+    #[serde(deserialize_with = "optional_address")]
+    pub listen: Option<SocketAddr>,
+    /// Bearer token the admin API requires; mandatory when `listen` is not loopback.
+    /// Also set by `GAME_HOST_ADMIN_TOKEN`.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8001))),
+            token: None,
+        }
+    }
+}
+
+/// An address, or `""` for none.
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +220,19 @@ impl Config {
         }
         if self.session.ttl_secs == 0 {
             return bad("session.ttl_secs must be at least 1");
+        }
+        if let Some(listen) = self.admin.listen {
+            if !listen.ip().is_loopback() && self.admin.token.as_deref().is_none_or(str::is_empty) {
+                return bad(&format!(
+                    "admin.listen is {listen}, off loopback: set admin.token (or GAME_HOST_ADMIN_TOKEN), or listen on 127.0.0.1"
+                ));
+            }
+        }
+        if self.plugins.keep_versions > 16 {
+            return bad("plugins.keep_versions must be at most 16");
+        }
+        if self.plugins.drain_deadline_secs == 0 {
+            return bad("plugins.drain_deadline_secs must be at least 1");
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             return bad("log.level must be one of error, warn, info, debug, trace");

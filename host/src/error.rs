@@ -16,6 +16,9 @@ pub enum ApiError {
     /// -1 with 404: the path is not part of the protocol.
     #[error("no such endpoint `{0}`: the client endpoints are POST /login, POST /logic, POST /logout and GET /health")]
     NoSuchEndpoint(String),
+    /// -1 with 404: the thing asked for (a module, in the admin API) does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// -2 with 405: a known path with the wrong method.
     #[error("`{path}` takes {allow} only")]
     MethodNotAllowed { path: String, allow: &'static str },
@@ -43,7 +46,7 @@ impl ApiError {
     /// The `ret` code of PROTOCOL.md.
     pub fn ret(&self) -> i32 {
         match self {
-            ApiError::NoSuchCommand(_) | ApiError::NoSuchEndpoint(_) => -1,
+            ApiError::NoSuchCommand(_) | ApiError::NoSuchEndpoint(_) | ApiError::NotFound(_) => -1,
             ApiError::BadRequest(_) | ApiError::MethodNotAllowed { .. } => -2,
             ApiError::Unauthorized(_) => -3,
             ApiError::TooLarge { .. } => -4,
@@ -57,7 +60,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::NoSuchCommand(_) => 200,
-            ApiError::NoSuchEndpoint(_) => 404,
+            ApiError::NoSuchEndpoint(_) | ApiError::NotFound(_) => 404,
             ApiError::BadRequest(_) => 400,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Unauthorized(_) => 401,

@@ -19,14 +19,14 @@ use std::convert::Infallible;
 use std::time::Instant;
 
 /// A reply on its way out: status, JSON body, extra headers.
-struct Reply {
-    status: u16,
-    body: Value,
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Value,
     headers: Vec<(hyper::header::HeaderName, String)>,
 }
 
 impl Reply {
-    fn ok(body: Value) -> Reply {
+    pub fn ok(body: Value) -> Reply {
         Reply {
             status: 200,
             body,
@@ -34,7 +34,7 @@ impl Reply {
         }
     }
 
-    fn with_header(mut self, name: hyper::header::HeaderName, value: String) -> Reply {
+    pub fn with_header(mut self, name: hyper::header::HeaderName, value: String) -> Reply {
         self.headers.push((name, value));
         self
     }
@@ -50,22 +50,7 @@ pub async fn handle(
     let mut access = Access::default();
     let reply = match route(&state, request, &mut access).await {
         Ok(reply) => reply,
-        Err(error) => {
-            let (status, body) = error.render(access.reply_cmd.as_deref(), &state.log);
-            let reply = Reply {
-                status,
-                body,
-                headers: Vec::new(),
-            };
-            match error {
-                // The rest of the body is never read, so the connection cannot be reused.
-                ApiError::TooLarge { .. } => reply.with_header(CONNECTION, "close".into()),
-                ApiError::MethodNotAllowed { allow, .. } => {
-                    reply.with_header(ALLOW, allow.to_owned())
-                }
-                _ => reply,
-            }
-        }
+        Err(error) => error_reply(&error, access.reply_cmd.as_deref(), &state.log),
     };
     let ret = reply
         .body
@@ -77,6 +62,22 @@ pub async fn handle(
         "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
         "ms" => format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0));
     Ok(render(reply))
+}
+
+/// The reply for an error (rendered by [`ApiError::render`]), with the headers it needs.
+pub(crate) fn error_reply(error: &ApiError, reply_cmd: Option<&str>, log: &slog::Logger) -> Reply {
+    let (status, body) = error.render(reply_cmd, log);
+    let reply = Reply {
+        status,
+        body,
+        headers: Vec::new(),
+    };
+    match error {
+        // The rest of the body is never read, so the connection cannot be reused.
+        ApiError::TooLarge { .. } => reply.with_header(CONNECTION, "close".into()),
+        ApiError::MethodNotAllowed { allow, .. } => reply.with_header(ALLOW, (*allow).to_owned()),
+        _ => reply,
+    }
 }
 
 /// What the access line reports beside method, path and status.
@@ -193,7 +194,7 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     }
 }
 
-fn render(reply: Reply) -> Response<Full<Bytes>> {
+pub(crate) fn render(reply: Reply) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(reply.body.to_string())));
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -4,12 +4,14 @@
 //! (`plugins/*`) through the *interface crate* `plugin-api`. ARCHITECTURE.md at the top of the
 //! repository maps the modules below and tells the request, loading and shutdown paths.
 
+pub mod admin;
 pub mod check;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod game;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod player_locks;
 pub mod plugins;

@@ -60,6 +60,9 @@ struct ServeArgs {
     /// Directory for log files.
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Address of the admin API; off loopback it needs admin.token (or GAME_HOST_ADMIN_TOKEN).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    if let Some(admin) = args.admin_listen {
+        config.admin.listen = Some(admin);
+    }
+    if let Ok(token) = std::env::var("GAME_HOST_ADMIN_TOKEN") {
+        config.admin.token = Some(token);
+    }
+    config.validate()?;
     let (log, _flush_on_exit) = logging::init(&config.paths.log_dir, &config.log.level)
         .with_context(|| {
             format!(
@@ -115,6 +125,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         let host = Host::start(config, Deps::new(log.clone())).await?;
         println!("listening on {address}");
+        if let Some(admin) = host.admin_addr() {
+            slog::info!(log, "admin API listening"; "address" => %admin);
+        }
         slog::info!(log, "serving"; "address" => %address, "modules" => host.scan.loaded.join(","));
         host.serve(listener, shutdown_signal()).await;
         anyhow::Ok(())

@@ -8,16 +8,12 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http;
 use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use crate::{admin, http, listener};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +41,11 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot prepare the plugins directory {dir}: {source}")]
     Plugins { dir: String, source: std::io::Error },
+    #[error("cannot listen for the admin API on {address}: {source}")]
+    Admin {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot watch the plugins directory {dir}: {source}")]
     Watch { dir: String, source: notify::Error },
 }
@@ -55,6 +56,8 @@ pub struct Host {
     /// What loading the plugins directory did at start.
     pub scan: ScanReport,
     tasks: Tasks,
+    /// The admin API's listener, bound at start.
+    admin: Option<TcpListener>,
 }
 
 /// The background work of a running host: retiring old versions, watching for new ones.
@@ -122,8 +125,21 @@ impl Host {
             dir: config.paths.plugins_dir.display().to_string(),
             source: e,
         })?;
+        let admin = match config.admin.listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| StartError::Admin { address, source })?,
+            ),
+            None => None,
+        };
         let state = AppState::new(config, registry, Arc::new(store), deps.clock, deps.log);
-        Ok(Host { state, scan, tasks })
+        Ok(Host {
+            state,
+            scan,
+            tasks,
+            admin,
+        })
     }
 
     /// A handle on the shared state (tests inspect the registry through it).
@@ -133,27 +149,58 @@ impl Host {
 
     /// Serves `listener` until `shutdown` resolves, then shuts down in order.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let state = self.state;
-        let graceful = GracefulShutdown::new();
-        // Module changes stop first: shutdown retires everything itself.
-        let tasks = self.tasks;
-        accept_until(&listener, &state, &graceful, shutdown).await;
+        let Host {
+            state,
+            tasks,
+            admin,
+            ..
+        } = self;
+        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = admin.map(|listener| {
+            let stopped = async {
+                let _ = admin_stopped.await;
+            };
+            tokio::spawn(listener::accept_until(
+                listener,
+                state.clone(),
+                admin::handle,
+                stopped,
+            ))
+        });
+        let clients = listener::accept_until(listener, state.clone(), http::handle, shutdown).await;
         state.begin_shutdown();
-        drop(listener);
+        let _ = stop_admin.send(());
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         slog::info!(state.log, "shutting down: no longer accepting"; "grace_secs" => grace.as_secs());
-        match tokio::time::timeout(grace, graceful.shutdown()).await {
-            Ok(()) => slog::info!(state.log, "all connections finished"),
+        let admin = match admin {
+            Some(task) => task.await.ok(),
+            None => None,
+        };
+        let finished = async {
+            tokio::join!(clients.shutdown(), async {
+                if let Some(admin) = admin {
+                    admin.shutdown().await;
+                }
+            })
+        };
+        match tokio::time::timeout(grace, finished).await {
+            Ok(_) => slog::info!(state.log, "all connections finished"),
             Err(_) => slog::warn!(
                 state.log,
                 "grace period over; cutting the remaining connections"
             ),
         }
+        // Module changes stop before the modules do: shutdown retires everything itself.
         tasks.stop();
         let retiring = state.clone();
         let deadline = Instant::now() + grace;
         let _ = tokio::task::spawn_blocking(move || retiring.registry.shutdown(deadline)).await;
         slog::info!(state.log, "shut down");
+    }
+
+    /// The admin listener's address, if it has one.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -169,39 +216,4 @@ pub async fn run(
         .serve(listener, shutdown)
         .await;
     Ok(())
-}
-
-async fn accept_until(
-    listener: &TcpListener,
-    state: &AppState,
-    graceful: &GracefulShutdown,
-    shutdown: impl Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => return,
-        };
-        match accepted {
-            Ok((stream, _peer)) => {
-                let state = state.clone();
-                let service = service_fn(move |request| http::handle(state.clone(), request));
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    // A client that hangs up mid-request is not the host's error.
-                    let _ = connection.await;
-                });
-            }
-            Err(e) => {
-                // Usually out of file descriptors: back off instead of spinning.
-                slog::warn!(state.log, "accept failed"; "error" => %e);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
 }

@@ -64,3 +64,31 @@ fn shipped_profiles_load() {
         Config::load(&config_dir, Some(profile), None).unwrap_or_else(|e| panic!("{profile}: {e}"));
     }
 }
+
+#[test]
+fn an_admin_listener_off_loopback_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = write(
+        dir.path(),
+        "open.toml",
+        "[admin]\nlisten = \"0.0.0.0:8001\"\n",
+    );
+    let err = Config::load(dir.path(), None, Some(&open))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("admin.token"), "{err}");
+    let closed = write(
+        dir.path(),
+        "closed.toml",
+        "[admin]\nlisten = \"0.0.0.0:8001\"\ntoken = \"t\"\n",
+    );
+    assert!(Config::load(dir.path(), None, Some(&closed)).is_ok());
+    let off = write(dir.path(), "off.toml", "[admin]\nlisten = \"\"\n");
+    assert_eq!(
+        Config::load(dir.path(), None, Some(&off))
+            .unwrap()
+            .admin
+            .listen,
+        None
+    );
+}

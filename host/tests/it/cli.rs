@@ -63,6 +63,8 @@ fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
             CONFIG_DIR,
             "--listen",
             "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
         ])
         .arg("--plugins-dir")
         .arg(dirs.plugins())

@@ -85,6 +85,7 @@ impl Dirs {
         config.paths.data_dir = self.data();
         config.paths.log_dir = self.log();
         config.plugins.workers = 4;
+        config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
         config
     }
 }
@@ -92,6 +93,8 @@ impl Dirs {
 /// A running in-process host.
 pub struct TestHost {
     pub addr: SocketAddr,
+    /// The admin API's address.
+    pub admin_addr: SocketAddr,
     pub clock: Arc<ManualClock>,
     pub dirs: Dirs,
     pub scan: host::plugins::ScanReport,
@@ -135,12 +138,14 @@ impl TestHost {
         let started = host::Host::start(config, deps).await.expect("host starts");
         let scan = started.scan.clone();
         let state = started.state();
+        let admin_addr = started.admin_addr().expect("the admin listener is on");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(started.serve(listener, async {
             let _ = stopped.await;
         }));
         TestHost {
             addr,
+            admin_addr,
             clock,
             dirs,
             scan,
@@ -174,6 +179,22 @@ impl TestHost {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Calls the admin API; returns status and JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.admin_addr));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        send(request).await
     }
 
     /// POSTs a raw body with an optional bearer token; returns status and JSON body.

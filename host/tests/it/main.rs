@@ -4,6 +4,7 @@
 //! The libraries must be built first: `make test` runs `cargo build --workspace` before
 //! `cargo test`.
 
+mod admin;
 mod cli;
 mod harness;
 mod hotswap;

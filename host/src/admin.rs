@@ -1,0 +1,170 @@
+//! The admin API, on its own listener: what runs, and reloads and rollbacks on demand.
+//!
+//! - `GET /admin/modules`: each serving module (version, sha256, generation, load time,
+//!   calls, failures, in-flight, the versions kept for rollback), the versions draining or
+//!   stuck, and those that did not leave memory.
+//! - `POST /admin/modules/{name}/reload`: load the module's library from the plugins directory now.
+//! - `POST /admin/modules/{name}/rollback`: serve the previous version again.
+//! - `GET /admin/events`: recent load, swap, refuse, drain, retire, leak and rollback events.
+//!
+//! A bearer token (`admin.token`, or `GAME_HOST_ADMIN_TOKEN`) is required whenever one is set,
+//! and the host refuses to start with the admin listener off loopback without one.
+
+use crate::error::ApiError;
+use crate::http::{error_reply, render, Reply};
+use crate::plugins::{Change, ModuleVersion};
+use crate::state::AppState;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, Request, Response};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::time::UNIX_EPOCH;
+
+/// Serves one admin request. Never fails: every error becomes a JSON reply.
+pub async fn handle(
+    state: AppState,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let reply = match authorize(&state, &request) {
+        Ok(()) => route(&state, &method, &path).await,
+        Err(e) => Err(e),
+    };
+    let reply = reply.unwrap_or_else(|error| error_reply(&error, None, &state.log));
+    slog::info!(state.log, "admin request"; "method" => %method, "path" => &path, "status" => reply.status);
+    Ok(render(reply))
+}
+
+/// Checks the bearer token, if one is configured. Compares digests, so the time taken says
+/// nothing about how much of a guess was right.
+fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
+    let Some(expected) = state.config.admin.token.as_deref() else {
+        return Ok(());
+    };
+    let given = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .unwrap_or_default();
+    if Sha256::digest(given.as_bytes()) == Sha256::digest(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "the admin API needs `Authorization: Bearer <admin.token>`".into(),
+        ))
+    }
+}
+
+async fn route(state: &AppState, method: &Method, path: &str) -> Result<Reply, ApiError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["admin", "modules"]) => Ok(modules(state).await),
+        (&Method::GET, ["admin", "events"]) => Ok(Reply::ok(
+            json!({ "ret": 0, "events": state.registry.events().recent() }),
+        )),
+        (&Method::POST, ["admin", "modules", name, "reload"]) => reload(state, name).await,
+        (&Method::POST, ["admin", "modules", name, "rollback"]) => rollback(state, name).await,
+        (_, ["admin", "modules"] | ["admin", "events"]) => Err(ApiError::MethodNotAllowed {
+            path: path.to_owned(),
+            allow: "GET",
+        }),
+        (_, ["admin", "modules", _, "reload" | "rollback"]) => Err(ApiError::MethodNotAllowed {
+            path: path.to_owned(),
+            allow: "POST",
+        }),
+        _ => Err(ApiError::NoSuchEndpoint(path.to_owned())),
+    }
+}
+
+async fn modules(state: &AppState) -> Reply {
+    let registry = &state.registry;
+    let mut modules = Vec::new();
+    for version in registry.routes().versions() {
+        let previous = registry.history(&version.meta.name).await;
+        modules.push(describe(&version, &previous));
+    }
+    let retirement = registry.retirement();
+    Reply::ok(json!({
+        "ret": 0,
+        "modules": modules,
+        "draining": retirement.draining(),
+        "not_unloaded": retirement.leaked(),
+        "retired": retirement.retired_count(),
+    }))
+}
+
+fn describe(version: &ModuleVersion, previous: &[(String, String)]) -> Value {
+    let meta = &version.meta;
+    let loaded_at_ms = version
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    json!({
+        "name": meta.name,
+        "prefix": meta.prefix,
+        "version": meta.version,
+        "sha256": meta.sha256,
+        "file": meta.file.display().to_string(),
+        "commands": meta.commands,
+        "generation": version.generation,
+        "loaded_at_ms": loaded_at_ms,
+        "in_flight": version.stats.in_flight.load(Ordering::Relaxed),
+        "calls": version.stats.calls.load(Ordering::Relaxed),
+        "failures": version.stats.failures.load(Ordering::Relaxed),
+        "previous": previous.iter().map(|(v, sha)| json!({ "version": v, "sha256": sha })).collect::<Vec<_>>(),
+    })
+}
+
+async fn reload(state: &AppState, name: &str) -> Result<Reply, ApiError> {
+    let version = serving(state, name)?;
+    Ok(change_reply(
+        state.registry.load_file(&version.meta.file).await,
+    ))
+}
+
+async fn rollback(state: &AppState, name: &str) -> Result<Reply, ApiError> {
+    serving(state, name)?;
+    Ok(match state.registry.rollback(name).await {
+        Ok(change) => change_reply(change),
+        Err(why) => Reply::ok(json!({ "ret": 1, "change": "refused", "msg": why })),
+    })
+}
+
+fn serving(state: &AppState, name: &str) -> Result<std::sync::Arc<ModuleVersion>, ApiError> {
+    state
+        .registry
+        .routes()
+        .versions()
+        .into_iter()
+        .find(|v| v.meta.name == name)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no module `{name}` is serving; to load a new one, put its library in the plugins directory"
+            ))
+        })
+}
+
+/// `ret: 0` with what changed, or `ret: 1` with why it was refused.
+fn change_reply(change: Change) -> Reply {
+    Reply::ok(match change {
+        Change::Loaded { module, generation } => {
+            json!({ "ret": 0, "change": "loaded", "module": module, "generation": generation })
+        }
+        Change::Swapped { module, generation } => {
+            json!({ "ret": 0, "change": "swapped", "module": module, "generation": generation })
+        }
+        Change::Unchanged => {
+            json!({ "ret": 0, "change": "unchanged", "msg": "the library is what already serves (or was already refused)" })
+        }
+        Change::Removed { module } => json!({ "ret": 0, "change": "removed", "module": module }),
+        Change::Refused(reason) => json!({ "ret": 1, "change": "refused", "msg": reason }),
+    })
+}
