@@ -93,3 +93,6 @@ impl Archive {
         self.dir.join(module).join(format!("{sha256}.so"))
     }
 }
+
+#[cfg(test)]
+mod tests;

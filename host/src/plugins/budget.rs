@@ -52,3 +52,6 @@ fn max_map_count() -> Option<usize> {
         .parse()
         .ok()
 }
+
+#[cfg(test)]
+mod tests;

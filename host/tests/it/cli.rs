@@ -3,7 +3,7 @@
 
 use crate::harness::{binary, library, send, Dirs};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
 
@@ -52,10 +52,9 @@ fn check_says_why_a_bad_library_would_be_refused() {
     }
 }
 
-#[test]
-fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
-    let dirs = Dirs::new();
-    dirs.install("player");
+/// Starts `game-host serve` on `dirs` (plus `extra` arguments); returns the child and the
+/// address from its first stdout line, which must be exactly `listening on <ip>:<port>`.
+fn serve(dirs: &Dirs, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(binary())
         .args([
             "serve",
@@ -63,15 +62,15 @@ fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
             CONFIG_DIR,
             "--listen",
             "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
         ])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--plugins-dir")
         .arg(dirs.plugins())
         .arg("--data-dir")
         .arg(dirs.data())
         .arg("--log-dir")
         .arg(dirs.log())
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -86,7 +85,22 @@ fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
         .map(|port| format!("127.0.0.1:{port}"))
         .unwrap_or_else(|| panic!("first line: {first_line:?}"));
     assert!(first_line.ends_with('\n') && !address.ends_with(":0"));
+    (child, address)
+}
 
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[test]
+fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
+    let dirs = Dirs::new();
+    dirs.install("player");
+    let (mut child, address) = serve(&dirs, &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
@@ -105,11 +119,7 @@ fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
         assert_eq!(record["data"]["gold"], 1000);
     });
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
     assert!(
@@ -138,4 +148,52 @@ fn a_bad_config_stops_the_host_at_start_naming_the_file_and_key() {
         stderr.contains("broken.toml") && stderr.contains("listen_on"),
         "{stderr}"
     );
+}
+
+#[test]
+fn sighup_rescans_the_plugins_directory() {
+    let dirs = Dirs::new();
+    dirs.install("player");
+    let config = dirs.root.path().join("no-watch.toml");
+    std::fs::write(&config, "[plugins]\nwatch = false\n").unwrap();
+    let (mut child, address) = serve(&dirs, &["--config", config.to_str().unwrap()]);
+    dirs.install("mall");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let served = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let url = |path: &str| format!("http://{address}{path}");
+        let (_, login) = send(client.post(url("/login")).body(r#"{"account":"hup"}"#)).await;
+        let token = login["token"].as_str().unwrap().to_owned();
+        let ret = |client: reqwest::Client| {
+            let (url, token) = (url("/logic"), token.clone());
+            async move {
+                send(
+                    client
+                        .post(url)
+                        .bearer_auth(token)
+                        .body(r#"{"cmd":"1101"}"#),
+                )
+                .await
+                .1["ret"]
+                    .clone()
+            }
+        };
+        assert_eq!(
+            ret(client.clone()).await,
+            -1,
+            "the watcher is off: mall is not served yet"
+        );
+        signal(&child, "-HUP");
+        for _ in 0..500 {
+            if ret(client.clone()).await == 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    });
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(served, "SIGHUP loaded the new library");
 }
