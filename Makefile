@@ -49,6 +49,7 @@ clean: ## Remove build output and the dev data (keeps log/)
 	rm -rf var
 
 .PHONY: bench
-bench: setup ## Benchmarks (release build): module call cost on and off the reactor
+bench: setup ## Benchmarks (release build); QUICK=1 for a short run
 	$(CARGO) build --workspace --release
-	$(CARGO) bench -p host --bench module_call
+	$(CARGO) bench -p host --bench module_call $(if $(QUICK),-- --warm-up-time 1 --measurement-time 2)
+	QUICK=$(QUICK) $(CARGO) bench -p host --bench reload
