@@ -4,15 +4,4 @@
 /// What this build answers.
 const BUILD: &str = "b";
 
-#[path = "../../swap-common/commands.rs"]
-mod commands;
-
-plugin_api::export_module! {
-    name: "swap",
-    prefix: "95",
-    version: BUILD,
-    commands: {
-        "9501" => commands::which,
-        "9503" => commands::slow,
-    },
-}
+include!("../../swap-common/module.rs");
