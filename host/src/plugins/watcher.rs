@@ -39,7 +39,7 @@ pub fn start(
     log: slog::Logger,
 ) -> notify::Result<Watcher> {
     let dir = registry.plugins_dir().to_owned();
-    let (changed, mut changes) = unbounded_channel::<PathBuf>();
+    let (changed, mut changes) = unbounded_channel::<Settled>();
     let report = changed.clone();
     let watch_log = log.clone();
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
@@ -48,7 +48,7 @@ pub fn start(
                 let paths: BTreeSet<PathBuf> =
                     events.into_iter().flat_map(|e| e.event.paths).collect();
                 for path in paths.into_iter().filter(|p| is_library(p)) {
-                    let _ = report.send(path);
+                    let _ = report.send(Settled { path, retry: false });
                 }
             }
             Err(errors) => {
@@ -59,8 +59,8 @@ pub fn start(
     debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
     slog::info!(log, "watching for module changes"; "dir" => %dir.display(), "debounce_ms" => debounce.as_millis() as u64);
     let task = tokio::spawn(async move {
-        while let Some(path) = changes.recv().await {
-            apply(&registry, &dir, &path, &changed).await;
+        while let Some(settled) = changes.recv().await {
+            apply(&registry, &dir, settled, &changed).await;
         }
     });
     Ok(Watcher {
@@ -69,20 +69,38 @@ pub fn start(
     })
 }
 
+/// A path whose file has been quiet for the debounce period.
+struct Settled {
+    path: PathBuf,
+    /// This is the one retry after a refusal; it is not retried again.
+    retry: bool,
+}
+
 /// Hands one settled path to the registry; schedules one retry after a refusal.
-async fn apply(registry: &Registry, dir: &Path, path: &Path, retry: &UnboundedSender<PathBuf>) {
+async fn apply(
+    registry: &Registry,
+    dir: &Path,
+    settled: Settled,
+    retry: &UnboundedSender<Settled>,
+) {
     // Name the file as the registry does (events may carry another spelling of the folder).
-    let Some(name) = path.file_name() else { return };
+    let Some(name) = settled.path.file_name() else {
+        return;
+    };
     let file = dir.join(name);
     if !file.is_file() {
         registry.remove_file(&file).await;
         return;
     }
-    if let Change::Refused(_) = registry.load_file(&file).await {
+    let refused = matches!(registry.load_file(&file).await, Change::Refused(_));
+    if refused && !settled.retry {
         let retry = retry.clone();
         tokio::spawn(async move {
             tokio::time::sleep(RETRY_AFTER).await;
-            let _ = retry.send(file);
+            let _ = retry.send(Settled {
+                path: file,
+                retry: true,
+            });
         });
     }
 }
