@@ -171,6 +171,11 @@ async fn an_init_that_fails_or_panics_refuses_the_library() {
         })
         .await;
         assert_mentions(&reason(&host, "libfixture_faulty.so"), words);
+        assert!(
+            !host.scan.loaded.contains(&"faulty".to_owned()),
+            "{:?}",
+            host.scan
+        );
         assert_demo_serves(&host).await;
     }
 }

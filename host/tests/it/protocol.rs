@@ -4,8 +4,11 @@
 use crate::harness::{send, TestHost, DAY_MS};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Asserts a host error: status, `ret`, a non-empty `msg` that leaks no server path.
+/// Asserts a host error: status, `ret`, a non-empty `msg`, and no server path anywhere in
+/// the reply.
 fn assert_error(host: &TestHost, (status, body): (u16, Value), want_status: u16, want_ret: i64) {
     assert_eq!(
         (status, body["ret"].as_i64()),
@@ -17,8 +20,9 @@ fn assert_error(host: &TestHost, (status, body): (u16, Value), want_status: u16,
         .unwrap_or_else(|| panic!("no msg: {body}"));
     assert!(!msg.is_empty());
     let root = host.dirs.root.path().to_string_lossy().into_owned();
-    for leak in [root.as_str(), "/src/", ".rs:", "panicked"] {
-        assert!(!msg.contains(leak), "msg leaks `{leak}`: {msg}");
+    let reply = body.to_string();
+    for leak in [root.as_str(), "/src/", ".rs", "panicked"] {
+        assert!(!reply.contains(leak), "the reply leaks `{leak}`: {reply}");
     }
 }
 
@@ -73,18 +77,52 @@ async fn the_same_account_maps_to_the_same_player() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_logins_of_one_account_make_one_player() {
+    let host = TestHost::start().await;
+    let logins = futures::future::join_all((0..20).map(|_| host.login("crowd"))).await;
+    let (first, _) = &logins[0];
+    assert!(logins.iter().all(|(id, _)| id == first), "{logins:?}");
+    let tokens: std::collections::HashSet<_> = logins.iter().map(|(_, token)| token).collect();
+    assert_eq!(tokens.len(), 20, "one session per login");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_of_1_to_64_allowed_characters_log_in() {
+    let host = TestHost::start().await;
+    for account in ["a", "Az09_.-", &"x".repeat(64)] {
+        let (status, body) = host
+            .post("/login", &json!({ "account": account }), None)
+            .await;
+        assert_eq!(
+            (status, body["ret"].as_i64()),
+            (200, Some(0)),
+            "{account}: {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_logins_are_refused_with_400() {
     let host = TestHost::start().await;
+    let too_long = format!(r#"{{"account":"{}"}}"#, "x".repeat(65));
     for body in [
         r#"{"account":""}"#,
+        too_long.as_str(),
         r#"{"account":"has space"}"#,
+        r#"{"account":"álvaro"}"#,
+        r#"{"account":"a/b"}"#,
         r#"{"account":5}"#,
         r#"{"name":"no account"}"#,
         r#"{"account":"ok","name":[]}"#,
         r#"not json"#,
         r#"[1,2]"#,
     ] {
-        assert_error(&host, host.post_raw("/login", body, None).await, 400, -2);
+        assert_error(
+            &host,
+            host.post_raw("/login", body.to_owned(), None).await,
+            400,
+            -2,
+        );
     }
 }
 
@@ -214,6 +252,9 @@ async fn malformed_envelopes_get_400() {
         br#"{"cmd":"120"}"#.to_vec(),
         br#"{"cmd":"12031"}"#.to_vec(),
         br#"{"cmd":"12a3"}"#.to_vec(),
+        br#"{"cmd":"-123"}"#.to_vec(),
+        br#"{"cmd":" 1203"}"#.to_vec(),
+        r#"{"cmd":"１２０３"}"#.as_bytes().to_vec(),
         br#"{"cmd":"1203","data":[1]}"#.to_vec(),
         br#"{"cmd":"1203","data":"x"}"#.to_vec(),
         b"{\"cmd\":\"1203\",\"data\":{\"x\":\"\xff\xfe\"}}".to_vec(),
@@ -284,29 +325,97 @@ async fn health_and_unknown_endpoints() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_reply_is_json() {
-    let host = TestHost::start().await;
+async fn every_reply_is_a_json_object_with_a_ret() {
+    let host = TestHost::start_in(demo_dirs(), |config| config.server.body_limit = 1024).await;
     let (_, token) = host.login("kim").await;
+    let big = format!(
+        r#"{{"cmd":"1203","data":{{"pad":"{}"}}}}"#,
+        "x".repeat(2048)
+    );
     let client = reqwest::Client::new();
-    for (path, body, auth) in [
-        ("/logic", r#"{"cmd":"1203"}"#, true),
-        ("/logic", r#"{"cmd":"1203"}"#, false),
-        ("/logic", "garbage", true),
-        ("/logic", r#"{"cmd":"4201"}"#, true),
-        ("/nothing", "", false),
+    for (method, path, body, auth, want_status) in [
+        ("POST", "/logic", r#"{"cmd":"1203"}"#, true, 200),
+        (
+            "POST",
+            "/logic",
+            r#"{"cmd":"1103","data":{"id":"none","count":1}}"#,
+            true,
+            200,
+        ),
+        ("POST", "/logic", r#"{"cmd":"4201"}"#, true, 200),
+        ("POST", "/logic", r#"{"cmd":"1203"}"#, false, 401),
+        ("POST", "/logic", "garbage", true, 400),
+        ("POST", "/logic", big.as_str(), true, 413),
+        ("GET", "/logic", "", true, 405),
+        ("POST", "/nothing", "", false, 404),
+        ("GET", "/health", "", false, 200),
     ] {
-        let mut request = client.post(host.url(path)).body(body);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client
+            .request(method.clone(), host.url(path))
+            .body(body.to_owned());
         if auth {
             request = request.bearer_auth(&token);
         }
         let response = request.send().await.unwrap();
+        let case = format!("{method} {path} {}", &body[..body.len().min(40)]);
+        assert_eq!(response.status(), want_status, "{case}");
         assert_eq!(
             response.headers()["content-type"],
             "application/json",
-            "{path} {body}"
+            "{case}"
         );
-        response.json::<Value>().await.unwrap();
+        let reply: Value = response.json().await.unwrap();
+        assert!(reply["ret"].is_i64(), "{case}: {reply}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_while_the_host_shuts_down_get_503() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("late").await;
+    // Two connections whose requests are not complete when shutdown begins; the host lets
+    // each finish its first request.
+    let health = HalfSent::open(&host, "GET /health HTTP/1.1\r\nHost: test\r\n").await;
+    let logic = HalfSent::open(
+        &host,
+        &format!("POST /logic HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n"),
+    )
+    .await;
+    // Connections are accepted in order: once a later one is served, both are accepted.
+    let later = HalfSent::open(&host, "GET /health HTTP/1.1\r\nHost: test\r\n").await;
+    assert_eq!(later.finish("Connection: close\r\n\r\n").await.0, 200);
+
+    let state = host.state.clone();
+    let stopping = tokio::spawn(host.stop());
+    // Nothing announces that shutdown has begun but the flag the host sets for it.
+    let flagged = async {
+        while !state.is_shutting_down() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), flagged)
+        .await
+        .expect("shutdown begins");
+
+    let (status, body) = health.finish("\r\n").await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, body["ret"].as_i64()), (503, Some(-6)), "{body}");
+    assert!(
+        body["msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+
+    let (status, body) = logic
+        .finish("Content-Length: 14\r\n\r\n{\"cmd\":\"1203\"}")
+        .await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, body["ret"].as_i64()), (503, Some(-6)), "{body}");
+    assert!(
+        body["msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    stopping.await.unwrap();
 }
 
 fn demo_dirs() -> crate::harness::Dirs {
@@ -342,13 +451,40 @@ fn chunked_post(host: &TestHost, path: &str, token: &str, body: &[u8]) -> (u16, 
     let _ = stream.write_all(b"0\r\n\r\n");
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
-    let reply = String::from_utf8_lossy(&reply).into_owned();
+    parse_reply(&reply)
+}
+
+/// A raw connection that has sent the start of a request and sends the rest later.
+struct HalfSent(tokio::net::TcpStream);
+
+impl HalfSent {
+    async fn open(host: &TestHost, start: &str) -> HalfSent {
+        let mut stream = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+        stream.write_all(start.as_bytes()).await.unwrap();
+        HalfSent(stream)
+    }
+
+    /// Sends the rest of the request; returns the status and body of the reply.
+    async fn finish(mut self, rest: &str) -> (u16, String) {
+        self.0.write_all(rest.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.0.read_to_end(&mut reply))
+            .await
+            .expect("a reply within 10 s")
+            .unwrap();
+        parse_reply(&reply)
+    }
+}
+
+/// The status and body of a raw HTTP/1.1 reply (the host always sends a Content-Length,
+/// never a chunked body).
+fn parse_reply(reply: &[u8]) -> (u16, String) {
+    let reply = String::from_utf8_lossy(reply);
     let status = reply
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
-    // A chunked reply would need decoding; the host sends a Content-Length.
     (status, body.to_owned())
 }
