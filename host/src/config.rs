@@ -1,18 +1,23 @@
-//! The host's configuration: its shape, its defaults, and how files are layered.
+//! The host's configuration: its shape, its defaults, and how its sources are layered.
 //!
 //! Precedence, lowest first: built-in defaults (the same values as `config/default.toml`),
-//! the profile file `config/<profile>.toml`, the `--config` file, then command-line flags
-//! (applied by `main.rs`). Every file is checked on its own, so an unknown key or a bad value
-//! is reported with the file it came from.
+//! the profile file `config/<profile>.toml`, the `--config` file, the environment
+//! (`GAME_HOST_*`, see [`env`]), then command-line flags (applied by `main.rs`). Each source is
+//! checked as it is applied, so an unknown key or a bad value is reported with the source it
+//! came from, the key, and what is allowed.
 
-use serde::Deserialize;
+pub mod env;
+pub mod log;
+
+pub use log::{LevelName, LineFormat, LogConfig, LogFileConfig, Rotation};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -25,7 +30,7 @@ pub struct Config {
     pub modules: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address of the client listener; port 0 picks a free port.
@@ -34,9 +39,11 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
+    /// How long a successor (`SIGUSR2`) may take to load its modules and serve, in seconds.
+    pub handover_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PathsConfig {
     /// Where module libraries (`*.so`) are loaded from.
@@ -47,14 +54,14 @@ pub struct PathsConfig {
     pub log_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
     /// How long a login token stays valid, in seconds.
     pub ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginsConfig {
     /// Threads that run module code (kept for the life of the host).
@@ -74,14 +81,15 @@ pub struct PluginsConfig {
     pub max_leaked_versions: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin listener (`""` turns it off); port 0 picks a free port.
-    #[serde(deserialize_with = "optional_address")]
+    #[serde(with = "optional_text")]
     pub listen: Option<SocketAddr>,
     /// Bearer token the admin API requires; mandatory when `listen` is not loopback.
-    /// Also set by `GAME_HOST_ADMIN_TOKEN`.
+    /// Best set by `GAME_HOST_ADMIN_TOKEN`. `""` is none.
+    #[serde(with = "optional_text")]
     pub token: Option<String>,
 }
 
@@ -94,22 +102,34 @@ impl Default for AdminConfig {
     }
 }
 
-/// An address, or `""` for none.
-fn optional_address<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse().map(Some).map_err(serde::de::Error::custom)
-}
+/// An optional value written as text, `""` for none (TOML has no null).
+mod optional_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt::Display;
+    use std::str::FromStr;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// Lowest level written to stderr: `error`, `warn`, `info`, `debug` or `trace`.
-    pub level: String,
+    pub fn serialize<S: Serializer, T: Display>(
+        value: &Option<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => serializer.collect_str(value),
+            None => serializer.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr,
+        T::Err: Display,
+    {
+        let text = String::deserialize(deserializer)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for ServerConfig {
@@ -118,6 +138,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             body_limit: 1024 * 1024,
             shutdown_grace_secs: 10,
+            handover_timeout_secs: 60,
         }
     }
 }
@@ -154,14 +175,6 @@ impl Default for PluginsConfig {
     }
 }
 
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".into(),
-        }
-    }
-}
-
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -172,72 +185,123 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
     #[error("unknown profile `{profile}`: no file {path} (profiles are the files in config/)")]
     UnknownProfile { profile: String, path: PathBuf },
     #[error("invalid config: {0}")]
     Value(String),
 }
 
+/// Where the configuration comes from, lowest precedence first (flags are applied after).
+#[derive(Debug)]
+pub struct Sources<'a> {
+    /// Where profile files live.
+    pub config_dir: &'a Path,
+    /// `config_dir/<profile>.toml`.
+    pub profile: Option<&'a str>,
+    /// A file applied over the profile (`--config`).
+    pub file: Option<&'a Path>,
+    /// The process environment; only `GAME_HOST_*` variables are read.
+    pub env: Vec<(String, String)>,
+}
+
 impl Config {
-    /// Reads `config_dir/<profile>.toml` (if a profile is named), then `file` on top of it.
-    pub fn load(
-        config_dir: &Path,
-        profile: Option<&str>,
-        file: Option<&Path>,
-    ) -> Result<Config, ConfigError> {
-        let mut merged = toml::Table::new();
-        if let Some(profile) = profile {
-            let path = config_dir.join(format!("{profile}.toml"));
+    /// Layers the sources over the defaults, checking each as it is applied.
+    pub fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Value(e.to_string()))?;
+        let mut files = Vec::new();
+        if let Some(profile) = sources.profile {
+            let path = sources.config_dir.join(format!("{profile}.toml"));
             if !path.is_file() {
                 return Err(ConfigError::UnknownProfile {
                     profile: profile.to_owned(),
                     path,
                 });
             }
-            merge(&mut merged, read_layer(&path)?);
+            files.push(path);
         }
-        if let Some(path) = file {
-            merge(&mut merged, read_layer(path)?);
+        files.extend(sources.file.map(Path::to_owned));
+        for path in files {
+            merge(&mut merged, read_file(&path)?);
+            from_table(&merged).map_err(|message| ConfigError::Invalid { path, message })?;
         }
-        let config: Config = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Value(e.message().to_owned()))?;
+        for (var, raw) in env::select(sources.env) {
+            env::apply(&mut merged, &var, &raw)?;
+            from_table(&merged).map_err(|message| ConfigError::Env { var, message })?;
+        }
+        let config = from_table(&merged).map_err(ConfigError::Value)?;
         config.validate()?;
         Ok(config)
     }
 
-    /// Checks what types alone cannot.
+    /// Checks the whole, once every source is applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |msg: &str| Err(ConfigError::Value(msg.to_owned()));
-        if self.server.body_limit == 0 {
-            return bad("server.body_limit must be at least 1 byte");
-        }
-        if self.plugins.workers == 0 || self.plugins.workers > 1024 {
-            return bad("plugins.workers must be from 1 to 1024");
-        }
-        if self.plugins.call_timeout_ms == 0 {
-            return bad("plugins.call_timeout_ms must be at least 1");
-        }
-        if self.session.ttl_secs == 0 {
-            return bad("session.ttl_secs must be at least 1");
-        }
+        self.check_values().map_err(ConfigError::Value)?;
         if let Some(listen) = self.admin.listen {
-            if !listen.ip().is_loopback() && self.admin.token.as_deref().is_none_or(str::is_empty) {
-                return bad(&format!(
+            if !listen.ip().is_loopback() && self.admin.token.is_none() {
+                return Err(ConfigError::Value(format!(
                     "admin.listen is {listen}, off loopback: set admin.token (or GAME_HOST_ADMIN_TOKEN), or listen on 127.0.0.1"
-                ));
+                )));
             }
         }
-        if self.plugins.keep_versions > 16 {
-            return bad("plugins.keep_versions must be at most 16");
-        }
-        if self.plugins.drain_deadline_secs == 0 {
-            return bad("plugins.drain_deadline_secs must be at least 1");
-        }
-        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
-            return bad("log.level must be one of error, warn, info, debug, trace");
-        }
         Ok(())
+    }
+
+    /// Checks what types alone cannot, key by key; the message names the key and what is
+    /// allowed.
+    fn check_values(&self) -> Result<(), String> {
+        let range = |key: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{key} is {value}: it must be from {min} to {max}"))
+            }
+        };
+        let plugins = &self.plugins;
+        range(
+            "server.body_limit",
+            self.server.body_limit as u64,
+            1,
+            1 << 30,
+        )?;
+        range(
+            "server.handover_timeout_secs",
+            self.server.handover_timeout_secs,
+            1,
+            3600,
+        )?;
+        range("plugins.workers", plugins.workers as u64, 1, 1024)?;
+        range(
+            "plugins.call_timeout_ms",
+            plugins.call_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        range(
+            "session.ttl_secs",
+            self.session.ttl_secs,
+            1,
+            366 * 24 * 3600,
+        )?;
+        range("plugins.keep_versions", plugins.keep_versions as u64, 0, 16)?;
+        range(
+            "plugins.drain_deadline_secs",
+            plugins.drain_deadline_secs,
+            1,
+            86_400,
+        )?;
+        self.log.check()
+    }
+
+    /// The configuration as TOML, secrets replaced: what `game-host config` prints.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        if shown.admin.token.is_some() {
+            shown.admin.token = Some("<redacted>".into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
     pub fn drain_deadline(&self) -> Duration {
@@ -256,8 +320,9 @@ impl Config {
     }
 }
 
-/// Reads one file and checks it alone, so that errors name the file they are in.
-fn read_layer(path: &Path) -> Result<toml::Table, ConfigError> {
+/// Reads one file as a TOML table, checked alone first: parsing the text gives errors that
+/// show the line and the key.
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -266,10 +331,25 @@ fn read_layer(path: &Path) -> Result<toml::Table, ConfigError> {
         path: path.to_owned(),
         message,
     };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    Config::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| invalid(e.message().to_owned()))?;
-    Ok(table)
+    toml::from_str::<Config>(&text).map_err(|e| invalid(describe_serde_error(&e.to_string())))?;
+    toml::from_str(&text).map_err(|e: toml::de::Error| invalid(e.to_string()))
+}
+
+/// The configuration `table` describes, checked key by key.
+fn from_table(table: &toml::Table) -> Result<Config, String> {
+    let config = Config::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| describe_serde_error(e.message()))?;
+    config.check_values()?;
+    Ok(config)
+}
+
+/// serde's messages name the unknown field and the expected ones; add where to look.
+fn describe_serde_error(message: &str) -> String {
+    if message.contains("unknown field") {
+        format!("{message} (config/default.toml lists every key)")
+    } else {
+        message.to_owned()
+    }
 }
 
 /// Deep-merges `layer` into `base`: tables merge key by key, anything else replaces.
