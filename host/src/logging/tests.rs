@@ -1,0 +1,311 @@
+//! The log files: where they go, what each one takes, how a line looks, how they roll over
+//! day by day and how many days are kept, and what happens when the queue is full.
+
+use super::file::FileDrain;
+use super::queue::DroppingQueue;
+use super::*;
+use crate::clock::ManualClock;
+use crate::config::{LineFormat, LogFileConfig, Rotation};
+use chrono::{Local, TimeZone};
+use regex::Regex;
+use slog::{debug, error, info, warn};
+use std::sync::{mpsc, Mutex};
+
+/// 1 November 2026 at noon, local time: far from midnight, so whole days can be added.
+fn noon_first_of_november() -> i64 {
+    Local
+        .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+        .single()
+        .expect("noon exists on every day")
+        .timestamp_millis()
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn files_only() -> LogConfig {
+    LogConfig {
+        stderr: LevelName::Off,
+        ..LogConfig::default()
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn default_files_take_their_levels_in_their_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let (log, guard) = init(&files_only(), dir.path(), clock, Counter::default()).unwrap();
+    let log = log.new(o!("module" => "mall", "version" => "1.0.0"));
+    debug!(log, "cache warmed"; "items" => 12);
+    info!(log, "request"; "cmd" => 1101, "player" => "alice", "ret" => 0, "ms" => 3);
+    warn!(log, "slow call"; "ms" => 900);
+    error!(log, "store failed"; "reason" => "disk full");
+    drop(guard);
+
+    let debug_log = read(&dir.path().join("host/debug.log"));
+    let info_log = read(&dir.path().join("game/info.log"));
+    let error_log = read(&dir.path().join("game/error.log"));
+
+    let verbose =
+        Regex::new(r"^\[(DEBUG|INFO|WARNING|ERROR)\] \[01/Nov/2026 12:00:00\] \[host/src/logging/tests\.rs:\d+\] \S").unwrap();
+    let simple = Regex::new(r"^\[(INFO|WARNING|ERROR)\] \[01/Nov/2026 12:00:00\] [a-z]").unwrap();
+
+    let lines: Vec<&str> = debug_log.lines().collect();
+    assert_eq!(lines.len(), 4, "debug.log takes everything:\n{debug_log}");
+    assert!(lines.iter().all(|l| verbose.is_match(l)), "{debug_log}");
+    assert!(lines[0].starts_with("[DEBUG]"), "{debug_log}");
+    assert!(
+        lines[0].ends_with("cache warmed items=12 module=mall version=1.0.0"),
+        "{debug_log}"
+    );
+
+    let lines: Vec<&str> = info_log.lines().collect();
+    assert_eq!(lines.len(), 3, "info.log takes INFO and above:\n{info_log}");
+    assert!(lines.iter().all(|l| simple.is_match(l)), "{info_log}");
+    assert_eq!(
+        lines[0],
+        "[INFO] [01/Nov/2026 12:00:00] request cmd=1101 player=alice ret=0 ms=3 module=mall version=1.0.0"
+    );
+    assert!(lines[2].contains(r#"reason="disk full""#), "{info_log}");
+
+    let lines: Vec<&str> = error_log.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "error.log takes ERROR and above:\n{error_log}"
+    );
+    assert!(verbose.is_match(lines[0]), "{error_log}");
+    assert!(lines[0].starts_with("[ERROR]"), "{error_log}");
+}
+
+#[test]
+fn levels_paths_and_formats_follow_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = files_only();
+    config.files.get_mut("debug").unwrap().level = LevelName::Off;
+    let info = config.files.get_mut("info").unwrap();
+    info.path = "elsewhere/all.log".into();
+    info.level = LevelName::Warning;
+    info.format = LineFormat::Verbose;
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let (log, guard) = init(&config, dir.path(), clock, Counter::default()).unwrap();
+    info!(log, "not taken");
+    warn!(log, "taken");
+    drop(guard);
+
+    assert!(
+        !dir.path().join("host/debug.log").exists(),
+        "an `off` file is not created"
+    );
+    assert!(!dir.path().join("game/info.log").exists());
+    let text = read(&dir.path().join("elsewhere/all.log"));
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("[WARNING] [01/Nov/2026 12:00:00] [host/src/logging/tests.rs:"));
+    assert!(text.trim_end().ends_with("] taken"), "{text}");
+}
+
+#[test]
+fn a_line_is_always_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let (log, guard) = init(&files_only(), dir.path(), clock, Counter::default()).unwrap();
+    info!(log, "first\n[ERROR] forged"; "note" => "a\nb", "empty" => "");
+    drop(guard);
+    let text = read(&dir.path().join("game/info.log"));
+    assert_eq!(
+        text,
+        "[INFO] [01/Nov/2026 12:00:00] first\\n[ERROR] forged note=a\\nb empty=\"\"\n"
+    );
+}
+
+#[test]
+fn nothing_is_lost_when_the_guard_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        queue_size: 20_000,
+        ..files_only()
+    };
+    let dropped = Counter::default();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let (log, guard) = init(&config, dir.path(), clock, dropped.clone()).unwrap();
+    for n in 0..10_000 {
+        info!(log, "request"; "n" => n);
+    }
+    drop(guard);
+    assert_eq!(dropped.get(), 0);
+    let text = read(&dir.path().join("game/info.log"));
+    assert_eq!(text.lines().count(), 10_000);
+    assert!(text.ends_with("request n=9999\n"));
+}
+
+/// A file drain used directly (no writer thread), so each line is written at the clock's time.
+fn daily_file(dir: &Path, keep: usize, clock: Arc<ManualClock>) -> Logger {
+    let config = LogFileConfig {
+        path: "game/info.log".into(),
+        level: LevelName::Info,
+        format: LineFormat::Simple,
+        rotate: Rotation::Daily,
+        keep,
+    };
+    let drain = FileDrain::open(dir, &config, clock).unwrap();
+    Logger::root(Mutex::new(drain).fuse(), o!())
+}
+
+#[test]
+fn daily_files_roll_over_at_a_new_day_and_keep_the_configured_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let log = daily_file(dir.path(), 3, clock.clone());
+    for day in 1..=6 {
+        info!(log, "morning"; "day" => day);
+        clock.advance_millis(DAY_MS / 4);
+        info!(log, "evening"; "day" => day);
+        clock.advance_millis(3 * DAY_MS / 4);
+    }
+    let base = dir.path().join("game/info.log");
+    let day_of = |path: &Path| {
+        let text = read(path);
+        assert_eq!(text.lines().count(), 2, "one file per day:\n{text}");
+        text.lines()
+            .next()
+            .unwrap()
+            .split("day=")
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(day_of(&base), "6");
+    assert!(read(&base).starts_with("[INFO] [06/Nov/2026 12:00:00] morning"));
+    for (suffix, day) in [(1, "5"), (2, "4"), (3, "3")] {
+        assert_eq!(day_of(&base.with_extension(format!("log.{suffix}"))), day);
+    }
+    assert!(
+        !base.with_extension("log.4").exists(),
+        "only 3 earlier days are kept"
+    );
+}
+
+#[test]
+fn twenty_days_are_kept_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let keep = LogConfig::default().files["info"].keep;
+    assert_eq!(keep, 20);
+    let log = daily_file(dir.path(), keep, clock.clone());
+    for day in 1..=25 {
+        info!(log, "line"; "day" => day);
+        clock.advance_millis(DAY_MS);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("game"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.len(),
+        21,
+        "today's file and 20 earlier days: {names:?}"
+    );
+    let oldest = read(&dir.path().join("game/info.log.20"));
+    assert!(oldest.contains("day=5"), "{oldest}");
+}
+
+#[test]
+fn a_file_from_an_earlier_day_is_rolled_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("game/info.log");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        "[INFO] [29/Oct/2026 12:00:00] from before the restart\n",
+    )
+    .unwrap();
+    let three_days_ago = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis((noon_first_of_november() - 3 * DAY_MS) as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(three_days_ago)
+        .unwrap();
+
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let log = daily_file(dir.path(), 20, clock);
+    info!(log, "after the restart");
+    assert!(read(&path.with_extension("log.1")).contains("from before the restart"));
+    assert!(read(&path).contains("after the restart"));
+    assert!(!read(&path).contains("before"));
+}
+
+/// Records what it is given; the first record waits until `release` is sent, to fill the
+/// queue behind it.
+struct BlockedDrain {
+    release: Mutex<Option<mpsc::Receiver<()>>>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drain for BlockedDrain {
+    type Ok = ();
+    type Err = Never;
+
+    fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), Never> {
+        if let Some(release) = self.release.lock().unwrap().take() {
+            let _ = release.recv();
+        }
+        let mut line = String::new();
+        let time = file::local_time(0);
+        format::write_line(&mut line, LineFormat::Simple, &time, record, values);
+        self.seen.lock().unwrap().push(line);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_lines_and_says_so_once() {
+    let (release, blocked) = mpsc::channel();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let drain = BlockedDrain {
+        release: Mutex::new(Some(blocked)),
+        seen: seen.clone(),
+    };
+    let dropped = Counter::default();
+    let (queue, guard) = DroppingQueue::start(drain, 4, dropped.clone());
+    let log = Logger::root(queue.ignore_res(), o!());
+    for n in 0..100 {
+        info!(log, "burst"; "n" => n);
+    }
+    let lost = dropped.get();
+    // One line in the drain, at most four waiting, the rest dropped: never a wait.
+    assert!(lost >= 95, "dropped {lost}");
+    release.send(()).unwrap();
+    // Let the writer empty the queue, then log again: the warning goes in first.
+    while seen.lock().unwrap().len() < (100 - lost) as usize {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    info!(log, "after");
+    info!(log, "after again");
+    drop(guard);
+
+    let seen = seen.lock().unwrap();
+    let warnings: Vec<&String> = seen.iter().filter(|l| l.starts_with("[WARNING]")).collect();
+    assert_eq!(warnings.len(), 1, "{seen:#?}");
+    assert!(
+        warnings[0].contains("lines were dropped"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].contains(&format!("dropped={lost}")),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(
+        seen.iter().filter(|l| l.contains("burst")).count() as u64,
+        100 - lost
+    );
+    assert!(seen.last().unwrap().contains("after again"));
+    assert_eq!(dropped.get(), lost, "nothing dropped once there was room");
+}
