@@ -63,6 +63,13 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a session. Returns whether it existed.
     async fn end_session(&self, token_hash: &str) -> Result<bool, StoreError>;
 
+    /// How many sessions have not expired at `now_ms`.
+    async fn active_sessions(&self, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Writes out what is pending and closes; later calls fail as unavailable. Shutdown calls it
+    /// once every request has finished.
+    async fn close(&self) -> Result<(), StoreError>;
+
     /// The player record and `module`'s data for that player (`{}` if none yet).
     async fn load(&self, player_id: &str, module: &str)
         -> Result<(Player, ModuleData), StoreError>;

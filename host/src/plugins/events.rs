@@ -1,7 +1,8 @@
-//! The recent module events (load, swap, refuse, retire, ...) that the admin API shows.
+//! The recent module events (load, swap, refuse, retire, ...) that the admin API shows, and
+//! how many of each there were since start (the metrics).
 
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const KEPT: usize = 256;
 
 /// What happened to a module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A version started serving a prefix that had none.
@@ -32,6 +33,23 @@ pub enum EventKind {
     Remove,
 }
 
+impl EventKind {
+    /// The name the admin API and the metrics use.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Load => "load",
+            EventKind::Swap => "swap",
+            EventKind::Refuse => "refuse",
+            EventKind::Drain => "drain",
+            EventKind::Stuck => "stuck",
+            EventKind::Retire => "retire",
+            EventKind::Leak => "leak",
+            EventKind::Rollback => "rollback",
+            EventKind::Remove => "remove",
+        }
+    }
+}
+
 /// One event.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -45,11 +63,13 @@ pub struct Event {
     pub message: String,
 }
 
-/// The last [`KEPT`] events, oldest first.
+/// The last [`KEPT`] events, oldest first, and the count of every event by module and kind.
 #[derive(Default)]
 pub struct EventLog {
     /// A std `Mutex`: held for a push or a copy, never across `.await`.
     events: Mutex<VecDeque<Event>>,
+    /// Same kind of lock, same rule; `""` is a file refused before it said which module it is.
+    totals: Mutex<BTreeMap<(String, EventKind), u64>>,
 }
 
 impl EventLog {
@@ -57,11 +77,26 @@ impl EventLog {
         event.at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        *self
+            .totals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((event.module.clone(), event.kind))
+            .or_default() += 1;
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
         if events.len() == KEPT {
             events.pop_front();
         }
         events.push_back(event);
+    }
+
+    /// How many events of each kind each module had since start.
+    pub fn totals(&self) -> Vec<(String, EventKind, u64)> {
+        let totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals
+            .iter()
+            .map(|((m, k), n)| (m.clone(), *k, *n))
+            .collect()
     }
 
     pub fn recent(&self) -> Vec<Event> {

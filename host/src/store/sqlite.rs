@@ -44,8 +44,9 @@ CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 #[derive(Clone)]
 pub struct SqliteStore {
     /// A std `Mutex`: it is only locked inside `spawn_blocking` closures, never across `.await`.
-    /// One connection serializes statements, which SQLite does for writers anyway.
-    conn: Arc<Mutex<Connection>>,
+    /// One connection serializes statements, which SQLite does for writers anyway. `None` once
+    /// closed at shutdown.
+    conn: Arc<Mutex<Option<Connection>>>,
 }
 
 impl SqliteStore {
@@ -64,7 +65,7 @@ impl SqliteStore {
             .map_err(db_error)?;
         migrate(&conn)?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(Mutex::new(Some(conn))),
         })
     }
 
@@ -78,7 +79,12 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             // A poisoned lock means a statement panicked; the connection itself is still sound.
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
+            match conn.as_mut() {
+                Some(conn) => f(conn),
+                None => Err(unavailable(
+                    "the database is closed: the host is shutting down".into(),
+                )),
+            }
         })
         .await
         .map_err(|e| unavailable(format!("database task failed: {e}")))?
@@ -191,6 +197,35 @@ impl Store for SqliteStore {
             Ok(deleted > 0)
         })
         .await
+    }
+
+    async fn active_sessions(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM sessions WHERE expires_at > ?1",
+                [now_ms],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = conn.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(conn) = taken else {
+                return Ok(());
+            };
+            // Fold the write-ahead log into the database, so the file alone is complete.
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(db_error)?;
+            conn.close().map_err(|(_, e)| db_error(e))
+        })
+        .await
+        .map_err(|e| unavailable(format!("database task failed: {e}")))?
     }
 
     async fn load(

@@ -1,0 +1,211 @@
+//! The host's metrics in Prometheus text format, served at `GET /metrics` on the admin
+//! listener.
+//!
+//! Requests are counted as they finish ([`Metrics::request_finished`]); what the registry and
+//! the store already know (module events, versions draining, sessions) is read when scraped,
+//! so there is one source of truth for each figure.
+//!
+//! Label values are bounded: `endpoint` is one of five, `cmd` is a command of a module that
+//! exists (anything else is `other`), `ret` is a protocol code.
+
+use crate::state::AppState;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+
+/// Every metric the host exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+    module_events: Family<ModuleEventLabels, Counter>,
+    modules: Family<ModuleLabels, Gauge>,
+    versions: Family<VersionLabels, Gauge>,
+    sessions: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: String,
+    cmd: String,
+    ret: i64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    endpoint: String,
+    cmd: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleEventLabels {
+    module: String,
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleLabels {
+    module: String,
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    state: String,
+}
+
+/// Decrements the in-flight gauge when the request is done, however it ends.
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// `log_dropped` is the logging queue's counter of dropped lines.
+    pub fn new(log_dropped: Counter) -> Metrics {
+        let mut registry = Registry::with_prefix("game_host");
+        let metrics = Metrics {
+            requests: Family::default(),
+            // 100 µs to ~6 s: a module call is microseconds, a timeout is seconds.
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 3.0, 11))
+            }),
+            in_flight: Gauge::default(),
+            module_events: Family::default(),
+            modules: Family::default(),
+            versions: Family::default(),
+            sessions: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "requests",
+            "Client requests by endpoint, command and ret",
+            metrics.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Client request latency",
+            metrics.latency.clone(),
+        );
+        r.register(
+            "requests_in_flight",
+            "Client requests being served",
+            metrics.in_flight.clone(),
+        );
+        r.register(
+            "module_events",
+            "Module loads, swaps, refusals, rollbacks, retirements and leaks",
+            metrics.module_events.clone(),
+        );
+        r.register(
+            "module_serving",
+            "Serving module versions (value 1)",
+            metrics.modules.clone(),
+        );
+        r.register(
+            "module_versions",
+            "Versions by state: serving, draining, stuck (past the drain deadline), not_unloaded",
+            metrics.versions.clone(),
+        );
+        r.register("sessions", "Sessions not expired", metrics.sessions.clone());
+        r.register(
+            "log_messages_dropped",
+            "Log lines dropped because the log queue was full",
+            log_dropped,
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub fn request_started(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Counts a finished request. `cmd` is `None` outside `/logic` or when no module has it.
+    pub fn request_finished(&self, path: &str, cmd: Option<&str>, ret: i64, seconds: f64) {
+        let endpoint = match path {
+            "/login" | "/logic" | "/logout" | "/health" => &path[1..],
+            _ => "other",
+        };
+        let cmd = cmd.unwrap_or(if endpoint == "logic" { "other" } else { "" });
+        let labels = LatencyLabels {
+            endpoint: endpoint.to_owned(),
+            cmd: cmd.to_owned(),
+        };
+        self.latency.get_or_create(&labels).observe(seconds);
+        let labels = RequestLabels {
+            endpoint: labels.endpoint,
+            cmd: labels.cmd,
+            ret,
+        };
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// The text exposition, with the figures read from the registry and the store now.
+    pub async fn render(&self, state: &AppState) -> String {
+        self.refresh(state).await;
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            slog::error!(state.log, "cannot encode the metrics"; "error" => %e);
+        }
+        text
+    }
+
+    async fn refresh(&self, state: &AppState) {
+        let registry = &state.registry;
+        for (module, kind, count) in registry.events().totals() {
+            let labels = ModuleEventLabels {
+                module,
+                event: kind.name().to_owned(),
+            };
+            self.module_events
+                .get_or_create(&labels)
+                .inner()
+                .store(count, Ordering::Relaxed);
+        }
+        let serving = registry.routes().versions();
+        self.modules.clear();
+        for version in &serving {
+            let labels = ModuleLabels {
+                module: version.meta.name.clone(),
+                version: version.meta.version.clone(),
+            };
+            self.modules.get_or_create(&labels).set(1);
+        }
+        let retirement = registry.retirement();
+        let draining = retirement.draining();
+        let stuck = draining.iter().filter(|d| d.stuck).count();
+        for (state_name, count) in [
+            ("serving", serving.len()),
+            ("draining", draining.len() - stuck),
+            ("stuck", stuck),
+            ("not_unloaded", retirement.leaked().len()),
+        ] {
+            let labels = VersionLabels {
+                state: state_name.to_owned(),
+            };
+            self.versions.get_or_create(&labels).set(count as i64);
+        }
+        let now = state.clock.now_millis();
+        match state.store.active_sessions(now).await {
+            Ok(sessions) => {
+                self.sessions
+                    .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+            }
+            Err(e) => slog::warn!(state.log, "cannot count sessions"; "error" => %e),
+        }
+    }
+}
