@@ -8,7 +8,6 @@
 //!
 //! `QUICK=1` runs 20 / 100 / 1,000 instead. Needs release builds: `make bench` does it.
 
-use host::clock::SystemClock;
 use host::plugins::Change;
 use host::{Config, Deps};
 use serde_json::Value;
@@ -65,10 +64,7 @@ impl Bench {
         config.admin.listen = None;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let deps = Deps {
-            log: host::logging::discard(),
-            clock: Arc::new(SystemClock),
-        };
+        let deps = Deps::new(host::logging::discard());
         let started = host::Host::start(config, deps).await.unwrap();
         let state = started.state();
         tokio::spawn(started.serve(listener, std::future::pending()));

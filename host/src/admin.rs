@@ -6,6 +6,9 @@
 //! - `POST /admin/modules/{name}/reload`: load the module's library from the plugins directory now.
 //! - `POST /admin/modules/{name}/rollback`: serve the previous version again.
 //! - `GET /admin/events`: recent load, swap, refuse, drain, retire, leak and rollback events.
+//! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
+//!   answers once it serves, then this process drains and exits.
+//! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
 //!
 //! A bearer token (`admin.token`, or `GAME_HOST_ADMIN_TOKEN`) is required whenever one is set,
 //! and the host refuses to start with the admin listener off loopback without one.
@@ -17,7 +20,7 @@ use crate::state::AppState;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -31,7 +34,11 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let reply = match authorize(&state, &request) {
+    let authorized = authorize(&state, &request);
+    if authorized.is_ok() && method == Method::GET && path == "/metrics" {
+        return Ok(metrics(&state).await);
+    }
+    let reply = match authorized {
         Ok(()) => route(&state, &method, &path).await,
         Err(e) => Err(e),
     };
@@ -72,16 +79,49 @@ async fn route(state: &AppState, method: &Method, path: &str) -> Result<Reply, A
         )),
         (&Method::POST, ["admin", "modules", name, "reload"]) => reload(state, name).await,
         (&Method::POST, ["admin", "modules", name, "rollback"]) => rollback(state, name).await,
-        (_, ["admin", "modules"] | ["admin", "events"]) => Err(ApiError::MethodNotAllowed {
-            path: path.to_owned(),
-            allow: "GET",
-        }),
-        (_, ["admin", "modules", _, "reload" | "rollback"]) => Err(ApiError::MethodNotAllowed {
-            path: path.to_owned(),
-            allow: "POST",
-        }),
+        (&Method::POST, ["admin", "restart"]) => restart(state).await,
+        (_, ["admin", "modules"] | ["admin", "events"] | ["metrics"]) => {
+            Err(ApiError::MethodNotAllowed {
+                path: path.to_owned(),
+                allow: "GET",
+            })
+        }
+        (_, ["admin", "modules", _, "reload" | "rollback"] | ["admin", "restart"]) => {
+            Err(ApiError::MethodNotAllowed {
+                path: path.to_owned(),
+                allow: "POST",
+            })
+        }
         _ => Err(ApiError::NoSuchEndpoint(path.to_owned())),
     }
+}
+
+/// The metrics as Prometheus text.
+async fn metrics(state: &AppState) -> Response<Full<Bytes>> {
+    let text = state.metrics.render(state).await;
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn restart(state: &AppState) -> Result<Reply, ApiError> {
+    let Some(restart) = &state.restart else {
+        return Err(ApiError::NotFound(
+            "this host cannot restart itself (it was not started by `game-host serve`)".into(),
+        ));
+    };
+    Ok(match restart.request().await {
+        Ok(pid) => Reply::ok(json!({
+            "ret": 0, "successor_pid": pid,
+            "msg": "the successor serves; this host drains its connections and exits",
+        })),
+        Err(why) => Reply::ok(
+            json!({ "ret": 1, "msg": format!("restart failed, this host keeps serving: {why}") }),
+        ),
+    })
 }
 
 async fn modules(state: &AppState) -> Reply {

@@ -46,6 +46,7 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
+    let _in_flight = state.metrics.request_started();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let mut access = Access::default();
     let reply = match route(&state, request, &mut access).await {
@@ -57,10 +58,22 @@ pub async fn handle(
         .get("ret")
         .and_then(Value::as_i64)
         .unwrap_or_default();
+    let seconds = started.elapsed().as_secs_f64();
     slog::info!(state.log, "request";
         "method" => %method, "path" => &path, "status" => reply.status, "ret" => ret,
         "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
-        "ms" => format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0));
+        "ms" => format!("{:.3}", seconds * 1000.0));
+    // A command no module has (-1) is not a label of its own: anyone can send 10,000 of them.
+    let known_cmd = access.cmd.as_deref().filter(|_| ret != -1);
+    state
+        .metrics
+        .request_finished(&path, known_cmd, ret, seconds);
+    let reply = if state.is_shutting_down() {
+        // The client's next request goes to a new connection: the successor's, or another host.
+        reply.with_header(CONNECTION, "close".into())
+    } else {
+        reply
+    };
     Ok(render(reply))
 }
 
@@ -94,6 +107,16 @@ async fn route(
     access: &mut Access,
 ) -> Result<Reply, ApiError> {
     let path = request.uri().path().to_owned();
+    let is_post = request.method() == Method::POST;
+    // After a handover the successor serves new connections, but requests on this host's
+    // open connections are still served: the database and modules are all here until the end.
+    let refuse = state.is_shutting_down() && !state.is_handed_over();
+    if is_post && refuse && ["/login", "/logic", "/logout"].contains(&path.as_str()) {
+        return Err(ApiError::unavailable(
+            "the host is shutting down, retry on another host or shortly",
+            "shutting down",
+        ));
+    }
     match (request.method(), path.as_str()) {
         (&Method::GET, "/health") => Ok(health(state)),
         (&Method::POST, "/login") => login(state, request).await,
@@ -135,12 +158,6 @@ async fn logic(
     request: Request<Incoming>,
     access: &mut Access,
 ) -> Result<Reply, ApiError> {
-    if state.is_shutting_down() {
-        return Err(ApiError::unavailable(
-            "the host is shutting down, retry on another host or shortly",
-            "shutting down",
-        ));
-    }
     check_length(&request, state.config.server.body_limit)?;
     let token = session::token_from(request.headers());
     let player_id = game::authenticate(state, token.as_deref()).await?;

@@ -1,11 +1,18 @@
-//! The `game-host` binary: parse the command line, set up logging, load config, bind, serve.
+//! The `game-host` binary: parse the command line, load config, set up logging, take or bind
+//! the listening sockets, serve; restart into a successor on `SIGUSR2`.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use host::clock::{Clock, SystemClock};
+use host::config::Sources;
+use host::handover::{self, Handover, RestartRequests};
 use host::{logging, Config, Deps, Host};
+use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +36,8 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Print the effective configuration (every source applied, secrets redacted) as TOML.
+    Config(ServeArgs),
 }
 
 #[derive(Args)]
@@ -44,6 +53,7 @@ struct ConfigArgs {
     config_dir: PathBuf,
 }
 
+/// The config sources, and the flags that override them all.
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -70,6 +80,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Check { file, config } => check(&file, &config),
+        Command::Config(args) => print_config(&args),
     };
     match result {
         Ok(code) => code,
@@ -81,23 +92,25 @@ fn main() -> ExitCode {
 }
 
 fn load_config(args: &ConfigArgs) -> anyhow::Result<Config> {
-    Ok(Config::load(
-        &args.config_dir,
-        args.profile.as_deref(),
-        args.config.as_deref(),
-    )?)
+    Ok(Config::load(Sources {
+        config_dir: &args.config_dir,
+        profile: args.profile.as_deref(),
+        file: args.config.as_deref(),
+        env: std::env::vars().collect(),
+    })?)
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// Every source, flags last.
+fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let mut config = load_config(&args.config)?;
     let paths = &mut config.paths;
     for (flag, field) in [
-        (args.plugins_dir, &mut paths.plugins_dir),
-        (args.data_dir, &mut paths.data_dir),
-        (args.log_dir, &mut paths.log_dir),
+        (&args.plugins_dir, &mut paths.plugins_dir),
+        (&args.data_dir, &mut paths.data_dir),
+        (&args.log_dir, &mut paths.log_dir),
     ] {
         if let Some(value) = flag {
-            *field = value;
+            field.clone_from(value);
         }
     }
     if let Some(listen) = args.listen {
@@ -106,33 +119,159 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(admin) = args.admin_listen {
         config.admin.listen = Some(admin);
     }
-    if let Ok(token) = std::env::var("GAME_HOST_ADMIN_TOKEN") {
-        config.admin.token = Some(token);
-    }
     config.validate()?;
-    let (log, _flush_on_exit) = logging::init(&config.paths.log_dir, &config.log.level)
-        .with_context(|| {
-            format!(
-                "cannot open the log directory {}",
-                config.paths.log_dir.display()
-            )
-        })?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-        let address = listener.local_addr()?;
-        let host = Host::start(config, Deps::new(log.clone())).await?;
-        println!("listening on {address}");
-        if let Some(admin) = host.admin_addr() {
-            slog::info!(log, "admin API listening"; "address" => %admin);
-        }
-        slog::info!(log, "serving"; "address" => %address, "modules" => host.scan.loaded.join(","));
-        host.serve(listener, shutdown_signal()).await;
-        anyhow::Ok(())
-    })?;
+    Ok(config)
+}
+
+fn print_config(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = effective_config(args)?;
+    println!("# effective configuration: defaults < profile < --config < GAME_HOST_* < flags");
+    print!("{}", config.to_toml_redacted());
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = effective_config(&args)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let log_dropped = Counter::default();
+    let (log, flush_on_exit) = logging::init(
+        &config.log,
+        &config.paths.log_dir,
+        clock.clone(),
+        log_dropped.clone(),
+    )?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let deps = Deps {
+        log: log.clone(),
+        clock,
+        log_dropped,
+        admin_listener: None,
+        restart: None,
+    };
+    let served = runtime.block_on(serve_until_stopped(config, deps));
+    if let Err(e) = &served {
+        slog::crit!(log, "the host stopped on an error"; "error" => format!("{e:#}"));
+    }
+    drop(runtime);
+    drop(log);
+    // Every line logged so far is written before the process exits.
+    drop(flush_on_exit);
+    served.map(|()| ExitCode::SUCCESS)
+}
+
+async fn serve_until_stopped(config: Config, mut deps: Deps) -> anyhow::Result<()> {
+    let log = deps.log.clone();
+    let (client, admin) = listeners(&config)?;
+    let address = client.local_addr()?;
+    let handover = Handover::new(
+        client.try_clone()?,
+        admin
+            .as_ref()
+            .map(std::net::TcpListener::try_clone)
+            .transpose()?,
+        Duration::from_secs(config.server.handover_timeout_secs),
+    );
+    let (restart, requests) = RestartRequests::channel();
+    deps.admin_listener = admin;
+    deps.restart = Some(restart.clone());
+    let host = Host::start(config, deps).await?;
+    let handed_over = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(restart_on_request(
+        handover,
+        requests,
+        handed_over.clone(),
+        host.state(),
+    ));
+    tokio::spawn(restart_on_user2(restart, log.clone()));
+    announce(&format!("listening on {address}"));
+    if let Some(admin) = host.admin_addr() {
+        announce(&format!("admin listening on {admin}"));
+        slog::info!(log, "admin API listening"; "address" => %admin);
+    }
+    slog::info!(log, "serving"; "address" => %address, "modules" => host.scan.loaded.join(","), "pid" => std::process::id());
+    if let Err(e) = handover::notify_ready() {
+        slog::warn!(log, "cannot tell the predecessor that this host is ready"; "error" => %e);
+    }
+    client.set_nonblocking(true)?;
+    let client = tokio::net::TcpListener::from_std(client)?;
+    let stop = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = handed_over.notified() => {}
+        }
+    };
+    host.serve(client, stop).await;
+    Ok(())
+}
+
+/// The client and admin listeners: inherited (systemd, or a predecessor), else bound.
+fn listeners(
+    config: &Config,
+) -> anyhow::Result<(std::net::TcpListener, Option<std::net::TcpListener>)> {
+    if let Some(inherited) =
+        handover::inherited_listeners().context("cannot take the inherited sockets (LISTEN_FDS)")?
+    {
+        return Ok((inherited.client, inherited.admin));
+    }
+    let bind = |address: SocketAddr| {
+        std::net::TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))
+    };
+    let client = bind(config.server.listen)?;
+    let admin = config.admin.listen.map(bind).transpose()?;
+    Ok((client, admin))
+}
+
+/// Serves restart requests one at a time until a successor has taken over.
+async fn restart_on_request(
+    handover: Handover,
+    mut requests: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Result<u32, String>>>,
+    handed_over: Arc<tokio::sync::Notify>,
+    state: host::state::AppState,
+) {
+    let log = &state.log;
+    while let Some(reply) = requests.recv().await {
+        slog::info!(
+            log,
+            "restart: starting a successor with this host's sockets"
+        );
+        let outcome = handover.start_successor().await;
+        let taken_over = outcome.is_ok();
+        match &outcome {
+            Ok(pid) => {
+                slog::info!(log, "restart: the successor serves; this host drains and exits"; "successor_pid" => pid);
+                announce(&format!("successor {pid} ready"));
+            }
+            Err(e) => slog::error!(log, "restart failed; this host keeps serving"; "error" => %e),
+        }
+        let _ = reply.send(outcome.map_err(|e| e.to_string()));
+        if taken_over {
+            state.mark_handed_over();
+            handed_over.notify_one();
+            return;
+        }
+    }
+}
+
+/// `SIGUSR2` asks for a restart, as `POST /admin/restart` does.
+async fn restart_on_user2(restart: RestartRequests, log: slog::Logger) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut user2) = signal(SignalKind::user_defined2()) else {
+        return;
+    };
+    while user2.recv().await.is_some() {
+        slog::info!(log, "SIGUSR2: restarting the host binary");
+        if restart.request().await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// A line for whoever started the host (scripts, tests) on stdout. A serving host's stdout may
+/// be closed by then; that must not stop it, so errors are ignored (`println!` would panic).
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 /// Resolves on SIGTERM or SIGINT.

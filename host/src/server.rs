@@ -5,24 +5,40 @@
 //! new commands -6 → each connection finishes its in-flight request and closes → wait under
 //! the grace period and log how it ended → run the modules' shutdown hooks, join the module
 //! threads, unload the libraries → close the store.
+//!
+//! After a handover (a successor process took the sockets, see [`crate::handover`]) the same
+//! path runs, except that requests on the connections still open are served, not refused, and
+//! idle connections get [`HANDOVER_LINGER`] to bring one last request.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::handover::RestartRequests;
+use crate::metrics::Metrics;
 use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
 use crate::{admin, http, listener};
+use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
+/// After a handover, how long idle keep-alive connections stay open before they are closed.
+pub const HANDOVER_LINGER: Duration = Duration::from_secs(2);
+
 /// What the host needs besides its config; tests replace the clock.
 pub struct Deps {
     pub log: slog::Logger,
     pub clock: Arc<dyn Clock>,
+    /// The logging queue's count of dropped lines, exported as a metric.
+    pub log_dropped: Counter,
+    /// The admin listener, when it was inherited rather than bound from the config.
+    pub admin_listener: Option<std::net::TcpListener>,
+    /// Where `POST /admin/restart` asks for a successor; `None` when nobody can start one.
+    pub restart: Option<RestartRequests>,
 }
 
 impl Deps {
@@ -30,6 +46,9 @@ impl Deps {
         Deps {
             log,
             clock: Arc::new(SystemClock),
+            log_dropped: Counter::default(),
+            admin_listener: None,
+            restart: None,
         }
     }
 }
@@ -125,15 +144,26 @@ impl Host {
             dir: config.paths.plugins_dir.display().to_string(),
             source: e,
         })?;
-        let admin = match config.admin.listen {
-            Some(address) => Some(
+        let admin = match (deps.admin_listener, config.admin.listen) {
+            (Some(inherited), _) => Some(inherited_listener(inherited)?),
+            (None, Some(address)) => Some(
                 TcpListener::bind(address)
                     .await
                     .map_err(|source| StartError::Admin { address, source })?,
             ),
-            None => None,
+            (None, None) => None,
         };
-        let state = AppState::new(config, registry, Arc::new(store), deps.clock, deps.log);
+        let metrics = Metrics::new(deps.log_dropped);
+        let store = Arc::new(store);
+        let state = AppState::new(
+            config,
+            registry,
+            store,
+            deps.clock,
+            deps.log,
+            metrics,
+            deps.restart,
+        );
         Ok(Host {
             state,
             scan,
@@ -176,6 +206,12 @@ impl Host {
             Some(task) => task.await.ok(),
             None => None,
         };
+        if state.is_handed_over() {
+            // Idle keep-alive connections stay open a moment: a client that sends on one gets
+            // its reply and `Connection: close`, instead of a connection closed under its
+            // request. Busy clients all come by within the linger.
+            tokio::time::sleep(HANDOVER_LINGER.min(grace)).await;
+        }
         let finished = async {
             tokio::join!(clients.shutdown(), async {
                 if let Some(admin) = admin {
@@ -195,6 +231,10 @@ impl Host {
         let retiring = state.clone();
         let deadline = Instant::now() + grace;
         let _ = tokio::task::spawn_blocking(move || retiring.registry.shutdown(deadline)).await;
+        match state.store.close().await {
+            Ok(()) => slog::info!(state.log, "database closed"),
+            Err(e) => slog::error!(state.log, "closing the database failed"; "error" => %e),
+        }
         slog::info!(state.log, "shut down");
     }
 
@@ -202,6 +242,17 @@ impl Host {
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
+}
+
+/// An inherited admin listener, made ready for tokio.
+fn inherited_listener(listener: std::net::TcpListener) -> Result<TcpListener, StartError> {
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    listener
+        .set_nonblocking(true)
+        .and_then(|()| TcpListener::from_std(listener))
+        .map_err(|source| StartError::Admin { address, source })
 }
 
 /// Starts the host and serves until `shutdown` resolves: what `main` does, for tests.

@@ -2,6 +2,8 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::handover::RestartRequests;
+use crate::metrics::Metrics;
 use crate::player_locks::PlayerLocks;
 use crate::plugins::Registry;
 use crate::store::Store;
@@ -26,8 +28,17 @@ pub struct Shared {
     /// One player's commands run one at a time.
     pub player_locks: PlayerLocks,
     pub log: slog::Logger,
-    /// Set once shutdown begins: `/health` answers 503 and new commands -6.
+    /// Request counts and latencies; the rest is read from the fields above when scraped.
+    pub metrics: Metrics,
+    /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
+    /// to start (the host runs inside tests).
+    pub restart: Option<RestartRequests>,
+    /// Set once shutdown begins: `/health` answers 503, connections close after their reply,
+    /// and (unless handed over) new commands get -6.
     shutting_down: AtomicBool,
+    /// Set when a successor process serves the same sockets: this host stops accepting but
+    /// still serves requests on the connections it has, so that none fails.
+    handed_over: AtomicBool,
 }
 
 impl AppState {
@@ -37,6 +48,8 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         log: slog::Logger,
+        metrics: Metrics,
+        restart: Option<RestartRequests>,
     ) -> Self {
         AppState(Arc::new(Shared {
             config,
@@ -45,7 +58,10 @@ impl AppState {
             clock,
             player_locks: PlayerLocks::default(),
             log,
+            metrics,
+            restart,
             shutting_down: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
         }))
     }
 
@@ -55,6 +71,15 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.0.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// A successor has taken the sockets over; set before shutdown begins.
+    pub fn mark_handed_over(&self) {
+        self.0.handed_over.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_handed_over(&self) -> bool {
+        self.0.handed_over.load(Ordering::SeqCst)
     }
 }
 

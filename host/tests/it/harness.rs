@@ -132,8 +132,8 @@ impl TestHost {
             .expect("bind");
         let addr = listener.local_addr().unwrap();
         let deps = Deps {
-            log: test_logger(),
             clock: clock.clone(),
+            ..Deps::new(test_logger())
         };
         let started = host::Host::start(config, deps).await.expect("host starts");
         let scan = started.scan.clone();

@@ -1,0 +1,230 @@
+//! Zero-downtime restart of the host binary itself, and the sockets a host inherits.
+//!
+//! The restart path (`SIGUSR2` or `POST /admin/restart`): start the successor, the binary at the
+//! path this process was started from (so an upgraded binary takes over), with this process's
+//! listening sockets as fds 3 (client) and 4 (admin) in the systemd socket-activation format
+//! (`LISTEN_FDS`, `LISTEN_FDNAMES`) and a pipe on fd 5 (`HANDOVER_READY_FD`). Both processes
+//! accept on the same sockets until the successor has loaded its modules and writes `ready` on
+//! the pipe; then this process stops accepting and shuts down as on `SIGTERM`. The sockets
+//! never close, so no connection is refused. If the successor exits or is not ready in time,
+//! it is killed and this process keeps serving.
+//!
+//! The successor's side is [`inherited_listeners`] and [`notify_ready`]; the same code takes
+//! sockets from systemd (`game-host.socket`), and tells systemd its pid and readiness.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::{mpsc, oneshot};
+
+/// The variable naming the fd on which a successor reports that it serves.
+pub const READY_FD_VAR: &str = "HANDOVER_READY_FD";
+
+/// Why no successor took over; the current process keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverError {
+    #[error("cannot start the successor {exe}: {source}")]
+    Spawn { exe: String, source: std::io::Error },
+    #[error("the successor exited before it was ready ({0}); see its log lines above")]
+    Exited(String),
+    #[error("the successor was not ready within {0:?}; it was stopped")]
+    NotReady(Duration),
+    #[error("a restart is already under way or the host is stopping")]
+    Busy,
+}
+
+/// Starts successors: knows the binary, its arguments and the sockets to hand over.
+pub struct Handover {
+    exe: PathBuf,
+    args: Vec<OsString>,
+    client: TcpListener,
+    admin: Option<TcpListener>,
+    /// How long a successor may take to load its modules and serve.
+    ready_timeout: Duration,
+}
+
+impl Handover {
+    /// `client` and `admin` are duplicates of the sockets this process serves.
+    pub fn new(client: TcpListener, admin: Option<TcpListener>, ready_timeout: Duration) -> Self {
+        Handover {
+            // The path we were started from, read now: after an upgrade it names the new binary.
+            exe: std::env::current_exe().unwrap_or_else(|_| "game-host".into()),
+            args: std::env::args_os().skip(1).collect(),
+            client,
+            admin,
+            ready_timeout,
+        }
+    }
+
+    /// Starts a successor and waits until it serves; returns its pid.
+    pub async fn start_successor(&self) -> Result<u32, HandoverError> {
+        let spawn_error = |source| HandoverError::Spawn {
+            exe: self.exe.display().to_string(),
+            source,
+        };
+        let (ready_reader, ready_writer) = std::io::pipe().map_err(spawn_error)?;
+        let mut child = self
+            .command(ready_writer)
+            .map_err(spawn_error)?
+            .spawn()
+            .map_err(spawn_error)?;
+        // Our copy of the pipe's write end went with the `Command`: if the successor dies, the
+        // read below ends.
+        let pid = child.id();
+        let mut ready =
+            tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(ready_reader))
+                .map_err(spawn_error)?;
+        // The successor keeps the pipe open while it lives: wait for its line, or for the end
+        // of the pipe if it exits first.
+        let said_ready = async {
+            let mut said = Vec::new();
+            let mut chunk = [0u8; 64];
+            loop {
+                match ready.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => said.extend_from_slice(&chunk[..n]),
+                }
+                if said.contains(&b'\n') {
+                    return said.starts_with(b"ready");
+                }
+            }
+        };
+        match tokio::time::timeout(self.ready_timeout, said_ready).await {
+            Ok(true) => Ok(pid),
+            Ok(false) => {
+                let _ = child.kill();
+                let status = tokio::task::spawn_blocking(move || child.wait())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map_or_else(|| "status unknown".to_owned(), |s| s.to_string());
+                Err(HandoverError::Exited(status))
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+                Err(HandoverError::NotReady(self.ready_timeout))
+            }
+        }
+    }
+
+    fn command(&self, ready: std::io::PipeWriter) -> std::io::Result<Command> {
+        use command_fds::{CommandFdExt, FdMapping};
+        let mut mappings = vec![FdMapping {
+            parent_fd: OwnedFd::from(self.client.try_clone()?),
+            child_fd: 3,
+        }];
+        let mut names = vec!["client"];
+        if let Some(admin) = &self.admin {
+            mappings.push(FdMapping {
+                parent_fd: OwnedFd::from(admin.try_clone()?),
+                child_fd: 4,
+            });
+            names.push("admin");
+        }
+        let ready_fd = 3 + mappings.len() as i32;
+        mappings.push(FdMapping {
+            parent_fd: OwnedFd::from(ready),
+            child_fd: ready_fd,
+        });
+        let mut command = Command::new(&self.exe);
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            // Systemd's variables name this process; the successor gets its own.
+            .env_remove("LISTEN_PID")
+            .env("LISTEN_FDS", names.len().to_string())
+            .env("LISTEN_FDNAMES", names.join(":"))
+            .env(READY_FD_VAR, ready_fd.to_string());
+        command
+            .fd_mappings(mappings)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(command)
+    }
+}
+
+/// Listening sockets passed in by systemd or by a predecessor.
+pub struct Inherited {
+    pub client: TcpListener,
+    pub admin: Option<TcpListener>,
+}
+
+/// The listening sockets in `LISTEN_FDS`, if any: named by `LISTEN_FDNAMES` (`client`,
+/// `admin`), or else fd 3 is the client's and fd 4 the admin's.
+pub fn inherited_listeners() -> std::io::Result<Option<Inherited>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|n| n.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let index_of = |name: &str, default: usize| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or(if names.is_empty() {
+                default
+            } else {
+                usize::MAX
+            })
+    };
+    let client = fds
+        .take_tcp_listener(index_of("client", 0))?
+        .ok_or_else(|| std::io::Error::other("LISTEN_FDS is set but has no `client` TCP socket"))?;
+    let admin = match index_of("admin", 1) {
+        usize::MAX => None,
+        index => fds.take_tcp_listener(index).ok().flatten(),
+    };
+    // The variables stay set (changing the environment of a process with threads is unsound);
+    // a successor gets its own from `Handover::command`.
+    Ok(Some(Inherited { client, admin }))
+}
+
+/// Tells whoever started this process that it serves: systemd (`READY=1` with our pid, so a
+/// successor becomes the unit's main process) and a predecessor waiting on its pipe.
+pub fn notify_ready() -> std::io::Result<()> {
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::MainPid(std::process::id()),
+        sd_notify::NotifyState::Ready,
+    ]);
+    let Ok(fd) = std::env::var(READY_FD_VAR) else {
+        return Ok(());
+    };
+    // Opening the fd's /proc entry gives a new handle on the same pipe without taking
+    // ownership of a raw fd number.
+    let mut pipe = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))?;
+    pipe.write_all(b"ready\n")
+}
+
+/// Where restart requests go: each carries where to send the outcome.
+#[derive(Clone)]
+pub struct RestartRequests(mpsc::Sender<oneshot::Sender<Result<u32, String>>>);
+
+impl RestartRequests {
+    /// A channel of restart requests, served by whoever holds the receiver.
+    pub fn channel() -> (
+        RestartRequests,
+        mpsc::Receiver<oneshot::Sender<Result<u32, String>>>,
+    ) {
+        let (sender, receiver) = mpsc::channel(4);
+        (RestartRequests(sender), receiver)
+    }
+
+    /// Asks for a successor and waits for the outcome: its pid, or why none took over.
+    pub async fn request(&self) -> Result<u32, String> {
+        let (reply, outcome) = oneshot::channel();
+        self.0
+            .send(reply)
+            .await
+            .map_err(|_| HandoverError::Busy.to_string())?;
+        outcome.await.map_err(|_| HandoverError::Busy.to_string())?
+    }
+}
