@@ -6,10 +6,12 @@
 
 mod admin;
 mod cli;
+mod deploy;
 mod harness;
 mod hotswap;
 mod loading;
 mod modules;
+mod ops;
 mod persistence;
 mod protocol;
 mod smoke;

@@ -1,0 +1,664 @@
+//! What ops rely on, on the real binary: the log files and a clean SIGTERM that loses no line,
+//! `game-host config` and the config precedence, `/metrics`, socket activation, and the
+//! zero-downtime restart (`SIGUSR2`, `POST /admin/restart`) under load.
+
+use crate::harness::{binary, send, Dirs, TestHost, DEMO_MODULES};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+
+/// `game-host serve` on `dirs` with the demo modules, ports picked by the system.
+fn serve_command(dirs: &Dirs) -> Command {
+    for module in DEMO_MODULES {
+        dirs.install(module);
+    }
+    let mut command = Command::new(binary());
+    command
+        .args(["serve", "--config-dir", CONFIG_DIR])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--plugins-dir")
+        .arg(dirs.plugins())
+        .arg("--data-dir")
+        .arg(dirs.data())
+        .arg("--log-dir")
+        .arg(dirs.log())
+        // No stderr log: the files are what is tested.
+        .env("GAME_HOST_LOG_STDERR", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// A running `game-host serve` and its stdout, line by line.
+struct Served {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    address: String,
+    admin_address: String,
+}
+
+impl Served {
+    fn start(mut command: Command) -> Served {
+        let mut child = command.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = listening_address(&mut stdout);
+        let line = stdout.next().expect("a second line").unwrap();
+        let admin_address = line
+            .strip_prefix("admin listening on ")
+            .unwrap_or_else(|| panic!("second line: {line:?}"))
+            .to_owned();
+        Served {
+            child,
+            stdout,
+            address,
+            admin_address,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_address)
+    }
+
+    fn signal(&self, name: &str) {
+        signal_pid(self.child.id(), name);
+    }
+
+    /// Waits for the process to exit; its exit code.
+    fn wait(mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_address(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
+    let line = stdout.next().expect("a first line").unwrap();
+    line.strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned()
+}
+
+fn signal_pid(pid: u32, name: &str) {
+    let sent = Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {name} {pid}");
+}
+
+/// Waits until process `pid` (not our child) has gone.
+fn wait_gone(pid: u32) {
+    for _ in 0..400 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // A zombie (`Z`) has exited; only its parent (gone or init) may reap it.
+        if state.is_empty() || state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("process {pid} did not exit");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn login(client: &reqwest::Client, url: &str, account: &str) -> String {
+    let (status, body) = send(client.post(url).json(&json!({ "account": account }))).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_log_files_have_their_levels_and_sigterm_loses_no_line() {
+    let dirs = Dirs::new();
+    let served = Served::start(serve_command(&dirs));
+    const REQUESTS: usize = 300;
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let token = login(&client, &served.url("/login"), "logger").await;
+        for n in 0..REQUESTS {
+            let cmd = if n % 2 == 0 { "1203" } else { "1101" };
+            let (status, body) = send(
+                client
+                    .post(served.url("/logic"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "cmd": cmd })),
+            )
+            .await;
+            assert_eq!((status, body["ret"].as_i64()), (200, Some(0)), "{body}");
+        }
+        // A module's own line: the mall logs each purchase through the host API.
+        let (_, bought) = send(
+            client
+                .post(served.url("/logic"))
+                .bearer_auth(&token)
+                .json(&json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } })),
+        )
+        .await;
+        assert_eq!(bought["ret"], 0, "{bought}");
+        // A host error: an unknown module.
+        let (_, unknown) = send(
+            client
+                .post(served.url("/logic"))
+                .bearer_auth(&token)
+                .json(&json!({ "cmd": "9901" })),
+        )
+        .await;
+        assert_eq!(unknown["ret"], -1, "{unknown}");
+    });
+    served.signal("-TERM");
+    assert_eq!(served.wait(), Some(0));
+
+    let info = read(&dirs.log().join("game/info.log"));
+    let access: Vec<&str> = info
+        .lines()
+        .filter(|l| l.contains("] request method=POST path=/logic "))
+        .collect();
+    assert_eq!(
+        access.len(),
+        REQUESTS + 2,
+        "one access line per request, none lost"
+    );
+    let simple = regex::Regex::new(
+        r"^\[INFO\] \[\d\d/[A-Z][a-z]{2}/\d{4} \d\d:\d\d:\d\d\] request method=POST path=/logic status=200 ret=0 cmd=1203 player=[0-9a-f]+ ms=\d+\.\d{3}$",
+    )
+    .unwrap();
+    assert!(simple.is_match(access[0]), "{}", access[0]);
+    assert!(
+        info.lines()
+            .any(|l| l.contains("bought 1 x potion module=mall version=0.1.0")),
+        "a module's line names the module and its version:\n{info}"
+    );
+    assert!(
+        info.lines().all(|l| !l.starts_with("[DEBUG]")),
+        "info.log takes INFO and above"
+    );
+    let last = info.lines().last().unwrap();
+    assert!(
+        last.ends_with("] shut down"),
+        "the log is flushed to its last line: {last}"
+    );
+
+    let debug = read(&dirs.log().join("host/debug.log"));
+    assert!(
+        debug.lines().any(|l| l.starts_with("[DEBUG] ")),
+        "debug.log takes DEBUG"
+    );
+    let verbose = regex::Regex::new(
+        r"^\[[A-Z]+\] \[\d\d/[A-Z][a-z]{2}/\d{4} \d\d:\d\d:\d\d\] \[[\w/]+\.rs:\d+\] ",
+    )
+    .unwrap();
+    assert!(debug.lines().all(|l| verbose.is_match(l)), "{debug}");
+    assert_eq!(
+        debug
+            .lines()
+            .filter(|l| l.contains("] request method="))
+            .count(),
+        REQUESTS + 3,
+        "debug.log has every request, the login too"
+    );
+
+    let error = read(&dirs.log().join("game/error.log"));
+    assert!(
+        error
+            .lines()
+            .all(|l| l.starts_with("[ERROR]") || l.starts_with("[CRITICAL]")),
+        "{error}"
+    );
+}
+
+#[test]
+fn config_prints_the_effective_config_flags_over_environment_over_profile() {
+    let output = Command::new(binary())
+        .args(["config", "--profile", "prod", "--config-dir", CONFIG_DIR])
+        .args(["--listen", "127.0.0.1:7000"])
+        .env("GAME_HOST_SERVER_LISTEN", "0.0.0.0:9000")
+        .env("GAME_HOST_SERVER_SHUTDOWN_GRACE_SECS", "45")
+        .env("GAME_HOST_ADMIN_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.starts_with("# effective configuration"), "{stdout}");
+    assert!(
+        !stdout.contains("s3cret"),
+        "the token is redacted:\n{stdout}"
+    );
+    let config: toml::Table = toml::from_str(&stdout).unwrap();
+    let server = &config["server"];
+    assert_eq!(
+        server["listen"].as_str(),
+        Some("127.0.0.1:7000"),
+        "a flag beats the environment"
+    );
+    assert_eq!(
+        server["shutdown_grace_secs"].as_integer(),
+        Some(45),
+        "the environment beats prod"
+    );
+    assert_eq!(
+        server["body_limit"].as_integer(),
+        Some(1_048_576),
+        "a default stays"
+    );
+    assert_eq!(
+        config["paths"]["log_dir"].as_str(),
+        Some("/srv/game-host/log"),
+        "prod's own"
+    );
+    assert_eq!(
+        config["log"]["files"]["info"]["keep"].as_integer(),
+        Some(20)
+    );
+}
+
+#[test]
+fn a_bad_source_stops_the_binary_with_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.toml");
+    std::fs::write(&file, "[log.files.info]\nrotate = \"hourly\"\n").unwrap();
+    /// Arguments and environment that must stop the binary, and words its message must have.
+    struct Bad<'a> {
+        args: &'a [&'a str],
+        env: Option<(&'a str, &'a str)>,
+        words: &'a [&'a str],
+    }
+    let cases = [
+        Bad {
+            args: &["--config", file.to_str().unwrap()],
+            env: None,
+            words: &["site.toml", "hourly", "daily"],
+        },
+        Bad {
+            args: &[],
+            env: Some(("GAME_HOST_PLUGINS_WORKERS", "lots")),
+            words: &["GAME_HOST_PLUGINS_WORKERS", "integer"],
+        },
+        Bad {
+            args: &[],
+            env: Some(("GAME_HOST_SERVER_LISTN", "x")),
+            words: &["GAME_HOST_SERVER_LISTN", "GAME_HOST_SERVER_LISTEN"],
+        },
+    ];
+    for Bad { args, env, words } in cases {
+        let mut command = Command::new(binary());
+        command
+            .args(["serve", "--config-dir", CONFIG_DIR])
+            .args(args);
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        for word in words {
+            assert!(stderr.contains(word), "`{word}` missing: {stderr}");
+        }
+    }
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_modules_and_sessions() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("metered").await;
+    for _ in 0..3 {
+        host.ok(&token, "1203", json!({})).await;
+    }
+    let (_, refused) = host
+        .logic(&token, "1103", json!({ "id": "potion", "count": 1000 }))
+        .await;
+    assert_eq!(refused["ret"], 3, "{refused}");
+    let (_, unknown) = host.logic(&token, "9901", json!({})).await;
+    assert_eq!(unknown["ret"], -1);
+    host.get("/health").await;
+
+    let response = reqwest::get(format!("http://{}/metrics", host.admin_addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let metrics = response.text().await.unwrap();
+    let expect = |series: &str, value: f64| {
+        assert_eq!(
+            sample(&metrics, series),
+            Some(value),
+            "{series} in\n{metrics}"
+        );
+    };
+    expect(
+        r#"game_host_requests_total{endpoint="logic",cmd="1203",ret="0"}"#,
+        3.0,
+    );
+    expect(
+        r#"game_host_requests_total{endpoint="logic",cmd="1103",ret="3"}"#,
+        1.0,
+    );
+    expect(
+        r#"game_host_requests_total{endpoint="logic",cmd="other",ret="-1"}"#,
+        1.0,
+    );
+    expect(
+        r#"game_host_requests_total{endpoint="login",cmd="",ret="0"}"#,
+        1.0,
+    );
+    expect(
+        r#"game_host_requests_total{endpoint="health",cmd="",ret="0"}"#,
+        1.0,
+    );
+    expect(
+        r#"game_host_request_duration_seconds_count{endpoint="logic",cmd="1203"}"#,
+        3.0,
+    );
+    expect(
+        r#"game_host_request_duration_seconds_bucket{le="+Inf",endpoint="logic",cmd="1203"}"#,
+        3.0,
+    );
+    expect("game_host_requests_in_flight", 0.0);
+    expect(
+        r#"game_host_module_serving{module="mall",version="0.1.0"}"#,
+        1.0,
+    );
+    expect(
+        r#"game_host_module_events_total{module="mall",event="load"}"#,
+        1.0,
+    );
+    expect(r#"game_host_module_versions{state="serving"}"#, 3.0);
+    expect(r#"game_host_module_versions{state="draining"}"#, 0.0);
+    expect(r#"game_host_module_versions{state="not_unloaded"}"#, 0.0);
+    expect("game_host_sessions", 1.0);
+    expect("game_host_log_messages_dropped_total", 0.0);
+
+    // The admin token guards /metrics as it guards the rest of the admin API.
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_need_the_admin_token_when_one_is_set() {
+    let dirs = Dirs::new();
+    let host = TestHost::start_in(dirs, |c| c.admin.token = Some("t0ken".into())).await;
+    let url = format!("http://{}/metrics", host.admin_addr);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    let authorized = client.get(&url).bearer_auth("t0ken").send().await.unwrap();
+    assert_eq!(authorized.status(), 200);
+    assert!(authorized
+        .text()
+        .await
+        .unwrap()
+        .contains("game_host_requests_in_flight"));
+    host.stop().await;
+}
+
+#[test]
+fn systemd_socket_activation_serves_on_the_passed_socket() {
+    use command_fds::{CommandFdExt, FdMapping};
+    let dirs = Dirs::new();
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap().to_string();
+    let mut command = serve_command(&dirs);
+    command
+        .env("LISTEN_FDS", "1")
+        .fd_mappings(vec![FdMapping {
+            parent_fd: socket.into(),
+            child_fd: 3,
+        }])
+        .unwrap();
+    let served = Served::start(command);
+    assert_eq!(
+        served.address, address,
+        "the passed socket, not --listen 127.0.0.1:0"
+    );
+    runtime().block_on(async {
+        let (status, body) = send(reqwest::Client::new().get(served.url("/health"))).await;
+        assert_eq!((status, body), (200, json!({ "ret": 0, "status": "ok" })));
+    });
+    served.signal("-TERM");
+    assert_eq!(served.wait(), Some(0));
+}
+
+/// Clients sending game commands in a loop until told to stop: counts successes and failures.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<String>>>,
+}
+
+impl Load {
+    async fn start(address: &str, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for n in 0..clients {
+            let client = reqwest::Client::new();
+            let url = format!("http://{address}/logic");
+            let token = login(
+                &client,
+                &format!("http://{address}/login"),
+                &format!("load{n}"),
+            )
+            .await;
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "cmd": "1203" }))
+                        .send()
+                        .await;
+                    let body = match sent {
+                        Ok(response) => response.json::<Value>().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("{e:?}")),
+                    };
+                    match body {
+                        Ok(body) if body["ret"] == 0 => ok.fetch_add(1, Ordering::Relaxed),
+                        Ok(body) => {
+                            errors.push(body.to_string());
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+                errors
+            }));
+        }
+        Load {
+            stop,
+            ok,
+            failed,
+            tasks,
+        }
+    }
+
+    fn served(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `more` further requests have been served.
+    async fn serves(&self, more: u64) {
+        let target = self.served() + more;
+        for _ in 0..2000 {
+            if self.served() >= target {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the load stalled at {} requests", self.served());
+    }
+
+    /// Stops the clients; the errors they saw.
+    async fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut errors = Vec::new();
+        for task in self.tasks {
+            errors.extend(task.await.unwrap());
+        }
+        assert_eq!(self.failed.load(Ordering::Relaxed), errors.len() as u64);
+        (self.ok.load(Ordering::Relaxed), errors)
+    }
+}
+
+/// How a restart is asked for.
+enum Trigger {
+    Signal,
+    AdminCall,
+}
+
+/// Restarts the binary while clients keep sending commands; no request may fail. Returns the
+/// successor's pid (already stopped).
+fn restart_under_load(trigger: Trigger) {
+    let dirs = Dirs::new();
+    let mut served = Served::start(serve_command(&dirs));
+    let old_pid = served.child.id();
+    let rt = runtime();
+    let successor = rt.block_on(async {
+        let load = Load::start(&served.address, 4).await;
+        load.serves(200).await;
+        let successor = match trigger {
+            Trigger::Signal => {
+                served.signal("-USR2");
+                None
+            }
+            Trigger::AdminCall => {
+                let (status, reply) =
+                    send(reqwest::Client::new().post(served.admin_url("/admin/restart"))).await;
+                assert_eq!((status, &reply["ret"]), (200, &json!(0)), "{reply}");
+                Some(reply["successor_pid"].as_u64().unwrap() as u32)
+            }
+        };
+        // The successor announces itself on the same stdout; then the old host says it handed over.
+        let mut lines = Vec::new();
+        let announced = loop {
+            let line = served.stdout.next().expect("stdout ends early").unwrap();
+            if let Some(pid) = line
+                .strip_prefix("successor ")
+                .and_then(|l| l.strip_suffix(" ready"))
+            {
+                break pid.parse::<u32>().unwrap();
+            }
+            lines.push(line);
+        };
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &format!("listening on {}", served.address)),
+            "the successor listens on the same address: {lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &format!("admin listening on {}", served.admin_address)),
+            "and takes the admin socket too: {lines:?}"
+        );
+        if let Some(pid) = successor {
+            assert_eq!(pid, announced);
+        }
+        let status = tokio::task::block_in_place(|| served.child.wait().unwrap());
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "the old host drains and exits cleanly"
+        );
+        // Only the successor is left to answer now.
+        load.serves(200).await;
+        let (ok, errors) = load.finish().await;
+        assert!(
+            errors.is_empty(),
+            "{} of {} requests failed: {errors:#?}",
+            errors.len(),
+            ok + errors.len() as u64
+        );
+        assert_ne!(announced, old_pid);
+        announced
+    });
+    signal_pid(successor, "-TERM");
+    wait_gone(successor);
+    let info = read(&dirs.log().join("game/info.log"));
+    assert!(
+        info.contains(&format!("successor_pid={successor}")),
+        "{info}"
+    );
+}
+
+#[test]
+fn sigusr2_restarts_the_binary_under_load_without_a_failed_request() {
+    restart_under_load(Trigger::Signal);
+}
+
+#[test]
+fn admin_restart_restarts_the_binary_under_load_without_a_failed_request() {
+    restart_under_load(Trigger::AdminCall);
+}
+
+#[test]
+fn a_successor_that_cannot_start_leaves_the_old_host_serving() {
+    let dirs = Dirs::new();
+    let site = dirs.root.path().join("site.toml");
+    std::fs::write(&site, "[session]\nttl_secs = 3600\n").unwrap();
+    let mut command = serve_command(&dirs);
+    command.arg("--config").arg(&site);
+    let served = Served::start(command);
+    // Someone breaks the config file; the successor reads it and refuses to start.
+    std::fs::write(&site, "[session]\nttl_seconds = 3600\n").unwrap();
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let (status, reply) = send(client.post(served.admin_url("/admin/restart"))).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["ret"], 1, "{reply}");
+        assert!(
+            reply["msg"]
+                .as_str()
+                .unwrap()
+                .contains("exited before it was ready"),
+            "{reply}"
+        );
+        let (status, health) = send(client.get(served.url("/health"))).await;
+        assert_eq!(
+            (status, health["ret"].as_i64()),
+            (200, Some(0)),
+            "the old host serves on"
+        );
+    });
+    served.signal("-TERM");
+    assert_eq!(served.wait(), Some(0));
+}
