@@ -30,7 +30,9 @@ fn serve_command(dirs: &Dirs) -> Command {
         // No stderr log: the files are what is tested.
         .env("GAME_HOST_LOG_STDERR", "off")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        // Not the test's stderr: a successor outliving a failed test must not hold the test
+        // runner's output open. What the host says is in its log files.
+        .stderr(Stdio::null());
     command
 }
 
@@ -90,6 +92,18 @@ fn listening_address(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
     line.strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line: {line:?}"))
         .to_owned()
+}
+
+/// Kills process `pid` (a successor, not our child) if the test ends before it stopped it.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 fn signal_pid(pid: u32, name: &str) {
@@ -578,6 +592,7 @@ fn restart_under_load(trigger: Trigger) {
             }
             lines.push(line);
         };
+        let kill_successor_on_failure = KillOnDrop(announced);
         assert!(
             lines
                 .iter()
@@ -609,6 +624,8 @@ fn restart_under_load(trigger: Trigger) {
             ok + errors.len() as u64
         );
         assert_ne!(announced, old_pid);
+        // It passed: the successor is stopped gracefully below.
+        std::mem::forget(kill_successor_on_failure);
         announced
     });
     signal_pid(successor, "-TERM");
