@@ -35,6 +35,7 @@ pub async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let authorized = authorize(&state, &request);
+    // The one reply that is not JSON, and no access line: a scraper calls every few seconds.
     if authorized.is_ok() && method == Method::GET && path == "/metrics" {
         return Ok(metrics(&state).await);
     }

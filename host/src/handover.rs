@@ -164,23 +164,20 @@ pub fn inherited_listeners() -> std::io::Result<Option<Inherited>> {
     let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
         .map(|n| n.split(':').map(str::to_owned).collect())
         .unwrap_or_default();
-    let index_of = |name: &str, default: usize| {
-        names
-            .iter()
-            .position(|n| n == name)
-            .unwrap_or(if names.is_empty() {
-                default
-            } else {
-                usize::MAX
-            })
+    // Unnamed sockets go by position; named ones by name.
+    let index_of = |name: &str, position: usize| {
+        if names.is_empty() {
+            Some(position)
+        } else {
+            names.iter().position(|n| n == name)
+        }
     };
-    let client = fds
-        .take_tcp_listener(index_of("client", 0))?
-        .ok_or_else(|| std::io::Error::other("LISTEN_FDS is set but has no `client` TCP socket"))?;
-    let admin = match index_of("admin", 1) {
-        usize::MAX => None,
-        index => fds.take_tcp_listener(index).ok().flatten(),
-    };
+    let client = match index_of("client", 0) {
+        Some(index) => fds.take_tcp_listener(index)?,
+        None => None,
+    }
+    .ok_or_else(|| std::io::Error::other("LISTEN_FDS is set but has no `client` TCP socket"))?;
+    let admin = index_of("admin", 1).and_then(|index| fds.take_tcp_listener(index).ok().flatten());
     // The variables stay set (changing the environment of a process with threads is unsound);
     // a successor gets its own from `Handover::command`.
     Ok(Some(Inherited { client, admin }))

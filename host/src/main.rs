@@ -142,11 +142,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let deps = Deps {
-        log: log.clone(),
         clock,
         log_dropped,
-        admin_listener: None,
-        restart: None,
+        ..Deps::new(log.clone())
     };
     let served = runtime.block_on(serve_until_stopped(config, deps));
     if let Err(e) = &served {

@@ -1,7 +1,7 @@
 //! The recent module events (load, swap, refuse, retire, ...) that the admin API shows, and
 //! how many of each there were since start (the metrics).
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,8 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const KEPT: usize = 256;
 
 /// What happened to a module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EventKind {
     /// A version started serving a prefix that had none.
     Load,
@@ -34,7 +33,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The name the admin API and the metrics use.
+    /// The name the admin API (through `Serialize`) and the metrics use.
     pub fn name(self) -> &'static str {
         match self {
             EventKind::Load => "load",
@@ -47,6 +46,12 @@ impl EventKind {
             EventKind::Rollback => "rollback",
             EventKind::Remove => "remove",
         }
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

@@ -75,16 +75,26 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        self.with_slot(|slot| match slot.as_mut() {
+            Some(conn) => f(conn),
+            None => Err(unavailable(
+                "the database is closed: the host is shutting down".into(),
+            )),
+        })
+        .await
+    }
+
+    /// Runs `f` with the connection's slot (`None` once closed) on tokio's blocking pool.
+    async fn with_slot<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Option<Connection>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             // A poisoned lock means a statement panicked; the connection itself is still sound.
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match conn.as_mut() {
-                Some(conn) => f(conn),
-                None => Err(unavailable(
-                    "the database is closed: the host is shutting down".into(),
-                )),
-            }
+            let mut slot = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut slot)
         })
         .await
         .map_err(|e| unavailable(format!("database task failed: {e}")))?
@@ -213,10 +223,8 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let taken = conn.lock().unwrap_or_else(|p| p.into_inner()).take();
-            let Some(conn) = taken else {
+        self.with_slot(|slot| {
+            let Some(conn) = slot.take() else {
                 return Ok(());
             };
             // Fold the write-ahead log into the database, so the file alone is complete.
@@ -225,7 +233,6 @@ impl Store for SqliteStore {
             conn.close().map_err(|(_, e)| db_error(e))
         })
         .await
-        .map_err(|e| unavailable(format!("database task failed: {e}")))?
     }
 
     async fn load(

@@ -1,11 +1,9 @@
 //! The real `game-host` binary: `serve` (its first stdout line, serving, a clean exit on
 //! SIGTERM) and `check`.
 
-use crate::harness::{binary, library, send, Dirs};
+use crate::harness::{binary, library, send, serve_command, Dirs, CONFIG_DIR};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+use std::process::{Child, Command, Output};
 
 fn check(file: &std::path::Path) -> Output {
     Command::new(binary())
@@ -55,26 +53,7 @@ fn check_says_why_a_bad_library_would_be_refused() {
 /// Starts `game-host serve` on `dirs` (plus `extra` arguments); returns the child and the
 /// address from its first stdout line, which must be exactly `listening on <ip>:<port>`.
 fn serve(dirs: &Dirs, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--config-dir",
-            CONFIG_DIR,
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--admin-listen", "127.0.0.1:0"])
-        .arg("--plugins-dir")
-        .arg(dirs.plugins())
-        .arg("--data-dir")
-        .arg(dirs.data())
-        .arg("--log-dir")
-        .arg(dirs.log())
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve_command(dirs).args(extra).spawn().unwrap();
     let mut first_line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first_line)

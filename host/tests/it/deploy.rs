@@ -8,7 +8,7 @@
 //! change gives new bytes that still load), writes garbage for a source that says
 //! `not-a-library`, and fails for one that says `compile_error`.
 
-use crate::harness::{binary, library, target_dir, DEMO_MODULES};
+use crate::harness::{binary, library, target_dir, CONFIG_DIR, DEMO_MODULES};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,6 @@ const HOOK: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../config/deploy/git/post-receive"
 );
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
 
 const FAKE_CARGO: &str = r#"#!/usr/bin/env bash
 # Stands in for `cargo build --release --locked -p CRATE`, run in the deploy work tree.

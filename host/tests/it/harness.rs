@@ -46,6 +46,28 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_game-host"))
 }
 
+/// The shipped profiles (`config/`).
+pub const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
+
+/// `game-host serve` on `dirs`, both listeners on ports the system picks, stdout piped (its
+/// first line is `listening on <addr>`), stderr discarded: a host that outlives a failed test
+/// must not hold the test runner's output open. What the host says is in its log files.
+pub fn serve_command(dirs: &Dirs) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["serve", "--config-dir", CONFIG_DIR])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--plugins-dir")
+        .arg(dirs.plugins())
+        .arg("--data-dir")
+        .arg(dirs.data())
+        .arg("--log-dir")
+        .arg(dirs.log())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// Folders a host runs in; kept across a restart.
 pub struct Dirs {
     pub root: TempDir,

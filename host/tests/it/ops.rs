@@ -2,7 +2,7 @@
 //! `game-host config` and the config precedence, `/metrics`, socket activation, and the
 //! zero-downtime restart (`SIGUSR2`, `POST /admin/restart`) under load.
 
-use crate::harness::{binary, send, Dirs, TestHost, DEMO_MODULES};
+use crate::harness::{self, binary, send, Dirs, TestHost, CONFIG_DIR, DEMO_MODULES};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -10,29 +10,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
-
-/// `game-host serve` on `dirs` with the demo modules, ports picked by the system.
+/// `game-host serve` on `dirs` with the demo modules (see [`harness::serve_command`]).
 fn serve_command(dirs: &Dirs) -> Command {
     for module in DEMO_MODULES {
         dirs.install(module);
     }
-    let mut command = Command::new(binary());
-    command
-        .args(["serve", "--config-dir", CONFIG_DIR])
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .arg("--plugins-dir")
-        .arg(dirs.plugins())
-        .arg("--data-dir")
-        .arg(dirs.data())
-        .arg("--log-dir")
-        .arg(dirs.log())
-        // No stderr log: the files are what is tested.
-        .env("GAME_HOST_LOG_STDERR", "off")
-        .stdout(Stdio::piped())
-        // Not the test's stderr: a successor outliving a failed test must not hold the test
-        // runner's output open. What the host says is in its log files.
-        .stderr(Stdio::null());
+    let mut command = harness::serve_command(dirs);
+    // No stderr log to format: it is discarded, the files are what is tested.
+    command.env("GAME_HOST_LOG_STDERR", "off");
     command
 }
 
