@@ -476,6 +476,10 @@ impl Load {
             tasks.push(tokio::spawn(async move {
                 let mut errors = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
+                    // A short pause between requests: the connection goes idle now and then
+                    // (the case a handover must not break), and the parallel tests on a
+                    // 2-core machine keep some CPU.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                     let sent = client
                         .post(&url)
                         .bearer_auth(&token)
