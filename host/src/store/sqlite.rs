@@ -1,15 +1,21 @@
 //! The embedded store: SQLite in the data directory, in WAL mode.
 //!
-//! One connection behind a mutex, used from tokio's blocking pool (never from the reactor,
-//! never from the module threads). `synchronous=NORMAL` in WAL mode keeps every committed
-//! transaction across a crash of the process; only a power loss may drop the last ones.
+//! One connection, owned by one database thread that runs the store's jobs in order from a
+//! channel (never on the reactor, never on the module threads). Under load the thread finds
+//! the next job already queued and runs it without sleeping; a job per request on tokio's
+//! blocking pool instead woke a thread and fought over a lock each time, and that context
+//! switching was the largest cost of a request (bench/RESULTS.md). Statements are prepared once
+//! and cached on the connection.
+//!
+//! `synchronous=NORMAL` in WAL mode keeps every committed transaction across a crash of the
+//! process; only a power loss may drop the last ones.
 
 use super::{ModuleData, Store, StoreError};
 use async_trait::async_trait;
 use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 /// The schema version this host writes (SQLite's `user_version`).
 const SCHEMA_VERSION: i64 = 1;
@@ -40,17 +46,19 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 ";
 
-/// SQLite-backed [`Store`].
+/// A job for the database thread: it gets the connection's slot, `None` once closed.
+type Job = Box<dyn FnOnce(&mut Option<Connection>) + Send>;
+
+/// SQLite-backed [`Store`]. Clones share the database thread, which ends (closing the
+/// connection) when the last clone is dropped.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// A std `Mutex`: it is only locked inside `spawn_blocking` closures, never across `.await`.
-    /// One connection serializes statements, which SQLite does for writers anyway. `None` once
-    /// closed at shutdown.
-    conn: Arc<Mutex<Option<Connection>>>,
+    jobs: crossbeam_channel::Sender<Job>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file, brings its schema up to date and starts
+    /// the database thread.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -64,12 +72,22 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
         migrate(&conn)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(Some(conn))),
-        })
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite".into())
+            .spawn(move || {
+                let mut slot = Some(conn);
+                for job in queue {
+                    // A job that panics fails its own request (its reply is dropped); the
+                    // connection and the thread stay for the next one.
+                    let _ = catch_unwind(AssertUnwindSafe(|| job(&mut slot)));
+                }
+            })
+            .map_err(|e| unavailable(format!("cannot start the database thread: {e}")))?;
+        Ok(SqliteStore { jobs })
     }
 
-    /// Runs `f` with the connection on tokio's blocking pool.
+    /// Runs `f` with the connection on the database thread.
     async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -84,20 +102,21 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f` with the connection's slot (`None` once closed) on tokio's blocking pool.
+    /// Runs `f` with the connection's slot (`None` once closed) on the database thread.
     async fn with_slot<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut Option<Connection>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A poisoned lock means a statement panicked; the connection itself is still sound.
-            let mut slot = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut slot)
-        })
-        .await
-        .map_err(|e| unavailable(format!("database task failed: {e}")))?
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |slot| {
+                let _ = reply.send(f(slot));
+            }))
+            .map_err(|_| unavailable("the database thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| unavailable("a database job failed (it panicked)".into()))?
     }
 }
 
@@ -132,16 +151,18 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             let existing: Option<String> = tx
-                .query_row("SELECT player_id FROM players WHERE account = ?1", [&account], |row| row.get(0))
+                .prepare_cached("SELECT player_id FROM players WHERE account = ?1")
+                .and_then(|mut select| select.query_row([&account], |row| row.get(0)))
                 .optional()
                 .map_err(db_error)?;
             let player = match existing {
                 Some(player_id) => read_player(&tx, &player_id)?,
                 None => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO players (player_id, account, name, head_img, gold, diamond, items, created_at, updated_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-                        params![
+                    )
+                    .and_then(|mut insert| insert.execute(params![
                             new_player.player_id,
                             account,
                             new_player.name,
@@ -150,8 +171,7 @@ impl Store for SqliteStore {
                             new_player.diamond,
                             items_json(&new_player),
                             now_ms
-                        ],
-                    )
+                        ]))
                     .map_err(db_error)?;
                     new_player
                 }
@@ -170,10 +190,10 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let (token_hash, player_id) = (token_hash.to_owned(), player_id.to_owned());
         self.with_conn(move |conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO sessions (token_hash, player_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![token_hash, player_id, expires_at_ms],
             )
+            .and_then(|mut insert| insert.execute(params![token_hash, player_id, expires_at_ms]))
             .map_err(db_error)?;
             Ok(())
         })
@@ -187,12 +207,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<String>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.with_conn(move |conn| {
-            conn.query_row(
+            conn.prepare_cached(
                 "SELECT player_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
-                params![token_hash, now_ms],
-                |row| row.get(0),
             )
-            .optional()
+            .and_then(|mut select| {
+                select
+                    .query_row(params![token_hash, now_ms], |row| row.get(0))
+                    .optional()
+            })
             .map_err(db_error)
         })
         .await
@@ -244,12 +266,12 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let player = read_player(conn, &player_id)?;
             let data: Option<String> = conn
-                .query_row(
-                    "SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2",
-                    params![player_id, module],
-                    |row| row.get(0),
-                )
-                .optional()
+                .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![player_id, module], |row| row.get(0))
+                        .optional()
+                })
                 .map_err(db_error)?;
             let data = match data {
                 None => ModuleData::new(),
@@ -277,19 +299,21 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             if let Some(data) = module_data {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO module_data (player_id, module, data) VALUES (?1, ?2, ?3)
                      ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data",
-                    params![player_id, module, data],
                 )
+                .and_then(|mut upsert| upsert.execute(params![player_id, module, data]))
                 .map_err(db_error)?;
             }
             if let Some(p) = player {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
                      WHERE player_id = ?1",
-                    params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(&p), now_ms],
                 )
+                .and_then(|mut update| {
+                    update.execute(params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(&p), now_ms])
+                })
                 .map_err(db_error)?;
             }
             tx.commit().map_err(db_error)
@@ -300,20 +324,22 @@ impl Store for SqliteStore {
 
 fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT name, head_img, gold, diamond, items FROM players WHERE player_id = ?1",
-            [player_id],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
-                ))
-            },
         )
-        .optional()
+        .and_then(|mut select| {
+            select
+                .query_row([player_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })
+                .optional()
+        })
         .map_err(db_error)?;
     let (name, head_img, gold, diamond, items) =
         row.ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
