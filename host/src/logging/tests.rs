@@ -165,6 +165,7 @@ fn daily_files_roll_over_at_a_new_day_and_keep_the_configured_number() {
         info!(log, "evening"; "day" => day);
         clock.advance_millis(3 * DAY_MS / 4);
     }
+    drop(log); // writes out today's buffered lines
     let base = dir.path().join("game/info.log");
     let day_of = |path: &Path| {
         let text = read(path);
@@ -235,9 +236,33 @@ fn a_file_from_an_earlier_day_is_rolled_after_a_restart() {
     let clock = Arc::new(ManualClock::new(noon_first_of_november()));
     let log = daily_file(dir.path(), 20, clock);
     info!(log, "after the restart");
+    drop(log);
     assert!(read(&path.with_extension("log.1")).contains("from before the restart"));
     assert!(read(&path).contains("after the restart"));
     assert!(!read(&path).contains("before"));
+}
+
+#[test]
+fn warnings_are_written_at_once_and_info_lines_within_the_flush_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let log = daily_file(dir.path(), 3, clock);
+    let path = dir.path().join("game/info.log");
+    info!(log, "buffered");
+    slog::warn!(log, "urgent");
+    assert!(
+        read(&path).contains("urgent"),
+        "a warning is written out with the line before it"
+    );
+    info!(log, "later");
+    let deadline = std::time::Instant::now() + file::FLUSH_INTERVAL * 50;
+    while !read(&path).contains("later") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never wrote the info line out"
+        );
+        std::thread::sleep(file::FLUSH_INTERVAL / 4);
+    }
 }
 
 /// Records what it is given; the first record waits until `release` is sent, to fill the
