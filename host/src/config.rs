@@ -59,6 +59,9 @@ pub struct PathsConfig {
 pub struct SessionConfig {
     /// How long a login token stays valid, in seconds.
     pub ttl_secs: u64,
+    /// How long a host trusts a session it has read before reading it again, in seconds; a
+    /// logout through another host takes effect here within this time. 0 reads every time.
+    pub recheck_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -157,6 +160,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             ttl_secs: 7 * 24 * 3600,
+            recheck_secs: 5,
         }
     }
 }
@@ -285,6 +289,7 @@ impl Config {
             1,
             366 * 24 * 3600,
         )?;
+        range("session.recheck_secs", self.session.recheck_secs, 0, 3600)?;
         range("plugins.keep_versions", plugins.keep_versions as u64, 0, 16)?;
         range(
             "plugins.drain_deadline_secs",

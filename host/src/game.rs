@@ -49,11 +49,15 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<Login, Api
     let ttl_ms =
         i64::try_from(state.config.session.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let expires_at = now.saturating_add(ttl_ms);
+    let token_hash = session::token_hash(&token);
     state
         .store
-        .create_session(&session::token_hash(&token), &player.player_id, expires_at)
+        .create_session(&token_hash, &player.player_id, expires_at)
         .await
         .map_err(store_error)?;
+    state
+        .sessions
+        .insert(&token_hash, &player.player_id, expires_at, now);
     Ok(Login {
         player_id: player.player_id,
         token,
@@ -66,23 +70,33 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Strin
         ApiError::Unauthorized("no session: log in with POST /login, then send its token as `Authorization: Bearer <token>`".into())
     })?;
     let now = state.clock.now_millis();
-    state
+    let token_hash = session::token_hash(token);
+    if let Some(player_id) = state.sessions.get(&token_hash, now) {
+        return Ok(player_id);
+    }
+    let session = state
         .store
-        .session_player(&session::token_hash(token), now)
+        .session(&token_hash, now)
         .await
         .map_err(store_error)?
         .ok_or_else(|| {
             ApiError::Unauthorized("the session is unknown or expired: log in again".into())
-        })
+        })?;
+    state
+        .sessions
+        .insert(&token_hash, &session.player_id, session.expires_at_ms, now);
+    Ok(session.player_id)
 }
 
 /// `POST /logout`: ends the session of `token`.
 pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
+    let token_hash = session::token_hash(token);
     state
         .store
-        .end_session(&session::token_hash(token))
+        .end_session(&token_hash)
         .await
         .map_err(store_error)?;
+    state.sessions.end(&token_hash, state.clock.now_millis());
     Ok(())
 }
 

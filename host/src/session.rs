@@ -4,6 +4,8 @@
 //! keeps only its SHA-256, so a leaked database holds no usable token; looking a session up by
 //! that hash compares no secret byte by byte.
 
+pub mod cache;
+
 use hyper::header::{HeaderMap, AUTHORIZATION, COOKIE};
 use rand::rngs::OsRng;
 use rand::RngCore;

@@ -6,6 +6,7 @@ use crate::handover::RestartRequests;
 use crate::metrics::Metrics;
 use crate::player_locks::PlayerLocks;
 use crate::plugins::Registry;
+use crate::session::cache::SessionCache;
 use crate::store::Store;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The host clock: sessions, module calls.
     pub clock: Arc<dyn Clock>,
+    /// Sessions read recently, so that most requests skip the session query.
+    pub sessions: SessionCache,
     /// One player's commands run one at a time.
     pub player_locks: PlayerLocks,
     pub log: slog::Logger,
@@ -51,10 +54,13 @@ impl AppState {
         metrics: Metrics,
         restart: Option<RestartRequests>,
     ) -> Self {
+        let recheck_ms = config.session.recheck_secs.saturating_mul(1000);
+        let sessions = SessionCache::new(i64::try_from(recheck_ms).unwrap_or(i64::MAX));
         AppState(Arc::new(Shared {
             config,
             registry,
             store,
+            sessions,
             clock,
             player_locks: PlayerLocks::default(),
             log,

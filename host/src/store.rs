@@ -17,6 +17,13 @@ use serde_json::{Map, Value};
 /// A module's private data for one player: a JSON object.
 pub type ModuleData = Map<String, Value>;
 
+/// A session as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub player_id: String,
+    pub expires_at_ms: i64,
+}
+
 /// Why storage could not serve a request.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,12 +60,12 @@ pub trait Store: Send + Sync + 'static {
         expires_at_ms: i64,
     ) -> Result<(), StoreError>;
 
-    /// The player a token belongs to, if the session exists and has not expired at `now_ms`.
-    async fn session_player(
+    /// The session of a token, if it exists and has not expired at `now_ms`.
+    async fn session(
         &self,
         token_hash: &str,
         now_ms: i64,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Ends a session. Returns whether it existed.
     async fn end_session(&self, token_hash: &str) -> Result<bool, StoreError>;

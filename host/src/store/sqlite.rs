@@ -10,7 +10,7 @@
 //! `synchronous=NORMAL` in WAL mode keeps every committed transaction across a crash of the
 //! process; only a power loss may drop the last ones.
 
-use super::{ModuleData, Store, StoreError};
+use super::{ModuleData, SessionRecord, Store, StoreError};
 use async_trait::async_trait;
 use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -200,19 +200,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn session_player(
+    async fn session(
         &self,
         token_hash: &str,
         now_ms: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.with_conn(move |conn| {
             conn.prepare_cached(
-                "SELECT player_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                "SELECT player_id, expires_at FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
             )
             .and_then(|mut select| {
                 select
-                    .query_row(params![token_hash, now_ms], |row| row.get(0))
+                    .query_row(params![token_hash, now_ms], |row| {
+                        Ok(SessionRecord {
+                            player_id: row.get(0)?,
+                            expires_at_ms: row.get(1)?,
+                        })
+                    })
                     .optional()
             })
             .map_err(db_error)

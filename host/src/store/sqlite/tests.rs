@@ -31,11 +31,14 @@ async fn sessions_expire_and_end() {
         .unwrap();
     store.create_session("h1", "p1", 100).await.unwrap();
     assert_eq!(
-        store.session_player("h1", 99).await.unwrap().as_deref(),
-        Some("p1")
+        store.session("h1", 99).await.unwrap(),
+        Some(SessionRecord {
+            player_id: "p1".into(),
+            expires_at_ms: 100
+        })
     );
-    assert_eq!(store.session_player("h1", 100).await.unwrap(), None);
-    assert_eq!(store.session_player("nope", 0).await.unwrap(), None);
+    assert_eq!(store.session("h1", 100).await.unwrap(), None);
+    assert_eq!(store.session("nope", 0).await.unwrap(), None);
     assert!(store.end_session("h1").await.unwrap());
     assert!(!store.end_session("h1").await.unwrap());
 }
@@ -92,7 +95,12 @@ async fn data_survives_reopening() {
     drop(store);
     let store = SqliteStore::open(&dir.path().join("game.db")).unwrap();
     assert_eq!(
-        store.session_player("h1", 0).await.unwrap().as_deref(),
+        store
+            .session("h1", 0)
+            .await
+            .unwrap()
+            .map(|s| s.player_id)
+            .as_deref(),
         Some("p1")
     );
 }
