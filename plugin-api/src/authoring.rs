@@ -184,6 +184,23 @@ impl TestHost {
         self.now_millis
             .store(millis, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// This test host as the [`Host`] that init and shutdown hooks receive, so that they can
+    /// be unit-tested without a library too.
+    ///
+    /// ```
+    /// use plugin_api::{Host, TestHost};
+    /// fn init(host: Host<'_>) -> Result<(), String> {
+    ///     host.info("ready");
+    ///     Ok(())
+    /// }
+    /// let host = TestHost::new();
+    /// assert_eq!(init(host.host()), Ok(()));
+    /// assert_eq!(host.logs.lock().unwrap().len(), 1);
+    /// ```
+    pub fn host(&self) -> Host<'_> {
+        Host::new(self)
+    }
 }
 
 impl HostServicesExt for TestHost {

@@ -71,7 +71,7 @@ pub fn handle(def: &ModuleDef, host: HostRef<'_>, call: CommandCall<'_>) -> Comm
     else {
         return CommandOutcome::UnknownCommand;
     };
-    let host = Host::new(&host);
+    let host = host_of(&host);
     catch(host, || run(handler, host, call)).unwrap_or_else(|panic_msg| CommandOutcome::Failed {
         msg: format!("panicked: {panic_msg}").into(),
     })
@@ -83,6 +83,14 @@ pub fn shutdown(def: &ModuleDef, host: HostRef<'_>) {
         // A failed shutdown hook is only logged (by `catch`): the version is leaving anyway.
         let _ = catch(host, || shutdown(host));
     }
+}
+
+/// The [`Host`] that [`handle`] gives a handler for the host handle `host`.
+///
+/// Public so that benchmarks can run a handler alone, with the same host services that a call
+/// through the library would use.
+pub fn host_of<'a>(host: &'a HostRef<'_>) -> Host<'a> {
+    Host::new(host)
 }
 
 /// Decodes the call, runs the handler, encodes what changed.

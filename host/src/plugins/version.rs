@@ -95,6 +95,34 @@ pub enum CallOutcome {
     },
 }
 
+/// Copies a module's outcome into host memory, as [`ModuleVersion::call`] does with every
+/// outcome. Public so that benchmarks can do the same with an outcome made without a library.
+impl From<CommandOutcome> for CallOutcome {
+    fn from(outcome: CommandOutcome) -> Self {
+        // `into_string` copies a string that a library allocated (it frees through that
+        // library's vtable) and keeps the buffer of one allocated in this binary.
+        match outcome {
+            CommandOutcome::Done {
+                data,
+                player,
+                module_data,
+            } => CallOutcome::Done {
+                data: data.into_string(),
+                player: player.into_option().map(RString::into_string),
+                module_data: module_data.into_option().map(RString::into_string),
+            },
+            CommandOutcome::Refused { code, msg } => CallOutcome::Refused {
+                code,
+                msg: msg.into_string(),
+            },
+            CommandOutcome::UnknownCommand => CallOutcome::UnknownCommand,
+            CommandOutcome::Failed { msg } => CallOutcome::Failed {
+                msg: msg.into_string(),
+            },
+        }
+    }
+}
+
 /// Why a library was refused. Each message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
@@ -177,26 +205,7 @@ impl ModuleVersion {
             module_data: RStr::from_str(module_data),
         };
         let handle = self.root.handle();
-        // Copy every string out: they were allocated by the library and free through its vtable.
-        match handle(self.services.as_host_ref(), call) {
-            CommandOutcome::Done {
-                data,
-                player,
-                module_data,
-            } => CallOutcome::Done {
-                data: data.into_string(),
-                player: player.into_option().map(RString::into_string),
-                module_data: module_data.into_option().map(RString::into_string),
-            },
-            CommandOutcome::Refused { code, msg } => CallOutcome::Refused {
-                code,
-                msg: msg.into_string(),
-            },
-            CommandOutcome::UnknownCommand => CallOutcome::UnknownCommand,
-            CommandOutcome::Failed { msg } => CallOutcome::Failed {
-                msg: msg.into_string(),
-            },
-        }
+        CallOutcome::from(handle(self.services.as_host_ref(), call))
     }
 
     /// Runs the module's shutdown hook. Runs module code.

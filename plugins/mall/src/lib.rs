@@ -3,7 +3,8 @@
 //! This file is only the glue: it declares the module and its command table. The rules live
 //! in `rules.rs`, plain Rust that is unit-tested without loading a library.
 
-mod rules;
+/// The rules are public so that tests and benchmarks can call them without the library.
+pub mod rules;
 
 plugin_api::export_module! {
     name: "mall",
