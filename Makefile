@@ -103,10 +103,10 @@ lint-shell: ## Lint the shell scripts (CI, the deploy hook) with shellcheck
 	$(SHELLCHECK) $(SHELL_SCRIPTS)
 
 .PHONY: bench
-bench: setup ## Benchmarks (release build); QUICK=1 for a short run
-	$(CARGO) build --workspace --release
-	$(CARGO) bench -p host --bench module_call $(if $(QUICK),-- --warm-up-time 1 --measurement-time 2)
-	QUICK=$(QUICK) $(CARGO) bench -p host --bench reload
+bench: setup ## Benchmarks against a ceiling measured in the same run; QUICK=1 for a short smoke run
+	$(CARGO) build --workspace --release --locked
+	QUICK=$(QUICK) $(CARGO) bench --locked -p bench --bench abi
+	$(TARGET_DIR)/release/game-bench --config-dir $(CONFIG_DIR) $(if $(QUICK),--quick --command-line "make bench QUICK=1",--command-line "make bench" --results bench/RESULTS.md)
 
 .PHONY: docker
 docker: ## Build the Docker image IMAGE (game-host); needs Docker, lint-docker does not

@@ -1,0 +1,276 @@
+//! What one module command costs at the plugin boundary (issue: "the boundary adds under
+//! 100 ns per call"), and how much of a call is JSON.
+//!
+//! Groups `mall_1101` (list goods) and `mall_1103` (buy one potion: succeeds and changes the
+//! player) measure the same command four ways:
+//!
+//! - `through_abi`: `ModuleVersion::call` on the release `libmall.so`, what the host does for
+//!   every command on a module thread: JSON texts in, the call into the library, JSON texts
+//!   out, copied into host `String`s.
+//! - `direct_rust`: the same work without the library: the glue's `handle` (the function the
+//!   library's entry point calls: command lookup, `catch_unwind`, JSON decoding, the handler,
+//!   JSON encoding of the reply and of what changed) on the mall's rules compiled into this
+//!   benchmark, with the same host services, and the outcome turned into `String`s by the
+//!   conversion `ModuleVersion::call` uses.
+//! - `handler_only`: the handler alone, on an already decoded player and request: no JSON.
+//!   Includes dropping the request and the reply; building and dropping the `Ctx` are not timed.
+//! - `json_only`: only the JSON work of `direct_rust`: decoding the request, the player and
+//!   the module data, encoding the reply and the changed record.
+//!
+//! How to read them (medians):
+//!
+//! - **boundary cost = `through_abi` − `direct_rust`**: the call through the root module's
+//!   function pointer into the library, and copying the strings it returns (a string the
+//!   library allocated is copied and freed through its vtable; one allocated here is moved).
+//!   It also carries what differs between the library's optimized code and this binary's, so
+//!   a few tens of ns either way are noise.
+//! - **JSON share = `json_only` / `direct_rust`**.
+//! - `direct_rust` − `handler_only` − `json_only` is the glue's own bookkeeping (copying the
+//!   record to see what changed, the lookup, the outcome).
+//!
+//! Group `executor` (mall 1101 through the ABI) is what it costs to run module code off the
+//! async reactor: `direct_abi_call` on the calling thread, `through_executor` (a channel hop to
+//! one of the host's long-lived module threads and back, awaited from tokio), and
+//! `spawn_blocking` (which the host avoids for module code; a reference only). The difference
+//! between the first two is the price of keeping the reactor free.
+//!
+//! Needs the release build of the workspace: `make bench` does it. `QUICK=1` measures briefly.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use host::clock::SystemClock;
+use host::plugins::executor::Executor;
+use host::plugins::services::ModuleServices;
+use host::plugins::{CallOutcome, ModuleVersion};
+use host::protocol::Cmd;
+use mall::rules;
+use plugin_api::abi::CommandCall;
+use plugin_api::glue::{self, ModuleDef};
+use plugin_api::{Ctx, Handler, Player};
+use serde_json::{Map, Value};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The player record the host would load: enough gold for a potion (50).
+const PLAYER: &str =
+    r#"{"player_id":"p","name":"n","head_img":"","gold":1000,"diamond":0,"items":{}}"#;
+/// The mall's data for a player it has not seen yet.
+const MODULE_DATA: &str = "{}";
+
+/// One measured command: what a client sends, and the mall's handler for it.
+struct Command {
+    cmd: &'static str,
+    data: &'static str,
+    handler: Handler,
+}
+
+const LIST_GOODS: Command = Command {
+    cmd: "1101",
+    data: "{}",
+    handler: rules::list_goods,
+};
+const BUY_POTION: Command = Command {
+    cmd: "1103",
+    data: r#"{"id":"potion","count":1}"#,
+    handler: rules::buy,
+};
+
+/// The mall's command table as its `lib.rs` declares it with `export_module!`, here linked
+/// into the benchmark instead of a library.
+static MALL_IN_PROCESS: ModuleDef = ModuleDef {
+    name: "mall",
+    prefix: "11",
+    version: env!("CARGO_PKG_VERSION"),
+    commands: &[
+        ("1101", rules::list_goods as Handler),
+        ("1103", rules::buy as Handler),
+    ],
+    init: None,
+    shutdown: None,
+};
+
+/// The release `libmall.so`, loaded and initialized the way the host does it.
+fn mall_library() -> Arc<ModuleVersion> {
+    // The bench executable is target/release/deps/abi-*; the libraries are in target/release.
+    let exe = std::env::current_exe().expect("the bench executable's path");
+    let release_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the bench executable is in target/<profile>/deps");
+    let file: PathBuf = release_dir.join("libmall.so");
+    assert!(
+        file.is_file(),
+        "{} is missing: run `make bench`",
+        file.display()
+    );
+    let bytes = std::fs::read(&file).expect("read libmall.so");
+    let shadow = tempfile::tempdir().expect("a shadow directory");
+    let version = ModuleVersion::open(
+        &file,
+        &bytes,
+        shadow.path(),
+        &host::logging::discard(),
+        Arc::new(SystemClock),
+        |_| "{}".into(),
+    )
+    .expect("libmall.so loads");
+    version.init().expect("the mall initializes");
+    Arc::new(version)
+}
+
+/// What the glue encodes after a command: the reply, and the record where it changed.
+struct Outputs {
+    reply: Value,
+    player: Option<Player>,
+    module_data: Option<Map<String, Value>>,
+}
+
+/// The JSON part of the glue's `run`: decode the three inputs, encode the outputs.
+fn json_work(call: &CommandCall<'_>, outputs: &Outputs) -> impl Sized {
+    let decoded = (
+        serde_json::from_str::<Value>(call.data.as_str()).expect("the request decodes"),
+        serde_json::from_str::<Player>(call.player.as_str()).expect("the player decodes"),
+        serde_json::from_str::<Map<String, Value>>(call.module_data.as_str())
+            .expect("the module data decodes"),
+    );
+    let encoded = (
+        serde_json::to_string(&outputs.reply).expect("the reply encodes"),
+        outputs.player.as_ref().map(serde_json::to_string),
+        outputs.module_data.as_ref().map(serde_json::to_string),
+    );
+    (decoded, encoded)
+}
+
+/// Group `mall_<cmd>`: `through_abi`, `direct_rust`, `handler_only` and `json_only`.
+fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) {
+    let cmd = Cmd::parse(command.cmd).expect("a four-digit command");
+    let call = CommandCall {
+        cmd: command.cmd.into(),
+        data: command.data.into(),
+        player: PLAYER.into(),
+        module_data: MODULE_DATA.into(),
+    };
+    // The host services a version gets, with the log discarded as `mall_library` does.
+    let services =
+        ModuleServices::new(host::logging::discard(), Arc::new(SystemClock), "{}".into());
+    let direct_rust = || {
+        CallOutcome::from(glue::handle(
+            &MALL_IN_PROCESS,
+            services.as_host_ref(),
+            black_box(call),
+        ))
+    };
+
+    // Both ways must do the same work to the same result, or their difference means nothing.
+    let through_library = library.call(cmd, command.data, PLAYER, MODULE_DATA);
+    assert!(
+        matches!(through_library, CallOutcome::Done { .. }),
+        "{} must succeed: {through_library:?}",
+        command.cmd
+    );
+    assert_eq!(direct_rust(), through_library);
+
+    // The decoded inputs, and the outputs the glue encodes, for the parts without JSON.
+    let player: Player = serde_json::from_str(PLAYER).expect("the player decodes");
+    let data: Value = serde_json::from_str(command.data).expect("the request decodes");
+    let module_data: Map<String, Value> =
+        serde_json::from_str(MODULE_DATA).expect("the module data decodes");
+    let host_ref = services.as_host_ref();
+    let host = glue::host_of(&host_ref);
+    let new_ctx = || Ctx {
+        player: player.clone(),
+        data: module_data.clone(),
+        host,
+    };
+    let mut ctx = new_ctx();
+    let outputs = Outputs {
+        reply: (command.handler)(&mut ctx, data.clone()).expect("the command succeeds"),
+        player: (ctx.player != player).then_some(ctx.player),
+        module_data: (ctx.data != module_data).then_some(ctx.data),
+    };
+
+    let mut group = c.benchmark_group(format!("mall_{}", command.cmd));
+    group.bench_function("through_abi", |b| {
+        b.iter(|| library.call(cmd, black_box(command.data), PLAYER, MODULE_DATA))
+    });
+    group.bench_function("direct_rust", |b| b.iter(direct_rust));
+    group.bench_function("handler_only", |b| {
+        // A fresh context per call (buying changes it); building it is not timed.
+        b.iter_batched_ref(
+            || (new_ctx(), data.clone()),
+            |(ctx, data)| drop(black_box((command.handler)(ctx, std::mem::take(data)))),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("json_only", |b| {
+        b.iter(|| json_work(black_box(&call), &outputs))
+    });
+    group.finish();
+}
+
+fn boundary(c: &mut Criterion) {
+    let library = mall_library();
+    command_group(c, &library, &LIST_GOODS);
+    command_group(c, &library, &BUY_POTION);
+}
+
+/// Group `executor`: mall 1101 through the ABI on this thread, on a module thread, and on a
+/// `spawn_blocking` thread.
+fn executor(c: &mut Criterion) {
+    let library = mall_library();
+    let cmd = Cmd::parse(LIST_GOODS.cmd).expect("a four-digit command");
+    let data = LIST_GOODS.data;
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let executor = Arc::new(Executor::start(4).expect("the module threads start"));
+    let mut group = c.benchmark_group("executor");
+
+    group.bench_function("direct_abi_call", |b| {
+        b.iter(|| library.call(cmd, data, PLAYER, MODULE_DATA))
+    });
+
+    group.bench_function("through_executor", |b| {
+        b.to_async(&runtime).iter(|| {
+            let library = library.clone();
+            let executor = executor.clone();
+            async move {
+                executor
+                    .run(move || library.call(cmd, data, PLAYER, MODULE_DATA))
+                    .await
+                    .expect("the executor runs the call")
+            }
+        })
+    });
+
+    group.bench_function("spawn_blocking", |b| {
+        b.to_async(&runtime).iter(|| {
+            let library = library.clone();
+            async move {
+                tokio::task::spawn_blocking(move || library.call(cmd, data, PLAYER, MODULE_DATA))
+                    .await
+                    .expect("the blocking task runs")
+            }
+        })
+    });
+    group.finish();
+    executor.shutdown(Instant::now() + Duration::from_secs(5));
+}
+
+/// Criterion's defaults, or short runs when `QUICK` is set (and not `0`).
+fn config() -> Criterion {
+    let quick = std::env::var("QUICK").is_ok_and(|value| !value.is_empty() && value != "0");
+    if quick {
+        Criterion::default()
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(1))
+    } else {
+        Criterion::default()
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = boundary, executor
+}
+criterion_main!(benches);

@@ -1,0 +1,52 @@
+//! The ABI figures, read from what `cargo bench -p bench --bench abi` (criterion) left in the
+//! target folder: `criterion/<group>/<id>/new/estimates.json`, median point estimates in ns.
+
+use std::path::Path;
+
+/// The commands `benches/abi.rs` measures, as criterion groups.
+pub const GROUPS: [&str; 2] = ["mall_1101", "mall_1103"];
+
+/// One command's figures, in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct AbiFigures {
+    pub through_abi: f64,
+    pub direct_rust: f64,
+    pub handler_only: f64,
+    pub json_only: f64,
+}
+
+impl AbiFigures {
+    /// What the library boundary adds to a call.
+    pub fn boundary(&self) -> f64 {
+        self.through_abi - self.direct_rust
+    }
+    /// The share of a direct call spent encoding and decoding JSON.
+    pub fn json_share(&self) -> f64 {
+        self.json_only / self.direct_rust
+    }
+}
+
+/// Each group's figures, or `None` if the ABI bench has not run (or left no estimates).
+pub fn read(target: &Path) -> Vec<(&'static str, Option<AbiFigures>)> {
+    GROUPS
+        .iter()
+        .map(|&group| {
+            let estimate = |id: &str| median_ns(&target.join("criterion").join(group).join(id));
+            let figures = (|| {
+                Some(AbiFigures {
+                    through_abi: estimate("through_abi")?,
+                    direct_rust: estimate("direct_rust")?,
+                    handler_only: estimate("handler_only")?,
+                    json_only: estimate("json_only")?,
+                })
+            })();
+            (group, figures)
+        })
+        .collect()
+}
+
+fn median_ns(bench_dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(bench_dir.join("new/estimates.json")).ok()?;
+    let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}

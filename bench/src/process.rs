@@ -1,0 +1,138 @@
+//! The servers under test as child processes: the real `game-host` binary with the three demo
+//! modules, and the ceiling (`game-bench ceiling`). Each prints `listening on <addr>` once it
+//! serves; both are killed when their handle is dropped.
+
+use anyhow::{anyhow, bail, Context};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// The demo modules' crates, whose release libraries the host serves.
+pub const DEMO_MODULES: [&str; 3] = ["activity", "mall", "player"];
+
+/// A server process; killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Just before the process was spawned.
+    pub started: Instant,
+    /// From `spawn` to the `listening on` line.
+    pub ready_after: std::time::Duration,
+    /// The host's folders (plugins, data, logs), removed on drop.
+    _dirs: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts `target/release/game-host` in the prod profile on fresh folders: an empty
+    /// database, the demo modules copied into its plugins folder.
+    pub fn host(target: &Path, config_dir: &Path) -> anyhow::Result<Server> {
+        let dirs = tempfile::tempdir()?;
+        let plugins = dirs.path().join("plugins");
+        std::fs::create_dir_all(&plugins)?;
+        for module in DEMO_MODULES {
+            let library = target.join(format!("release/lib{module}.so"));
+            std::fs::copy(&library, plugins.join(format!("lib{module}.so")))
+                .with_context(|| format!("{}: run `make bench`", library.display()))?;
+        }
+        let stderr = std::fs::File::create(dirs.path().join("stderr.log"))?;
+        let mut command = Command::new(target.join("release/game-host"));
+        command
+            .args(["serve", "--profile", "prod", "--config-dir"])
+            .arg(config_dir)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .arg("--data-dir")
+            .arg(dirs.path().join("data"))
+            .arg("--log-dir")
+            .arg(dirs.path().join("log"))
+            .stderr(stderr);
+        let started = Instant::now();
+        Server::spawn(command, started, Some(dirs))
+    }
+
+    /// Starts the ceiling: this binary's `ceiling` subcommand.
+    pub fn ceiling() -> anyhow::Result<Server> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("ceiling").stderr(Stdio::inherit());
+        Server::spawn(command, Instant::now(), None)
+    }
+
+    fn spawn(
+        mut command: Command,
+        started: Instant,
+        dirs: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Server> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {command:?}"))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.parse::<SocketAddr>()?;
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let why = dirs
+                        .as_ref()
+                        .and_then(|d| std::fs::read_to_string(d.path().join("stderr.log")).ok())
+                        .unwrap_or_default();
+                    bail!("{command:?} exited before listening: {why}");
+                }
+            }
+        };
+        let ready_after = started.elapsed();
+        // Keep reading stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Server {
+            child,
+            addr,
+            started,
+            ready_after,
+            _dirs: dirs,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        rss_kib(&format!("/proc/{}/status", self.pid()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` of a `/proc/<pid>/status` file, in KiB.
+pub fn rss_kib(status_file: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(status_file)?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in {status_file}"))
+}
+
+/// The cargo target folder this binary was built into (`…/target/release/game-bench`).
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .ok_or_else(|| anyhow!("cannot find the target folder from {}", exe.display()))
+}

@@ -1,0 +1,118 @@
+//! HTTP throughput, latency and memory: the ceiling and the three workloads, in rounds.
+//!
+//! Each round runs the ceiling, then `read`, `write` and `mixed` on one host process, one
+//! after the other, so that a noisy moment of the machine hits one round of everything rather
+//! than all rounds of one thing; the report takes medians across rounds.
+
+use crate::load::{self, LoadRun, Shape, Workload};
+use crate::process::Server;
+use crate::stats::median;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One line of the table: what it is, and its runs (one per round).
+#[derive(Debug)]
+pub struct Row {
+    pub name: &'static str,
+    pub runs: Vec<LoadRun>,
+}
+
+impl Row {
+    pub fn throughput(&self) -> f64 {
+        median(self.runs.iter().map(LoadRun::throughput))
+    }
+    pub fn latency_ms(&self, percentile: f64) -> f64 {
+        median(self.runs.iter().map(|r| r.latency_ms(percentile)))
+    }
+    /// A count summed over the rounds.
+    pub fn total(&self, count: impl Fn(&LoadRun) -> u64) -> u64 {
+        self.runs.iter().map(count).sum()
+    }
+}
+
+/// What the HTTP section measured.
+#[derive(Debug)]
+pub struct HttpFigures {
+    pub shape: Shape,
+    pub players: usize,
+    pub rounds: usize,
+    pub ceiling: Row,
+    pub workloads: Vec<Row>,
+    /// Host RSS after start-up and logging the players in, before any load.
+    pub rss_idle_kib: u64,
+    /// Highest host RSS sampled (every 100 ms) during the `mixed` runs.
+    pub rss_mixed_peak_kib: u64,
+}
+
+pub async fn run(
+    target: &Path,
+    config_dir: &Path,
+    shape: Shape,
+    players: usize,
+    rounds: usize,
+) -> anyhow::Result<HttpFigures> {
+    let ceiling_server = Server::ceiling()?;
+    let host = Server::host(target, config_dir)?;
+    let tokens = Arc::new(load::login_players(host.addr, players).await?);
+    // The ceiling checks only that a token is there.
+    let ceiling_tokens = Arc::new(vec!["ceiling".to_owned(); players]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle_kib = host.rss_kib()?;
+    let mut ceiling = Row {
+        name: "ceiling",
+        runs: Vec::new(),
+    };
+    let mut workloads: Vec<Row> = Workload::ALL
+        .iter()
+        .map(|w| Row {
+            name: w.name(),
+            runs: Vec::new(),
+        })
+        .collect();
+    let peak = Arc::new(AtomicU64::new(0));
+    for round in 1..=rounds {
+        eprintln!("http round {round}/{rounds}: ceiling");
+        ceiling.runs.push(
+            load::run(
+                ceiling_server.addr,
+                Workload::Read,
+                ceiling_tokens.clone(),
+                shape,
+            )
+            .await,
+        );
+        for (workload, row) in Workload::ALL.into_iter().zip(&mut workloads) {
+            eprintln!("http round {round}/{rounds}: {}", workload.name());
+            let sampler = (workload == Workload::Mixed).then(|| sample_rss(&host, peak.clone()));
+            row.runs
+                .push(load::run(host.addr, workload, tokens.clone(), shape).await);
+            if let Some(sampler) = sampler {
+                sampler.abort();
+            }
+        }
+    }
+    Ok(HttpFigures {
+        shape,
+        players,
+        rounds,
+        ceiling,
+        workloads,
+        rss_idle_kib,
+        rss_mixed_peak_kib: peak.load(Ordering::Relaxed),
+    })
+}
+
+/// Samples the host's RSS every 100 ms into `peak` until aborted.
+fn sample_rss(host: &Server, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    let status = format!("/proc/{}/status", host.pid());
+    tokio::spawn(async move {
+        loop {
+            if let Ok(kib) = crate::process::rss_kib(&status) {
+                peak.fetch_max(kib, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
