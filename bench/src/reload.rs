@@ -145,8 +145,10 @@ impl Bench {
         std::fs::rename(temp, self.file())
     }
 
-    async fn wait_retired(&self) {
-        while !self.state.registry.retirement().draining().is_empty() {
+    /// Waits until `reloads` old versions have left: retired, or reported as not unloaded.
+    async fn wait_retired(&self, reloads: usize) {
+        let retirement = self.state.registry.retirement();
+        while (retirement.retired_count() as usize + retirement.leaked().len()) < reloads {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -213,7 +215,7 @@ async fn under_load(
                 "reload {done}: {change:?}"
             );
         }
-        bench.wait_retired().await;
+        bench.wait_retired(done).await;
         let retirement = bench.state.registry.retirement();
         results.push(Checkpoint {
             reloads: done,
