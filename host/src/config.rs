@@ -156,6 +156,23 @@ impl Default for PathsConfig {
     }
 }
 
+impl SessionConfig {
+    /// `ttl_secs` in milliseconds, as the host clock counts.
+    pub fn ttl_ms(&self) -> i64 {
+        secs_to_ms(self.ttl_secs)
+    }
+
+    /// `recheck_secs` in milliseconds, as the host clock counts.
+    pub fn recheck_ms(&self) -> i64 {
+        secs_to_ms(self.recheck_secs)
+    }
+}
+
+/// Seconds as clock milliseconds, saturating (checked keys never come near the limit).
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {

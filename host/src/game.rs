@@ -46,9 +46,7 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<Login, Api
         .await
         .map_err(store_error)?;
     let token = session::new_token();
-    let ttl_ms =
-        i64::try_from(state.config.session.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let expires_at = now.saturating_add(ttl_ms);
+    let expires_at = now.saturating_add(state.config.session.ttl_ms());
     let token_hash = session::token_hash(&token);
     state
         .store

@@ -54,8 +54,7 @@ impl AppState {
         metrics: Metrics,
         restart: Option<RestartRequests>,
     ) -> Self {
-        let recheck_ms = config.session.recheck_secs.saturating_mul(1000);
-        let sessions = SessionCache::new(i64::try_from(recheck_ms).unwrap_or(i64::MAX));
+        let sessions = SessionCache::new(config.session.recheck_ms());
         AppState(Arc::new(Shared {
             config,
             registry,
