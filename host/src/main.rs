@@ -14,6 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc rather than glibc's malloc: under load the request path spent about 15% of its
+/// time in malloc and free (bench/RESULTS.md). Module libraries keep their own allocator; what
+/// crosses the boundary is freed through abi_stable's vtables by the side that allocated it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "game-host",
