@@ -2,26 +2,40 @@
 //! `game/error.log` under the log directory, the last two rotated daily), and a readable
 //! stderr log.
 //!
-//! Every line goes through one bounded queue to one writer thread ([`queue`]), so a slow disk
-//! never blocks a request; when the queue is full lines are dropped and counted. The returned
-//! [`LogGuard`] flushes the queue when dropped: keep it until the host has shut down.
+//! Nothing that logs waits for a disk or a terminal. A file line is formatted by the code that
+//! logs it and appended to that file's bounded batch in memory, which the file's writer thread
+//! writes out ([`file`]); stderr lines go through one bounded queue to their own thread
+//! ([`queue`]). When either is full, lines are dropped and counted. The returned [`LogGuard`]
+//! writes out everything still waiting when dropped: keep it until the host has shut down.
 
+mod batch;
 pub mod file;
+mod files;
 pub mod format;
 mod queue;
 
 use crate::clock::Clock;
-use crate::config::{LevelName, LogConfig};
-use file::FileDrain;
+use crate::config::LogConfig;
+use file::{Buffering, FLUSH_INTERVAL};
+use files::{FileDrain, OpenFiles};
 use prometheus_client::metrics::counter::Counter;
 use queue::DroppingQueue;
 use slog::{o, Drain, Logger, Never, OwnedKVList, Record};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Flushes the log when dropped: every line logged before is written.
+/// Writes out every waiting line when dropped.
 pub struct LogGuard {
-    _writer: slog_async::AsyncGuard,
+    stderr: Option<slog_async::AsyncGuard>,
+    files: OpenFiles,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.stderr.take();
+        self.files.close();
+    }
 }
 
 /// Why logging could not start.
@@ -32,35 +46,39 @@ pub struct LogError {
     source: std::io::Error,
 }
 
-/// The root logger for `config`, writing under `log_dir`. Lines dropped because the queue was
-/// full are counted in `dropped`.
+/// The root logger for `config`, writing under `log_dir`. Lines dropped because a queue or a
+/// file's batch was full are counted in `dropped`.
 pub fn init(
     config: &LogConfig,
     log_dir: &Path,
     clock: Arc<dyn Clock>,
     dropped: Counter,
 ) -> Result<(Logger, LogGuard), LogError> {
+    let buffering = Buffering {
+        capacity: config.queue_size,
+        flush_interval: FLUSH_INTERVAL,
+        dropped: dropped.clone(),
+    };
+    let (files, open) = FileDrain::open(log_dir, config.files.values(), &buffering, clock)
+        .map_err(|(path, source)| LogError { path, source })?;
     let mut outputs = Fanout(Vec::new());
+    if let Some(level) = files.lowest_level() {
+        outputs.add(files, level);
+    }
+    let mut stderr_guard = None;
     if let Some(level) = config.stderr.level() {
         let decorator = slog_term::TermDecorator::new().stderr().build();
-        let stderr = slog_term::FullFormat::new(decorator).build();
-        outputs.add(stderr.ignore_res(), level);
+        let stderr = slog_term::FullFormat::new(decorator).build().ignore_res();
+        let (queue, guard) = DroppingQueue::start(stderr, config.queue_size, dropped);
+        outputs.add(queue, level);
+        stderr_guard = Some(guard);
     }
-    for file in config.files.values() {
-        let Some(level) = file.level.level() else {
-            continue;
-        };
-        let drain = FileDrain::open(log_dir, file, clock.clone()).map_err(|source| LogError {
-            path: log_dir.join(&file.path).display().to_string(),
-            source,
-        })?;
-        outputs.add(drain, level);
-    }
-    let (queue, writer) = DroppingQueue::start(outputs, config.queue_size, dropped);
-    // Lines below every output's level are not even queued.
-    let lowest = lowest_level(config).unwrap_or(slog::Level::Critical);
-    let log = Logger::root(queue.filter_level(lowest).ignore_res(), o!());
-    Ok((log, LogGuard { _writer: writer }))
+    let log = Logger::root(outputs, o!());
+    let guard = LogGuard {
+        stderr: stderr_guard,
+        files: open,
+    };
+    Ok((log, guard))
 }
 
 /// A logger that writes nothing.
@@ -69,14 +87,14 @@ pub fn discard() -> Logger {
 }
 
 /// Each output with its lowest level; a record goes to every output whose level it reaches.
-struct Fanout(Vec<(Box<dyn Drain<Ok = (), Err = Never> + Send>, slog::Level)>);
+struct Fanout(Vec<(Box<dyn Output>, slog::Level)>);
+
+/// What slog asks of a drain that every thread logs through.
+trait Output: Drain<Ok = (), Err = Never> + Send + Sync + RefUnwindSafe + UnwindSafe {}
+impl<D: Drain<Ok = (), Err = Never> + Send + Sync + RefUnwindSafe + UnwindSafe> Output for D {}
 
 impl Fanout {
-    fn add(
-        &mut self,
-        drain: impl Drain<Ok = (), Err = Never> + Send + 'static,
-        level: slog::Level,
-    ) {
+    fn add(&mut self, drain: impl Output + 'static, level: slog::Level) {
         self.0.push((Box::new(drain), level));
     }
 }
@@ -93,14 +111,6 @@ impl Drain for Fanout {
         }
         Ok(())
     }
-}
-
-/// The lowest level any output wants.
-fn lowest_level(config: &LogConfig) -> Option<slog::Level> {
-    std::iter::once(config.stderr)
-        .chain(config.files.values().map(|f| f.level))
-        .filter_map(LevelName::level)
-        .max_by_key(|level| level.as_usize())
 }
 
 #[cfg(test)]

@@ -8,48 +8,164 @@
 //! Key-values follow the message in both: an access line without its cmd and player would tell
 //! an operator nothing. A line is always one line: newlines in messages and values (a module
 //! may log anything) are escaped, so nobody can forge a line.
+//!
+//! Every request writes a line, so this runs on the request path: the date is formatted once
+//! per second ([`Stamp`]), and the message with its pairs ([`LineBody`]) once per record
+//! however many files take it, into buffers that are reused.
 
 use crate::config::LineFormat;
-use chrono::{DateTime, Local};
+use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use slog::{Key, OwnedKVList, Record, KV};
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
+use std::io::Write as _;
 
-/// Appends the line for `record` to `out`, newline included.
-pub fn write_line(
-    out: &mut String,
+/// The time of a line, to the second: as written (`25/Nov/2026 14:03:07`) and as the local
+/// date and time that decide when a daily file rolls over.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    second: i64,
+    text: [u8; 20],
+    pub time: DateTime<Local>,
+}
+
+impl Stamp {
+    /// The stamp of `millis` since the epoch, formatted at most once per second per thread.
+    pub fn of(millis: i64) -> Stamp {
+        thread_local! {
+            static LAST: std::cell::Cell<Option<Stamp>> = const { std::cell::Cell::new(None) };
+        }
+        let second = millis.div_euclid(1000);
+        LAST.with(|last| match last.get() {
+            Some(stamp) if stamp.second == second => stamp,
+            _ => {
+                let stamp = Stamp::format(second);
+                last.set(Some(stamp));
+                stamp
+            }
+        })
+    }
+
+    fn format(second: i64) -> Stamp {
+        let time = Local
+            .timestamp_opt(second, 0)
+            .single()
+            .unwrap_or_else(Local::now);
+        let mut text = [b' '; 20];
+        let mut cursor = &mut text[..];
+        // Four-digit years fill the 20 bytes exactly; anything else is cut, never a panic.
+        let _ = write!(cursor, "{}", time.format("%d/%b/%Y %H:%M:%S"));
+        Stamp { second, text, time }
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.text).unwrap_or("??/???/???? ??:??:??")
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        self.time.date_naive()
+    }
+}
+
+/// The part of a line after the head: the message and the pairs, escaped.
+#[derive(Default)]
+pub struct LineBody {
+    pub text: String,
+    /// Scratch for one value, to decide whether it needs quotes.
+    value: String,
+    /// The pairs as slog hands them over (last first): key and where its value sits in `values`.
+    pairs: Vec<(Key, std::ops::Range<usize>)>,
+    values: String,
+}
+
+impl LineBody {
+    /// Runs `f` with this thread's reusable body. A body being formatted when a value's own
+    /// formatting logs again gets a fresh one rather than a panic.
+    pub fn with<R>(f: impl FnOnce(&mut LineBody) -> R) -> R {
+        thread_local! {
+            static BODY: RefCell<LineBody> = RefCell::new(LineBody::default());
+        }
+        BODY.with(|body| match body.try_borrow_mut() {
+            Ok(mut body) => f(&mut body),
+            Err(_) => f(&mut LineBody::default()),
+        })
+    }
+
+    /// Formats `record`'s message and pairs, then the logger's pairs (`module`, `version`),
+    /// each in the order the code wrote them.
+    pub fn format(&mut self, record: &Record<'_>, values: &OwnedKVList) {
+        self.text.clear();
+        self.value.clear();
+        match record.msg().as_str() {
+            Some(message) => push_escaped(&mut self.text, message),
+            None => {
+                let _ = write!(self.value, "{}", record.msg());
+                push_escaped(&mut self.text, &self.value);
+            }
+        }
+        self.pairs.clear();
+        self.values.clear();
+        let mut collect = Collect {
+            pairs: &mut self.pairs,
+            values: &mut self.values,
+        };
+        let _ = record.kv().serialize(record, &mut collect);
+        let own = collect.pairs.len();
+        let _ = values.serialize(record, &mut collect);
+        // slog hands pairs over last first.
+        self.pairs[..own].reverse();
+        self.pairs[own..].reverse();
+        for (key, range) in &self.pairs {
+            let value = &self.values[range.clone()];
+            self.text.push(' ');
+            self.text.push_str(key);
+            self.text.push('=');
+            if value.is_empty() || value.contains([' ', '"', '=']) {
+                self.value.clear();
+                let _ = write!(self.value, "{value:?}");
+                push_escaped(&mut self.text, &self.value);
+            } else {
+                push_escaped(&mut self.text, value);
+            }
+        }
+    }
+}
+
+/// Appends the head of a line: `[LEVEL] [date]`, and ` [source:line]` when verbose, then a
+/// space; the body and a newline follow.
+pub fn write_head(
+    out: &mut Vec<u8>,
     format: LineFormat,
-    time: &DateTime<Local>,
+    level: slog::Level,
+    stamp: &Stamp,
     record: &Record<'_>,
-    values: &OwnedKVList,
 ) {
-    let _ = write!(
-        out,
-        "[{}] [{}]",
-        level_name(record.level()),
-        time.format("%d/%b/%Y %H:%M:%S")
-    );
+    out.push(b'[');
+    out.extend_from_slice(level_name(level).as_bytes());
+    out.extend_from_slice(b"] [");
+    out.extend_from_slice(&stamp.text);
+    out.push(b']');
     if format == LineFormat::Verbose {
         let _ = write!(out, " [{}:{}]", record.file(), record.line());
     }
-    out.push(' ');
-    push_escaped(out, &record.msg().to_string());
-    // slog hands pairs over last first; they are written in the order the code wrote them:
-    // the record's own, then the logger's (`module`, `version`).
-    let mut pairs = Pairs(Vec::new());
-    let _ = record.kv().serialize(record, &mut pairs);
-    let own = pairs.0.len();
-    let _ = values.serialize(record, &mut pairs);
-    pairs.0[..own].reverse();
-    pairs.0[own..].reverse();
-    for (key, value) in pairs.0 {
-        let _ = write!(out, " {key}=");
-        if value.is_empty() || value.contains([' ', '"', '=']) {
-            push_escaped(out, &format!("{value:?}"));
-        } else {
-            push_escaped(out, &value);
-        }
-    }
-    out.push('\n');
+    out.push(b' ');
+}
+
+/// The whole line for `record`, newline included (for drains that write a line at a time).
+pub fn line(
+    format: LineFormat,
+    stamp: &Stamp,
+    record: &Record<'_>,
+    values: &OwnedKVList,
+) -> String {
+    let mut out = Vec::new();
+    write_head(&mut out, format, record.level(), stamp, record);
+    LineBody::with(|body| {
+        body.format(record, values);
+        out.extend_from_slice(body.text.as_bytes());
+    });
+    out.push(b'\n');
+    String::from_utf8(out).expect("a line is built from strings")
 }
 
 /// Python's level names, as the original's logs had them.
@@ -64,18 +180,39 @@ pub fn level_name(level: slog::Level) -> &'static str {
     }
 }
 
-/// Collects the pairs; values with spaces, quotes or `=` are written quoted.
-struct Pairs(Vec<(Key, String)>);
+/// Writes each value after the ones before it and remembers where it is.
+struct Collect<'a> {
+    pairs: &'a mut Vec<(Key, std::ops::Range<usize>)>,
+    values: &'a mut String,
+}
 
-impl slog::Serializer for Pairs {
+impl slog::Serializer for Collect<'_> {
     fn emit_arguments(&mut self, key: Key, value: &fmt::Arguments<'_>) -> slog::Result {
-        self.0.push((key, value.to_string()));
+        let start = self.values.len();
+        match value.as_str() {
+            Some(text) => self.values.push_str(text),
+            None => {
+                let _ = self.values.write_fmt(*value);
+            }
+        }
+        self.pairs.push((key, start..self.values.len()));
+        Ok(())
+    }
+
+    fn emit_str(&mut self, key: Key, value: &str) -> slog::Result {
+        let start = self.values.len();
+        self.values.push_str(value);
+        self.pairs.push((key, start..self.values.len()));
         Ok(())
     }
 }
 
 /// Appends `text` with line breaks escaped.
 fn push_escaped(out: &mut String, text: &str) {
+    if !text.contains(['\n', '\r']) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '\n' => out.push_str("\\n"),

@@ -1,15 +1,18 @@
 //! The log files: where they go, what each one takes, how a line looks, how they roll over
 //! day by day and how many days are kept, and what happens when the queue is full.
 
-use super::file::FileDrain;
+use super::file::{Buffering, FLUSH_INTERVAL};
+use super::files::{FileDrain, OpenFiles};
+use super::format::Stamp;
 use super::queue::DroppingQueue;
 use super::*;
 use crate::clock::ManualClock;
-use crate::config::{LineFormat, LogFileConfig, Rotation};
+use crate::config::{LevelName, LineFormat, LogFileConfig, Rotation};
 use chrono::{Local, TimeZone};
 use regex::Regex;
 use slog::{debug, error, info, warn};
 use std::sync::{mpsc, Mutex};
+use std::time::Duration;
 
 /// 1 November 2026 at noon, local time: far from midnight, so whole days can be added.
 fn noon_first_of_november() -> i64 {
@@ -141,8 +144,13 @@ fn nothing_is_lost_when_the_guard_is_dropped() {
     assert!(text.ends_with("request n=9999\n"));
 }
 
-/// A file drain used directly (no writer thread), so each line is written at the clock's time.
-fn daily_file(dir: &Path, keep: usize, clock: Arc<ManualClock>) -> Logger {
+/// The info file alone, daily, with `buffering`; closing the returned files writes it out.
+fn daily_file_with(
+    dir: &Path,
+    keep: usize,
+    clock: Arc<ManualClock>,
+    buffering: &Buffering,
+) -> (Logger, OpenFiles) {
     let config = LogFileConfig {
         path: "game/info.log".into(),
         level: LevelName::Info,
@@ -150,22 +158,54 @@ fn daily_file(dir: &Path, keep: usize, clock: Arc<ManualClock>) -> Logger {
         rotate: Rotation::Daily,
         keep,
     };
-    let drain = FileDrain::open(dir, &config, clock).unwrap();
-    Logger::root(Mutex::new(drain).fuse(), o!())
+    let (drain, files) = FileDrain::open(dir, [&config], buffering, clock).unwrap();
+    (Logger::root(drain.fuse(), o!()), files)
+}
+
+fn daily_file(dir: &Path, keep: usize, clock: Arc<ManualClock>) -> (Logger, OpenFiles) {
+    daily_file_with(dir, keep, clock, &buffering(8192, FLUSH_INTERVAL))
+}
+
+fn buffering(capacity: usize, flush_interval: Duration) -> Buffering {
+    Buffering {
+        capacity,
+        flush_interval,
+        dropped: Counter::default(),
+    }
+}
+
+/// Long enough that only a warning, a half-full batch or closing writes anything.
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// Reads `path` until `wanted` is in it; a writer that never writes fails after 10 s.
+fn read_until(path: &Path, wanted: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(wanted) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{wanted:?} was never written:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
 fn daily_files_roll_over_at_a_new_day_and_keep_the_configured_number() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(noon_first_of_november()));
-    let log = daily_file(dir.path(), 3, clock.clone());
+    let (log, files) = daily_file(dir.path(), 3, clock.clone());
     for day in 1..=6 {
         info!(log, "morning"; "day" => day);
         clock.advance_millis(DAY_MS / 4);
         info!(log, "evening"; "day" => day);
         clock.advance_millis(3 * DAY_MS / 4);
     }
-    drop(log); // writes out today's buffered lines
+    // One batch holds all six days: each day's lines still go to that day's file.
+    files.close();
     let base = dir.path().join("game/info.log");
     let day_of = |path: &Path| {
         let text = read(path);
@@ -195,11 +235,12 @@ fn twenty_days_are_kept_by_default() {
     let clock = Arc::new(ManualClock::new(noon_first_of_november()));
     let keep = LogConfig::default().files["info"].keep;
     assert_eq!(keep, 20);
-    let log = daily_file(dir.path(), keep, clock.clone());
+    let (log, files) = daily_file(dir.path(), keep, clock.clone());
     for day in 1..=25 {
         info!(log, "line"; "day" => day);
         clock.advance_millis(DAY_MS);
     }
+    files.close();
     let mut names: Vec<String> = std::fs::read_dir(dir.path().join("game"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -225,7 +266,7 @@ fn a_file_from_an_earlier_day_is_rolled_after_a_restart() {
     )
     .unwrap();
     let three_days_ago = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis((noon_first_of_november() - 3 * DAY_MS) as u64);
+        + Duration::from_millis((noon_first_of_november() - 3 * DAY_MS) as u64);
     std::fs::File::options()
         .write(true)
         .open(&path)
@@ -234,35 +275,81 @@ fn a_file_from_an_earlier_day_is_rolled_after_a_restart() {
         .unwrap();
 
     let clock = Arc::new(ManualClock::new(noon_first_of_november()));
-    let log = daily_file(dir.path(), 20, clock);
+    let (log, files) = daily_file(dir.path(), 20, clock);
     info!(log, "after the restart");
-    drop(log);
+    files.close();
     assert!(read(&path.with_extension("log.1")).contains("from before the restart"));
     assert!(read(&path).contains("after the restart"));
     assert!(!read(&path).contains("before"));
 }
 
 #[test]
-fn warnings_are_written_at_once_and_info_lines_within_the_flush_interval() {
+fn a_warning_is_written_at_once_with_the_lines_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(noon_first_of_november()));
-    let log = daily_file(dir.path(), 3, clock);
+    let (log, files) = daily_file_with(dir.path(), 3, clock, &buffering(8192, NEVER));
     let path = dir.path().join("game/info.log");
     info!(log, "buffered");
-    slog::warn!(log, "urgent");
+    warn!(log, "urgent");
+    let text = read_until(&path, "urgent");
     assert!(
-        read(&path).contains("urgent"),
-        "a warning is written out with the line before it"
+        text.find("buffered") < text.find("urgent"),
+        "in order:\n{text}"
     );
     info!(log, "later");
-    let deadline = std::time::Instant::now() + file::FLUSH_INTERVAL * 50;
-    while !read(&path).contains("later") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the flusher never wrote the info line out"
-        );
-        std::thread::sleep(file::FLUSH_INTERVAL / 4);
+    assert!(
+        !read(&path).contains("later"),
+        "an info line waits for the interval"
+    );
+    files.close();
+    assert!(read(&path).ends_with("later\n"), "closing writes it out");
+}
+
+#[test]
+fn info_lines_are_written_within_the_flush_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let (log, _files) = daily_file(dir.path(), 3, clock);
+    info!(log, "later");
+    read_until(&dir.path().join("game/info.log"), "later");
+}
+
+#[test]
+fn a_file_that_cannot_keep_up_drops_and_counts_lines_and_says_so_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(noon_first_of_november()));
+    let buffering = buffering(4, NEVER);
+    let (log, files) = daily_file_with(dir.path(), 3, clock, &buffering);
+    let stuck = files.first().stall();
+    for n in 0..10 {
+        info!(log, "burst"; "n" => n);
     }
+    // Four lines wait, the rest are dropped: the code that logs never waits for the disk.
+    assert_eq!(buffering.dropped.get(), 6);
+    drop(stuck);
+    let path = dir.path().join("game/info.log");
+    read_until(&path, "dropped=6");
+    info!(log, "after");
+    files.close();
+
+    let text = read(&path);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    for (n, line) in lines[..4].iter().enumerate() {
+        assert!(line.ends_with(&format!("burst n={n}")), "{text}");
+    }
+    assert!(
+        lines[4].starts_with(
+            "[WARNING] [01/Nov/2026 12:00:00] the log writer fell behind: 6 lines were dropped"
+        ),
+        "{text}"
+    );
+    assert!(lines[5].ends_with("after"), "{text}");
+    assert_eq!(
+        buffering.dropped.get(),
+        6,
+        "nothing dropped once there was room"
+    );
 }
 
 /// Records what it is given; the first record waits until `release` is sent, to fill the
@@ -280,16 +367,14 @@ impl Drain for BlockedDrain {
         if let Some(release) = self.release.lock().unwrap().take() {
             let _ = release.recv();
         }
-        let mut line = String::new();
-        let time = file::local_time(0);
-        format::write_line(&mut line, LineFormat::Simple, &time, record, values);
+        let line = format::line(LineFormat::Simple, &Stamp::of(0), record, values);
         self.seen.lock().unwrap().push(line);
         Ok(())
     }
 }
 
 #[test]
-fn a_full_queue_drops_and_counts_lines_and_says_so_once() {
+fn a_full_stderr_queue_drops_and_counts_lines_and_says_so_once() {
     let (release, blocked) = mpsc::channel();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let drain = BlockedDrain {
