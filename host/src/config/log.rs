@@ -14,7 +14,8 @@ use std::path::PathBuf;
 pub struct LogConfig {
     /// Lowest level written to stderr in a readable form, or `off`.
     pub stderr: LevelName,
-    /// Lines that may wait for the writer thread; beyond it lines are dropped and counted.
+    /// Lines that may wait for each output's writer thread; beyond them lines are dropped and
+    /// counted.
     pub queue_size: usize,
     /// The log files, by name; `level = "off"` turns one off.
     pub files: BTreeMap<String, LogFileConfig>,
