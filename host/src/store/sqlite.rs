@@ -269,8 +269,11 @@ impl Store for SqliteStore {
     ) -> Result<(Player, ModuleData), StoreError> {
         let (player_id, module) = (player_id.to_owned(), module.to_owned());
         self.with_conn(move |conn| {
-            let player = read_player(conn, &player_id)?;
-            let data: Option<String> = conn
+            // One read transaction for both reads: the record and the data are of the same
+            // moment, and the file locks are taken once, not once per statement.
+            let tx = conn.transaction().map_err(db_error)?;
+            let player = read_player(&tx, &player_id)?;
+            let data: Option<String> = tx
                 .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")
                 .and_then(|mut select| {
                     select
@@ -284,6 +287,7 @@ impl Store for SqliteStore {
                     StoreError::Corrupt(format!("module data of {player_id} for {module}: {e}"))
                 })?,
             };
+            tx.finish().map_err(db_error)?;
             Ok((player, data))
         })
         .await
