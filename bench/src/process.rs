@@ -3,6 +3,7 @@
 //! serves; both are killed when their handle is dropped.
 
 use anyhow::{anyhow, bail, Context};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -135,4 +136,42 @@ pub fn target_dir() -> anyhow::Result<PathBuf> {
         .and_then(Path::parent)
         .map(Path::to_owned)
         .ok_or_else(|| anyhow!("cannot find the target folder from {}", exe.display()))
+}
+
+/// Linux reports thread CPU time in clock ticks of 1/100 s (`USER_HZ`, fixed for user space).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user and system) that each group of process `pid`'s threads has used so far.
+/// Threads are grouped by name with a trailing `-N` cut, so that the eight `module-worker-N`
+/// count as one. Threads that ended meanwhile are not counted; the servers' threads live for
+/// the whole run.
+pub fn cpu_seconds_by_thread(pid: u32) -> BTreeMap<String, f64> {
+    let mut groups = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return groups;
+    };
+    for task in tasks.flatten() {
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("stat")),
+        ) else {
+            continue;
+        };
+        // `tid (name) state ...`: the name may hold spaces, so count fields after its `)`.
+        // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+        let ticks: u64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
+            .into_iter()
+            .flatten()
+            .filter_map(|field| field.parse::<u64>().ok())
+            .sum();
+        let name = name.trim();
+        let group = match name.rsplit_once('-') {
+            Some((group, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => group,
+            _ => name,
+        };
+        *groups.entry(group.to_owned()).or_default() += ticks as f64 / TICKS_PER_SECOND;
+    }
+    groups
 }

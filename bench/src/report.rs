@@ -148,6 +148,47 @@ fn http_section(out: &mut String, http: &HttpFigures) {
         http.players,
         mib(http.rss_mixed_peak_kib)
     );
+    cpu_table(out, http);
+}
+
+/// The host's own thread groups, in the order of the request path; other threads are summed.
+const HOST_THREADS: [&str; 4] = ["tokio-rt-worker", "sqlite", "module-worker", "log-writer"];
+
+/// Where the CPU goes, per request: the server's threads and the generator's.
+fn cpu_table(out: &mut String, http: &HttpFigures) {
+    let _ = writeln!(
+        out,
+        "Where the CPU goes, in µs of CPU per request in the measured windows. The server and the \
+         generator share the machine's cores, so req/s ≈ cores × 10⁶ / (server + generator):\n\n\
+         | run | server | tokio-rt-worker | sqlite | module-worker | log-writer | other threads | generator |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in std::iter::once(&http.ceiling).chain(&http.workloads) {
+        let per_request = |seconds: f64| row.micros_per_request(seconds);
+        let server = row.cpu.server_total();
+        let cells: String = if row.name == "ceiling" {
+            "| | | | |".into()
+        } else {
+            let group = |name: &str| row.cpu.server.get(name).copied().unwrap_or_default();
+            let known: f64 = HOST_THREADS.iter().map(|name| group(name)).sum();
+            HOST_THREADS
+                .iter()
+                .map(|name| format!("{:.1} | ", per_request(group(name))))
+                .chain(std::iter::once(format!(
+                    "{:.1} |",
+                    per_request(server - known)
+                )))
+                .collect()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {cells} {:.1} |",
+            row.name,
+            per_request(server),
+            per_request(row.cpu.generator)
+        );
+    }
+    out.push('\n');
 }
 
 fn reload_section(out: &mut String, reload: &ReloadFigures) {
