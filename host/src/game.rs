@@ -12,6 +12,7 @@ use crate::session;
 use crate::state::AppState;
 use crate::store::{ModuleData, StoreError};
 use plugin_api::Player;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -23,10 +24,10 @@ pub struct Login {
 }
 
 /// How a command ended, when the host had no error to report.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum CommandReply {
-    /// `ret: 0` with the reply data.
-    Done(Map<String, Value>),
+    /// `ret: 0` with the reply data: the module's JSON object, checked and passed on as it is.
+    Done(Box<RawValue>),
     /// A game-level refusal with the module's positive code.
     Refused { code: i32, msg: String },
 }
@@ -133,7 +134,7 @@ pub async fn run_command(
             player: new_player,
             module_data: new_data,
         } => {
-            let data = reply_data(&module, &data)?;
+            let data = reply_data(&module, data)?;
             let new_player = new_player
                 .map(|text| checked_player(&module, &text, &player))
                 .transpose()?;
@@ -205,9 +206,11 @@ async fn call_module(
     }
 }
 
-fn reply_data(module: &str, text: &str) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(data)) => Ok(data),
+/// The reply data if it is a JSON object. It is checked, not parsed into a map: the client
+/// gets the module's text as it is, which saves a parse and a re-encoding per command.
+fn reply_data(module: &str, text: String) -> Result<Box<RawValue>, ApiError> {
+    match RawValue::from_string(text) {
+        Ok(data) if data.get().trim_start().starts_with('{') => Ok(data),
         _ => Err(failed(module, "the reply data is not a JSON object".into())),
     }
 }

@@ -14,22 +14,53 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::time::Instant;
 
-/// A reply on its way out: status, JSON body, extra headers.
+/// A reply on its way out: status, the body's `ret` (for the access line and the metrics),
+/// the JSON body, extra headers.
 pub(crate) struct Reply {
     pub status: u16,
-    pub body: Value,
+    pub ret: i64,
+    body: Bytes,
     headers: Vec<(hyper::header::HeaderName, String)>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Reply {
+        Reply::json(200, &body)
+    }
+
+    pub fn json(status: u16, body: &Value) -> Reply {
+        Reply {
+            status,
+            ret: body.get("ret").and_then(Value::as_i64).unwrap_or_default(),
+            body: Bytes::from(body.to_string()),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A command's success: `{"ret": 0, "cmd": ..., "data": ...}` with the module's data as it
+    /// came.
+    fn done(reply_cmd: &str, data: &RawValue) -> Reply {
+        #[derive(serde::Serialize)]
+        struct Done<'a> {
+            ret: i64,
+            cmd: &'a str,
+            data: &'a RawValue,
+        }
+        let body = serde_json::to_vec(&Done {
+            ret: 0,
+            cmd: reply_cmd,
+            data,
+        })
+        .expect("strings and checked JSON serialize");
         Reply {
             status: 200,
-            body,
+            ret: 0,
+            body: Bytes::from(body),
             headers: Vec::new(),
         }
     }
@@ -53,16 +84,13 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(error) => error_reply(&error, access.reply_cmd.as_deref(), &state.log),
     };
-    let ret = reply
-        .body
-        .get("ret")
-        .and_then(Value::as_i64)
-        .unwrap_or_default();
-    let seconds = started.elapsed().as_secs_f64();
+    let ret = reply.ret;
+    let elapsed = started.elapsed();
+    let seconds = elapsed.as_secs_f64();
     slog::info!(state.log, "request";
         "method" => %method, "path" => &path, "status" => reply.status, "ret" => ret,
         "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
-        "ms" => format!("{:.3}", seconds * 1000.0));
+        "ms" => %Millis(elapsed));
     // A command no module has (-1) is not a label of its own: anyone can send 10,000 of them.
     let known_cmd = access.cmd.as_deref().filter(|_| ret != -1);
     state
@@ -77,14 +105,20 @@ pub async fn handle(
     Ok(render(reply))
 }
 
+/// A duration as the access line writes it: milliseconds with three decimals.
+struct Millis(std::time::Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = self.0.as_micros();
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
+}
+
 /// The reply for an error (rendered by [`ApiError::render`]), with the headers it needs.
 pub(crate) fn error_reply(error: &ApiError, reply_cmd: Option<&str>, log: &slog::Logger) -> Reply {
     let (status, body) = error.render(reply_cmd, log);
-    let reply = Reply {
-        status,
-        body,
-        headers: Vec::new(),
-    };
+    let reply = Reply::json(status, &body);
     match error {
         // The rest of the body is never read, so the connection cannot be reused.
         ApiError::TooLarge { .. } => reply.with_header(CONNECTION, "close".into()),
@@ -133,11 +167,10 @@ async fn route(
 
 fn health(state: &AppState) -> Reply {
     if state.is_shutting_down() {
-        Reply {
-            status: 503,
-            body: json!({ "ret": -6, "status": "shutting_down", "msg": "the host is shutting down" }),
-            headers: Vec::new(),
-        }
+        Reply::json(
+            503,
+            &json!({ "ret": -6, "status": "shutting_down", "msg": "the host is shutting down" }),
+        )
     } else {
         Reply::ok(json!({ "ret": 0, "status": "ok" }))
     }
@@ -168,7 +201,7 @@ async fn logic(
     access.cmd = Some(logic.cmd.to_string());
     access.reply_cmd = Some(reply_cmd.clone());
     Ok(match game::run_command(state, &player_id, logic).await? {
-        CommandReply::Done(data) => Reply::ok(json!({ "ret": 0, "cmd": reply_cmd, "data": data })),
+        CommandReply::Done(data) => Reply::done(&reply_cmd, &data),
         CommandReply::Refused { code, msg } => {
             Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))
         }
@@ -212,7 +245,7 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
 }
 
 pub(crate) fn render(reply: Reply) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(reply.body.to_string())));
+    let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
