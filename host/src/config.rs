@@ -52,6 +52,9 @@ pub struct PathsConfig {
     pub data_dir: PathBuf,
     /// Where log files are written.
     pub log_dir: PathBuf,
+    /// Files the client listener also serves (GET and HEAD on any other path), such as the
+    /// demo page and the client SDK (`client/` in the dev profile). Unset serves none.
+    pub static_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -152,6 +155,7 @@ impl Default for PathsConfig {
             plugins_dir: "var/plugins".into(),
             data_dir: "var/data".into(),
             log_dir: "log".into(),
+            static_dir: None,
         }
     }
 }

@@ -9,8 +9,9 @@ use crate::game::{self, CommandReply};
 use crate::protocol::{LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
+use crate::static_files::FileBody;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -71,14 +72,30 @@ impl Reply {
     }
 }
 
+/// A client listener reply: JSON, or a file of `paths.static_dir`.
+pub type Body = Either<Full<Bytes>, FileBody>;
+
+/// The API's paths; any other `GET` may be a static file.
+const API_PATHS: [&str; 4] = ["/health", "/login", "/logic", "/logout"];
+
 /// Serves one request. Never fails: every error becomes a protocol reply.
 pub async fn handle(
     state: AppState,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let _in_flight = state.metrics.request_started();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    if let Some(file) = static_file(&state, &request).await {
+        let status = file.status().as_u16();
+        slog::info!(state.log, "request";
+            "method" => %method, "path" => &path, "status" => status, "ret" => "-",
+            "cmd" => "-", "player" => "-", "ms" => %Millis(started.elapsed()));
+        state
+            .metrics
+            .request_finished(&path, None, 0, started.elapsed().as_secs_f64());
+        return Ok(file.map(Either::Right));
+    }
     let mut access = Access::default();
     let reply = match route(&state, request, &mut access).await {
         Ok(reply) => reply,
@@ -102,7 +119,18 @@ pub async fn handle(
     } else {
         reply
     };
-    Ok(render(reply))
+    Ok(render(reply).map(Either::Left))
+}
+
+/// The file of `paths.static_dir` that a `GET` or `HEAD` outside the API asks for, if any.
+async fn static_file(state: &AppState, request: &Request<Incoming>) -> Option<Response<FileBody>> {
+    let files = state.static_files.as_ref()?;
+    let method = request.method();
+    let api = API_PATHS.contains(&request.uri().path());
+    if api || !(method == Method::GET || method == Method::HEAD) {
+        return None;
+    }
+    files.serve(request).await
 }
 
 /// A duration as the access line writes it: milliseconds with three decimals.

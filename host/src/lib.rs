@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod static_files;
 pub mod store;
 
 pub use config::Config;

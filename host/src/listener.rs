@@ -3,7 +3,6 @@
 
 use crate::state::AppState;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,7 +19,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `listener` with `handler` until `stop` resolves; then stops accepting and returns
 /// the handle through which the open connections are asked to finish.
-pub async fn accept_until<H, F>(
+pub async fn accept_until<H, F, B>(
     listener: TcpListener,
     state: AppState,
     handler: H,
@@ -28,7 +27,9 @@ pub async fn accept_until<H, F>(
 ) -> GracefulShutdown
 where
     H: Fn(AppState, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
-    F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);

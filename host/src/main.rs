@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Directory for log files.
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Folder of files to serve beside the API (the demo page: `client`).
+    #[arg(long)]
+    static_dir: Option<PathBuf>,
     /// Address of the admin API; off loopback it needs admin.token (or GAME_HOST_ADMIN_TOKEN).
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
@@ -121,6 +124,9 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(listen) = args.listen {
         config.server.listen = listen;
+    }
+    if let Some(dir) = &args.static_dir {
+        config.paths.static_dir = Some(dir.clone());
     }
     if let Some(admin) = args.admin_listen {
         config.admin.listen = Some(admin);

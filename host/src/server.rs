@@ -65,6 +65,8 @@ pub enum StartError {
         address: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("paths.static_dir {0} is not a folder: create it, or unset static_dir (--static-dir) to serve no files")]
+    StaticDir(String),
     #[error("cannot watch the plugins directory {dir}: {source}")]
     Watch { dir: String, source: notify::Error },
 }
@@ -130,6 +132,11 @@ impl Host {
     /// Opens the store and loads every module in the plugins directory.
     pub async fn start(config: Config, deps: Deps) -> Result<Host, StartError> {
         let config = Arc::new(config);
+        if let Some(dir) = &config.paths.static_dir {
+            if !dir.is_dir() {
+                return Err(StartError::StaticDir(dir.display().to_string()));
+            }
+        }
         let store = SqliteStore::open(&config.paths.data_dir.join("game.db"))?;
         let plugins_error = |source| StartError::Plugins {
             dir: config.paths.plugins_dir.display().to_string(),

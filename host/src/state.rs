@@ -7,6 +7,7 @@ use crate::metrics::Metrics;
 use crate::player_locks::PlayerLocks;
 use crate::plugins::Registry;
 use crate::session::cache::SessionCache;
+use crate::static_files::StaticFiles;
 use crate::store::Store;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,8 @@ pub struct Shared {
     /// One player's commands run one at a time.
     pub player_locks: PlayerLocks,
     pub log: slog::Logger,
+    /// The files of `paths.static_dir`, if set.
+    pub static_files: Option<StaticFiles>,
     /// Request counts and latencies; the rest is read from the fields above when scraped.
     pub metrics: Metrics,
     /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
@@ -55,6 +58,7 @@ impl AppState {
         restart: Option<RestartRequests>,
     ) -> Self {
         let sessions = SessionCache::new(config.session.recheck_ms());
+        let static_files = config.paths.static_dir.as_deref().map(StaticFiles::new);
         AppState(Arc::new(Shared {
             config,
             registry,
@@ -63,6 +67,7 @@ impl AppState {
             clock,
             player_locks: PlayerLocks::default(),
             log,
+            static_files,
             metrics,
             restart,
             shutting_down: AtomicBool::new(false),

@@ -15,3 +15,4 @@ mod ops;
 mod persistence;
 mod protocol;
 mod smoke;
+mod web;
