@@ -14,6 +14,7 @@ RELEASE ?=
 # The release host, demo modules and config, staged by `make dist` (the Dockerfile's build).
 DIST_DIR ?= $(TARGET_DIR)/dist
 IMAGE ?= game-host
+NODE ?= node
 HADOLINT ?= hadolint
 SHELLCHECK ?= shellcheck
 SHELL_SCRIPTS := .ci/run config/deploy/git/post-receive
@@ -83,6 +84,15 @@ install-module: setup ## Build, check, install one module: MODULE=<crate> [PLUGI
 .PHONY: test
 test: build ## Run every test (builds the module libraries the tests load first)
 	$(CARGO) test --workspace
+	@$(MAKE) --no-print-directory test-client
+
+.PHONY: test-client
+test-client: ## The client SDK's tests (client/), against the real host; needs Node.js 18+
+	@if command -v $(NODE) >/dev/null; then \
+		cd client && CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) $(NODE) --test test/*.test.js; \
+	else \
+		echo "SKIPPED the client SDK tests (client/): node not found; install Node.js 18 or newer to run them"; \
+	fi
 
 .PHONY: lint
 lint: setup lint-docker lint-shell ## rustfmt, clippy with warnings denied, hadolint, shellcheck

@@ -1,0 +1,184 @@
+// The client against a real game-host (debug build, demo modules), over real HTTP.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { GameClient, GameError, memoryStorage, SESSION_KEY } from "../src/index.js";
+import { freePort, startHost } from "./host.js";
+
+/** A fetch that counts its calls and otherwise is the real one. */
+function countingFetch() {
+  const counted = (...args) => {
+    counted.calls += 1;
+    return fetch(...args);
+  };
+  counted.calls = 0;
+  return counted;
+}
+
+let accountNumber = 0;
+const newAccount = () => `client_${process.pid}_${++accountNumber}`;
+
+describe("with the demo modules", () => {
+  let host;
+  before(async () => {
+    host = await startHost();
+  });
+  after(async () => {
+    await host?.stop();
+  });
+
+  test("login, then commands resolve to the reply data", async () => {
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage() });
+    const session = await game.login(newAccount(), { name: "Alice" });
+    assert.match(session.playerId, /^[0-9a-f]{32}$/);
+    const player = await game.call("1203");
+    assert.equal(player.player_id, session.playerId);
+    assert.equal(player.name, "Alice");
+    assert.equal(player.gold, 1000);
+    const { goods } = await game.call("1101");
+    assert.ok(goods.length >= 3);
+    const bought = await game.call("1103", { id: "potion", count: 2 });
+    assert.equal(bought.gold, 900);
+    assert.equal(bought.items.potion, 2);
+  });
+
+  test("the session is kept across page reloads (a new client on the same storage)", async () => {
+    const storage = memoryStorage();
+    const first = new GameClient({ baseUrl: host.url, storage });
+    const session = await first.login(newAccount());
+    const reloaded = new GameClient({ baseUrl: host.url, storage });
+    assert.deepEqual(reloaded.session, session);
+    const player = await reloaded.call("1203");
+    assert.equal(player.player_id, session.playerId);
+  });
+
+  test("a game refusal and a host error are told apart", async () => {
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage() });
+    await game.login(newAccount());
+    const poor = await game.call("1103", { id: "sword", count: 99 }).catch((e) => e);
+    assert.ok(poor instanceof GameError);
+    assert.equal(poor.ret, 1);
+    assert.equal(poor.cmd, "1104");
+    assert.equal(poor.kind, "refused");
+    assert.ok(poor.refused);
+    assert.ok(poor.msg.length > 0);
+
+    const unknown = await game.call("9901").catch((e) => e);
+    assert.equal(unknown.ret, -1);
+    assert.equal(unknown.kind, "host");
+    assert.equal(unknown.refused, false);
+    assert.ok(unknown.msg.length > 0);
+
+    const bad = await game.call("12a3").catch((e) => e);
+    assert.equal(bad.ret, -2);
+    assert.equal(bad.status, 400);
+  });
+
+  test("logout ends the session on the host and here", async () => {
+    const storage = memoryStorage();
+    const game = new GameClient({ baseUrl: host.url, storage });
+    const { token } = await game.login(newAccount());
+    await game.logout();
+    assert.equal(game.session, null);
+    assert.equal(storage.getItem(SESSION_KEY), null);
+    // The old token is refused by the host: -3, and the client says to log in again.
+    storage.setItem(SESSION_KEY, JSON.stringify({ token, playerId: "x", account: "x" }));
+    const error = await game.call("1203").catch((e) => e);
+    assert.equal(error.ret, -3);
+    assert.ok(error.loggedOut);
+    assert.equal(game.session, null, "a refused session is forgotten");
+  });
+
+  test("a call before login is refused without a request", async () => {
+    const fetch = countingFetch();
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage(), fetch });
+    const error = await game.call("1203").catch((e) => e);
+    assert.equal(error.ret, -3);
+    assert.equal(fetch.calls, 0);
+  });
+
+  test("a bad account is refused with the host's words", async () => {
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage() });
+    const error = await game.login("no spaces allowed").catch((e) => e);
+    assert.equal(error.ret, -2);
+    assert.match(error.msg, /account/);
+    assert.equal(game.session, null);
+  });
+
+  test("health", async () => {
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage() });
+    assert.deepEqual(await game.health(), { ret: 0, status: "ok" });
+  });
+});
+
+describe("when the host cannot be reached", () => {
+  test("reads are retried with backoff, purchases are sent once", async () => {
+    const port = await freePort(); // nothing listens there
+    const storage = memoryStorage();
+    storage.setItem(SESSION_KEY, JSON.stringify({ token: "t", playerId: "p", account: "a" }));
+    const fetch = countingFetch();
+    const game = new GameClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      storage,
+      fetch,
+      retries: 2,
+      backoffMs: 10,
+    });
+    const read = await game.call("1203").catch((e) => e);
+    assert.equal(read.kind, "network");
+    assert.equal(read.ret, -6);
+    assert.equal(fetch.calls, 3, "one attempt and two retries");
+
+    fetch.calls = 0;
+    const buy = await game.call("1103", { id: "potion", count: 1 }).catch((e) => e);
+    assert.equal(buy.kind, "network");
+    assert.equal(fetch.calls, 1, "a purchase is never sent twice");
+  });
+
+  test("a read sent while the host is down succeeds once it is back", async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const fetch = countingFetch();
+    const game = new GameClient({
+      baseUrl: `http://${address}`,
+      storage: memoryStorage(),
+      fetch,
+      retries: 8,
+      backoffMs: 50,
+    });
+    const first = await startHost({ listen: address });
+    const session = await game.login(newAccount());
+    await first.stop({ keepDirs: true });
+    fetch.calls = 0;
+    const pending = game.call("1203");
+    // The same address, modules and database: the session is still valid after the restart.
+    const second = await startHost({ listen: address, dirs: first.dirs });
+    try {
+      const player = await pending;
+      assert.equal(player.player_id, session.playerId);
+      assert.ok(fetch.calls >= 2, `a failed attempt, then the retry (${fetch.calls} calls)`);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe("with a slow module", () => {
+  let host;
+  before(async () => {
+    host = await startHost({ modules: ["player", "fixture_faulty"] });
+  });
+  after(async () => {
+    await host?.stop();
+  });
+
+  test("a call that outlives the client's timeout rejects with kind timeout", async () => {
+    const fetch = countingFetch();
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage(), fetch, timeoutMs: 200 });
+    await game.login(newAccount());
+    fetch.calls = 0;
+    const error = await game.call("9007", { ms: 1500 }).catch((e) => e);
+    assert.equal(error.kind, "timeout");
+    assert.equal(error.ret, -7);
+    assert.equal(fetch.calls, 1, "not a read command: not sent again");
+  });
+});
