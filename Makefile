@@ -84,7 +84,20 @@ install-module: setup ## Build, check, install one module: MODULE=<crate> [PLUGI
 .PHONY: test
 test: build ## Run every test (builds the module libraries the tests load first)
 	$(CARGO) test --workspace
-	@$(MAKE) --no-print-directory test-client
+	@$(MAKE) --no-print-directory test-client test-browser
+
+.PHONY: test-browser
+test-browser: ## The demo page in headless Chromium (client/test/browser): needs Node.js, npm, chromium
+	@if ! command -v $(NODE) >/dev/null || ! command -v npm >/dev/null; then \
+		echo "SKIPPED the browser tests (client/test/browser): node or npm not found; install Node.js 18+ with npm"; \
+	elif [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+		echo "SKIPPED the browser tests (client/test/browser): no Chromium; apt-get install chromium, or set CHROMIUM=/path/to/chrome"; \
+	else \
+		cd client && npm ci --no-audit --no-fund --loglevel=error && \
+		CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) SCREENSHOT_DIR=$(abspath $(TARGET_DIR))/browser-tests \
+			$(NODE) --test test/browser/*.test.js && \
+		echo "screenshots of each step: $(abspath $(TARGET_DIR))/browser-tests/"; \
+	fi
 
 .PHONY: test-client
 test-client: ## The client SDK's tests (client/), against the real host; needs Node.js 18+
