@@ -12,7 +12,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use plugin_api::Player;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// A module's private data for one player: a JSON object.
 pub type ModuleData = Map<String, Value>;
@@ -24,6 +26,50 @@ pub struct SessionRecord {
     pub expires_at_ms: i64,
 }
 
+/// A player as an operator sees it: the record, the account and every module's data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlayerDetails {
+    pub account: String,
+    pub player: Player,
+    /// Each module's private data, by module name.
+    pub modules: BTreeMap<String, ModuleData>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What an operator gives a player; negative amounts take away.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grant {
+    pub gold: i64,
+    pub diamond: i64,
+    /// Item id to count added (negative: removed).
+    pub items: BTreeMap<String, i64>,
+}
+
+/// Who asks for an operator's change, when, and why.
+#[derive(Debug, Clone)]
+pub struct AuditNote {
+    pub operator: String,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+/// One row of the audit log: an operator's change to a player, with the state before and
+/// after. Rows are only ever added.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at_ms: i64,
+    pub operator: String,
+    /// `grant` or `revoke`.
+    pub action: String,
+    pub player_id: String,
+    pub reason: String,
+    pub before: Value,
+    pub after: Value,
+}
+
 /// Why storage could not serve a request.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,6 +79,9 @@ pub enum StoreError {
     /// The player does not exist (a session outlived its player).
     #[error("no player {0}")]
     NoSuchPlayer(String),
+    /// The change is not allowed (it would make a balance negative); nothing was written.
+    #[error("{0}")]
+    Refused(String),
     /// Stored data cannot be read back; someone must look at it.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -80,6 +129,35 @@ pub trait Store: Send + Sync + 'static {
     /// The player record and `module`'s data for that player (`{}` if none yet).
     async fn load(&self, player_id: &str, module: &str)
         -> Result<(Player, ModuleData), StoreError>;
+
+    /// The player registered under `account`, if any, with every module's data.
+    async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError>;
+
+    /// The player `player_id`, if it exists, with every module's data.
+    async fn player_details(&self, player_id: &str) -> Result<Option<PlayerDetails>, StoreError>;
+
+    /// Applies `grant` to the player and records it in the audit log, in one transaction;
+    /// [`StoreError::Refused`] if a balance or item count would go below zero.
+    async fn grant(
+        &self,
+        player_id: &str,
+        grant: &Grant,
+        note: &AuditNote,
+    ) -> Result<AuditEntry, StoreError>;
+
+    /// Ends every session of the player and records it in the audit log, in one transaction.
+    async fn revoke_sessions(
+        &self,
+        player_id: &str,
+        note: &AuditNote,
+    ) -> Result<AuditEntry, StoreError>;
+
+    /// The newest `limit` audit entries, of one player or of all, newest first.
+    async fn audit_log(
+        &self,
+        player_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Writes what a command changed, in one transaction.
     async fn commit(

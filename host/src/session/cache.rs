@@ -29,6 +29,9 @@ struct Entry {
 pub struct SessionCache {
     recheck_ms: i64,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Players whose sessions were all ended here (an operator's revoke), and when: a read
+    /// that began before cannot bring one of their sessions back.
+    revoked: Mutex<HashMap<String, i64>>,
 }
 
 impl SessionCache {
@@ -36,6 +39,7 @@ impl SessionCache {
         SessionCache {
             recheck_ms,
             entries: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -53,6 +57,15 @@ impl SessionCache {
     /// the session was ended here since (a logout racing the read).
     pub fn insert(&self, token_hash: &str, player_id: &str, expires_at_ms: i64, now_ms: i64) {
         if self.recheck_ms <= 0 {
+            return;
+        }
+        let revoked_at = self
+            .revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(player_id)
+            .copied();
+        if revoked_at.is_some_and(|at| at >= now_ms) {
             return;
         }
         let mut entries = self.lock();
@@ -91,6 +104,27 @@ impl SessionCache {
                 checked_at_ms: now_ms,
             },
         );
+    }
+
+    /// Forgets every session of `player_id`, all ended at `now_ms` (an operator's revoke), and
+    /// keeps reads that began before from bringing any back.
+    pub fn end_player(&self, player_id: &str, now_ms: i64) {
+        if self.recheck_ms <= 0 {
+            return;
+        }
+        {
+            let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            // A read older than `recheck` is long finished: older marks can go.
+            revoked.retain(|_, at| now_ms - *at < self.recheck_ms);
+            revoked.insert(player_id.to_owned(), now_ms);
+        }
+        for entry in self.lock().values_mut() {
+            if entry.player_id.as_deref() == Some(player_id) {
+                entry.player_id = None;
+                entry.checked_at_ms = now_ms;
+                entry.expires_at_ms = i64::MAX;
+            }
+        }
     }
 
     fn is_fresh(&self, entry: &Entry, now_ms: i64) -> bool {
@@ -162,5 +196,23 @@ mod tests {
         cache.insert("fresh", "p2", 1_000_000, 10_000);
         assert_eq!(cache.get("fresh", 10_001).as_deref(), Some("p2"));
         assert!(cache.lock().len() == 1, "the stale entries were dropped");
+    }
+
+    #[test]
+    fn a_revoke_ends_every_session_of_the_player_and_only_theirs() {
+        let cache = SessionCache::new(5_000);
+        cache.insert("a1", "alice", 1_000_000, 0);
+        cache.insert("a2", "alice", 1_000_000, 0);
+        cache.insert("b1", "bob", 1_000_000, 0);
+        cache.end_player("alice", 10);
+        assert_eq!(cache.get("a1", 11), None);
+        assert_eq!(cache.get("a2", 11), None);
+        assert_eq!(cache.get("b1", 11).as_deref(), Some("bob"));
+        // A read that began before the revoke (a third token, not cached yet) is not cached.
+        cache.insert("a3", "alice", 1_000_000, 10);
+        assert_eq!(cache.get("a3", 11), None);
+        // A login after the revoke is.
+        cache.insert("a4", "alice", 1_000_000, 12);
+        assert_eq!(cache.get("a4", 13).as_deref(), Some("alice"));
     }
 }

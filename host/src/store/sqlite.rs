@@ -10,7 +10,9 @@
 //! `synchronous=NORMAL` in WAL mode keeps every committed transaction across a crash of the
 //! process; only a power loss may drop the last ones.
 
-use super::{ModuleData, SessionRecord, Store, StoreError};
+use super::{
+    AuditEntry, AuditNote, Grant, ModuleData, PlayerDetails, SessionRecord, Store, StoreError,
+};
 use async_trait::async_trait;
 use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -18,7 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 /// The schema version this host writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE players (
@@ -133,6 +135,13 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if found < 1 {
         conn.execute_batch(&format!(
             "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))
+        .map_err(db_error)?;
+    }
+    if found < 2 {
+        conn.execute_batch(&format!(
+            "BEGIN; {} PRAGMA user_version = 2; COMMIT;",
+            operator::SCHEMA_V2
         ))
         .map_err(db_error)?;
     }
@@ -293,6 +302,49 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {
+        let account = account.to_owned();
+        self.with_conn(move |conn| operator::find_player(conn, &account))
+            .await
+    }
+
+    async fn player_details(&self, player_id: &str) -> Result<Option<PlayerDetails>, StoreError> {
+        let player_id = player_id.to_owned();
+        self.with_conn(move |conn| operator::player_details(conn, &player_id))
+            .await
+    }
+
+    async fn grant(
+        &self,
+        player_id: &str,
+        grant: &Grant,
+        note: &AuditNote,
+    ) -> Result<AuditEntry, StoreError> {
+        let (player_id, grant, note) = (player_id.to_owned(), grant.clone(), note.clone());
+        self.with_conn(move |conn| operator::grant(conn, &player_id, &grant, &note))
+            .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        player_id: &str,
+        note: &AuditNote,
+    ) -> Result<AuditEntry, StoreError> {
+        let (player_id, note) = (player_id.to_owned(), note.clone());
+        self.with_conn(move |conn| operator::revoke_sessions(conn, &player_id, &note))
+            .await
+    }
+
+    async fn audit_log(
+        &self,
+        player_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let player_id = player_id.map(str::to_owned);
+        self.with_conn(move |conn| operator::audit_log(conn, player_id.as_deref(), limit))
+            .await
+    }
+
     async fn commit(
         &self,
         player_id: &str,
@@ -375,6 +427,8 @@ fn db_error(e: rusqlite::Error) -> StoreError {
 fn unavailable(msg: String) -> StoreError {
     StoreError::Unavailable(msg)
 }
+
+mod operator;
 
 #[cfg(test)]
 mod tests;

@@ -125,3 +125,98 @@ async fn unknown_player_is_reported() {
         Err(StoreError::NoSuchPlayer(_))
     ));
 }
+
+fn note(reason: &str) -> AuditNote {
+    AuditNote {
+        operator: "ops".into(),
+        reason: reason.into(),
+        at_ms: 7,
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_cannot_be_rewritten_even_in_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("game.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .login("alice", Player::new("p1", "Alice", ""), 0)
+        .await
+        .unwrap();
+    let grant = Grant {
+        gold: 5,
+        ..Grant::default()
+    };
+    store.grant("p1", &grant, &note("why")).await.unwrap();
+    store.close().await.unwrap();
+
+    let conn = Connection::open(&path).unwrap();
+    for statement in ["UPDATE audit SET reason = 'rewritten'", "DELETE FROM audit"] {
+        let err = conn.execute(statement, []).unwrap_err();
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    let reason: String = conn
+        .query_row("SELECT reason FROM audit", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(reason, "why");
+}
+
+#[tokio::test]
+async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("game.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO players VALUES ('p1', 'alice', 'Alice', '', 10, 0, '{}', 0, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let entry = store
+        .grant(
+            "p1",
+            &Grant {
+                gold: 1,
+                ..Grant::default()
+            },
+            &note("upgrade"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(entry.after["gold"], 11);
+    assert_eq!(store.audit_log(None, 10).await.unwrap(), vec![entry]);
+    store.close().await.unwrap();
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[tokio::test]
+async fn a_refused_grant_writes_nothing() {
+    let (_dir, store) = open();
+    store
+        .login("alice", Player::new("p1", "Alice", ""), 0)
+        .await
+        .unwrap();
+    let take = Grant {
+        gold: -5_000,
+        ..Grant::default()
+    };
+    assert!(matches!(
+        store.grant("p1", &take, &note("too much")).await,
+        Err(StoreError::Refused(_))
+    ));
+    assert_eq!(store.audit_log(Some("p1"), 10).await.unwrap(), vec![]);
+    assert_eq!(store.load("p1", "m").await.unwrap().0.gold, 1000);
+}

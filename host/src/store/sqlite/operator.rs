@@ -1,0 +1,273 @@
+//! The operators' side of the SQLite store: looking players up, grants and revokes, each
+//! written with its audit row in the same transaction, and reading the audit log.
+//!
+//! The audit table only grows: triggers refuse every `UPDATE` and `DELETE` on it (schema v2),
+//! so not even a bug in the host can rewrite what operators did.
+
+use super::{db_error, items_json, read_player};
+use crate::store::{AuditEntry, AuditNote, Grant, ModuleData, PlayerDetails, StoreError};
+use plugin_api::Player;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Schema v2: the audit log.
+pub const SCHEMA_V2: &str = "
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms     INTEGER NOT NULL,
+    operator  TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    player_id TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    before    TEXT NOT NULL,
+    after     TEXT NOT NULL
+);
+CREATE INDEX audit_by_player ON audit (player_id, id);
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
+pub fn find_player(
+    conn: &mut Connection,
+    account: &str,
+) -> Result<Option<PlayerDetails>, StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    let player_id: Option<String> = tx
+        .query_row(
+            "SELECT player_id FROM players WHERE account = ?1",
+            [account],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let details = match player_id {
+        Some(player_id) => details(&tx, &player_id)?,
+        None => None,
+    };
+    tx.finish().map_err(db_error)?;
+    Ok(details)
+}
+
+pub fn player_details(
+    conn: &mut Connection,
+    player_id: &str,
+) -> Result<Option<PlayerDetails>, StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    let details = details(&tx, player_id)?;
+    tx.finish().map_err(db_error)?;
+    Ok(details)
+}
+
+fn details(tx: &Transaction<'_>, player_id: &str) -> Result<Option<PlayerDetails>, StoreError> {
+    let row: Option<(String, i64, i64)> = tx
+        .query_row(
+            "SELECT account, created_at, updated_at FROM players WHERE player_id = ?1",
+            [player_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((account, created_at_ms, updated_at_ms)) = row else {
+        return Ok(None);
+    };
+    let player = read_player(tx, player_id)?;
+    let mut modules = BTreeMap::new();
+    let mut select = tx
+        .prepare("SELECT module, data FROM module_data WHERE player_id = ?1 ORDER BY module")
+        .map_err(db_error)?;
+    let rows = select
+        .query_map([player_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(db_error)?;
+    for row in rows {
+        let (module, text) = row.map_err(db_error)?;
+        let data: ModuleData = serde_json::from_str(&text).map_err(|e| {
+            StoreError::Corrupt(format!("module data of {player_id} for {module}: {e}"))
+        })?;
+        modules.insert(module, data);
+    }
+    Ok(Some(PlayerDetails {
+        account,
+        player,
+        modules,
+        created_at_ms,
+        updated_at_ms,
+    }))
+}
+
+pub fn grant(
+    conn: &mut Connection,
+    player_id: &str,
+    grant: &Grant,
+    note: &AuditNote,
+) -> Result<AuditEntry, StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    let before = read_player(&tx, player_id)?;
+    let after = granted(&before, grant)?;
+    tx.execute(
+        "UPDATE players SET gold = ?2, diamond = ?3, items = ?4, updated_at = ?5 WHERE player_id = ?1",
+        params![player_id, after.gold, after.diamond, items_json(&after), note.at_ms],
+    )
+    .map_err(db_error)?;
+    let entry = append(
+        &tx,
+        "grant",
+        player_id,
+        note,
+        balances(&before),
+        balances(&after),
+    )?;
+    tx.commit().map_err(db_error)?;
+    Ok(entry)
+}
+
+/// The player after `grant`, or why it cannot be applied.
+fn granted(before: &Player, grant: &Grant) -> Result<Player, StoreError> {
+    let mut after = before.clone();
+    after.gold = before.gold.saturating_add(grant.gold);
+    after.diamond = before.diamond.saturating_add(grant.diamond);
+    for (item, change) in &grant.items {
+        let count = after
+            .items
+            .get(item)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(*change);
+        if count < 0 {
+            return Err(StoreError::Refused(format!(
+                "the player has {} of item `{item}`: cannot take {}",
+                count - change,
+                -change
+            )));
+        }
+        if count == 0 {
+            after.items.remove(item);
+        } else {
+            after.items.insert(item.clone(), count);
+        }
+    }
+    if after.gold < 0 {
+        return Err(StoreError::Refused(format!(
+            "the player has {} gold: cannot take {}",
+            before.gold, -grant.gold
+        )));
+    }
+    if after.diamond < 0 {
+        return Err(StoreError::Refused(format!(
+            "the player has {} diamonds: cannot take {}",
+            before.diamond, -grant.diamond
+        )));
+    }
+    Ok(after)
+}
+
+fn balances(player: &Player) -> Value {
+    json!({ "gold": player.gold, "diamond": player.diamond, "items": player.items })
+}
+
+pub fn revoke_sessions(
+    conn: &mut Connection,
+    player_id: &str,
+    note: &AuditNote,
+) -> Result<AuditEntry, StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    read_player(&tx, player_id)?; // NoSuchPlayer if there is none
+    let ended = tx
+        .execute("DELETE FROM sessions WHERE player_id = ?1", [player_id])
+        .map_err(db_error)?;
+    let entry = append(
+        &tx,
+        "revoke",
+        player_id,
+        note,
+        json!({ "sessions": ended }),
+        json!({ "sessions": 0 }),
+    )?;
+    tx.commit().map_err(db_error)?;
+    Ok(entry)
+}
+
+fn append(
+    tx: &Transaction<'_>,
+    action: &str,
+    player_id: &str,
+    note: &AuditNote,
+    before: Value,
+    after: Value,
+) -> Result<AuditEntry, StoreError> {
+    tx.execute(
+        "INSERT INTO audit (at_ms, operator, action, player_id, reason, before, after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            note.at_ms,
+            note.operator,
+            action,
+            player_id,
+            note.reason,
+            before.to_string(),
+            after.to_string()
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(AuditEntry {
+        id: tx.last_insert_rowid(),
+        at_ms: note.at_ms,
+        operator: note.operator.clone(),
+        action: action.to_owned(),
+        player_id: player_id.to_owned(),
+        reason: note.reason.clone(),
+        before,
+        after,
+    })
+}
+
+pub fn audit_log(
+    conn: &mut Connection,
+    player_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut select = conn
+        .prepare(
+            "SELECT id, at_ms, operator, action, player_id, reason, before, after FROM audit
+             WHERE ?1 IS NULL OR player_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .map_err(db_error)?;
+    let rows = select
+        .query_map(params![player_id, limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, String>(7)?,
+            ))
+        })
+        .map_err(db_error)?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (id, at_ms, operator, action, player_id, reason, before, after) =
+            row.map_err(db_error)?;
+        let json = |text: &str| {
+            serde_json::from_str(text)
+                .map_err(|e| StoreError::Corrupt(format!("audit row {id}: {e}")))
+        };
+        entries.push(AuditEntry {
+            id,
+            at_ms,
+            before: json(&before)?,
+            after: json(&after)?,
+            operator,
+            action,
+            player_id,
+            reason,
+        });
+    }
+    Ok(entries)
+}
