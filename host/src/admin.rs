@@ -9,9 +9,14 @@
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
 //!   answers once it serves, then this process drains and exits.
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
+//! - Players and the audit log: see [`players`].
+//! - `GET /console/`: the operator console, a page on this API ([`console`]).
 //!
 //! A bearer token (`admin.token`, or `GAME_HOST_ADMIN_TOKEN`) is required whenever one is set,
 //! and the host refuses to start with the admin listener off loopback without one.
+
+mod console;
+mod players;
 
 use crate::error::ApiError;
 use crate::http::{error_reply, render, Reply};
@@ -34,13 +39,18 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    if method == Method::GET {
+        if let Some(page) = console::serve(&path) {
+            return Ok(page);
+        }
+    }
     let authorized = authorize(&state, &request);
     // The one reply that is not JSON, and no access line: a scraper calls every few seconds.
     if authorized.is_ok() && method == Method::GET && path == "/metrics" {
         return Ok(metrics(&state).await);
     }
     let reply = match authorized {
-        Ok(()) => route(&state, &method, &path).await,
+        Ok(()) => route(&state, request).await,
         Err(e) => Err(e),
     };
     let reply = reply.unwrap_or_else(|error| error_reply(&error, None, &state.log));
@@ -71,9 +81,24 @@ fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiErr
     }
 }
 
-async fn route(state: &AppState, method: &Method, path: &str) -> Result<Reply, ApiError> {
+async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let query = query.as_deref();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["admin", "players"]) => players::find(state, query).await,
+        (&Method::GET, ["admin", "players", player_id]) => players::show(state, player_id).await,
+        (&Method::POST, ["admin", "players", player_id, "grant"]) => {
+            let body = players::body(state, request).await?;
+            players::grant(state, player_id, body).await
+        }
+        (&Method::POST, ["admin", "players", player_id, "revoke"]) => {
+            let body = players::body(state, request).await?;
+            players::revoke(state, player_id, body).await
+        }
+        (&Method::GET, ["admin", "audit"]) => players::audit(state, query).await,
         (&Method::GET, ["admin", "modules"]) => Ok(modules(state).await),
         (&Method::GET, ["admin", "events"]) => Ok(Reply::ok(
             json!({ "ret": 0, "events": state.registry.events().recent() }),
@@ -81,18 +106,27 @@ async fn route(state: &AppState, method: &Method, path: &str) -> Result<Reply, A
         (&Method::POST, ["admin", "modules", name, "reload"]) => reload(state, name).await,
         (&Method::POST, ["admin", "modules", name, "rollback"]) => rollback(state, name).await,
         (&Method::POST, ["admin", "restart"]) => restart(state).await,
-        (_, ["admin", "modules"] | ["admin", "events"] | ["metrics"]) => {
-            Err(ApiError::MethodNotAllowed {
-                path: path.to_owned(),
-                allow: "GET",
-            })
-        }
-        (_, ["admin", "modules", _, "reload" | "rollback"] | ["admin", "restart"]) => {
-            Err(ApiError::MethodNotAllowed {
-                path: path.to_owned(),
-                allow: "POST",
-            })
-        }
+        (
+            _,
+            ["admin", "modules"]
+            | ["admin", "events"]
+            | ["metrics"]
+            | ["admin", "players"]
+            | ["admin", "players", _]
+            | ["admin", "audit"],
+        ) => Err(ApiError::MethodNotAllowed {
+            path: path.to_owned(),
+            allow: "GET",
+        }),
+        (
+            _,
+            ["admin", "modules", _, "reload" | "rollback"]
+            | ["admin", "restart"]
+            | ["admin", "players", _, "grant" | "revoke"],
+        ) => Err(ApiError::MethodNotAllowed {
+            path: path.to_owned(),
+            allow: "POST",
+        }),
         _ => Err(ApiError::NoSuchEndpoint(path.to_owned())),
     }
 }

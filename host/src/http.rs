@@ -259,7 +259,7 @@ fn check_length(request: &Request<Incoming>, limit: usize) -> Result<(), ApiErro
 }
 
 /// Reads the whole body, stopping at the limit (chunked bodies declare no length).
-async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     check_length(&request, limit)?;
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

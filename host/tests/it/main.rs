@@ -11,6 +11,7 @@ mod harness;
 mod hotswap;
 mod loading;
 mod modules;
+mod operators;
 mod ops;
 mod persistence;
 mod protocol;

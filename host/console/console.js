@@ -1,0 +1,183 @@
+// The operator console: the admin API (/admin/...) in a page. Served by the host on its admin
+// listener at /console. The operator's name is kept in localStorage (every change is audited
+// under it); the admin token, when the host has one, only in sessionStorage.
+
+const $ = (selector) => document.querySelector(selector);
+const who = $("#who");
+who.operator.value = localStorage.getItem("console.operator") ?? "";
+who.token.value = sessionStorage.getItem("console.token") ?? "";
+who.addEventListener("input", () => {
+  localStorage.setItem("console.operator", who.operator.value.trim());
+  sessionStorage.setItem("console.token", who.token.value.trim());
+});
+
+function say(text, kind = "done") {
+  $("#message").textContent = text;
+  $("#message").className = kind;
+}
+
+/** Calls the admin API; resolves to the JSON reply, rejects with its `msg`. */
+async function api(method, path, body) {
+  const headers = {};
+  const token = who.token.value.trim();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const reply = await response.json().catch(() => ({ ret: -6, msg: `HTTP ${response.status}` }));
+  if (reply.ret !== 0) throw new Error(reply.msg ?? `failed (ret ${reply.ret})`);
+  return reply;
+}
+
+/** Runs `action`, reporting its failure in words. */
+async function act(action) {
+  try {
+    await action();
+  } catch (error) {
+    say(error.message, "error");
+  }
+}
+
+function operator() {
+  const name = who.operator.value.trim();
+  if (!name) throw new Error("Enter your name as operator first: every change is audited under it.");
+  return name;
+}
+
+function cell(row, text) {
+  const td = row.insertCell();
+  td.textContent = text;
+  return td;
+}
+
+async function loadModules() {
+  const { modules, draining, not_unloaded: leaked } = await api("GET", "/admin/modules");
+  const body = $("#modules tbody");
+  body.replaceChildren();
+  for (const m of modules) {
+    const row = body.insertRow();
+    row.dataset.module = m.name;
+    cell(row, m.name);
+    cell(row, m.prefix);
+    cell(row, m.version);
+    cell(row, m.generation);
+    cell(row, m.sha256.slice(0, 12)).title = m.sha256;
+    cell(row, m.in_flight);
+    cell(row, m.calls ?? "");
+    cell(row, m.failures ?? "");
+    const buttons = row.insertCell();
+    for (const action of ["reload", "rollback"]) {
+      const button = document.createElement("button");
+      button.textContent = action;
+      button.addEventListener("click", () =>
+        act(async () => {
+          const reply = await api("POST", `/admin/modules/${m.name}/${action}`);
+          say(`${m.name}: ${action} ${reply.change ?? "done"}`);
+          await loadModules();
+        }),
+      );
+      buttons.append(button, " ");
+    }
+  }
+  $("#draining").textContent =
+    `Draining: ${draining.length || "none"} · not unloaded: ${leaked.length || "none"}`;
+  const { events } = await api("GET", "/admin/events");
+  $("#events").replaceChildren(
+    ...events.slice(-20).reverse().map((event) => {
+      const item = document.createElement("li");
+      item.textContent = JSON.stringify(event);
+      return item;
+    }),
+  );
+}
+
+let current = null; // the player shown
+
+async function showPlayer(playerId) {
+  const { player: details } = await api("GET", `/admin/players/${playerId}`);
+  current = details.player.player_id;
+  const p = details.player;
+  $("#player").hidden = false;
+  $("#player-title").textContent = `${p.name} · account ${details.account} · ${p.player_id}`;
+  $("#player-gold").textContent = p.gold;
+  $("#player-diamond").textContent = p.diamond;
+  $("#player-items").textContent =
+    Object.entries(p.items).map(([id, n]) => `${id} × ${n}`).join(", ") || "none";
+  $("#player-modules").textContent = JSON.stringify(details.modules, null, 2);
+}
+
+async function loadAudit() {
+  const { entries } = await api("GET", "/admin/audit?limit=50");
+  const body = $("#audit tbody");
+  body.replaceChildren();
+  for (const e of entries) {
+    const row = body.insertRow();
+    cell(row, e.id);
+    cell(row, new Date(e.at_ms).toISOString().replace("T", " ").slice(0, 19));
+    cell(row, e.operator);
+    cell(row, e.action);
+    cell(row, e.player_id.slice(0, 8)).title = e.player_id;
+    cell(row, e.reason);
+    cell(row, JSON.stringify(e.before));
+    cell(row, JSON.stringify(e.after));
+  }
+}
+
+$("#search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  act(async () => {
+    const account = event.target.account.value.trim();
+    const { players } = await api("GET", `/admin/players?account=${encodeURIComponent(account)}`);
+    if (players.length === 0) {
+      $("#player").hidden = true;
+      throw new Error(`No player has the account ${account}.`);
+    }
+    await showPlayer(players[0].player.player_id);
+    say(`Found ${account}.`);
+  });
+});
+
+$("#grant").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target;
+  act(async () => {
+    let items = {};
+    if (form.items.value.trim()) {
+      try {
+        items = JSON.parse(form.items.value);
+      } catch {
+        throw new Error('Items must be JSON such as {"potion": 2}.');
+      }
+    }
+    const reply = await api("POST", `/admin/players/${current}/grant`, {
+      operator: operator(),
+      reason: form.reason.value,
+      gold: Number(form.gold.value) || 0,
+      diamond: Number(form.diamond.value) || 0,
+      items,
+    });
+    say(`Granted (audit #${reply.audit.id}).`);
+    form.reason.value = "";
+    await Promise.all([showPlayer(current), loadAudit()]);
+  });
+});
+
+$("#revoke").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target;
+  act(async () => {
+    const reply = await api("POST", `/admin/players/${current}/revoke`, {
+      operator: operator(),
+      reason: form.reason.value,
+    });
+    say(`Revoked ${reply.audit.before.sessions} session(s) (audit #${reply.audit.id}).`);
+    form.reason.value = "";
+    await loadAudit();
+  });
+});
+
+act(async () => {
+  await Promise.all([loadModules(), loadAudit()]);
+});
