@@ -1,0 +1,96 @@
+// The operator console in a real browser, beside a player's demo page: find the player, grant
+// gold with a reason, see the audit row; the player sees the gold after a refresh; a revoke
+// logs the player out at their next call.
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { ROOT, startHost } from "../host.js";
+import { findChromium } from "./chromium.js";
+
+const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join(ROOT, "target", "browser-tests");
+mkdirSync(SCREENSHOTS, { recursive: true });
+
+let host;
+let browser;
+
+before(async () => {
+  host = await startHost({ args: ["--static-dir", join(ROOT, "client")] });
+  browser = await chromium.launch({ executablePath: findChromium(), args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  await host?.stop();
+});
+
+const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
+
+test("an operator grants gold with a reason and revokes the player's sessions", async () => {
+  const account = `console_${process.pid}`;
+  const player = await (await browser.newContext()).newPage();
+  const playerErrors = [];
+  player.on("pageerror", (error) => playerErrors.push(error.message));
+  await player.goto(`${host.url}/`);
+  await player.fill("#login-form [name=account]", account);
+  await player.click("#login-form button");
+  await player.waitForSelector("#game:not([hidden])");
+  await player.waitForFunction(() => document.querySelector("#gold").textContent === "1000");
+
+  const console_ = await (await browser.newContext()).newPage();
+  const consoleErrors = [];
+  console_.on("pageerror", (error) => consoleErrors.push(error.message));
+  await console_.goto(`${host.adminUrl}/console/`);
+  await console_.waitForSelector('#modules tr[data-module="mall"]');
+  await console_.fill("#who [name=operator]", "ops-ann");
+  await console_.screenshot({ path: join(SCREENSHOTS, "6-console.png"), fullPage: true });
+
+  await console_.fill("#search [name=account]", account);
+  await console_.click("#search button");
+  await console_.waitForSelector("#player:not([hidden])");
+  assert.equal(await text(console_, "#player-gold"), "1000");
+
+  await console_.fill("#grant [name=gold]", "500");
+  await console_.fill("#grant [name=reason]", "ticket 42: compensation");
+  await console_.click("#grant button");
+  await console_.waitForFunction(() => document.querySelector("#player-gold").textContent === "1500");
+  await console_.waitForSelector("#audit tbody tr");
+  const row = await console_.locator("#audit tbody tr").first().textContent();
+  assert.match(row, /ops-ann/);
+  assert.match(row, /grant/);
+  assert.match(row, /ticket 42: compensation/);
+  assert.match(row, /"gold":1000/);
+  assert.match(row, /"gold":1500/);
+  await console_.screenshot({ path: join(SCREENSHOTS, "7-console-granted.png"), fullPage: true });
+
+  // The player sees the new balance after a refresh.
+  await player.reload();
+  await player.waitForFunction(() => document.querySelector("#gold").textContent === "1500");
+  await player.screenshot({ path: join(SCREENSHOTS, "8-player-after-grant.png") });
+
+  // Taking more than the player has is refused in words, and nothing changes.
+  await console_.fill("#grant [name=gold]", "-99999");
+  await console_.fill("#grant [name=reason]", "mistake");
+  await console_.click("#grant button");
+  await console_.waitForFunction(() => /cannot take/.test(document.querySelector("#message").textContent));
+  assert.equal(await text(console_, "#player-gold"), "1500");
+
+  await console_.fill("#revoke [name=reason]", "account shared");
+  await console_.click("#revoke button");
+  await console_.waitForFunction(() => /Revoked 1 session/.test(document.querySelector("#message").textContent));
+  await console_.waitForFunction(() =>
+    document.querySelector("#audit tbody tr")?.textContent.includes("revoke"),
+  );
+  await console_.screenshot({ path: join(SCREENSHOTS, "9-console-revoked.png"), fullPage: true });
+
+  // The player's next call finds the session ended: the page says so and asks to log in.
+  await player.click("#sign-in");
+  await player.waitForSelector("#login:not([hidden])");
+  assert.match(await text(player, "#message"), /session has ended/);
+  await player.screenshot({ path: join(SCREENSHOTS, "10-player-logged-out.png") });
+
+  assert.deepEqual(playerErrors, []);
+  assert.deepEqual(consoleErrors, []);
+});
