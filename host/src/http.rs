@@ -86,33 +86,25 @@ pub async fn handle(
     let started = Instant::now();
     let _in_flight = state.metrics.request_started();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let mut access = Access::default();
     if let Some(file) = static_file(&state, &request).await {
         let status = file.status().as_u16();
-        slog::info!(state.log, "request";
-            "method" => %method, "path" => &path, "status" => status, "ret" => "-",
-            "cmd" => "-", "player" => "-", "ms" => %Millis(started.elapsed()));
-        state
-            .metrics
-            .request_finished(&path, None, 0, started.elapsed().as_secs_f64());
+        finish(&state, &method, &path, status, None, &access, started);
         return Ok(file.map(Either::Right));
     }
-    let mut access = Access::default();
     let reply = match route(&state, request, &mut access).await {
         Ok(reply) => reply,
         Err(error) => error_reply(&error, access.reply_cmd.as_deref(), &state.log),
     };
-    let ret = reply.ret;
-    let elapsed = started.elapsed();
-    let seconds = elapsed.as_secs_f64();
-    slog::info!(state.log, "request";
-        "method" => %method, "path" => &path, "status" => reply.status, "ret" => ret,
-        "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
-        "ms" => %Millis(elapsed));
-    // A command no module has (-1) is not a label of its own: anyone can send 10,000 of them.
-    let known_cmd = access.cmd.as_deref().filter(|_| ret != -1);
-    state
-        .metrics
-        .request_finished(&path, known_cmd, ret, seconds);
+    finish(
+        &state,
+        &method,
+        &path,
+        reply.status,
+        Some(reply.ret),
+        &access,
+        started,
+    );
     let reply = if state.is_shutting_down() {
         // The client's next request goes to a new connection: the successor's, or another host.
         reply.with_header(CONNECTION, "close".into())
@@ -120,6 +112,41 @@ pub async fn handle(
         reply
     };
     Ok(render(reply).map(Either::Left))
+}
+
+/// Writes a request's access line and counts it in the metrics. `ret` is `None` for a file,
+/// which has none.
+fn finish(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    status: u16,
+    ret: Option<i64>,
+    access: &Access,
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    slog::info!(state.log, "request";
+        "method" => %method, "path" => path, "status" => status, "ret" => %Ret(ret),
+        "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
+        "ms" => %Millis(elapsed));
+    // A command no module has (-1) is not a label of its own: anyone can send 10,000 of them.
+    let known_cmd = access.cmd.as_deref().filter(|_| ret != Some(-1));
+    state
+        .metrics
+        .request_finished(path, known_cmd, ret.unwrap_or(0), elapsed.as_secs_f64());
+}
+
+/// A reply's `ret` as the access line writes it: `-` when there is none.
+struct Ret(Option<i64>);
+
+impl std::fmt::Display for Ret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ret) => write!(f, "{ret}"),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// The file of `paths.static_dir` that a `GET` or `HEAD` outside the API asks for, if any.
