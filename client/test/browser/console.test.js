@@ -3,49 +3,23 @@
 // logs the player out at their next call.
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
-import { ROOT, startHost } from "../host.js";
-import { findChromium } from "./chromium.js";
+import { test } from "node:test";
+import { hostAndBrowser, playerPage, screenshot, text } from "./setup.js";
 
-const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join(ROOT, "target", "browser-tests");
-mkdirSync(SCREENSHOTS, { recursive: true });
-
-let host;
-let browser;
-
-before(async () => {
-  host = await startHost({ args: ["--static-dir", join(ROOT, "client")] });
-  browser = await chromium.launch({ executablePath: findChromium(), args: ["--no-sandbox"] });
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.stop();
-});
-
-const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
+const env = hostAndBrowser();
 
 test("an operator grants gold with a reason and revokes the player's sessions", async () => {
   const account = `console_${process.pid}`;
-  const player = await (await browser.newContext()).newPage();
-  const playerErrors = [];
-  player.on("pageerror", (error) => playerErrors.push(error.message));
-  await player.goto(`${host.url}/`);
-  await player.fill("#login-form [name=account]", account);
-  await player.click("#login-form button");
-  await player.waitForSelector("#game:not([hidden])");
-  await player.waitForFunction(() => document.querySelector("#gold").textContent === "1000");
+  const { page: player, errors: playerErrors } = await playerPage(env, account);
+  assert.equal(await text(player, "#gold"), "1000");
 
-  const console_ = await (await browser.newContext()).newPage();
+  const console_ = await (await env.browser.newContext()).newPage();
   const consoleErrors = [];
   console_.on("pageerror", (error) => consoleErrors.push(error.message));
-  await console_.goto(`${host.adminUrl}/console/`);
+  await console_.goto(`${env.host.adminUrl}/console/`);
   await console_.waitForSelector('#modules tr[data-module="mall"]');
   await console_.fill("#who [name=operator]", "ops-ann");
-  await console_.screenshot({ path: join(SCREENSHOTS, "6-console.png"), fullPage: true });
+  await screenshot(console_, "6-console");
 
   await console_.fill("#search [name=account]", account);
   await console_.click("#search button");
@@ -63,12 +37,12 @@ test("an operator grants gold with a reason and revokes the player's sessions", 
   assert.match(row, /ticket 42: compensation/);
   assert.match(row, /"gold":1000/);
   assert.match(row, /"gold":1500/);
-  await console_.screenshot({ path: join(SCREENSHOTS, "7-console-granted.png"), fullPage: true });
+  await screenshot(console_, "7-console-granted");
 
   // The player sees the new balance after a refresh.
   await player.reload();
   await player.waitForFunction(() => document.querySelector("#gold").textContent === "1500");
-  await player.screenshot({ path: join(SCREENSHOTS, "8-player-after-grant.png") });
+  await screenshot(player, "8-player-after-grant");
 
   // Taking more than the player has is refused in words, and nothing changes.
   await console_.fill("#grant [name=gold]", "-99999");
@@ -83,13 +57,13 @@ test("an operator grants gold with a reason and revokes the player's sessions", 
   await console_.waitForFunction(() =>
     document.querySelector("#audit tbody tr")?.textContent.includes("revoke"),
   );
-  await console_.screenshot({ path: join(SCREENSHOTS, "9-console-revoked.png"), fullPage: true });
+  await screenshot(console_, "9-console-revoked");
 
   // The player's next call finds the session ended: the page says so and asks to log in.
   await player.click("#sign-in");
   await player.waitForSelector("#login:not([hidden])");
   assert.match(await text(player, "#message"), /session has ended/);
-  await player.screenshot({ path: join(SCREENSHOTS, "10-player-logged-out.png") });
+  await screenshot(player, "10-player-logged-out");
 
   assert.deepEqual(playerErrors, []);
   assert.deepEqual(consoleErrors, []);
