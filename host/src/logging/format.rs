@@ -151,7 +151,9 @@ pub fn write_head(
     out.push(b' ');
 }
 
-/// The whole line for `record`, newline included (for drains that write a line at a time).
+/// The whole line for `record`, newline included. The host's files build lines into their
+/// batches instead; tests' drains use this.
+#[cfg(test)]
 pub fn line(
     format: LineFormat,
     stamp: &Stamp,
