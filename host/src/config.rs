@@ -9,6 +9,8 @@
 pub mod env;
 pub mod log;
 
+use crate::store::server::PoolSettings;
+use crate::store::DatabaseUrl;
 pub use log::{LevelName, LineFormat, LogConfig, LogFileConfig, Rotation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,6 +24,7 @@ use std::time::Duration;
 pub struct Config {
     pub server: ServerConfig,
     pub paths: PathsConfig,
+    pub store: StoreConfig,
     pub session: SessionConfig,
     pub plugins: PluginsConfig,
     pub log: LogConfig,
@@ -41,6 +44,9 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// How long a successor (`SIGUSR2`) may take to load its modules and serve, in seconds.
     pub handover_timeout_secs: u64,
+    /// This host's name among several on one database, in its logs, metrics and admin API;
+    /// `""` is the machine's hostname.
+    pub host_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -55,6 +61,32 @@ pub struct PathsConfig {
     /// Files the client listener also serves (GET and HEAD on any other path), such as the
     /// demo page and the client SDK (`client/` in the dev profile). Unset serves none.
     pub static_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Which database: `""` (SQLite in `<data_dir>/game.db`), `sqlite://PATH`,
+    /// `postgres://USER:PASSWORD@HOST/DB` or `mysql://…` (MariaDB and MySQL). Also
+    /// `--database-url` and `GAME_HOST_DATABASE_URL`.
+    pub url: String,
+    /// Server databases: connections at most; each running command holds one.
+    pub pool_size: u32,
+    /// Server databases: how long to wait for a connection, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Server databases: longest a statement may run (lock waits included), in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: String::new(),
+            pool_size: 16,
+            connect_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,6 +177,7 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             shutdown_grace_secs: 10,
             handover_timeout_secs: 60,
+            host_id: String::new(),
         }
     }
 }
@@ -312,6 +345,20 @@ impl Config {
         )?;
         range("session.recheck_secs", self.session.recheck_secs, 0, 3600)?;
         range("plugins.keep_versions", plugins.keep_versions as u64, 0, 16)?;
+        range("store.pool_size", u64::from(self.store.pool_size), 1, 1000)?;
+        range(
+            "store.connect_timeout_ms",
+            self.store.connect_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        range(
+            "store.statement_timeout_ms",
+            self.store.statement_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        self.database_url()?;
         range(
             "plugins.drain_deadline_secs",
             plugins.drain_deadline_secs,
@@ -327,7 +374,37 @@ impl Config {
         if shown.admin.token.is_some() {
             shown.admin.token = Some("<redacted>".into());
         }
+        if !shown.store.url.is_empty() {
+            shown.store.url = crate::store::url::redact_text(&shown.store.url);
+        }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+
+    /// The database `store.url` names; the error names the key and what is accepted.
+    pub fn database_url(&self) -> Result<DatabaseUrl, String> {
+        DatabaseUrl::parse(&self.store.url, &self.paths.data_dir)
+            .map_err(|e| format!("store.url: {e}"))
+    }
+
+    /// How a server store connects.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            size: self.store.pool_size,
+            connect_timeout: Duration::from_millis(self.store.connect_timeout_ms),
+            statement_timeout: Duration::from_millis(self.store.statement_timeout_ms),
+        }
+    }
+
+    /// `server.host_id`, or the machine's hostname if it is unset.
+    pub fn host_id(&self) -> String {
+        if !self.server.host_id.is_empty() {
+            return self.server.host_id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_owned())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "game-host".into())
     }
 
     pub fn drain_deadline(&self) -> Duration {

@@ -10,7 +10,7 @@ use crate::plugins::{CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
-use crate::store::{ModuleData, StoreError};
+use crate::store::{ModuleData, SessionCheck, StoreError};
 use plugin_api::Player;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -63,28 +63,39 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<Login, Api
     })
 }
 
+/// Who sent a request: the player, and the hash of the session token they sent.
+#[derive(Debug)]
+pub struct Caller {
+    pub player_id: String,
+    pub token_hash: String,
+}
+
 /// The player behind a request's token.
-pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<String, ApiError> {
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
     let token = token.ok_or_else(|| {
         ApiError::Unauthorized("no session: log in with POST /login, then send its token as `Authorization: Bearer <token>`".into())
     })?;
     let now = state.clock.now_millis();
     let token_hash = session::token_hash(token);
     if let Some(player_id) = state.sessions.get(&token_hash, now) {
-        return Ok(player_id);
+        return Ok(Caller {
+            player_id,
+            token_hash,
+        });
     }
     let session = state
         .store
         .session(&token_hash, now)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the session is unknown or expired: log in again".into())
-        })?;
+        .ok_or_else(session_ended)?;
     state
         .sessions
         .insert(&token_hash, &session.player_id, session.expires_at_ms, now);
-    Ok(session.player_id)
+    Ok(Caller {
+        player_id: session.player_id,
+        token_hash,
+    })
 }
 
 /// `POST /logout`: ends the session of `token`.
@@ -99,12 +110,13 @@ pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /logic`: runs one command for `player_id`.
+/// `POST /logic`: runs one command for the caller.
 pub async fn run_command(
     state: &AppState,
-    player_id: &str,
+    caller: &Caller,
     request: LogicRequest,
 ) -> Result<CommandReply, ApiError> {
+    let player_id = caller.player_id.as_str();
     let cmd = request.cmd;
     let version = state.registry.route(cmd.prefix()).ok_or_else(|| {
         ApiError::NoSuchCommand(format!("no module serves commands {}xx", cmd.prefix()))
@@ -113,19 +125,27 @@ pub async fn run_command(
         return Err(no_such_command(&version, cmd));
     }
     let module = version.meta.name.clone();
-    let _turn = state.player_locks.lock(player_id).await;
-    let (player, module_data) = state
-        .store
-        .load(player_id, &module)
-        .await
-        .map_err(store_error)?;
+    let _one_at_a_time = state.player_locks.lock(player_id).await;
+    let session = SessionCheck {
+        token_hash: &caller.token_hash,
+        now_ms: state.clock.now_millis(),
+    };
+    let turn = match state.store.begin_turn(player_id, &module, session).await {
+        Ok(turn) => turn,
+        Err(StoreError::SessionEnded) => {
+            state.sessions.end(&caller.token_hash, session.now_ms);
+            return Err(session_ended());
+        }
+        Err(e) => return Err(store_error(e)),
+    };
+    // Dropping `turn` on any early return below ends it without writing anything.
     let outcome = call_module(
         state,
         version.clone(),
         cmd,
         request.data,
-        &player,
-        &module_data,
+        &turn.player,
+        &turn.module_data,
     )
     .await?;
     match outcome {
@@ -136,25 +156,15 @@ pub async fn run_command(
         } => {
             let data = reply_data(&module, data)?;
             let new_player = new_player
-                .map(|text| checked_player(&module, &text, &player))
+                .map(|text| checked_player(&module, &text, &turn.player))
                 .transpose()?;
             let new_data = new_data
                 .map(|text| checked_module_data(&module, &text))
                 .transpose()?;
-            if new_player.is_some() || new_data.is_some() {
-                let now = state.clock.now_millis();
-                state
-                    .store
-                    .commit(
-                        player_id,
-                        &module,
-                        new_player.as_ref(),
-                        new_data.as_ref(),
-                        now,
-                    )
-                    .await
-                    .map_err(store_error)?;
-            }
+            let now = state.clock.now_millis();
+            turn.end(new_player.as_ref(), new_data.as_ref(), now)
+                .await
+                .map_err(store_error)?;
             Ok(CommandReply::Done(data))
         }
         CallOutcome::Refused { code, msg } if code > 0 => Ok(CommandReply::Refused { code, msg }),
@@ -255,12 +265,17 @@ fn failed(module: &str, detail: String) -> ApiError {
     }
 }
 
+fn session_ended() -> ApiError {
+    ApiError::Unauthorized("the session is unknown or expired: log in again".into())
+}
+
 /// Storage errors as the client sees them: the detail is logged, never sent.
 fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::NoSuchPlayer(_) => {
             ApiError::Unauthorized("the session's player no longer exists: log in again".into())
         }
+        StoreError::SessionEnded => session_ended(),
         other => ApiError::unavailable("the database is unavailable, try again shortly", other),
     }
 }

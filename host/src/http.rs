@@ -207,7 +207,7 @@ async fn route(
         ));
     }
     match (request.method(), path.as_str()) {
-        (&Method::GET, "/health") => Ok(health(state)),
+        (&Method::GET, "/health") => Ok(health(state).await),
         (&Method::POST, "/login") => login(state, request).await,
         (&Method::POST, "/logic") => logic(state, request, access).await,
         (&Method::POST, "/logout") => logout(state, request).await,
@@ -220,14 +220,29 @@ async fn route(
     }
 }
 
-fn health(state: &AppState) -> Reply {
+/// 200 while the host serves; 503 while it shuts down, or while a dependency (the database)
+/// does not answer, naming it, so that a load balancer sends players elsewhere.
+async fn health(state: &AppState) -> Reply {
     if state.is_shutting_down() {
-        Reply::json(
+        return Reply::json(
             503,
             &json!({ "ret": -6, "status": "shutting_down", "msg": "the host is shutting down" }),
-        )
-    } else {
-        Reply::ok(json!({ "ret": 0, "status": "ok" }))
+        );
+    }
+    match state.store.check().await {
+        Ok(()) => Reply::ok(json!({ "ret": 0, "status": "ok" })),
+        Err(e) => {
+            slog::warn!(state.log, "health: the database does not answer"; "error" => %e);
+            Reply::json(
+                503,
+                &json!({
+                    "ret": -6,
+                    "status": "unavailable",
+                    "down": ["database"],
+                    "msg": "the database is unavailable; the host retries by itself",
+                }),
+            )
+        }
     }
 }
 
@@ -248,14 +263,14 @@ async fn logic(
 ) -> Result<Reply, ApiError> {
     check_length(&request, state.config.server.body_limit)?;
     let token = session::token_from(request.headers());
-    let player_id = game::authenticate(state, token.as_deref()).await?;
-    access.player = Some(player_id.clone());
+    let caller = game::authenticate(state, token.as_deref()).await?;
+    access.player = Some(caller.player_id.clone());
     let body = read_body(request, state.config.server.body_limit).await?;
     let logic = LogicRequest::parse(&body)?;
     let reply_cmd = logic.cmd.reply();
     access.cmd = Some(logic.cmd.to_string());
     access.reply_cmd = Some(reply_cmd.clone());
-    Ok(match game::run_command(state, &player_id, logic).await? {
+    Ok(match game::run_command(state, &caller, logic).await? {
         CommandReply::Done(data) => Reply::done(&reply_cmd, &data),
         CommandReply::Refused { code, msg } => {
             Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))

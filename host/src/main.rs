@@ -82,6 +82,10 @@ struct ServeArgs {
     /// Address of the admin API; off loopback it needs admin.token (or GAME_HOST_ADMIN_TOKEN).
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// The database: sqlite://PATH, postgres://USER:PASSWORD@HOST/DB or mysql://… (store.url;
+    /// better given as GAME_HOST_DATABASE_URL, which other users cannot see in `ps`).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -131,6 +135,9 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(admin) = args.admin_listen {
         config.admin.listen = Some(admin);
     }
+    if let Some(url) = &args.database_url {
+        config.store.url.clone_from(url);
+    }
     config.validate()?;
     Ok(config)
 }
@@ -152,6 +159,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         clock.clone(),
         log_dropped.clone(),
     )?;
+    let log = log.new(slog::o!("host" => config.host_id()));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let deps = Deps {
         clock,

@@ -70,8 +70,12 @@ impl Drop for InFlight<'_> {
 
 impl Metrics {
     /// `log_dropped` is the logging queue's counter of dropped lines.
-    pub fn new(log_dropped: Counter) -> Metrics {
-        let mut registry = Registry::with_prefix("game_host");
+    /// Every series carries `host="<host_id>"`, so that a fleet's figures can be told apart.
+    pub fn new(log_dropped: Counter, host_id: &str) -> Metrics {
+        let mut registry = Registry::with_prefix_and_labels(
+            "game_host",
+            [("host".into(), host_id.to_owned().into())].into_iter(),
+        );
         let metrics = Metrics {
             requests: Family::default(),
             // 100 µs to ~6 s: a module call is microseconds, a timeout is seconds.

@@ -17,8 +17,7 @@ use crate::metrics::Metrics;
 use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
 use crate::state::AppState;
-use crate::store::sqlite::SqliteStore;
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 use crate::{admin, http, listener};
 use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
@@ -69,6 +68,8 @@ pub enum StartError {
     StaticDir(String),
     #[error("cannot watch the plugins directory {dir}: {source}")]
     Watch { dir: String, source: notify::Error },
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A started host: store open, modules loaded, not yet serving.
@@ -137,7 +138,9 @@ impl Host {
                 return Err(StartError::StaticDir(dir.display().to_string()));
             }
         }
-        let store = SqliteStore::open(&config.paths.data_dir.join("game.db"))?;
+        let url = config.database_url().map_err(StartError::Config)?;
+        let store = store::open(&url, &config.pool_settings()).await?;
+        slog::info!(deps.log, "store open"; "database" => %url);
         let plugins_error = |source| StartError::Plugins {
             dir: config.paths.plugins_dir.display().to_string(),
             source,
@@ -160,8 +163,7 @@ impl Host {
             ),
             (None, None) => None,
         };
-        let metrics = Metrics::new(deps.log_dropped);
-        let store = Arc::new(store);
+        let metrics = Metrics::new(deps.log_dropped, &config.host_id());
         let state = AppState::new(
             config,
             registry,

@@ -1,19 +1,28 @@
 //! Player data and sessions: the storage contract, whatever database is behind it.
 //!
-//! The host talks to storage only through [`Store`], so a server database for several hosts
-//! can be added without touching modules or the request path. The embedded default is
-//! [`sqlite::SqliteStore`].
+//! The host talks to storage only through [`Store`]; [`open`] picks the implementation from
+//! the database URL: [`sqlite::SqliteStore`], embedded, for one host (the default), or
+//! [`server::ServerStore`] on PostgreSQL or MariaDB/MySQL, shared by several hosts.
 //!
-//! What every implementation guarantees: `commit` applies the player record and the module's
-//! data together or not at all; module data is keyed by module, so one module never reads
-//! another's; a session is valid until it expires or is ended.
+//! What every implementation guarantees, and `contract_tests` holds each of them to:
+//! - a command's turn ([`Store::begin_turn`] … [`PlayerTurn::end`]) applies the player record
+//!   and the module's data together or not at all;
+//! - module data is keyed by module, so one module never reads another's;
+//! - a session is valid until it expires or is ended;
+//! - turns of one player never overlap, even from different hosts (the embedded store relies on
+//!   this host's `player_locks`, as it is never shared; server stores lock the player's row for
+//!   the turn), while turns of different players run in parallel.
 
+pub mod server;
 pub mod sqlite;
+pub mod url;
+
+pub use url::{open, DatabaseUrl};
 
 use async_trait::async_trait;
 use plugin_api::Player;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// A module's private data for one player: a JSON object.
@@ -88,6 +97,57 @@ pub enum StoreError {
     /// The database was written by a newer host.
     #[error("the database schema is version {found}, this host knows up to {known}: run a newer game-host")]
     SchemaTooNew { found: i64, known: i64 },
+    /// The command's session has ended (logged out or revoked on another host) or expired.
+    #[error("the session has ended")]
+    SessionEnded,
+}
+
+/// The session a command came with, for stores that check it again inside the turn.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionCheck<'a> {
+    pub token_hash: &'a str,
+    pub now_ms: i64,
+}
+
+/// One command's turn on one player: the record and the module's data as the turn read them.
+/// On a server store the player's row stays locked until [`PlayerTurn::end`], or until the
+/// turn is dropped, which writes nothing.
+pub struct PlayerTurn {
+    pub player: Player,
+    pub module_data: ModuleData,
+    writer: Box<dyn TurnWriter>,
+}
+
+impl PlayerTurn {
+    pub fn new(player: Player, module_data: ModuleData, writer: Box<dyn TurnWriter>) -> Self {
+        PlayerTurn {
+            player,
+            module_data,
+            writer,
+        }
+    }
+
+    /// Writes what the command changed (`None`: unchanged), in one transaction, and ends the
+    /// turn.
+    pub async fn end(
+        self,
+        player: Option<&Player>,
+        module_data: Option<&ModuleData>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.writer.end(player, module_data, now_ms).await
+    }
+}
+
+/// The store's side of a [`PlayerTurn`].
+#[async_trait]
+pub trait TurnWriter: Send {
+    async fn end(
+        self: Box<Self>,
+        player: Option<&Player>,
+        module_data: Option<&ModuleData>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
 }
 
 /// The storage contract.
@@ -122,13 +182,22 @@ pub trait Store: Send + Sync + 'static {
     /// How many sessions have not expired at `now_ms`.
     async fn active_sessions(&self, now_ms: i64) -> Result<u64, StoreError>;
 
+    /// Whether the database answers now (for `/health`).
+    async fn check(&self) -> Result<(), StoreError>;
+
     /// Writes out what is pending and closes; later calls fail as unavailable. Shutdown calls it
     /// once every request has finished.
     async fn close(&self) -> Result<(), StoreError>;
 
-    /// The player record and `module`'s data for that player (`{}` if none yet).
-    async fn load(&self, player_id: &str, module: &str)
-        -> Result<(Player, ModuleData), StoreError>;
+    /// Begins a command's turn on `player_id`: its record and `module`'s data for it (`{}` if
+    /// none yet). A store shared by several hosts checks `session` in the same transaction
+    /// ([`StoreError::SessionEnded`]), so that a logout on one host holds on all of them.
+    async fn begin_turn(
+        &self,
+        player_id: &str,
+        module: &str,
+        session: SessionCheck<'_>,
+    ) -> Result<PlayerTurn, StoreError>;
 
     /// The player registered under `account`, if any, with every module's data.
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError>;
@@ -158,14 +227,71 @@ pub trait Store: Send + Sync + 'static {
         player_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+}
 
-    /// Writes what a command changed, in one transaction.
-    async fn commit(
-        &self,
-        player_id: &str,
-        module: &str,
-        player: Option<&Player>,
-        module_data: Option<&ModuleData>,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
+/// What an operator grant leaves of `before`, or why it cannot be applied: balances and item
+/// counts never go below zero. Shared by every store.
+pub fn granted(before: &Player, grant: &Grant) -> Result<Player, StoreError> {
+    let mut after = before.clone();
+    after.gold = before.gold.saturating_add(grant.gold);
+    after.diamond = before.diamond.saturating_add(grant.diamond);
+    for (item, change) in &grant.items {
+        let count = after
+            .items
+            .get(item)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(*change);
+        if count < 0 {
+            return Err(StoreError::Refused(format!(
+                "the player has {} of item `{item}`: cannot take {}",
+                count - change,
+                -change
+            )));
+        }
+        if count == 0 {
+            after.items.remove(item);
+        } else {
+            after.items.insert(item.clone(), count);
+        }
+    }
+    if after.gold < 0 {
+        return Err(StoreError::Refused(format!(
+            "the player has {} gold: cannot take {}",
+            before.gold, -grant.gold
+        )));
+    }
+    if after.diamond < 0 {
+        return Err(StoreError::Refused(format!(
+            "the player has {} diamonds: cannot take {}",
+            before.diamond, -grant.diamond
+        )));
+    }
+    Ok(after)
+}
+
+/// A player's balances as an audit row records them, before and after a change.
+pub fn balances(player: &Player) -> Value {
+    json!({ "gold": player.gold, "diamond": player.diamond, "items": player.items })
+}
+
+/// A player's items as stored: a JSON object of counts.
+pub fn items_json(player: &Player) -> String {
+    serde_json::to_string(&player.items).expect("a map of integers serializes")
+}
+
+/// Stored items read back.
+pub fn parse_items(player_id: &str, text: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("items of {player_id}: {e}")))
+}
+
+/// Stored module data read back.
+pub fn parse_module_data(
+    player_id: &str,
+    module: &str,
+    text: &str,
+) -> Result<ModuleData, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("module data of {player_id} for {module}: {e}")))
 }

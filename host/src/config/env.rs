@@ -22,8 +22,15 @@ pub fn select(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, 
     selected
 }
 
+/// Other names for variables, as other tools spell them.
+const ALIASES: [(&str, &str); 1] = [("GAME_HOST_DATABASE_URL", "GAME_HOST_STORE_URL")];
+
 /// Sets the key that variable `name` names to `raw`, read as that key's type.
 pub fn apply(table: &mut toml::Table, name: &str, raw: &str) -> Result<(), ConfigError> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical);
     let error = |message: String| ConfigError::Env {
         var: name.to_owned(),
         message,

@@ -11,7 +11,8 @@
 //! process; only a power loss may drop the last ones.
 
 use super::{
-    AuditEntry, AuditNote, Grant, ModuleData, PlayerDetails, SessionRecord, Store, StoreError,
+    items_json, parse_items, parse_module_data, AuditEntry, AuditNote, Grant, ModuleData,
+    PlayerDetails, PlayerTurn, SessionCheck, SessionRecord, Store, StoreError, TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -258,6 +259,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn check(&self) -> Result<(), StoreError> {
+        self.with_conn(|_| Ok(())).await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.with_slot(|slot| {
             let Some(conn) = slot.take() else {
@@ -271,35 +276,28 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn load(
+    async fn begin_turn(
         &self,
         player_id: &str,
         module: &str,
-    ) -> Result<(Player, ModuleData), StoreError> {
+        _session: SessionCheck<'_>,
+    ) -> Result<PlayerTurn, StoreError> {
+        // The session is not checked again: only this host uses the file, and its session
+        // cache sees every logout and revoke at once. Nor is anything locked: this host's
+        // `player_locks` already keep a player's turns apart.
         let (player_id, module) = (player_id.to_owned(), module.to_owned());
-        self.with_conn(move |conn| {
-            // One read transaction for both reads: the record and the data are of the same
-            // moment, and the file locks are taken once, not once per statement.
-            let tx = conn.transaction().map_err(db_error)?;
-            let player = read_player(&tx, &player_id)?;
-            let data: Option<String> = tx
-                .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")
-                .and_then(|mut select| {
-                    select
-                        .query_row(params![player_id, module], |row| row.get(0))
-                        .optional()
-                })
-                .map_err(db_error)?;
-            let data = match data {
-                None => ModuleData::new(),
-                Some(text) => serde_json::from_str(&text).map_err(|e| {
-                    StoreError::Corrupt(format!("module data of {player_id} for {module}: {e}"))
-                })?,
-            };
-            tx.finish().map_err(db_error)?;
-            Ok((player, data))
-        })
-        .await
+        let (player, module_data, player_id, module) = self
+            .with_conn(move |conn| {
+                let (player, data) = load(conn, &player_id, &module)?;
+                Ok((player, data, player_id, module))
+            })
+            .await?;
+        let writer = SqliteTurn {
+            store: self.clone(),
+            player_id,
+            module,
+        };
+        Ok(PlayerTurn::new(player, module_data, Box::new(writer)))
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {
@@ -344,20 +342,60 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| operator::audit_log(conn, player_id.as_deref(), limit))
             .await
     }
+}
 
-    async fn commit(
-        &self,
-        player_id: &str,
-        module: &str,
+/// The record and `module`'s data of a player, read in one transaction: they are of the same
+/// moment, and the file locks are taken once, not once per statement.
+fn load(
+    conn: &mut Connection,
+    player_id: &str,
+    module: &str,
+) -> Result<(Player, ModuleData), StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    let player = read_player(&tx, player_id)?;
+    let data: Option<String> = tx
+        .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")
+        .and_then(|mut select| {
+            select
+                .query_row(params![player_id, module], |row| row.get(0))
+                .optional()
+        })
+        .map_err(db_error)?;
+    let data = match data {
+        None => ModuleData::new(),
+        Some(text) => parse_module_data(player_id, module, &text)?,
+    };
+    tx.finish().map_err(db_error)?;
+    Ok((player, data))
+}
+
+/// The end of a command's turn on the embedded store: its writes, as one job.
+struct SqliteTurn {
+    store: SqliteStore,
+    player_id: String,
+    module: String,
+}
+
+#[async_trait]
+impl TurnWriter for SqliteTurn {
+    async fn end(
+        self: Box<Self>,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let (player_id, module) = (player_id.to_owned(), module.to_owned());
+        if player.is_none() && module_data.is_none() {
+            return Ok(());
+        }
+        let SqliteTurn {
+            store,
+            player_id,
+            module,
+        } = *self;
         let player = player.cloned();
         let module_data =
             module_data.map(|data| serde_json::Value::Object(data.clone()).to_string());
-        self.with_conn(move |conn| {
+        store.with_conn(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             if let Some(data) = module_data {
                 tx.prepare_cached(
@@ -404,8 +442,7 @@ fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError>
         .map_err(db_error)?;
     let (name, head_img, gold, diamond, items) =
         row.ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
-    let items = serde_json::from_str(&items)
-        .map_err(|e| StoreError::Corrupt(format!("items of {player_id}: {e}")))?;
+    let items = parse_items(player_id, &items)?;
     Ok(Player {
         player_id: player_id.to_owned(),
         name,
@@ -414,10 +451,6 @@ fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError>
         diamond,
         items,
     })
-}
-
-fn items_json(player: &Player) -> String {
-    serde_json::to_string(&player.items).expect("a map of integers serializes")
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {

@@ -103,6 +103,7 @@ impl Dirs {
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         config.server.shutdown_grace_secs = 5;
+        config.server.host_id = "test-host".into();
         config.paths.plugins_dir = self.plugins();
         config.paths.data_dir = self.data();
         config.paths.log_dir = self.log();

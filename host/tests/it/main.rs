@@ -6,6 +6,7 @@
 
 mod admin;
 mod cli;
+mod databases;
 mod deploy;
 mod harness;
 mod hotswap;
@@ -16,4 +17,5 @@ mod ops;
 mod persistence;
 mod protocol;
 mod smoke;
+mod store_contract;
 mod web;

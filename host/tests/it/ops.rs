@@ -182,13 +182,13 @@ fn the_log_files_have_their_levels_and_sigterm_loses_no_line() {
         "one access line per request, none lost"
     );
     let simple = regex::Regex::new(
-        r"^\[INFO\] \[\d\d/[A-Z][a-z]{2}/\d{4} \d\d:\d\d:\d\d\] request method=POST path=/logic status=200 ret=0 cmd=1203 player=[0-9a-f]+ ms=\d+\.\d{3}$",
+        r"^\[INFO\] \[\d\d/[A-Z][a-z]{2}/\d{4} \d\d:\d\d:\d\d\] request method=POST path=/logic status=200 ret=0 cmd=1203 player=[0-9a-f]+ ms=\d+\.\d{3} host=\S+$",
     )
     .unwrap();
     assert!(simple.is_match(access[0]), "{}", access[0]);
     assert!(
         info.lines()
-            .any(|l| l.contains("bought 1 x potion module=mall version=0.1.0")),
+            .any(|l| l.contains("bought 1 x potion ") && l.contains("module=mall version=0.1.0")),
         "a module's line names the module and its version:\n{info}"
     );
     assert!(
@@ -197,7 +197,7 @@ fn the_log_files_have_their_levels_and_sigterm_loses_no_line() {
     );
     let last = info.lines().last().unwrap();
     assert!(
-        last.ends_with("] shut down"),
+        last.contains("] shut down host="),
         "the log is flushed to its last line: {last}"
     );
 
@@ -351,6 +351,18 @@ async fn metrics_count_requests_modules_and_sessions() {
         .to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let metrics = response.text().await.unwrap();
+    let samples = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty());
+    for line in samples {
+        assert!(
+            line.contains(r#"host="test-host""#),
+            "every series names the host: {line}"
+        );
+    }
+    let metrics = metrics
+        .replace(r#"{host="test-host"}"#, "")
+        .replace(r#"host="test-host","#, "");
     let expect = |series: &str, value: f64| {
         assert_eq!(
             sample(&metrics, series),

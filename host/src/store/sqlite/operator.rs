@@ -4,9 +4,11 @@
 //! The audit table only grows: triggers refuse every `UPDATE` and `DELETE` on it (schema v2),
 //! so not even a bug in the host can rewrite what operators did.
 
-use super::{db_error, items_json, read_player};
-use crate::store::{AuditEntry, AuditNote, Grant, ModuleData, PlayerDetails, StoreError};
-use plugin_api::Player;
+use super::{db_error, read_player};
+use crate::store::{
+    balances, granted, items_json, parse_module_data, AuditEntry, AuditNote, Grant, PlayerDetails,
+    StoreError,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -85,9 +87,7 @@ fn details(tx: &Transaction<'_>, player_id: &str) -> Result<Option<PlayerDetails
         .map_err(db_error)?;
     for row in rows {
         let (module, text) = row.map_err(db_error)?;
-        let data: ModuleData = serde_json::from_str(&text).map_err(|e| {
-            StoreError::Corrupt(format!("module data of {player_id} for {module}: {e}"))
-        })?;
+        let data = parse_module_data(player_id, &module, &text)?;
         modules.insert(module, data);
     }
     Ok(Some(PlayerDetails {
@@ -123,50 +123,6 @@ pub fn grant(
     )?;
     tx.commit().map_err(db_error)?;
     Ok(entry)
-}
-
-/// The player after `grant`, or why it cannot be applied.
-fn granted(before: &Player, grant: &Grant) -> Result<Player, StoreError> {
-    let mut after = before.clone();
-    after.gold = before.gold.saturating_add(grant.gold);
-    after.diamond = before.diamond.saturating_add(grant.diamond);
-    for (item, change) in &grant.items {
-        let count = after
-            .items
-            .get(item)
-            .copied()
-            .unwrap_or(0)
-            .saturating_add(*change);
-        if count < 0 {
-            return Err(StoreError::Refused(format!(
-                "the player has {} of item `{item}`: cannot take {}",
-                count - change,
-                -change
-            )));
-        }
-        if count == 0 {
-            after.items.remove(item);
-        } else {
-            after.items.insert(item.clone(), count);
-        }
-    }
-    if after.gold < 0 {
-        return Err(StoreError::Refused(format!(
-            "the player has {} gold: cannot take {}",
-            before.gold, -grant.gold
-        )));
-    }
-    if after.diamond < 0 {
-        return Err(StoreError::Refused(format!(
-            "the player has {} diamonds: cannot take {}",
-            before.diamond, -grant.diamond
-        )));
-    }
-    Ok(after)
-}
-
-fn balances(player: &Player) -> Value {
-    json!({ "gold": player.gold, "diamond": player.diamond, "items": player.items })
 }
 
 pub fn revoke_sessions(

@@ -1,0 +1,168 @@
+//! The statements of the server store, for PostgreSQL and for MariaDB/MySQL.
+//!
+//! Most are written once, in PostgreSQL's syntax with their parameters numbered in the order
+//! they appear, so that MariaDB's `?` placeholders bind in the same order; [`Sql::mysql`]
+//! rewrites them. The few that differ (upserts, the id of a new row) are written twice.
+
+/// Every statement the server store runs, for one backend.
+#[derive(Debug)]
+pub struct Sql {
+    /// Adds a player unless the account exists (then changes nothing).
+    pub insert_player: String,
+    pub player_by_account: String,
+    pub insert_session: String,
+    pub session: String,
+    pub delete_session: String,
+    pub count_sessions: String,
+    /// A turn's first read: the record, its row locked until the turn ends.
+    pub lock_player: String,
+    /// A turn's second read, once the lock is held: the module's data and the session's
+    /// expiry. Not in the first statement: its snapshot may predate the lock (a statement's
+    /// subqueries see the data as of the statement's start, before it waited for the row).
+    pub module_data_and_session: String,
+    pub upsert_module_data: String,
+    pub update_player: String,
+    pub account_of: String,
+    pub player: String,
+    pub modules_of: String,
+    pub update_balances: String,
+    pub delete_sessions_of: String,
+    /// Adds an audit row; on PostgreSQL it returns the new id, on MariaDB the driver does.
+    pub insert_audit: String,
+    pub audit_of_player: String,
+    pub audit_of_all: String,
+    pub ping: String,
+}
+
+const INSERT_PLAYER: &str = "INSERT INTO players (player_id, account, name, head_img, gold, diamond, items, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const PLAYER_COLUMNS: &str = "name, head_img, gold, diamond, items";
+const INSERT_AUDIT: &str = "INSERT INTO audit (at_ms, operator, action, player_id, reason, state_before, state_after) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const AUDIT_COLUMNS: &str =
+    "id, at_ms, operator, action, player_id, reason, state_before, state_after";
+
+impl Sql {
+    pub fn postgres() -> Sql {
+        Sql {
+            insert_player: format!("{INSERT_PLAYER} ON CONFLICT (account) DO NOTHING"),
+            upsert_module_data: "INSERT INTO module_data (player_id, module, data) VALUES ($1, $2, $3) ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data".into(),
+            insert_audit: format!("{INSERT_AUDIT} RETURNING id"),
+            ..Sql::common()
+        }
+    }
+
+    pub fn mysql() -> Sql {
+        let common = Sql::common();
+        Sql {
+            // `account = account` changes nothing: the row stays as it was.
+            insert_player: format!("{INSERT_PLAYER} ON DUPLICATE KEY UPDATE account = account"),
+            upsert_module_data: "INSERT INTO module_data (player_id, module, data) VALUES ($1, $2, $3) ON DUPLICATE KEY UPDATE data = VALUES(data)".into(),
+            insert_audit: INSERT_AUDIT.into(),
+            ..common
+        }
+        .with_question_marks()
+    }
+
+    fn common() -> Sql {
+        Sql {
+            insert_player: String::new(),
+            player_by_account: format!(
+                "SELECT player_id, {PLAYER_COLUMNS} FROM players WHERE account = $1"
+            ),
+            insert_session: "INSERT INTO sessions (token_hash, player_id, expires_at) VALUES ($1, $2, $3)".into(),
+            session: "SELECT player_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2".into(),
+            delete_session: "DELETE FROM sessions WHERE token_hash = $1".into(),
+            count_sessions: "SELECT COUNT(*) FROM sessions WHERE expires_at > $1".into(),
+            lock_player: format!(
+                "SELECT {PLAYER_COLUMNS} FROM players WHERE player_id = $1 FOR UPDATE"
+            ),
+            module_data_and_session: "SELECT \
+                 (SELECT data FROM module_data WHERE player_id = $1 AND module = $2), \
+                 (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4)"
+                .into(),
+            upsert_module_data: String::new(),
+            update_player: "UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6 WHERE player_id = $7".into(),
+            account_of: "SELECT account, created_at, updated_at FROM players WHERE player_id = $1".into(),
+            player: format!("SELECT {PLAYER_COLUMNS} FROM players WHERE player_id = $1"),
+            modules_of: "SELECT module, data FROM module_data WHERE player_id = $1 ORDER BY module".into(),
+            update_balances: "UPDATE players SET gold = $1, diamond = $2, items = $3, updated_at = $4 WHERE player_id = $5".into(),
+            delete_sessions_of: "DELETE FROM sessions WHERE player_id = $1".into(),
+            insert_audit: String::new(),
+            audit_of_player: format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE player_id = $1 ORDER BY id DESC LIMIT $2"
+            ),
+            audit_of_all: format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT $1"),
+            ping: "SELECT 1".into(),
+        }
+    }
+
+    /// The same statements with MariaDB's placeholders.
+    fn with_question_marks(self) -> Sql {
+        let q = |text: String| question_marks(&text);
+        Sql {
+            insert_player: q(self.insert_player),
+            player_by_account: q(self.player_by_account),
+            insert_session: q(self.insert_session),
+            session: q(self.session),
+            delete_session: q(self.delete_session),
+            count_sessions: q(self.count_sessions),
+            lock_player: q(self.lock_player),
+            module_data_and_session: q(self.module_data_and_session),
+            upsert_module_data: q(self.upsert_module_data),
+            update_player: q(self.update_player),
+            account_of: q(self.account_of),
+            player: q(self.player),
+            modules_of: q(self.modules_of),
+            update_balances: q(self.update_balances),
+            delete_sessions_of: q(self.delete_sessions_of),
+            insert_audit: q(self.insert_audit),
+            audit_of_player: q(self.audit_of_player),
+            audit_of_all: q(self.audit_of_all),
+            ping: self.ping,
+        }
+    }
+}
+
+/// `$1`, `$2`, … replaced by `?`; they must appear in order, each once, which is checked.
+fn question_marks(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut number = String::new();
+        while let Some(digit) = chars.next_if(char::is_ascii_digit) {
+            number.push(digit);
+        }
+        assert_eq!(
+            number.parse::<usize>().ok(),
+            Some(expected),
+            "parameters must appear in order, each once: {sql}"
+        );
+        expected += 1;
+        out.push('?');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_has_its_parameters_in_order() {
+        // Building the MariaDB set checks every statement (the rewrite panics otherwise).
+        let mysql = Sql::mysql();
+        assert!(!mysql.module_data_and_session.contains('$'));
+        assert_eq!(mysql.module_data_and_session.matches('?').count(), 4);
+        assert!(Sql::postgres().insert_audit.ends_with("RETURNING id"));
+    }
+
+    #[test]
+    #[should_panic(expected = "in order")]
+    fn a_parameter_out_of_order_is_caught() {
+        question_marks("SELECT $2, $1");
+    }
+}

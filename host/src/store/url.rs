@@ -1,0 +1,170 @@
+//! Which database a host uses: the `store.url` setting, read, checked, shown without its
+//! password, and opened.
+
+use super::server::{PoolSettings, ServerStore};
+use super::sqlite::SqliteStore;
+use super::{Store, StoreError};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A parsed `store.url`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH` (relative paths are to the working directory), or `""`: the embedded
+    /// store in `<data_dir>/game.db`.
+    Sqlite(PathBuf),
+    /// `postgres://` or `postgresql://`.
+    Postgres(url::Url),
+    /// `mysql://` or `mariadb://`, for MariaDB and MySQL.
+    MySql(url::Url),
+}
+
+impl DatabaseUrl {
+    /// Reads `text`; `""` is SQLite in `data_dir`. The error says what is accepted.
+    pub fn parse(text: &str, data_dir: &Path) -> Result<DatabaseUrl, String> {
+        if text.is_empty() {
+            return Ok(DatabaseUrl::Sqlite(data_dir.join("game.db")));
+        }
+        if let Some(path) = text.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path: sqlite://var/data/game.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        let parsed = url::Url::parse(text)
+            .map_err(|e| format!("`{}` is not a URL ({e})", redact_text(text)))?;
+        match parsed.scheme() {
+            "postgres" | "postgresql" => Ok(DatabaseUrl::Postgres(parsed)),
+            "mysql" | "mariadb" => {
+                let mut parsed = parsed;
+                // sqlx knows MariaDB by MySQL's scheme; both speak the same protocol.
+                let text = parsed.as_str().replacen("mariadb://", "mysql://", 1);
+                parsed = url::Url::parse(&text).map_err(|e| e.to_string())?;
+                Ok(DatabaseUrl::MySql(parsed))
+            }
+            other => Err(format!(
+                "unknown database `{other}://`: use sqlite://PATH, postgres://USER@HOST/DB or mysql://USER@HOST/DB"
+            )),
+        }
+    }
+
+    /// The backend's name, for logs and `/health`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+            DatabaseUrl::MySql(_) => "mysql",
+        }
+    }
+}
+
+/// Shown with its password replaced, so that it can go in logs, errors and `game-host config`.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) | DatabaseUrl::MySql(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `url` with its password (in the user part or a `password=` parameter) replaced by `***`.
+fn redact(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    if shown.query_pairs().any(|(key, _)| key == "password") {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "password" {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
+/// A `store.url` setting as it may be shown: redacted if it parses, else only its scheme.
+pub fn redact_text(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(url) => redact(&url),
+        Err(_) => match text.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "…".into(),
+        },
+    }
+}
+
+/// Opens the store that `url` names, bringing its schema up to date.
+pub async fn open(url: &DatabaseUrl, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        DatabaseUrl::Postgres(_) | DatabaseUrl::MySql(_) => {
+            Arc::new(ServerStore::open(url, pool).await?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DatabaseUrl, String> {
+        DatabaseUrl::parse(text, Path::new("var/data"))
+    }
+
+    #[test]
+    fn empty_is_sqlite_in_the_data_dir() {
+        assert_eq!(
+            parse("").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("var/data/game.db"))
+        );
+        assert_eq!(
+            parse("sqlite:///srv/game.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/srv/game.db"))
+        );
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        for text in [
+            "postgres://game:s3cret@db.internal:5432/game",
+            "mysql://game:s3cret@db.internal/game",
+            "mariadb://game:s3cret@db.internal/game",
+            "postgres://game@db.internal/game?password=s3cret&sslmode=require",
+        ] {
+            let url = parse(text).unwrap();
+            let shown = url.to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("db.internal"), "{shown}");
+            assert!(!format!("{url:?}").contains("s3cret"));
+            assert!(!redact_text(text).contains("s3cret"));
+        }
+        assert_eq!(parse("mariadb://u@h/db").unwrap().backend(), "mysql");
+    }
+
+    #[test]
+    fn unknown_schemes_say_what_is_accepted() {
+        let err = parse("redis://u:s3cret@h/0").unwrap_err();
+        assert!(
+            err.contains("postgres://") && err.contains("sqlite://"),
+            "{err}"
+        );
+        let err = parse("not a url s3cret").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

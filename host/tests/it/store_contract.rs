@@ -1,0 +1,379 @@
+//! The storage contract, held against every backend: SQLite, PostgreSQL and MariaDB run the
+//! same cases (`contract!` below makes one test per case and backend). Cases that need a store
+//! shared by several hosts open the database twice and skip SQLite, which is one host's.
+
+use crate::databases::{with_db, Backend, ScratchDb};
+use host::store::{AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError};
+use plugin_api::Player;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One `#[tokio::test]` per case and backend: `store_contract::postgres::<case>`, ….
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::databases::with_db(crate::databases::Backend::Sqlite, super::$case).await }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::databases::with_db(crate::databases::Backend::Postgres, super::$case).await }
+        )* }
+        mod mysql { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::databases::with_db(crate::databases::Backend::MySql, super::$case).await }
+        )* }
+    };
+}
+
+contract!(
+    login_creates_once_then_finds_the_same_player,
+    sessions_expire_and_end,
+    a_turn_writes_record_and_module_data_and_module_data_stays_per_module,
+    a_turn_that_fails_to_write_changes_nothing,
+    a_dropped_turn_writes_nothing_and_frees_the_player,
+    an_unknown_player_is_reported,
+    grants_and_revokes_are_audited_and_refusals_write_nothing,
+    the_audit_log_cannot_be_rewritten_even_in_sql,
+    data_survives_reopening,
+    turns_of_different_players_run_in_parallel,
+    turns_of_one_player_never_overlap_across_hosts,
+    a_session_ended_on_another_host_ends_the_turn,
+    first_logins_on_two_hosts_make_one_player,
+    a_newer_schema_is_refused,
+);
+
+const ALICE: &str = "p-alice";
+
+fn alice() -> Player {
+    Player::new(ALICE, "Alice", "")
+}
+
+/// A session check that any turn passes: its token was stored by [`logged_in`].
+fn session() -> SessionCheck<'static> {
+    SessionCheck {
+        token_hash: "h-alice",
+        now_ms: 1,
+    }
+}
+
+/// A store with Alice registered and a session `h-alice` that does not expire.
+async fn logged_in(db: &ScratchDb) -> Arc<dyn Store> {
+    let store = db.open().await;
+    store.login("alice", alice(), 0).await.unwrap();
+    store
+        .create_session("h-alice", ALICE, i64::MAX)
+        .await
+        .unwrap();
+    store
+}
+
+async fn turn(store: &Arc<dyn Store>, module: &str) -> PlayerTurn {
+    store.begin_turn(ALICE, module, session()).await.unwrap()
+}
+
+fn data(value: serde_json::Value) -> host::store::ModuleData {
+    value.as_object().unwrap().clone()
+}
+
+fn note(reason: &str) -> AuditNote {
+    AuditNote {
+        operator: "ops".into(),
+        reason: reason.into(),
+        at_ms: 7,
+    }
+}
+
+async fn login_creates_once_then_finds_the_same_player(db: ScratchDb) {
+    let store = db.open().await;
+    let first = store.login("alice", alice(), 1).await.unwrap();
+    let again = store
+        .login("alice", Player::new("p-other", "Other", ""), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.player_id, ALICE);
+    assert_eq!(again, first);
+    // Accounts are case-sensitive on every backend.
+    let other = store
+        .login("Alice", Player::new("p-upper", "A", ""), 3)
+        .await
+        .unwrap();
+    assert_eq!(other.player_id, "p-upper");
+}
+
+async fn sessions_expire_and_end(db: ScratchDb) {
+    let store = db.open().await;
+    store.login("alice", alice(), 0).await.unwrap();
+    store.create_session("h1", ALICE, 100).await.unwrap();
+    store.create_session("h2", ALICE, 200).await.unwrap();
+    let found = store.session("h1", 99).await.unwrap().unwrap();
+    assert_eq!(
+        (found.player_id.as_str(), found.expires_at_ms),
+        (ALICE, 100)
+    );
+    assert_eq!(store.session("h1", 100).await.unwrap(), None);
+    assert_eq!(store.session("nope", 0).await.unwrap(), None);
+    assert_eq!(store.active_sessions(150).await.unwrap(), 1);
+    assert!(store.end_session("h2").await.unwrap());
+    assert!(!store.end_session("h2").await.unwrap());
+    assert_eq!(store.active_sessions(0).await.unwrap(), 1);
+}
+
+async fn a_turn_writes_record_and_module_data_and_module_data_stays_per_module(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let turn_one = turn(&store, "activity").await;
+    assert!(turn_one.module_data.is_empty());
+    let mut player = turn_one.player.clone();
+    player.gold += 10;
+    player.items.insert("sword".into(), 2);
+    player.name = "Alice 二".into();
+    turn_one
+        .end(Some(&player), Some(&data(json!({ "streak": 3 }))), 5)
+        .await
+        .unwrap();
+    let again = turn(&store, "activity").await;
+    assert_eq!(again.player, player);
+    assert_eq!(again.module_data, data(json!({ "streak": 3 })));
+    again.end(None, None, 6).await.unwrap();
+    let mall = turn(&store, "mall").await;
+    assert!(mall.module_data.is_empty(), "{:?}", mall.module_data);
+    let details = store.player_details(ALICE).await.unwrap().unwrap();
+    assert_eq!(details.account, "alice");
+    assert_eq!(details.modules.len(), 1);
+    assert_eq!(details.modules["activity"], data(json!({ "streak": 3 })));
+}
+
+async fn a_turn_that_fails_to_write_changes_nothing(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let first = turn(&store, "m").await;
+    let before = first.player.clone();
+    let mut broken = before.clone();
+    broken.gold = -1; // the CHECK fails after the module data is written
+    let err = first
+        .end(Some(&broken), Some(&data(json!({ "x": 1 }))), 1)
+        .await;
+    assert!(matches!(err, Err(StoreError::Unavailable(_))), "{err:?}");
+    let after = turn(&store, "m").await;
+    assert_eq!(after.player, before);
+    assert!(after.module_data.is_empty());
+}
+
+async fn a_dropped_turn_writes_nothing_and_frees_the_player(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let first = turn(&store, "m").await;
+    drop(first);
+    // On a server store the row lock went with the transaction: the next turn is not kept
+    // waiting (the statement timeout is 10 s; this allows 5).
+    let next = tokio::time::timeout(Duration::from_secs(5), turn(&store, "m"))
+        .await
+        .expect("a dropped turn must free the player");
+    assert_eq!(next.player.gold, alice().gold);
+}
+
+async fn an_unknown_player_is_reported(db: ScratchDb) {
+    let store = db.open().await;
+    let err = store.begin_turn("ghost", "m", session()).await.err();
+    assert!(matches!(err, Some(StoreError::NoSuchPlayer(_))), "{err:?}");
+    assert!(store.player_details("ghost").await.unwrap().is_none());
+    assert!(store.find_player("ghost").await.unwrap().is_none());
+}
+
+async fn grants_and_revokes_are_audited_and_refusals_write_nothing(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let take = Grant {
+        gold: -5_000,
+        ..Grant::default()
+    };
+    let refused = store.grant(ALICE, &take, &note("too much")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Refused(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.audit_log(Some(ALICE), 10).await.unwrap(), vec![]);
+
+    let give = Grant {
+        gold: 500,
+        items: [("gem".to_owned(), 2)].into(),
+        ..Grant::default()
+    };
+    let granted = store.grant(ALICE, &give, &note("apology")).await.unwrap();
+    assert_eq!(granted.before["gold"], 1000);
+    assert_eq!(granted.after["gold"], 1500);
+    assert_eq!(granted.after["items"]["gem"], 2);
+    let found = store.find_player("alice").await.unwrap().unwrap();
+    assert_eq!(found.player.gold, 1500);
+
+    let revoked = store.revoke_sessions(ALICE, &note("stolen")).await.unwrap();
+    assert_eq!(revoked.before["sessions"], 1);
+    assert_eq!(store.session("h-alice", 1).await.unwrap(), None);
+    assert!(revoked.id > granted.id);
+    assert_eq!(
+        store.audit_log(Some(ALICE), 10).await.unwrap(),
+        vec![revoked.clone(), granted.clone()]
+    );
+    assert_eq!(store.audit_log(None, 1).await.unwrap(), vec![revoked]);
+    assert_eq!(store.audit_log(Some("someone"), 10).await.unwrap(), vec![]);
+}
+
+async fn the_audit_log_cannot_be_rewritten_even_in_sql(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let give = Grant {
+        gold: 5,
+        ..Grant::default()
+    };
+    store.grant(ALICE, &give, &note("why")).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    for statement in ["UPDATE audit SET reason = 'rewritten'", "DELETE FROM audit"] {
+        let err = db.execute(statement).await.unwrap_err();
+        assert!(err.contains("append-only"), "{statement}: {err}");
+    }
+    let store = db.open().await;
+    assert_eq!(store.audit_log(None, 10).await.unwrap()[0].reason, "why");
+}
+
+async fn data_survives_reopening(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let first = turn(&store, "m").await;
+    first
+        .end(None, Some(&data(json!({ "kept": true }))), 1)
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let store = db.open().await;
+    let session = store.session("h-alice", 1).await.unwrap().unwrap();
+    assert_eq!(session.player_id, ALICE);
+    assert_eq!(
+        turn(&store, "m").await.module_data,
+        data(json!({ "kept": true }))
+    );
+}
+
+async fn turns_of_different_players_run_in_parallel(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    store
+        .login("bob", Player::new("p-bob", "Bob", ""), 0)
+        .await
+        .unwrap();
+    store
+        .create_session("h-bob", "p-bob", i64::MAX)
+        .await
+        .unwrap();
+    let alice_turn = turn(&store, "m").await; // held open
+    let bob = SessionCheck {
+        token_hash: "h-bob",
+        now_ms: 1,
+    };
+    let bob_turn =
+        tokio::time::timeout(Duration::from_secs(5), store.begin_turn("p-bob", "m", bob))
+            .await
+            .expect("Bob's turn must not wait for Alice's")
+            .unwrap();
+    let mut richer = bob_turn.player.clone();
+    richer.gold += 1;
+    bob_turn.end(Some(&richer), None, 2).await.unwrap();
+    alice_turn.end(None, None, 3).await.unwrap();
+}
+
+async fn turns_of_one_player_never_overlap_across_hosts(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // one host's store: its player_locks keep turns apart (tests/it/protocol.rs)
+    }
+    let hosts = [logged_in(&db).await, db.open().await];
+    let start = turn(&hosts[0], "m").await;
+    let gold = start.player.gold;
+    drop(start);
+    // 40 read-modify-write turns, half on each host, all at once: with a lost update the
+    // balance would come out short.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = hosts[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let t = turn(&store, "m").await;
+            let mut player = t.player.clone();
+            let mut counter = t.module_data.clone();
+            let n = counter.get("n").and_then(|n| n.as_i64()).unwrap_or(0);
+            counter.insert("n".into(), json!(n + 1));
+            player.gold += 1;
+            tokio::task::yield_now().await;
+            t.end(Some(&player), Some(&counter), 1).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let end = turn(&hosts[1], "m").await;
+    assert_eq!(end.player.gold, gold + 40);
+    assert_eq!(end.module_data["n"], 40);
+}
+
+async fn a_session_ended_on_another_host_ends_the_turn(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // the embedded store trusts this host's session cache, which sees every logout
+    }
+    let host_a = logged_in(&db).await;
+    let host_b = db.open().await;
+    assert!(host_b.end_session("h-alice").await.unwrap());
+    let err = host_a.begin_turn(ALICE, "m", session()).await.err();
+    assert!(matches!(err, Some(StoreError::SessionEnded)), "{err:?}");
+    let expired = SessionCheck {
+        token_hash: "h-short",
+        now_ms: 50,
+    };
+    host_a.create_session("h-short", ALICE, 50).await.unwrap();
+    let err = host_a.begin_turn(ALICE, "m", expired).await.err();
+    assert!(matches!(err, Some(StoreError::SessionEnded)), "{err:?}");
+}
+
+async fn first_logins_on_two_hosts_make_one_player(db: ScratchDb) {
+    let hosts = [db.open().await, db.open().await];
+    let logins = (0..8).map(|i| {
+        let store = hosts[i % 2].clone();
+        tokio::spawn(async move {
+            store
+                .login("carol", Player::new(format!("p-carol-{i}"), "Carol", ""), 0)
+                .await
+                .unwrap()
+                .player_id
+        })
+    });
+    let mut ids = Vec::new();
+    for login in logins.collect::<Vec<_>>() {
+        ids.push(login.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+async fn a_newer_schema_is_refused(db: ScratchDb) {
+    let store = db.open().await;
+    store.close().await.unwrap();
+    drop(store);
+    let newer = match db.backend {
+        Backend::Sqlite => "PRAGMA user_version = 99",
+        Backend::Postgres => "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'from the future', TRUE, decode('00', 'hex'), 0)",
+        Backend::MySql => "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'from the future', TRUE, X'00', 0)",
+    };
+    db.execute(newer).await.unwrap();
+    let err = db.try_open().await.err().expect("refused");
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                known: 2
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("version 99"), "{err}");
+}
+
+#[tokio::test]
+async fn with_db_skips_nothing_for_sqlite() {
+    let mut ran = false;
+    with_db(Backend::Sqlite, |_| async { ran = true }).await;
+    assert!(ran);
+}
