@@ -82,8 +82,14 @@ install-module: setup ## Build, check, install one module: MODULE=<crate> [PLUGI
 	@echo "installed $(PLUGINS_DIR)/$(MODULE_LIB): a running host swaps it in after plugins.debounce_ms"
 
 .PHONY: test
+# The database tests use PostgreSQL and MariaDB when they answer (GAME_HOST_TEST_POSTGRES,
+# GAME_HOST_TEST_MYSQL: admin URLs; README, "Tests"), and say which they skipped.
+SKIPPED_DB_TESTS = $(TARGET_DIR)/debug/skipped-database-tests.txt
 test: build ## Run every test (builds the module libraries the tests load first)
+	@rm -f $(SKIPPED_DB_TESTS)
 	$(CARGO) test --workspace
+	@if [ -f $(SKIPPED_DB_TESTS) ]; then sort -u $(SKIPPED_DB_TESTS); \
+	else echo "the storage tests ran on SQLite, PostgreSQL and MariaDB"; fi
 	@$(MAKE) --no-print-directory test-client test-browser
 
 .PHONY: test-browser
