@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod databases;
 mod deploy;
+mod fleet;
 mod harness;
 mod hotswap;
 mod loading;

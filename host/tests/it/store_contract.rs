@@ -2,7 +2,7 @@
 //! same cases (`contract!` below makes one test per case and backend). Cases that need a store
 //! shared by several hosts open the database twice and skip SQLite, which is one host's.
 
-use crate::databases::{with_db, Backend, ScratchDb};
+use crate::databases::{Backend, ScratchDb};
 use host::store::{AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError};
 use plugin_api::Player;
 use serde_json::json;
@@ -369,11 +369,4 @@ async fn a_newer_schema_is_refused(db: ScratchDb) {
         "{err}"
     );
     assert!(err.to_string().contains("version 99"), "{err}");
-}
-
-#[tokio::test]
-async fn with_db_skips_nothing_for_sqlite() {
-    let mut ran = false;
-    with_db(Backend::Sqlite, |_| async { ran = true }).await;
-    assert!(ran);
 }

@@ -1,0 +1,131 @@
+//! Several hosts on one server database: what a player sees must not depend on the host that
+//! serves them. Two in-process hosts share a scratch database on PostgreSQL, then on MariaDB
+//! (`fleet!` makes one test per case and backend; see `databases.rs` for the servers).
+
+use crate::databases::ScratchDb;
+use crate::harness::{library, Dirs, TestHost, DEMO_MODULES};
+use serde_json::json;
+
+macro_rules! fleet {
+    ($($case:ident),* $(,)?) => {
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::databases::with_db(crate::databases::Backend::Postgres, super::$case).await }
+        )* }
+        mod mysql { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::databases::with_db(crate::databases::Backend::MySql, super::$case).await }
+        )* }
+    };
+}
+
+fleet!(
+    a_player_logs_in_on_one_host_and_plays_on_the_other,
+    purchases_split_across_two_hosts_conserve_gold_and_items,
+    a_reload_on_one_host_changes_nothing_on_the_other,
+);
+
+/// A host with the demo modules on `db`, named `host_id`.
+async fn host_on(db: &ScratchDb, host_id: &str) -> TestHost {
+    let dirs = Dirs::new();
+    for module in DEMO_MODULES {
+        dirs.install(module);
+    }
+    let url = db.url.clone();
+    let host_id = host_id.to_owned();
+    TestHost::start_in(dirs, move |config| {
+        config.store.url = url;
+        config.server.host_id = host_id;
+    })
+    .await
+}
+
+async fn a_player_logs_in_on_one_host_and_plays_on_the_other(db: ScratchDb) {
+    let (a, b) = (host_on(&db, "a").await, host_on(&db, "b").await);
+    let (player_id, token) = a.login("alice").await;
+    let on_b = b.ok(&token, "1203", json!({})).await;
+    assert_eq!(on_b["player_id"], player_id.as_str(), "{on_b}");
+    // The same account logs in to the same player on either host.
+    assert_eq!(b.login("alice").await.0, player_id);
+
+    // Both hosts have the session cached now; a logout on B holds on A at its next command.
+    a.ok(&token, "1203", json!({})).await;
+    let (status, _) = b.post("/logout", &json!({}), Some(&token)).await;
+    assert_eq!(status, 200);
+    let (status, refused) = a.logic(&token, "1203", json!({})).await;
+    assert_eq!(
+        (status, refused["ret"].as_i64()),
+        (401, Some(-3)),
+        "{refused}"
+    );
+    let (status, _) = b.logic(&token, "1203", json!({})).await;
+    assert_eq!(status, 401);
+    let (_, modules) = a.admin(reqwest::Method::GET, "/admin/modules", None).await;
+    assert_eq!(modules["host_id"], "a");
+}
+
+async fn purchases_split_across_two_hosts_conserve_gold_and_items(db: ScratchDb) {
+    let hosts = [host_on(&db, "a").await, host_on(&db, "b").await];
+    let (_, token) = hosts[0].login("buyer").await;
+    let start = hosts[1].ok(&token, "1203", json!({})).await;
+    let gold = start["gold"].as_i64().unwrap();
+    // 200 purchases of one potion (50 gold) at once, half on each host: the player can afford
+    // gold / 50 of them. Turns that overlapped would sell more than that.
+    let mut replies = Vec::new();
+    let buys = (0..200).map(|i| {
+        let host = &hosts[i % 2];
+        let token = token.clone();
+        async move {
+            host.logic(&token, "1103", json!({ "id": "potion", "count": 1 }))
+                .await
+        }
+    });
+    for reply in futures::future::join_all(buys).await {
+        replies.push(reply);
+    }
+    let bought = replies.iter().filter(|(_, r)| r["ret"] == 0).count() as i64;
+    let refused = replies
+        .iter()
+        .filter(|(_, r)| r["ret"].as_i64().is_some_and(|ret| ret > 0))
+        .count() as i64;
+    assert_eq!(
+        bought + refused,
+        200,
+        "only sales and refusals: {replies:?}"
+    );
+    assert_eq!(bought, gold / 50, "exactly what the gold pays for");
+    for host in &hosts {
+        let end = host.ok(&token, "1203", json!({})).await;
+        assert_eq!(end["gold"].as_i64().unwrap(), gold - 50 * bought, "{end}");
+        assert_eq!(end["items"]["potion"].as_i64().unwrap(), bought, "{end}");
+    }
+}
+
+async fn a_reload_on_one_host_changes_nothing_on_the_other(db: ScratchDb) {
+    let (a, b) = (host_on(&db, "a").await, host_on(&db, "b").await);
+    let (_, token) = a.login("shopper").await;
+    // Host A gets the sale build of the mall (half price); B keeps the shipped one.
+    let sale = a.dirs.plugins().join(".libmall.so.tmp");
+    std::fs::copy(library("fixture_mall_sale"), &sale).unwrap();
+    std::fs::rename(&sale, a.dirs.plugins().join("libmall.so")).unwrap();
+    let (_, reloaded) = a
+        .admin(reqwest::Method::POST, "/admin/modules/mall/reload", None)
+        .await;
+    assert!(
+        ["swapped", "unchanged"].contains(&reloaded["change"].as_str().unwrap_or("")),
+        "{reloaded}"
+    );
+    let gold = |reply: serde_json::Value| reply["gold"].as_i64().unwrap();
+    let before = gold(b.ok(&token, "1203", json!({})).await);
+    let buy = json!({ "id": "potion", "count": 1 });
+    let after_a = gold(a.ok(&token, "1103", buy.clone()).await);
+    assert_eq!(before - after_a, 25, "A sells at the sale price");
+    let after_b = gold(b.ok(&token, "1103", buy).await);
+    assert_eq!(after_a - after_b, 50, "B still sells at the shipped price");
+    let (_, modules) = b.admin(reqwest::Method::GET, "/admin/modules", None).await;
+    assert_eq!(modules["modules"].as_array().unwrap().len(), 3);
+    assert!(
+        modules.to_string().contains("\"version\":\"0.1.0\""),
+        "B still serves the shipped mall: {modules}"
+    );
+}
