@@ -176,3 +176,49 @@ fn sighup_rescans_the_plugins_directory() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(served, "SIGHUP loaded the new library");
 }
+
+#[test]
+fn a_database_password_is_never_printed() {
+    let secret_url = "postgres://game:s3cret@127.0.0.1:1/game";
+    let config = Command::new(binary())
+        .args([
+            "config",
+            "--config-dir",
+            CONFIG_DIR,
+            "--database-url",
+            secret_url,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&config.stdout);
+    assert!(config.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(r#"url = "postgres://game:***@127.0.0.1:1/game""#),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+
+    // Nothing answers on port 1: the host stops at start, naming the database but not the
+    // password, in its message and in its log files.
+    let dirs = Dirs::new();
+    let serve = serve_command(&dirs)
+        .env("GAME_HOST_DATABASE_URL", secret_url)
+        .env("GAME_HOST_STORE_CONNECT_TIMEOUT_MS", "300")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert_eq!(serve.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to postgres://game:***@127.0.0.1:1/game"),
+        "{stderr}"
+    );
+    let mut logged = String::new();
+    for file in ["host/debug.log", "game/info.log", "game/error.log"] {
+        logged += &std::fs::read_to_string(dirs.log().join(file)).unwrap_or_default();
+    }
+    assert!(
+        !stderr.contains("s3cret") && !logged.contains("s3cret"),
+        "{stderr}{logged}"
+    );
+}
