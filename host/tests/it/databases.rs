@@ -180,13 +180,25 @@ pub fn pool_settings() -> PoolSettings {
 }
 
 fn skip(backend: Backend, why: &str) -> Option<ScratchDb> {
-    if std::env::var("GAME_HOST_TEST_REQUIRE_DATABASES").is_ok_and(|v| v == "1") {
+    if databases_required() {
         panic!("{backend:?} is required (GAME_HOST_TEST_REQUIRE_DATABASES=1): {why}");
     }
     let name = match backend {
         Backend::Postgres => "PostgreSQL (GAME_HOST_TEST_POSTGRES)",
         _ => "MariaDB/MySQL (GAME_HOST_TEST_MYSQL)",
     };
+    report_skipped(name, why);
+    None
+}
+
+/// Whether a database test that cannot run fails instead of skipping (CI sets it).
+pub fn databases_required() -> bool {
+    std::env::var("GAME_HOST_TEST_REQUIRE_DATABASES").is_ok_and(|v| v == "1")
+}
+
+/// Says that the `name` tests are skipped, and why: on stderr, and in the file `make test`
+/// prints once the tests are done.
+pub fn report_skipped(name: &str, why: &str) {
     let line = format!("SKIPPED the {name} tests: {why}\n");
     eprint!("{line}");
     // `make test` prints this file's lines once the tests are done.
@@ -196,7 +208,6 @@ fn skip(backend: Backend, why: &str) -> Option<ScratchDb> {
         .append(true)
         .open(report)
         .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
-    None
 }
 
 /// Runs `case` on a scratch database of `backend`, unless that backend is skipped.

@@ -16,6 +16,7 @@ mod modules;
 mod operators;
 mod ops;
 mod persistence;
+mod private_postgres;
 mod protocol;
 mod smoke;
 mod store_contract;
