@@ -220,3 +220,19 @@ where
         case(db).await;
     }
 }
+
+/// One `#[tokio::test]` per case and backend, each case an `async fn(ScratchDb)` of the
+/// calling module: `tests_on!([sqlite: Sqlite, postgres: Postgres] a, b)` makes
+/// `sqlite::a`, `sqlite::b`, `postgres::a`, `postgres::b`.
+macro_rules! tests_on {
+    ([] $($case:ident),+ $(,)?) => {};
+    ([$backend:ident: $variant:ident $(, $rest:ident: $rest_variant:ident)*] $($case:ident),+ $(,)?) => {
+        mod $backend { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::databases::with_db(crate::databases::Backend::$variant, super::$case).await
+            }
+        )+ }
+        tests_on!([$($rest: $rest_variant),*] $($case),+);
+    };
+}

@@ -1,25 +1,13 @@
 //! Several hosts on one server database: what a player sees must not depend on the host that
 //! serves them. Two in-process hosts share a scratch database on PostgreSQL, then on MariaDB
-//! (`fleet!` makes one test per case and backend; see `databases.rs` for the servers).
+//! (`tests_on!` makes one test per case and backend; see `databases.rs` for the servers).
 
 use crate::databases::ScratchDb;
 use crate::harness::{library, Dirs, TestHost, DEMO_MODULES};
 use serde_json::json;
 
-macro_rules! fleet {
-    ($($case:ident),* $(,)?) => {
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { crate::databases::with_db(crate::databases::Backend::Postgres, super::$case).await }
-        )* }
-        mod mysql { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { crate::databases::with_db(crate::databases::Backend::MySql, super::$case).await }
-        )* }
-    };
-}
-
-fleet!(
+tests_on!(
+    [postgres: Postgres, mysql: MySql]
     a_player_logs_in_on_one_host_and_plays_on_the_other,
     purchases_split_across_two_hosts_conserve_gold_and_items,
     a_reload_on_one_host_changes_nothing_on_the_other,

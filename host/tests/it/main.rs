@@ -6,6 +6,7 @@
 
 mod admin;
 mod cli;
+#[macro_use]
 mod databases;
 mod deploy;
 mod fleet;

@@ -1,5 +1,5 @@
 //! The storage contract, held against every backend: SQLite, PostgreSQL and MariaDB run the
-//! same cases (`contract!` below makes one test per case and backend). Cases that need a store
+//! same cases (`tests_on!` below makes one test per case and backend). Cases that need a store
 //! shared by several hosts open the database twice and skip SQLite, which is one host's.
 
 use crate::databases::{Backend, ScratchDb};
@@ -9,25 +9,8 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One `#[tokio::test]` per case and backend: `store_contract::postgres::<case>`, ….
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { crate::databases::with_db(crate::databases::Backend::Sqlite, super::$case).await }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { crate::databases::with_db(crate::databases::Backend::Postgres, super::$case).await }
-        )* }
-        mod mysql { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { crate::databases::with_db(crate::databases::Backend::MySql, super::$case).await }
-        )* }
-    };
-}
-
-contract!(
+tests_on!(
+    [sqlite: Sqlite, postgres: Postgres, mysql: MySql]
     login_creates_once_then_finds_the_same_player,
     sessions_expire_and_end,
     a_turn_writes_record_and_module_data_and_module_data_stays_per_module,
