@@ -82,8 +82,8 @@ install-module: setup ## Build, check, install one module: MODULE=<crate> [PLUGI
 	@echo "installed $(PLUGINS_DIR)/$(MODULE_LIB): a running host swaps it in after plugins.debounce_ms"
 
 .PHONY: test
-# The database tests use PostgreSQL and MariaDB when they answer (GAME_HOST_TEST_POSTGRES,
-# GAME_HOST_TEST_MYSQL: admin URLs; README, "Tests"), and say which they skipped.
+# The database tests use PostgreSQL and MariaDB when they answer (GAME_TEST_POSTGRES,
+# GAME_TEST_MYSQL: admin URLs; README, "Tests"), and say which they skipped.
 SKIPPED_DB_TESTS = $(TARGET_DIR)/debug/skipped-database-tests.txt
 test: build ## Run every test (builds the module libraries the tests load first)
 	@rm -f $(SKIPPED_DB_TESTS)

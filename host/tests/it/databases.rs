@@ -1,11 +1,12 @@
 //! Scratch databases for tests: SQLite in a temporary folder, or a database of its own on the
 //! PostgreSQL and MariaDB servers the tests are pointed at, dropped when the test ends.
 //!
-//! The servers: `GAME_HOST_TEST_POSTGRES` and `GAME_HOST_TEST_MYSQL` give an admin URL (one
+//! The servers: `GAME_TEST_POSTGRES` and `GAME_TEST_MYSQL` give an admin URL (one
 //! that may `CREATE DATABASE`); unset, they are `postgres://postgres@127.0.0.1:5432/postgres`
 //! and `mysql://root@127.0.0.1:3306/mysql`; `off` skips the backend. A server that does not
-//! answer skips its tests (saying so on stderr), unless `GAME_HOST_TEST_REQUIRE_DATABASES=1`
-//! (CI sets it), which fails them instead.
+//! answer skips its tests (saying so on stderr), unless `GAME_TEST_REQUIRE_DATABASES=1`
+//! (CI sets it), which fails them instead. (Not `GAME_HOST_*`: the host reads those as its
+//! configuration, and refuses a name that is not a key.)
 
 #![allow(dead_code)] // each test module uses a different part
 
@@ -36,10 +37,10 @@ impl Backend {
         let (var, default) = match self {
             Backend::Sqlite => return Err("SQLite has no server".into()),
             Backend::Postgres => (
-                "GAME_HOST_TEST_POSTGRES",
+                "GAME_TEST_POSTGRES",
                 "postgres://postgres@127.0.0.1:5432/postgres",
             ),
-            Backend::MySql => ("GAME_HOST_TEST_MYSQL", "mysql://root@127.0.0.1:3306/mysql"),
+            Backend::MySql => ("GAME_TEST_MYSQL", "mysql://root@127.0.0.1:3306/mysql"),
         };
         match std::env::var(var) {
             Ok(value) if value == "off" => Err(format!("{var}=off")),
@@ -181,11 +182,11 @@ pub fn pool_settings() -> PoolSettings {
 
 fn skip(backend: Backend, why: &str) -> Option<ScratchDb> {
     if databases_required() {
-        panic!("{backend:?} is required (GAME_HOST_TEST_REQUIRE_DATABASES=1): {why}");
+        panic!("{backend:?} is required (GAME_TEST_REQUIRE_DATABASES=1): {why}");
     }
     let name = match backend {
-        Backend::Postgres => "PostgreSQL (GAME_HOST_TEST_POSTGRES)",
-        _ => "MariaDB/MySQL (GAME_HOST_TEST_MYSQL)",
+        Backend::Postgres => "PostgreSQL (GAME_TEST_POSTGRES)",
+        _ => "MariaDB/MySQL (GAME_TEST_MYSQL)",
     };
     report_skipped(name, why);
     None
@@ -193,7 +194,7 @@ fn skip(backend: Backend, why: &str) -> Option<ScratchDb> {
 
 /// Whether a database test that cannot run fails instead of skipping (CI sets it).
 pub fn databases_required() -> bool {
-    std::env::var("GAME_HOST_TEST_REQUIRE_DATABASES").is_ok_and(|v| v == "1")
+    std::env::var("GAME_TEST_REQUIRE_DATABASES").is_ok_and(|v| v == "1")
 }
 
 /// Says that the `name` tests are skipped, and why: on stderr, and in the file `make test`

@@ -9,7 +9,7 @@
 //! then every PostgreSQL program runs as the `postgres` OS user (through `runuser`), which
 //! owns the folder. Without the PostgreSQL binaries (`/usr/lib/postgresql/<version>/bin/`) the
 //! test is skipped the way `databases.rs` skips a server that does not answer (said on stderr
-//! and in `make test`'s report), or fails under `GAME_HOST_TEST_REQUIRE_DATABASES=1`.
+//! and in `make test`'s report), or fails under `GAME_TEST_REQUIRE_DATABASES=1`.
 //!
 //! `pg_ctl start` puts the server in a session of its own, so a test process that is killed
 //! outright (SIGKILL, not a panic) leaves it running until someone stops it; a panic unwinds
@@ -267,7 +267,7 @@ fn find_bin() -> Result<PathBuf, String> {
 /// Skips the test (said on stderr and in the report), or fails it if databases are required.
 fn skip(why: &str) -> Option<PrivatePostgres> {
     if databases_required() {
-        panic!("the {SKIP_NAME} is required (GAME_HOST_TEST_REQUIRE_DATABASES=1): {why}");
+        panic!("the {SKIP_NAME} is required (GAME_TEST_REQUIRE_DATABASES=1): {why}");
     }
     report_skipped(SKIP_NAME, why);
     None
