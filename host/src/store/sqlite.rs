@@ -159,7 +159,7 @@ impl Store for SqliteStore {
     ) -> Result<Player, StoreError> {
         let account = account.to_owned();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(db_error)?;
+            let tx = write_transaction(conn)?;
             let existing: Option<String> = tx
                 .prepare_cached("SELECT player_id FROM players WHERE account = ?1")
                 .and_then(|mut select| select.query_row([&account], |row| row.get(0)))
@@ -451,6 +451,14 @@ fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError>
         diamond,
         items,
     })
+}
+
+/// A transaction that reads, then writes: it takes the write lock at `BEGIN` (waiting up to
+/// the busy timeout), because a read lock upgraded later fails at once, without waiting, when
+/// another connection wrote in between (two processes share the file during a restart).
+fn write_transaction(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db_error)
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {

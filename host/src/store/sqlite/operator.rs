@@ -4,7 +4,7 @@
 //! The audit table only grows: triggers refuse every `UPDATE` and `DELETE` on it (schema v2),
 //! so not even a bug in the host can rewrite what operators did.
 
-use super::{db_error, read_player};
+use super::{db_error, read_player, write_transaction};
 use crate::store::{
     balances, granted, items_json, parse_module_data, AuditEntry, AuditNote, Grant, PlayerDetails,
     StoreError,
@@ -105,7 +105,7 @@ pub fn grant(
     grant: &Grant,
     note: &AuditNote,
 ) -> Result<AuditEntry, StoreError> {
-    let tx = conn.transaction().map_err(db_error)?;
+    let tx = write_transaction(conn)?;
     let before = read_player(&tx, player_id)?;
     let after = granted(&before, grant)?;
     tx.execute(
@@ -130,7 +130,7 @@ pub fn revoke_sessions(
     player_id: &str,
     note: &AuditNote,
 ) -> Result<AuditEntry, StoreError> {
-    let tx = conn.transaction().map_err(db_error)?;
+    let tx = write_transaction(conn)?;
     read_player(&tx, player_id)?; // NoSuchPlayer if there is none
     let ended = tx
         .execute("DELETE FROM sessions WHERE player_id = ?1", [player_id])
