@@ -169,7 +169,7 @@ async fn modules(state: &AppState) -> Reply {
     let retirement = registry.retirement();
     Reply::ok(json!({
         "ret": 0,
-        "host_id": state.config.host_id(),
+        "host_id": state.config.server.host_id,
         "modules": modules,
         "draining": retirement.draining(),
         "not_unloaded": retirement.leaked(),

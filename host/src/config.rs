@@ -395,7 +395,8 @@ impl Config {
         }
     }
 
-    /// `server.host_id`, or the machine's hostname if it is unset.
+    /// `server.host_id`, or the machine's hostname if it is unset (`Host::start` resolves it
+    /// once, into the config the host runs with).
     pub fn host_id(&self) -> String {
         if !self.server.host_id.is_empty() {
             return self.server.host_id.clone();

@@ -159,7 +159,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         clock.clone(),
         log_dropped.clone(),
     )?;
-    let log = log.new(slog::o!("host" => config.host_id()));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let deps = Deps {
         clock,

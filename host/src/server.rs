@@ -131,7 +131,13 @@ async fn rescan_on_hangup(registry: Arc<Registry>, log: slog::Logger) {
 
 impl Host {
     /// Opens the store and loads every module in the plugins directory.
-    pub async fn start(config: Config, deps: Deps) -> Result<Host, StartError> {
+    pub async fn start(mut config: Config, mut deps: Deps) -> Result<Host, StartError> {
+        // Resolved once (the hostname, unless set): every log line, metric and admin reply
+        // of this host names it.
+        config.server.host_id = config.host_id();
+        deps.log = deps
+            .log
+            .new(slog::o!("host" => config.server.host_id.clone()));
         let config = Arc::new(config);
         if let Some(dir) = &config.paths.static_dir {
             if !dir.is_dir() {
@@ -163,7 +169,7 @@ impl Host {
             ),
             (None, None) => None,
         };
-        let metrics = Metrics::new(deps.log_dropped, &config.host_id());
+        let metrics = Metrics::new(deps.log_dropped, &config.server.host_id);
         let state = AppState::new(
             config,
             registry,

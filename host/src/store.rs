@@ -4,7 +4,8 @@
 //! the database URL: [`sqlite::SqliteStore`], embedded, for one host (the default), or
 //! [`server::ServerStore`] on PostgreSQL or MariaDB/MySQL, shared by several hosts.
 //!
-//! What every implementation guarantees, and `contract_tests` holds each of them to:
+//! What every implementation guarantees, and the contract suite (`tests/it/store_contract.rs`)
+//! holds each of them to:
 //! - a command's turn ([`Store::begin_turn`] … [`PlayerTurn::end`]) applies the player record
 //!   and the module's data together or not at all;
 //! - module data is keyed by module, so one module never reads another's;

@@ -49,7 +49,6 @@ pub struct PoolSettings {
 }
 
 /// The [`Store`] on a server database.
-#[derive(Clone)]
 pub struct ServerStore {
     pool: AnyPool,
     sql: Arc<Sql>,

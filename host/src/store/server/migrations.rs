@@ -70,7 +70,7 @@ impl MigrationSource<'static> for Embedded {
 }
 
 /// The newest schema version this host knows for `backend`.
-pub fn latest(backend: Backend) -> i64 {
+fn latest(backend: Backend) -> i64 {
     versions(backend).last().map_or(0, |v| v.0)
 }
 
