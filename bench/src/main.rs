@@ -3,9 +3,11 @@
 //!
 //! Sections: `http` (the ceiling and the `read`, `write`, `mixed` workloads on the real
 //! `game-host` binary, with its memory), `reload` (hot-swap latency, failures and memory over
-//! thousands of reloads) and `startup` (exec to the first reply). Figures are printed, never
-//! asserted: the machine is noisy, so each is a median of several runs, printed with the
-//! machine, commit and date. Only a run that could not measure at all fails.
+//! thousands of reloads), `startup` (exec to the first reply) and `stores` (the same workloads
+//! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database).
+//! Figures are printed, never asserted: the machine is noisy, so each is a median of several
+//! runs, printed with the machine, commit and date. Only a run that could not measure at all
+//! fails (a database server or nginx that is not there skips its rows, saying so).
 
 mod ceiling;
 mod criterion;
@@ -16,6 +18,7 @@ mod reload;
 mod report;
 mod startup;
 mod stats;
+mod stores;
 mod throughput;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -76,6 +79,7 @@ enum Section {
     Http,
     Reload,
     Startup,
+    Stores,
 }
 
 /// How much of everything a run does.
@@ -183,6 +187,12 @@ fn main() -> anyhow::Result<()> {
         } else {
             None
         };
+        let stores = if wants(Section::Stores) {
+            eprintln!("stores");
+            Some(stores::run(&target, &cli.config_dir, plan.shape, PLAYERS, plan.rounds).await?)
+        } else {
+            None
+        };
         anyhow::Ok(report::Report {
             command: cli.command_line.clone(),
             machine: machine::Machine::describe(),
@@ -190,6 +200,7 @@ fn main() -> anyhow::Result<()> {
             http,
             reload,
             startup,
+            stores,
         })
     })?;
     let markdown = report.markdown();

@@ -13,6 +13,15 @@ use std::time::Instant;
 /// The demo modules' crates, whose release libraries the host serves.
 pub const DEMO_MODULES: [&str; 3] = ["activity", "mall", "player"];
 
+/// What may differ between the hosts of one run; the default is [`Server::host`]'s.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HostOptions<'a> {
+    /// `store.url` (`postgres://…`, `mysql://…`); `None` is the host's own SQLite.
+    pub database_url: Option<&'a str>,
+    /// `server.host_id`, the host's name in its logs and metrics.
+    pub host_id: Option<&'a str>,
+}
+
 /// A server process; killed on drop.
 pub struct Server {
     child: Child,
@@ -29,6 +38,16 @@ impl Server {
     /// Starts `target/release/game-host` in the prod profile on fresh folders: an empty
     /// database, the demo modules copied into its plugins folder.
     pub fn host(target: &Path, config_dir: &Path) -> anyhow::Result<Server> {
+        Server::host_with(target, config_dir, &HostOptions::default())
+    }
+
+    /// [`Server::host`] with `options`: another database than its own SQLite, a host id.
+    /// Each host gets folders of its own (plugins, data, logs), so several can run at once.
+    pub fn host_with(
+        target: &Path,
+        config_dir: &Path,
+        options: &HostOptions<'_>,
+    ) -> anyhow::Result<Server> {
         let dirs = tempfile::tempdir()?;
         let plugins = dirs.path().join("plugins");
         std::fs::create_dir_all(&plugins)?;
@@ -50,6 +69,17 @@ impl Server {
             .arg("--log-dir")
             .arg(dirs.path().join("log"))
             .stderr(stderr);
+        // The store is the bench's choice, not the environment's: its SQLite unless told.
+        // The URL goes by the environment, where other users cannot read it in `ps`.
+        command
+            .env_remove("GAME_HOST_STORE_URL")
+            .env_remove("GAME_HOST_DATABASE_URL");
+        if let Some(url) = options.database_url {
+            command.env("GAME_HOST_DATABASE_URL", url);
+        }
+        if let Some(id) = options.host_id {
+            command.env("GAME_HOST_SERVER_HOST_ID", id);
+        }
         let started = Instant::now();
         Server::spawn(command, started, Some(dirs))
     }
@@ -157,15 +187,11 @@ pub fn cpu_seconds_by_thread(pid: u32) -> BTreeMap<String, f64> {
         ) else {
             continue;
         };
-        // `tid (name) state ...`: the name may hold spaces, so count fields after its `)`.
-        // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
-        let ticks: u64 = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
-            .into_iter()
-            .flatten()
+        let ticks = stat_fields(&stat)
+            .skip(11)
+            .take(2)
             .filter_map(|field| field.parse::<u64>().ok())
-            .sum();
+            .sum::<u64>();
         let name = name.trim();
         let group = match name.rsplit_once('-') {
             Some((group, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => group,
@@ -174,4 +200,40 @@ pub fn cpu_seconds_by_thread(pid: u32) -> BTreeMap<String, f64> {
         *groups.entry(group.to_owned()).or_default() += ticks as f64 / TICKS_PER_SECOND;
     }
     groups
+}
+
+/// The fields of a `/proc/…/stat` line after the name: `pid (name) state ppid …`, where the
+/// name may hold spaces, so fields are counted after its `)`. The state is the first; the
+/// parent's pid the second; utime and stime (the 14th and 15th fields) the 12th and 13th.
+fn stat_fields(stat: &str) -> impl Iterator<Item = &str> {
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace())
+        .into_iter()
+        .flatten()
+}
+
+/// CPU seconds (user and system) that process `pid` has used so far, its ended threads
+/// included; `None` if it is gone.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut times = stat_fields(&stat).skip(11).take(2);
+    let (utime, stime) = (times.next()?, times.next()?);
+    Some((utime.parse::<u64>().ok()? + stime.parse::<u64>().ok()?) as f64 / TICKS_PER_SECOND)
+}
+
+/// Every process as `(pid, parent pid, name)`, from `/proc`.
+pub fn processes() -> Vec<(u32, u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let ppid = stat_fields(&stat).nth(1)?.parse::<u32>().ok()?;
+            let name = stat.split_once('(')?.1.rsplit_once(')')?.0.to_owned();
+            Some((pid, ppid, name))
+        })
+        .collect()
 }

@@ -8,7 +8,9 @@ use crate::machine::Machine;
 use crate::reload::ReloadFigures;
 use crate::startup::Start;
 use crate::stats::median;
+use crate::stores::{Database, Outcome, Setup, StoreRow, StoresFigures};
 use crate::throughput::{HttpFigures, Row};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -23,6 +25,7 @@ pub struct Report {
     pub http: Option<HttpFigures>,
     pub reload: Option<ReloadFigures>,
     pub startup: Option<Vec<Start>>,
+    pub stores: Option<StoresFigures>,
 }
 
 /// `met` or `MISSED`, for a target.
@@ -57,6 +60,9 @@ impl Report {
         }
         if let Some(starts) = &self.startup {
             startup_section(&mut out, starts);
+        }
+        if let Some(stores) = &self.stores {
+            stores_section(&mut out, stores, m.cores);
         }
         out
     }
@@ -251,6 +257,149 @@ fn startup_section(out: &mut String, starts: &[Start]) {
          exec → first successful `/logic` reply: median {reply:.1} ms ({reply_min:.1}–{reply_max:.1}).\n",
         starts.len()
     );
+}
+
+fn stores_section(out: &mut String, stores: &StoresFigures, cores: usize) {
+    let pool = stores
+        .pool_size
+        .map_or("`store.pool_size`".to_owned(), |n| {
+            format!("{n} (`store.pool_size`)")
+        });
+    let _ = writeln!(
+        out,
+        "### Stores: {} connections, {} logged-in players, {} round(s) of {:.0} s after {:.1} s warm-up (medians)\n\n\
+         One host on each store, then two hosts sharing one server database behind nginx (the \
+         example `config/deploy/nginx/game-host.conf`, its upstream the two hosts, 2 workers). \
+         Each server setup has a scratch database of its own; connections per host: {pool}. \
+         \"CPU\" is every process's CPU (hosts, database server, nginx, generator) per request.\n\n\
+         | setup | workload | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | ret < 0 | refused (ret > 0) | no reply |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        stores.shape.connections,
+        stores.players,
+        stores.rounds,
+        stores.shape.measure.as_secs_f64(),
+        stores.shape.warmup.as_secs_f64()
+    );
+    for figures in &stores.setups {
+        let name = figures.setup.name();
+        match &figures.outcome {
+            Outcome::Measured(rows) => {
+                for store_row in rows {
+                    let row = &store_row.row;
+                    let _ = writeln!(
+                        out,
+                        "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} |",
+                        row.name,
+                        row.throughput(),
+                        row.latency_ms(50.0),
+                        row.latency_ms(99.0),
+                        row.micros_per_request(all_cpu(store_row)),
+                        row.total(|r| r.non_2xx),
+                        row.total(|r| r.negative_ret),
+                        row.total(|r| r.refused),
+                        row.total(|r| r.failed),
+                    );
+                }
+            }
+            Outcome::Skipped(why) => {
+                let _ = writeln!(
+                    out,
+                    "| {name} | skipped: {} | | | | | | | | |",
+                    table_text(why)
+                );
+            }
+            Outcome::Failed(why) => {
+                let _ = writeln!(
+                    out,
+                    "| {name} | **FAILED**: {} | | | | | | | | |",
+                    table_text(why)
+                );
+            }
+        }
+    }
+    out.push('\n');
+    if let Some((setup, rows)) = stores.slowest() {
+        stores_cpu_table(out, setup, rows, cores);
+    }
+}
+
+/// All the CPU seconds of a row: hosts, database server, nginx, generator.
+fn all_cpu(row: &StoreRow) -> f64 {
+    row.row.cpu.server_total() + row.database_cpu + row.nginx_cpu + row.row.cpu.generator
+}
+
+/// Where the CPU goes in one setup, per request: the hosts' thread groups (the largest four,
+/// the rest summed), the database server, nginx, the generator.
+fn stores_cpu_table(out: &mut String, setup: &Setup, rows: &[StoreRow], cores: usize) {
+    let (name, hosts, database) = (setup.name(), setup.hosts, setup.database);
+    let mut groups: BTreeMap<&str, f64> = BTreeMap::new();
+    for row in rows {
+        for (group, seconds) in &row.row.cpu.server {
+            *groups.entry(group.as_str()).or_default() += seconds;
+        }
+    }
+    let mut largest: Vec<(&str, f64)> = groups.into_iter().collect();
+    largest.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let shown: Vec<&str> = largest.iter().take(4).map(|(group, _)| *group).collect();
+    let hosts_text = if hosts == 1 {
+        "the host's threads by group".to_owned()
+    } else {
+        format!("the hosts' threads by group, summed over the {hosts} hosts")
+    };
+    let database_text = match database {
+        Database::Sqlite => "SQLite runs inside the host (its `sqlite` thread)",
+        Database::Postgres => {
+            "The database server is PostgreSQL's postmaster, its shared processes and this \
+             database's backends"
+        }
+        Database::MariaDb => {
+            "The database server is the `mariadbd` process (other clients' work on it counts \
+             too, if any were busy)"
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Where the time goes in the slowest setup, {name}: µs of CPU per request in the measured \
+         windows, by process; {hosts_text}. {database_text}. Everything shares the machine's \
+         {cores} cores, so req/s ≈ {cores} × 10⁶ / all when the CPU is the limit:\n\n\
+         | workload | all | host(s) | {} | other host threads | database server | nginx | generator |\n\
+         |---|---:|---:|{}---:|---:|---:|---:|",
+        shown.join(" | "),
+        "---:|".repeat(shown.len())
+    );
+    for row in rows {
+        let per_request = |seconds: f64| format!("{:.1}", row.row.micros_per_request(seconds));
+        let host = row.row.cpu.server_total();
+        let group = |name: &str| row.row.cpu.server.get(name).copied().unwrap_or_default();
+        let known: f64 = shown.iter().map(|name| group(name)).sum();
+        let cells: Vec<String> = shown.iter().map(|name| per_request(group(name))).collect();
+        let database = if database == Database::Sqlite {
+            "(in the host)".into()
+        } else {
+            per_request(row.database_cpu)
+        };
+        let nginx = if hosts > 1 {
+            per_request(row.nginx_cpu)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {database} | {nginx} | {} |",
+            row.row.name,
+            per_request(all_cpu(row)),
+            per_request(host),
+            cells.join(" | "),
+            per_request(host - known),
+            per_request(row.row.cpu.generator)
+        );
+    }
+    out.push('\n');
+}
+
+/// `text` on one line of a Markdown table cell.
+fn table_text(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// Replaces the generated part of `file` (between [`BEGIN`] and [`END`]) with `markdown`,

@@ -1,0 +1,832 @@
+//! Server stores: the `read`, `write` and `mixed` workloads on one host per store (SQLite,
+//! PostgreSQL, MariaDB), and on two hosts behind nginx sharing one PostgreSQL or MariaDB
+//! database, with the CPU of every process involved.
+//!
+//! Each server run gets a scratch database of its own (`CREATE DATABASE game_bench_<pid>_…`),
+//! dropped at the end of that run whatever happened (the hosts are stopped first). A database
+//! server that does not answer skips its rows, saying why; the rest still runs. The servers'
+//! admin URLs: `GAME_BENCH_POSTGRES` and `GAME_BENCH_MYSQL` (`off` skips one); unset,
+//! `postgres://postgres@127.0.0.1:5432/postgres` and `mysql://root@127.0.0.1:3306/mysql`.
+//!
+//! nginx runs the production example (`config/deploy/nginx/game-host.conf`) as written, with
+//! only its upstream server line (now the two hosts), its listen address and its folders
+//! changed, in a temporary folder; `NGINX` names the binary if it is not in `/usr/sbin`.
+
+use crate::load::{self, Shape, Workload};
+use crate::process::{self, HostOptions, Server};
+use crate::throughput::{CpuUse, Row};
+use anyhow::{anyhow, bail, Context};
+use sqlx::{AnyConnection, Connection, Executor};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which store the hosts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+    MariaDb,
+}
+
+impl Database {
+    pub fn name(self) -> &'static str {
+        match self {
+            Database::Sqlite => "SQLite",
+            Database::Postgres => "PostgreSQL",
+            Database::MariaDb => "MariaDB",
+        }
+    }
+
+    /// The server's admin URL (one that may `CREATE DATABASE`), or why its rows are skipped.
+    fn admin_url(self) -> Result<String, String> {
+        let (var, default) = match self {
+            Database::Sqlite => return Err("SQLite has no server".into()),
+            Database::Postgres => (
+                "GAME_BENCH_POSTGRES",
+                "postgres://postgres@127.0.0.1:5432/postgres",
+            ),
+            Database::MariaDb => ("GAME_BENCH_MYSQL", "mysql://root@127.0.0.1:3306/mysql"),
+        };
+        match std::env::var(var) {
+            Ok(value) if value == "off" => Err(format!("{var}=off")),
+            Ok(value) if !value.is_empty() => Ok(value),
+            _ => Ok(default.into()),
+        }
+    }
+}
+
+/// One configuration: a store, and how many hosts share it (more than one: behind nginx).
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    pub database: Database,
+    pub hosts: usize,
+}
+
+impl Setup {
+    pub fn name(&self) -> String {
+        match self.hosts {
+            1 => format!("{}, 1 host", self.database.name()),
+            n => format!("{}, {n} hosts behind nginx", self.database.name()),
+        }
+    }
+
+    /// The scratch database's name: `game_bench_<pid>_<setup>`.
+    fn scratch_name(&self) -> String {
+        let database = match self.database {
+            Database::Sqlite => "sqlite",
+            Database::Postgres => "postgres",
+            Database::MariaDb => "mariadb",
+        };
+        format!(
+            "game_bench_{}_{database}_{}",
+            std::process::id(),
+            self.hosts
+        )
+    }
+}
+
+pub const SETUPS: [Setup; 5] = [
+    Setup {
+        database: Database::Sqlite,
+        hosts: 1,
+    },
+    Setup {
+        database: Database::Postgres,
+        hosts: 1,
+    },
+    Setup {
+        database: Database::MariaDb,
+        hosts: 1,
+    },
+    Setup {
+        database: Database::Postgres,
+        hosts: 2,
+    },
+    Setup {
+        database: Database::MariaDb,
+        hosts: 2,
+    },
+];
+
+/// How one setup went.
+#[derive(Debug)]
+pub enum Outcome {
+    /// One row per workload.
+    Measured(Vec<StoreRow>),
+    /// Not run, and why (a database server that does not answer, no nginx).
+    Skipped(String),
+    /// Started, but could not be measured, and why.
+    Failed(String),
+}
+
+/// One workload on one setup: the load's figures and the host threads' CPU (summed over the
+/// hosts) in `row`, plus the CPU of the other processes in the measured windows.
+#[derive(Debug)]
+pub struct StoreRow {
+    pub row: Row,
+    /// The database server's processes (none for SQLite, which runs in the host).
+    pub database_cpu: f64,
+    /// nginx's master and workers.
+    pub nginx_cpu: f64,
+}
+
+#[derive(Debug)]
+pub struct SetupFigures {
+    pub setup: Setup,
+    pub outcome: Outcome,
+}
+
+/// What the stores section measured.
+#[derive(Debug)]
+pub struct StoresFigures {
+    pub shape: Shape,
+    pub players: usize,
+    pub rounds: usize,
+    /// `store.pool_size` as the hosts read it (`game-host config`), if it could be read.
+    pub pool_size: Option<u32>,
+    pub setups: Vec<SetupFigures>,
+}
+
+impl StoresFigures {
+    /// The measured setup with the lowest throughput (mean of its workloads' medians).
+    pub fn slowest(&self) -> Option<(&Setup, &[StoreRow])> {
+        self.setups
+            .iter()
+            .filter_map(|s| match &s.outcome {
+                Outcome::Measured(rows) if !rows.is_empty() => Some((&s.setup, rows.as_slice())),
+                _ => None,
+            })
+            .min_by(|(_, a), (_, b)| mean_throughput(a).total_cmp(&mean_throughput(b)))
+    }
+}
+
+fn mean_throughput(rows: &[StoreRow]) -> f64 {
+    rows.iter().map(|r| r.row.throughput()).sum::<f64>() / rows.len().max(1) as f64
+}
+
+/// What one run needs to know, the same for every setup.
+struct Bench<'a> {
+    target: &'a Path,
+    config_dir: &'a Path,
+    shape: Shape,
+    players: usize,
+    rounds: usize,
+}
+
+pub async fn run(
+    target: &Path,
+    config_dir: &Path,
+    shape: Shape,
+    players: usize,
+    rounds: usize,
+) -> anyhow::Result<StoresFigures> {
+    let cx = Bench {
+        target,
+        config_dir,
+        shape,
+        players,
+        rounds,
+    };
+    let mut setups = Vec::new();
+    for setup in SETUPS {
+        // Ctrl-C (which the hosts and nginx get too) ends the section through the same path
+        // as an error, so that the scratch database is still dropped.
+        let outcome = tokio::select! {
+            outcome = measure_setup(&cx, setup) => outcome,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        };
+        match &outcome {
+            Outcome::Skipped(why) => eprintln!("stores: SKIPPED the {} rows: {why}", setup.name()),
+            Outcome::Failed(why) => eprintln!("stores: FAILED {}: {why}", setup.name()),
+            Outcome::Measured(_) => {}
+        }
+        setups.push(SetupFigures { setup, outcome });
+    }
+    Ok(StoresFigures {
+        shape,
+        players,
+        rounds,
+        pool_size: pool_size(target, config_dir),
+        setups,
+    })
+}
+
+async fn measure_setup(cx: &Bench<'_>, setup: Setup) -> Outcome {
+    let nginx = if setup.hosts > 1 {
+        match find_nginx() {
+            Some(nginx) => Some(nginx),
+            None => {
+                return Outcome::Skipped(
+                    "no nginx (apt-get install nginx, or set NGINX=/path/to/nginx)".into(),
+                )
+            }
+        }
+    } else {
+        None
+    };
+    let scratch = match setup.database {
+        Database::Sqlite => None,
+        database => {
+            let admin = match database.admin_url() {
+                Ok(admin) => admin,
+                Err(why) => return Outcome::Skipped(why),
+            };
+            match Scratch::create(&admin, setup.scratch_name()).await {
+                Ok(scratch) => Some(scratch),
+                Err(why) => {
+                    return Outcome::Skipped(format!("{} does not answer: {why}", redacted(&admin)))
+                }
+            }
+        }
+    };
+    // The hosts and nginx are stopped when this returns, before `scratch` is dropped.
+    let measured = measure_hosts(cx, setup, scratch.as_ref(), nginx.as_deref()).await;
+    drop(scratch);
+    match measured {
+        Ok(rows) => Outcome::Measured(rows),
+        Err(e) => Outcome::Failed(format!("{e:#}")),
+    }
+}
+
+async fn measure_hosts(
+    cx: &Bench<'_>,
+    setup: Setup,
+    scratch: Option<&Scratch>,
+    nginx_binary: Option<&Path>,
+) -> anyhow::Result<Vec<StoreRow>> {
+    let name = setup.name();
+    match scratch {
+        Some(s) => {
+            let server = match s.server_pid {
+                Some(pid) => format!("server process {pid}"),
+                None => "server process not found: counted by name".into(),
+            };
+            eprintln!("stores: {name}: starting, on {} ({server})", s.name);
+        }
+        None => eprintln!("stores: {name}: starting"),
+    }
+    let mut hosts = Vec::new();
+    for n in 0..setup.hosts {
+        let host_id = format!("bench-{}", (b'a' + n as u8) as char);
+        let options = HostOptions {
+            database_url: scratch.map(|s| s.url.as_str()),
+            host_id: Some(&host_id),
+        };
+        hosts.push(Server::host_with(cx.target, cx.config_dir, &options)?);
+    }
+    let nginx = match nginx_binary {
+        Some(binary) => {
+            let upstreams: Vec<SocketAddr> = hosts.iter().map(|h| h.addr).collect();
+            Some(Nginx::start(binary, cx.config_dir, &upstreams).await?)
+        }
+        None => None,
+    };
+    let front = nginx.as_ref().map_or(hosts[0].addr, |n| n.addr);
+    let tokens = Arc::new(
+        load::login_players(front, cx.players)
+            .await
+            .context("logging the players in")?,
+    );
+    let watched = Watched {
+        hosts: hosts.iter().map(Server::pid).collect(),
+        nginx: nginx.as_ref().map(|n| n.child.id()),
+        database: setup.database,
+        server: scratch.and_then(|s| s.server_pid),
+        scratch: scratch.map(|s| s.name.clone()),
+    };
+    let mut rows: Vec<StoreRow> = Workload::ALL
+        .iter()
+        .map(|w| StoreRow {
+            row: Row {
+                name: w.name(),
+                runs: Vec::new(),
+                cpu: CpuUse::default(),
+            },
+            database_cpu: 0.0,
+            nginx_cpu: 0.0,
+        })
+        .collect();
+    for round in 1..=cx.rounds {
+        for (workload, row) in Workload::ALL.into_iter().zip(&mut rows) {
+            eprintln!(
+                "stores: {name}: round {round}/{}: {}",
+                cx.rounds,
+                workload.name()
+            );
+            let load = load::run(front, workload, tokens.clone(), cx.shape);
+            let watch = async {
+                tokio::time::sleep(cx.shape.warmup).await;
+                let before = watched.snapshot();
+                tokio::time::sleep(cx.shape.measure).await;
+                watched.snapshot().minus(&before)
+            };
+            let (run, cpu) = tokio::join!(load, watch);
+            row.row.runs.push(run);
+            for (group, seconds) in cpu.host {
+                *row.row.cpu.server.entry(group).or_default() += seconds;
+            }
+            row.row.cpu.generator += cpu.generator;
+            row.database_cpu += cpu.database;
+            row.nginx_cpu += cpu.nginx;
+        }
+    }
+    drop(nginx);
+    drop(hosts);
+    Ok(rows)
+}
+
+/// The processes whose CPU a run counts.
+struct Watched {
+    hosts: Vec<u32>,
+    /// nginx's master; its workers are its children.
+    nginx: Option<u32>,
+    database: Database,
+    /// The database server's process (PostgreSQL's postmaster), if it could be found.
+    server: Option<u32>,
+    /// The run's database on a server: other databases' PostgreSQL backends are not counted.
+    scratch: Option<String>,
+}
+
+/// CPU seconds used so far: the hosts' by thread group, the others' by process.
+struct Snapshot {
+    host: BTreeMap<String, f64>,
+    database: BTreeMap<u32, f64>,
+    nginx: BTreeMap<u32, f64>,
+    generator: f64,
+}
+
+/// CPU seconds used between two snapshots.
+struct Delta {
+    host: BTreeMap<String, f64>,
+    database: f64,
+    nginx: f64,
+    generator: f64,
+}
+
+impl Watched {
+    fn snapshot(&self) -> Snapshot {
+        let mut host = BTreeMap::new();
+        for pid in &self.hosts {
+            for (group, seconds) in process::cpu_seconds_by_thread(*pid) {
+                *host.entry(group).or_default() += seconds;
+            }
+        }
+        let all = process::processes();
+        let database_pids: Vec<u32> = all
+            .iter()
+            .filter(|(pid, ppid, name)| self.is_database(*pid, *ppid, name))
+            .map(|(pid, _, _)| *pid)
+            .collect();
+        let nginx_pids: Vec<u32> = self
+            .nginx
+            .into_iter()
+            .flat_map(|master| {
+                std::iter::once(master).chain(
+                    all.iter()
+                        .filter(move |(_, ppid, _)| *ppid == master)
+                        .map(|(pid, _, _)| *pid),
+                )
+            })
+            .collect();
+        let cpu = |pids: Vec<u32>| -> BTreeMap<u32, f64> {
+            pids.into_iter()
+                .filter_map(|pid| Some((pid, process::process_cpu_seconds(pid)?)))
+                .collect()
+        };
+        Snapshot {
+            host,
+            database: cpu(database_pids),
+            nginx: cpu(nginx_pids),
+            generator: process::cpu_seconds_by_thread(std::process::id())
+                .values()
+                .sum(),
+        }
+    }
+
+    /// Whether process `pid` (parent `ppid`, called `name`) is the database server's and
+    /// counts for this run: `mariadbd` (one process); PostgreSQL's postmaster, its shared
+    /// processes and this database's backends, not other databases' (tests may use the same
+    /// server meanwhile). When the server's pid is unknown, any process of the server's name.
+    fn is_database(&self, pid: u32, ppid: u32, name: &str) -> bool {
+        match self.database {
+            Database::Sqlite => false,
+            Database::MariaDb => match self.server {
+                Some(server) => pid == server,
+                None => name == "mariadbd" || name == "mysqld",
+            },
+            Database::Postgres => {
+                let of_server = match self.server {
+                    Some(postmaster) => pid == postmaster || ppid == postmaster,
+                    None => name == "postgres",
+                };
+                if !of_server || Some(pid) == self.server {
+                    return of_server;
+                }
+                let Ok(title) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                    return false;
+                };
+                let title = String::from_utf8_lossy(&title).replace('\0', " ");
+                let ours = self
+                    .scratch
+                    .as_deref()
+                    .is_some_and(|ours| title.split_whitespace().any(|word| word == ours));
+                ours || !is_postgres_backend(&title)
+            }
+        }
+    }
+}
+
+/// Whether a PostgreSQL process title is a session's backend or an autovacuum worker (those
+/// name their database): `postgres: 15/main: USER DB 127.0.0.1(5555) idle`, `… [local] …`.
+fn is_postgres_backend(title: &str) -> bool {
+    title.contains("[local]")
+        || title.contains("autovacuum worker")
+        || title.split_whitespace().any(|word| {
+            word.strip_suffix(')')
+                .and_then(|w| w.rsplit_once('('))
+                .is_some_and(|(host, port)| {
+                    !host.is_empty() && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+                })
+        })
+}
+
+impl Snapshot {
+    fn minus(self, before: &Snapshot) -> Delta {
+        let processes = |after: &BTreeMap<u32, f64>, before: &BTreeMap<u32, f64>| -> f64 {
+            after
+                .iter()
+                .map(|(pid, seconds)| {
+                    (seconds - before.get(pid).copied().unwrap_or_default()).max(0.0)
+                })
+                .sum()
+        };
+        Delta {
+            host: self
+                .host
+                .iter()
+                .map(|(group, seconds)| {
+                    let earlier = before.host.get(group).copied().unwrap_or_default();
+                    (group.clone(), seconds - earlier)
+                })
+                .collect(),
+            database: processes(&self.database, &before.database),
+            nginx: processes(&self.nginx, &before.nginx),
+            generator: self.generator - before.generator,
+        }
+    }
+}
+
+/// A scratch database on a server; dropped (`DROP DATABASE`) with this value.
+struct Scratch {
+    admin: String,
+    name: String,
+    /// What the hosts' `store.url` is.
+    url: String,
+    /// The server's process on this machine (PostgreSQL's postmaster, `mariadbd`), if found.
+    server_pid: Option<u32>,
+}
+
+/// How long the bench waits for a database server to answer.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Scratch {
+    async fn create(admin: &str, name: String) -> Result<Scratch, String> {
+        let mut url = url::Url::parse(admin).map_err(|e| format!("not a URL: {e}"))?;
+        url.set_path(&name);
+        sqlx::any::install_default_drivers();
+        let mut conn = tokio::time::timeout(DATABASE_TIMEOUT, AnyConnection::connect(admin))
+            .await
+            .map_err(|_| format!("no answer in {} s", DATABASE_TIMEOUT.as_secs()))?
+            .map_err(|e| e.to_string())?;
+        let created = async {
+            conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+                .await?;
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+        };
+        let created = tokio::time::timeout(DATABASE_TIMEOUT, created).await;
+        let server_pid = server_pid(&mut conn, admin).await;
+        let _ = conn.close().await;
+        match created {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("CREATE DATABASE {name}: {e}")),
+            Err(_) => return Err(format!("CREATE DATABASE {name}: no answer")),
+        }
+        Ok(Scratch {
+            admin: admin.to_owned(),
+            name,
+            url: url.to_string(),
+            server_pid,
+        })
+    }
+}
+
+/// The database server's process, asked through `conn`: PostgreSQL's postmaster (the parent
+/// of this session's backend), MariaDB's from its pid file. `None` if it is not on this
+/// machine or cannot be told.
+async fn server_pid(conn: &mut AnyConnection, admin: &str) -> Option<u32> {
+    if admin.starts_with("postgres") {
+        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await
+            .ok()?;
+        process::processes()
+            .into_iter()
+            .find(|(pid, _, name)| *pid == backend as u32 && name == "postgres")
+            .map(|(_, ppid, _)| ppid)
+    } else {
+        let file: String = sqlx::query_scalar("SELECT @@pid_file")
+            .fetch_one(&mut *conn)
+            .await
+            .ok()?;
+        let pid: u32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        matches!(name.trim(), "mariadbd" | "mysqld").then_some(pid)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop may run inside the bench's runtime, which cannot block: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                // PostgreSQL refuses while a session is open on it; the hosts are gone by now,
+                // but a backend may not have noticed yet.
+                let force = if admin.starts_with("postgres") {
+                    " WITH (FORCE)"
+                } else {
+                    ""
+                };
+                let drop = async {
+                    let mut conn = AnyConnection::connect(&admin).await?;
+                    conn.execute(format!("DROP DATABASE IF EXISTS {name}{force}").as_str())
+                        .await?;
+                    conn.close().await
+                };
+                tokio::time::timeout(DATABASE_TIMEOUT, drop)
+                    .await
+                    .map_err(|_| anyhow!("no answer in {} s", DATABASE_TIMEOUT.as_secs()))?
+                    .map_err(anyhow::Error::from)
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!(
+                "stores: could not drop the scratch database {} on {}: {e:#}",
+                self.name,
+                redacted(&self.admin)
+            ),
+            Err(_) => eprintln!(
+                "stores: dropping the scratch database {} panicked",
+                self.name
+            ),
+        }
+    }
+}
+
+/// `url` with its password, if any, as `***`.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(the URL)".into(),
+    }
+}
+
+/// The nginx binary: `NGINX`, or the usual places.
+fn find_nginx() -> Option<PathBuf> {
+    std::env::var_os("NGINX")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/usr/sbin/nginx", "/usr/local/sbin/nginx"].map(PathBuf::from))
+        .find(|path| path.is_file())
+}
+
+/// nginx in a folder of its own, running the production example in front of some hosts;
+/// stopped on drop.
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// The example, pointed at `upstreams` (its only server line replaced by one per host).
+    async fn start(
+        binary: &Path,
+        config_dir: &Path,
+        upstreams: &[SocketAddr],
+    ) -> anyhow::Result<Nginx> {
+        let example = config_dir.join("deploy/nginx/game-host.conf");
+        let site = std::fs::read_to_string(&example)
+            .with_context(|| format!("reading {}", example.display()))?;
+        let dir = tempfile::tempdir()?;
+        // nginx's workers run as an unprivileged user when the master is root: they must be
+        // able to reach the folder.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        }
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("logs"))?;
+        std::fs::create_dir_all(dir.path().join("www"))?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let servers: String = upstreams
+            .iter()
+            .map(|addr| format!("server {addr};"))
+            .collect::<Vec<_>>()
+            .join("\n    ");
+        let mut site = site;
+        for (from, to) in [
+            ("server 127.0.0.1:8000;", servers.as_str()),
+            ("listen 80;", &format!("listen 127.0.0.1:{port};")),
+            ("listen [::]:80;", ""),
+            ("root /srv/game-host/www;", &format!("root {d}/www;")),
+            ("/var/log/nginx/", &format!("{d}/logs/")),
+        ] {
+            if !site.contains(from) {
+                bail!(
+                    "{} no longer says `{from}`: update bench/src/stores.rs",
+                    example.display()
+                );
+            }
+            site = site.replace(from, to);
+        }
+        std::fs::write(dir.path().join("site.conf"), site)?;
+        let mime = Path::new("/etc/nginx/mime.types");
+        let mime = if mime.is_file() {
+            format!("include {};", mime.display())
+        } else {
+            String::new()
+        };
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off;\n\
+                 worker_processes 2;\n\
+                 pid {d}/nginx.pid;\n\
+                 error_log {d}/logs/error.log;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{\n\
+                 \x20   {mime}\n\
+                 \x20   client_body_temp_path {d}/body;\n\
+                 \x20   proxy_temp_path {d}/proxy;\n\
+                 \x20   fastcgi_temp_path {d}/fastcgi;\n\
+                 \x20   uwsgi_temp_path {d}/uwsgi;\n\
+                 \x20   scgi_temp_path {d}/scgi;\n\
+                 \x20   include {d}/site.conf;\n\
+                 }}\n"
+            ),
+        )?;
+        let stderr = std::fs::File::create(dir.path().join("logs/stderr.log"))?;
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(dir.path().join("logs/error.log"))
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut nginx = Nginx {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            binary: binary.to_owned(),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = nginx.child.try_wait()? {
+                let log = |name: &str| {
+                    std::fs::read_to_string(nginx.dir.path().join("logs").join(name))
+                        .unwrap_or_default()
+                };
+                bail!(
+                    "nginx exited ({status}): {}{}",
+                    log("stderr.log"),
+                    log("error.log")
+                );
+            }
+            if TcpStream::connect(nginx.addr).is_ok() {
+                return Ok(nginx);
+            }
+            if Instant::now() > deadline {
+                bail!("nginx did not listen on {} within 10 s", nginx.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGKILL would end the master only; `-s stop` (SIGTERM by the pid file) ends all.
+        let workers: Vec<u32> = process::processes()
+            .into_iter()
+            .filter(|(_, ppid, _)| *ppid == self.child.id())
+            .map(|(pid, _, _)| pid)
+            .collect();
+        let conf = self.dir.path().join("nginx.conf");
+        let _ = Command::new(&self.binary)
+            .arg("-p")
+            .arg(self.dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !workers.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(workers.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// `store.pool_size` as the hosts would read it: `game-host config` in their profile.
+fn pool_size(target: &Path, config_dir: &Path) -> Option<u32> {
+    let output = Command::new(target.join("release/game-host"))
+        .args(["config", "--profile", "prod", "--config-dir"])
+        .arg(config_dir)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut in_store = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_store = line == "[store]";
+        } else if in_store {
+            if let Some(value) = line.strip_prefix("pool_size") {
+                return value.trim_start_matches([' ', '=']).trim().parse().ok();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_backends_are_told_from_shared_processes() {
+        for backend in [
+            "postgres: 15/main: postgres game_bench_1_postgres_1 127.0.0.1(60596) idle",
+            "postgres: 15/main: postgres other [local] SELECT",
+            "postgres: 15/main: autovacuum worker other",
+        ] {
+            assert!(is_postgres_backend(backend), "{backend}");
+        }
+        for shared in [
+            "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main",
+            "postgres: 15/main: checkpointer",
+            "postgres: 15/main: walwriter",
+            "postgres: 15/main: logical replication launcher",
+        ] {
+            assert!(!is_postgres_backend(shared), "{shared}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redacted("mysql://root:secret@127.0.0.1:3306/mysql"),
+            "mysql://root:***@127.0.0.1:3306/mysql"
+        );
+        assert_eq!(
+            redacted("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+    }
+}
