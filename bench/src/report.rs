@@ -265,11 +265,12 @@ fn stores_section(out: &mut String, stores: &StoresFigures, cores: usize) {
         .map_or("`store.pool_size`".to_owned(), |n| {
             format!("{n} (`store.pool_size`)")
         });
+    let workers = crate::stores::NGINX_WORKERS;
     let _ = writeln!(
         out,
         "### Stores: {} connections, {} logged-in players, {} round(s) of {:.0} s after {:.1} s warm-up (medians)\n\n\
          One host on each store, then two hosts sharing one server database behind nginx (the \
-         example `config/deploy/nginx/game-host.conf`, its upstream the two hosts, 2 workers). \
+         example `config/deploy/nginx/game-host.conf`, its upstream the two hosts, {workers} workers). \
          Each server setup has a scratch database of its own; connections per host: {pool}. \
          \"CPU\" is every process's CPU (hosts, database server, nginx, generator) per request.\n\n\
          | setup | workload | req/s | p50 ms | p99 ms | CPU µs/req | non-2xx | ret < 0 | refused (ret > 0) | no reply |\n\

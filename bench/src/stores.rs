@@ -8,9 +8,8 @@
 //! admin URLs: `GAME_BENCH_POSTGRES` and `GAME_BENCH_MYSQL` (`off` skips one); unset,
 //! `postgres://postgres@127.0.0.1:5432/postgres` and `mysql://root@127.0.0.1:3306/mysql`.
 //!
-//! nginx runs the production example (`config/deploy/nginx/game-host.conf`) as written, with
-//! only its upstream server line (now the two hosts), its listen address and its folders
-//! changed, in a temporary folder; `NGINX` names the binary if it is not in `/usr/sbin`.
+//! nginx runs the production example as written ([`testkit::nginx`]), its upstream the two
+//! hosts; `NGINX` names the binary if it is not in `/usr/sbin`.
 
 use crate::load::{self, Shape, Workload};
 use crate::process::{self, HostOptions, Server};
@@ -18,11 +17,12 @@ use crate::throughput::{CpuUse, Row};
 use anyhow::{anyhow, bail, Context};
 use sqlx::{AnyConnection, Connection, Executor};
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::nginx::{self, Nginx};
 
 /// Which store the hosts use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,9 @@ impl Setup {
         )
     }
 }
+
+/// nginx's worker processes: one per core of the machine the figures come from.
+pub const NGINX_WORKERS: usize = 2;
 
 pub const SETUPS: [Setup; 5] = [
     Setup {
@@ -217,13 +220,9 @@ pub async fn run(
 
 async fn measure_setup(cx: &Bench<'_>, setup: Setup) -> Outcome {
     let nginx = if setup.hosts > 1 {
-        match find_nginx() {
+        match nginx::find() {
             Some(nginx) => Some(nginx),
-            None => {
-                return Outcome::Skipped(
-                    "no nginx (apt-get install nginx, or set NGINX=/path/to/nginx)".into(),
-                )
-            }
+            None => return Outcome::Skipped(nginx::MISSING.into()),
         }
     } else {
         None
@@ -281,7 +280,12 @@ async fn measure_hosts(
     let nginx = match nginx_binary {
         Some(binary) => {
             let upstreams: Vec<SocketAddr> = hosts.iter().map(|h| h.addr).collect();
-            Some(Nginx::start(binary, cx.config_dir, &upstreams).await?)
+            Some(Nginx::start(
+                binary,
+                cx.config_dir,
+                &upstreams,
+                NGINX_WORKERS,
+            )?)
         }
         None => None,
     };
@@ -293,7 +297,7 @@ async fn measure_hosts(
     );
     let watched = Watched {
         hosts: hosts.iter().map(Server::pid).collect(),
-        nginx: nginx.as_ref().map(|n| n.child.id()),
+        nginx: nginx.as_ref().map(Nginx::pid),
         database: setup.database,
         server: scratch.and_then(|s| s.server_pid),
         scratch: scratch.map(|s| s.name.clone()),
@@ -602,173 +606,6 @@ fn redacted(url: &str) -> String {
         }
         Ok(parsed) => parsed.to_string(),
         Err(_) => "(the URL)".into(),
-    }
-}
-
-/// The nginx binary: `NGINX`, or the usual places.
-fn find_nginx() -> Option<PathBuf> {
-    std::env::var_os("NGINX")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(["/usr/sbin/nginx", "/usr/local/sbin/nginx"].map(PathBuf::from))
-        .find(|path| path.is_file())
-}
-
-/// nginx in a folder of its own, running the production example in front of some hosts;
-/// stopped on drop.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    binary: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    /// The example, pointed at `upstreams` (its only server line replaced by one per host).
-    async fn start(
-        binary: &Path,
-        config_dir: &Path,
-        upstreams: &[SocketAddr],
-    ) -> anyhow::Result<Nginx> {
-        let example = config_dir.join("deploy/nginx/game-host.conf");
-        let site = std::fs::read_to_string(&example)
-            .with_context(|| format!("reading {}", example.display()))?;
-        let dir = tempfile::tempdir()?;
-        // nginx's workers run as an unprivileged user when the master is root: they must be
-        // able to reach the folder.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-        }
-        let d = dir.path().display().to_string();
-        std::fs::create_dir_all(dir.path().join("logs"))?;
-        std::fs::create_dir_all(dir.path().join("www"))?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let servers: String = upstreams
-            .iter()
-            .map(|addr| format!("server {addr};"))
-            .collect::<Vec<_>>()
-            .join("\n    ");
-        let mut site = site;
-        for (from, to) in [
-            ("server 127.0.0.1:8000;", servers.as_str()),
-            ("listen 80;", &format!("listen 127.0.0.1:{port};")),
-            ("listen [::]:80;", ""),
-            ("root /srv/game-host/www;", &format!("root {d}/www;")),
-            ("/var/log/nginx/", &format!("{d}/logs/")),
-        ] {
-            if !site.contains(from) {
-                bail!(
-                    "{} no longer says `{from}`: update bench/src/stores.rs",
-                    example.display()
-                );
-            }
-            site = site.replace(from, to);
-        }
-        std::fs::write(dir.path().join("site.conf"), site)?;
-        let mime = Path::new("/etc/nginx/mime.types");
-        let mime = if mime.is_file() {
-            format!("include {};", mime.display())
-        } else {
-            String::new()
-        };
-        let conf = dir.path().join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "daemon off;\n\
-                 worker_processes 2;\n\
-                 pid {d}/nginx.pid;\n\
-                 error_log {d}/logs/error.log;\n\
-                 events {{ worker_connections 1024; }}\n\
-                 http {{\n\
-                 \x20   {mime}\n\
-                 \x20   client_body_temp_path {d}/body;\n\
-                 \x20   proxy_temp_path {d}/proxy;\n\
-                 \x20   fastcgi_temp_path {d}/fastcgi;\n\
-                 \x20   uwsgi_temp_path {d}/uwsgi;\n\
-                 \x20   scgi_temp_path {d}/scgi;\n\
-                 \x20   include {d}/site.conf;\n\
-                 }}\n"
-            ),
-        )?;
-        let stderr = std::fs::File::create(dir.path().join("logs/stderr.log"))?;
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("logs/error.log"))
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut nginx = Nginx {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            binary: binary.to_owned(),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = nginx.child.try_wait()? {
-                let log = |name: &str| {
-                    std::fs::read_to_string(nginx.dir.path().join("logs").join(name))
-                        .unwrap_or_default()
-                };
-                bail!(
-                    "nginx exited ({status}): {}{}",
-                    log("stderr.log"),
-                    log("error.log")
-                );
-            }
-            if TcpStream::connect(nginx.addr).is_ok() {
-                return Ok(nginx);
-            }
-            if Instant::now() > deadline {
-                bail!("nginx did not listen on {} within 10 s", nginx.addr);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGKILL would end the master only; `-s stop` (SIGTERM by the pid file) ends all.
-        let workers: Vec<u32> = process::processes()
-            .into_iter()
-            .filter(|(_, ppid, _)| *ppid == self.child.id())
-            .map(|(pid, _, _)| pid)
-            .collect();
-        let conf = self.dir.path().join("nginx.conf");
-        let _ = Command::new(&self.binary)
-            .arg("-p")
-            .arg(self.dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .args(["-s", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !workers.is_empty() {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .args(workers.iter().map(u32::to_string))
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 
