@@ -196,16 +196,10 @@ async fn route(
     access: &mut Access,
 ) -> Result<Reply, ApiError> {
     let path = request.uri().path().to_owned();
-    let is_post = request.method() == Method::POST;
-    // After a handover the successor serves new connections, but requests on this host's
-    // open connections are still served: the database and modules are all here until the end.
-    let refuse = state.is_shutting_down() && !state.is_handed_over();
-    if is_post && refuse && ["/login", "/logic", "/logout"].contains(&path.as_str()) {
-        return Err(ApiError::unavailable(
-            "the host is shutting down, retry on another host or shortly",
-            "shutting down",
-        ));
-    }
+    // While the host shuts down, requests on its open connections are still served, not
+    // refused: behind nginx they come on its kept-alive connections, and nginx never passes a
+    // POST it has sent to another host, so a refusal would reach the player. The database and
+    // modules are here until the end; each reply closes its connection (`handle`).
     match (request.method(), path.as_str()) {
         (&Method::GET, "/health") => Ok(health(state).await),
         (&Method::POST, "/login") => login(state, request).await,

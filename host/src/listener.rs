@@ -12,13 +12,17 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `listener` with `handler` until `stop` resolves; then stops accepting and returns
-/// the handle through which the open connections are asked to finish.
+/// Serves `listener` with `handler` until `stop` resolves; then stops accepting, closes the
+/// listener and returns the handle through which the open connections are asked to finish.
+///
+/// Connections the kernel had already accepted into the listener's queue when `stop` resolved
+/// are taken and served too: their clients may have sent a request on them, and closing the
+/// listener would reset them under it.
 pub async fn accept_until<H, F, B>(
     listener: TcpListener,
     state: AppState,
@@ -32,26 +36,27 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
+    let serve = |stream: TcpStream| {
+        let state = state.clone();
+        let service = service_fn(move |request| handler(state.clone(), request));
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that hangs up mid-request is not the host's error.
+            let _ = connection.await;
+        });
+    };
     tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = &mut stop => return graceful,
+            () = &mut stop => break,
         };
         match accepted {
-            Ok((stream, _peer)) => {
-                let state = state.clone();
-                let service = service_fn(move |request| handler(state.clone(), request));
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    // A client that hangs up mid-request is not the host's error.
-                    let _ = connection.await;
-                });
-            }
+            Ok((stream, _peer)) => serve(stream),
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 slog::warn!(state.log, "accept failed"; "error" => %e);
@@ -59,4 +64,29 @@ where
             }
         }
     }
+    for stream in queued_connections(listener, &state.log) {
+        serve(stream);
+    }
+    graceful
+}
+
+/// Takes every connection waiting in `listener`'s queue, then closes it. (tokio's `accept`
+/// would wait for the reactor to report the listener readable; the socket itself says at once
+/// whether a connection is queued.)
+fn queued_connections(listener: TcpListener, log: &slog::Logger) -> Vec<TcpStream> {
+    let listener = match listener.into_std() {
+        Ok(listener) => listener,
+        Err(e) => {
+            slog::warn!(log, "cannot take the queued connections"; "error" => %e);
+            return Vec::new();
+        }
+    };
+    // `into_std` leaves the listener non-blocking, so `accept` ends with `WouldBlock`; an
+    // accepted socket does not inherit that, and tokio needs it.
+    std::iter::from_fn(|| listener.accept().ok())
+        .filter_map(|(stream, _peer)| {
+            stream.set_nonblocking(true).ok()?;
+            TcpStream::from_std(stream).ok()
+        })
+        .collect()
 }

@@ -193,9 +193,11 @@ async fn serve_until_stopped(config: Config, mut deps: Deps) -> anyhow::Result<(
     deps.restart = Some(restart.clone());
     let host = Host::start(config, deps).await?;
     let handed_over = Arc::new(tokio::sync::Notify::new());
-    tokio::spawn(restart_on_request(
+    let (stop_restarts, restarts_stopped) = tokio::sync::oneshot::channel();
+    let restarter = tokio::spawn(restart_on_request(
         handover,
         requests,
+        restarts_stopped,
         handed_over.clone(),
         host.state(),
     ));
@@ -216,6 +218,11 @@ async fn serve_until_stopped(config: Config, mut deps: Deps) -> anyhow::Result<(
             () = shutdown_signal() => {}
             () = handed_over.notified() => {}
         }
+        // The copies of the listening sockets kept for a successor close before the host's
+        // own: while one is open the kernel goes on queueing connections that nobody accepts,
+        // and resets them, requests and all, when the process exits.
+        let _ = stop_restarts.send(());
+        let _ = restarter.await;
     };
     host.serve(client, stop).await;
     Ok(())
@@ -238,15 +245,25 @@ fn listeners(
     Ok((client, admin))
 }
 
-/// Serves restart requests one at a time until a successor has taken over.
+/// Serves restart requests one at a time until a successor has taken over, or until `stop`
+/// (a restart under way is finished first). `handover`, and its copies of the sockets, are
+/// dropped on return.
 async fn restart_on_request(
     handover: Handover,
     mut requests: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Result<u32, String>>>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
     handed_over: Arc<tokio::sync::Notify>,
     state: host::state::AppState,
 ) {
     let log = &state.log;
-    while let Some(reply) = requests.recv().await {
+    loop {
+        let reply = tokio::select! {
+            request = requests.recv() => match request {
+                Some(reply) => reply,
+                None => return,
+            },
+            _ = &mut stop => return,
+        };
         slog::info!(
             log,
             "restart: starting a successor with this host's sockets"
@@ -262,7 +279,6 @@ async fn restart_on_request(
         }
         let _ = reply.send(outcome.map_err(|e| e.to_string()));
         if taken_over {
-            state.mark_handed_over();
             handed_over.notify_one();
             return;
         }

@@ -1,14 +1,19 @@
 //! The server's life: start (open the store, load the modules), serve connections, and shut
 //! down in order.
 //!
-//! Shutdown path: the shutdown future resolves → stop accepting → `/health` answers 503 and
-//! new commands -6 → each connection finishes its in-flight request and closes → wait under
-//! the grace period and log how it ended → run the modules' shutdown hooks, join the module
-//! threads, unload the libraries → close the store.
+//! Shutdown path: the shutdown future resolves (a signal, or a successor took the sockets over,
+//! see [`crate::handover`]) → stop accepting, close the listeners (connections already in the
+//! kernel's queue are taken and served first) → `/health` answers 503, and every reply closes
+//! its connection → idle keep-alive connections get [`CLOSE_LINGER`] to bring one last
+//! request → each connection finishes its in-flight request and closes → wait under the grace
+//! period and log how it ended → run the modules' shutdown hooks, join the module threads,
+//! unload the libraries → close the store.
 //!
-//! After a handover (a successor process took the sockets, see [`crate::handover`]) the same
-//! path runs, except that requests on the connections still open are served, not refused, and
-//! idle connections get [`HANDOVER_LINGER`] to bring one last request.
+//! Requests on open connections are served to the end, never refused: a client (nginx with
+//! its kept-alive upstream connections) may send on one at any moment, and a request it has
+//! sent cannot safely be sent to another host. New connections are refused, which a client can
+//! retry anywhere. Hence no request fails when a host behind nginx stops (README, "Several
+//! hosts on one database").
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -19,14 +24,22 @@ use crate::plugins::{Registry, ScanReport};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::{admin, http, listener};
+use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-/// After a handover, how long idle keep-alive connections stay open before they are closed.
-pub const HANDOVER_LINGER: Duration = Duration::from_secs(2);
+/// Once the host stops accepting, how long idle keep-alive connections stay open before they
+/// are closed (less if every connection has closed by then). A client that sends on one in
+/// that time gets its reply with `Connection: close`; one that waits longer may find it closed
+/// as it sends, so a proxy in front must close idle connections sooner (nginx's upstream
+/// `keepalive_timeout` in `config/deploy/nginx/game-host.conf` is 1 s).
+pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// How often the linger looks whether any connection is left.
+const LINGER_POLL: Duration = Duration::from_millis(10);
 
 /// What the host needs besides its config; tests replace the clock.
 pub struct Deps {
@@ -221,12 +234,15 @@ impl Host {
             Some(task) => task.await.ok(),
             None => None,
         };
-        if state.is_handed_over() {
-            // Idle keep-alive connections stay open a moment: a client that sends on one gets
-            // its reply and `Connection: close`, instead of a connection closed under its
-            // request. Busy clients all come by within the linger.
-            tokio::time::sleep(HANDOVER_LINGER.min(grace)).await;
-        }
+        // Idle keep-alive connections stay open a moment: a client that sends on one gets its
+        // reply and `Connection: close`, instead of a connection closed under its request.
+        // Busy clients all come by within the linger; clients that hang up end it early.
+        let lingering = async {
+            while clients.count() + admin.as_ref().map_or(0, GracefulShutdown::count) > 0 {
+                tokio::time::sleep(LINGER_POLL).await;
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_LINGER.min(grace), lingering).await;
         let finished = async {
             tokio::join!(clients.shutdown(), async {
                 if let Some(admin) = admin {

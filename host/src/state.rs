@@ -39,12 +39,9 @@ pub struct Shared {
     /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
     /// to start (the host runs inside tests).
     pub restart: Option<RestartRequests>,
-    /// Set once shutdown begins: `/health` answers 503, connections close after their reply,
-    /// and (unless handed over) new commands get -6.
+    /// Set when the host stops accepting (a signal, or a successor took the sockets over):
+    /// `/health` answers 503 and every reply closes its connection.
     shutting_down: AtomicBool,
-    /// Set when a successor process serves the same sockets: this host stops accepting but
-    /// still serves requests on the connections it has, so that none fails.
-    handed_over: AtomicBool,
 }
 
 impl AppState {
@@ -71,7 +68,6 @@ impl AppState {
             metrics,
             restart,
             shutting_down: AtomicBool::new(false),
-            handed_over: AtomicBool::new(false),
         }))
     }
 
@@ -81,15 +77,6 @@ impl AppState {
 
     pub fn is_shutting_down(&self) -> bool {
         self.0.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// A successor has taken the sockets over; set before shutdown begins.
-    pub fn mark_handed_over(&self) {
-        self.0.handed_over.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_handed_over(&self) -> bool {
-        self.0.handed_over.load(Ordering::SeqCst)
     }
 }
 

@@ -192,6 +192,9 @@ impl TestHost {
     }
 
     async fn shutdown(&mut self) {
+        // The client's idle kept-alive connections would hold the host's linger
+        // (`host::server::CLOSE_LINGER`) to its end: close them first.
+        self.client = reqwest::Client::new();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -370,21 +370,25 @@ async fn every_reply_is_a_json_object_with_a_ret() {
     }
 }
 
+/// A graceful stop refuses new connections but serves every request on the open ones, each
+/// reply closing its connection. Behind nginx those are its kept-alive connections, and a POST
+/// nginx has sent it never sends to another host: a refusal here would reach the player.
 #[tokio::test(flavor = "multi_thread")]
-async fn requests_while_the_host_shuts_down_get_503() {
+async fn a_stopping_host_serves_the_requests_on_its_open_connections() {
     let host = TestHost::start().await;
     let (_, token) = host.login("late").await;
-    // Two connections whose requests are not complete when shutdown begins; the host lets
-    // each finish its first request.
-    let health = HalfSent::open(&host, "GET /health HTTP/1.1\r\nHost: test\r\n").await;
-    let logic = HalfSent::open(
-        &host,
-        &format!("POST /logic HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n"),
-    )
-    .await;
-    // Connections are accepted in order: once a later one is served, both are accepted.
-    let later = HalfSent::open(&host, "GET /health HTTP/1.1\r\nHost: test\r\n").await;
-    assert_eq!(later.finish("Connection: close\r\n\r\n").await.0, 200);
+    let logic_head =
+        format!("POST /logic HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n");
+    let logic_rest = "Content-Length: 14\r\n\r\n{\"cmd\":\"1203\"}";
+    // Two connections whose requests are not complete when shutdown begins, and one kept
+    // alive, idle after a first request.
+    let mut health = HalfSent::open(&host, "GET /health HTTP/1.1\r\nHost: test\r\n").await;
+    let logic = HalfSent::open(&host, &logic_head).await;
+    let mut idle = HalfSent::open(&host, &logic_head).await;
+    let (status, head, _) = idle.exchange(logic_rest).await;
+    assert_eq!(status, 200);
+    assert!(!closes(&head), "kept alive while serving: {head}");
+    let addr = host.addr;
 
     let state = host.state.clone();
     let stopping = tokio::spawn(host.stop());
@@ -397,25 +401,40 @@ async fn requests_while_the_host_shuts_down_get_503() {
     tokio::time::timeout(Duration::from_secs(10), flagged)
         .await
         .expect("shutdown begins");
+    // The listener is closed: a client learns at once to go elsewhere, nothing sent.
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "a new connection to a stopping host");
 
-    let (status, body) = health.finish("\r\n").await;
+    // The load balancer's probe: 503 while shutting down.
+    let (status, head, body) = health.exchange("\r\n").await;
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!((status, body["ret"].as_i64()), (503, Some(-6)), "{body}");
-    assert!(
-        body["msg"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-
-    let (status, body) = logic
-        .finish("Content-Length: 14\r\n\r\n{\"cmd\":\"1203\"}")
-        .await;
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((status, body["ret"].as_i64()), (503, Some(-6)), "{body}");
-    assert!(
-        body["msg"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(closes(&head), "{head}");
+    // Commands are served, and their connections closed after the reply.
+    let whole = format!("{logic_head}{logic_rest}");
+    for (mut connection, rest, what) in [
+        (logic, logic_rest, "a request half sent"),
+        (idle, whole.as_str(), "a kept-alive connection"),
+    ] {
+        let (status, head, body) = connection.exchange(rest).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (status, body["ret"].as_i64()),
+            (200, Some(0)),
+            "{what}: {body}"
+        );
+        assert!(closes(&head), "{what}: {head}");
+        assert!(
+            connection.closed().await,
+            "{what}: still open after the reply"
+        );
+    }
     stopping.await.unwrap();
+}
+
+/// Whether a reply's head says `Connection: close`.
+fn closes(head: &str) -> bool {
+    head.to_ascii_lowercase().contains("\r\nconnection: close")
 }
 
 fn demo_dirs() -> crate::harness::Dirs {
@@ -464,15 +483,46 @@ impl HalfSent {
         HalfSent(stream)
     }
 
-    /// Sends the rest of the request; returns the status and body of the reply.
-    async fn finish(mut self, rest: &str) -> (u16, String) {
+    /// Sends the rest of the request and reads one reply (by its Content-Length), leaving the
+    /// connection as the host left it; returns its status, head and body.
+    async fn exchange(&mut self, rest: &str) -> (u16, String, String) {
         self.0.write_all(rest.as_bytes()).await.unwrap();
         let mut reply = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), self.0.read_to_end(&mut reply))
+        let read = async {
+            loop {
+                let text = String::from_utf8_lossy(&reply).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .expect("a Content-Length");
+                    if body.len() >= length {
+                        return (head.to_owned(), body.to_owned());
+                    }
+                }
+                let mut chunk = [0; 4096];
+                let n = self.0.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the connection closed before a whole reply");
+                reply.extend_from_slice(&chunk[..n]);
+            }
+        };
+        let (head, body) = tokio::time::timeout(Duration::from_secs(10), read)
             .await
-            .expect("a reply within 10 s")
-            .unwrap();
-        parse_reply(&reply)
+            .expect("a reply within 10 s");
+        (parse_reply(head.as_bytes()).0, head, body)
+    }
+
+    /// Whether the host closes the connection (within 10 s) with nothing more sent.
+    async fn closed(mut self) -> bool {
+        let mut rest = Vec::new();
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.0.read_to_end(&mut rest)).await,
+            Ok(Ok(0))
+        )
     }
 }
 
