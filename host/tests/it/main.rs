@@ -6,8 +6,10 @@
 
 mod admin;
 mod cli;
+// First of the modules that use its `tests_on!`.
 #[macro_use]
 mod databases;
+mod behind_nginx;
 mod deploy;
 mod fleet;
 mod harness;
@@ -19,6 +21,7 @@ mod ops;
 mod persistence;
 mod private_postgres;
 mod protocol;
+mod served;
 mod smoke;
 mod store_contract;
 mod web;

@@ -2,115 +2,10 @@
 //! `game-host config` and the config precedence, `/metrics`, socket activation, and the
 //! zero-downtime restart (`SIGUSR2`, `POST /admin/restart`) under load.
 
-use crate::harness::{self, binary, send, Dirs, TestHost, CONFIG_DIR, DEMO_MODULES};
-use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-/// `game-host serve` on `dirs` with the demo modules (see [`harness::serve_command`]).
-fn serve_command(dirs: &Dirs) -> Command {
-    for module in DEMO_MODULES {
-        dirs.install(module);
-    }
-    let mut command = harness::serve_command(dirs);
-    // No stderr log to format: it is discarded, the files are what is tested.
-    command.env("GAME_HOST_LOG_STDERR", "off");
-    command
-}
-
-/// A running `game-host serve` and its stdout, line by line.
-struct Served {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    address: String,
-    admin_address: String,
-}
-
-impl Served {
-    fn start(mut command: Command) -> Served {
-        let mut child = command.spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let address = listening_address(&mut stdout);
-        let line = stdout.next().expect("a second line").unwrap();
-        let admin_address = line
-            .strip_prefix("admin listening on ")
-            .unwrap_or_else(|| panic!("second line: {line:?}"))
-            .to_owned();
-        Served {
-            child,
-            stdout,
-            address,
-            admin_address,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    fn admin_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.admin_address)
-    }
-
-    fn signal(&self, name: &str) {
-        signal_pid(self.child.id(), name);
-    }
-
-    /// Waits for the process to exit; its exit code.
-    fn wait(mut self) -> Option<i32> {
-        self.child.wait().unwrap().code()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn listening_address(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
-    let line = stdout.next().expect("a first line").unwrap();
-    line.strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_owned()
-}
-
-/// Kills process `pid` (a successor, not our child) if the test ends before it stopped it.
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn signal_pid(pid: u32, name: &str) {
-    let sent = Command::new("kill")
-        .args([name, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {name} {pid}");
-}
-
-/// Waits until process `pid` (not our child) has gone.
-fn wait_gone(pid: u32) {
-    for _ in 0..400 {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // A zombie (`Z`) has exited; only its parent (gone or init) may reap it.
-        if state.is_empty() || state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("process {pid} did not exit");
-}
+use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
+use crate::served::{login, serve_command, signal_pid, wait_gone, KillOnDrop, Load, Served};
+use serde_json::json;
+use std::process::Command;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -118,12 +13,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-async fn login(client: &reqwest::Client, url: &str, account: &str) -> String {
-    let (status, body) = send(client.post(url).json(&json!({ "account": account }))).await;
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
 }
 
 fn read(path: &std::path::Path) -> String {
@@ -461,98 +350,6 @@ fn systemd_socket_activation_serves_on_the_passed_socket() {
     assert_eq!(served.wait(), Some(0));
 }
 
-/// Clients sending game commands in a loop until told to stop: counts successes and failures.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    tasks: Vec<tokio::task::JoinHandle<Vec<String>>>,
-}
-
-impl Load {
-    async fn start(address: &str, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        for n in 0..clients {
-            let client = reqwest::Client::new();
-            let url = format!("http://{address}/logic");
-            let token = login(
-                &client,
-                &format!("http://{address}/login"),
-                &format!("load{n}"),
-            )
-            .await;
-            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut errors = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    // A short pause between requests: the connection goes idle now and then
-                    // (the case a handover must not break), and the parallel tests on a
-                    // 2-core machine keep some CPU.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    let sent = client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&json!({ "cmd": "1203" }))
-                        .send()
-                        .await;
-                    let body = match sent {
-                        Ok(response) => response.json::<Value>().await.map_err(|e| e.to_string()),
-                        Err(e) => Err(format!("{e:?}")),
-                    };
-                    match body {
-                        Ok(body) if body["ret"] == 0 => ok.fetch_add(1, Ordering::Relaxed),
-                        Ok(body) => {
-                            errors.push(body.to_string());
-                            failed.fetch_add(1, Ordering::Relaxed)
-                        }
-                        Err(e) => {
-                            errors.push(e);
-                            failed.fetch_add(1, Ordering::Relaxed)
-                        }
-                    };
-                }
-                errors
-            }));
-        }
-        Load {
-            stop,
-            ok,
-            failed,
-            tasks,
-        }
-    }
-
-    fn served(&self) -> u64 {
-        self.ok.load(Ordering::Relaxed)
-    }
-
-    /// Waits until `more` further requests have been served.
-    async fn serves(&self, more: u64) {
-        let target = self.served() + more;
-        for _ in 0..2000 {
-            if self.served() >= target {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("the load stalled at {} requests", self.served());
-    }
-
-    /// Stops the clients; the errors they saw.
-    async fn finish(self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut errors = Vec::new();
-        for task in self.tasks {
-            errors.extend(task.await.unwrap());
-        }
-        assert_eq!(self.failed.load(Ordering::Relaxed), errors.len() as u64);
-        (self.ok.load(Ordering::Relaxed), errors)
-    }
-}
-
 /// How a restart is asked for.
 enum Trigger {
     Signal,
@@ -617,12 +414,13 @@ fn restart_under_load(trigger: Trigger) {
         );
         // Only the successor is left to answer now.
         load.serves(200).await;
-        let (ok, errors) = load.finish().await;
+        let report = load.finish().await;
         assert!(
-            errors.is_empty(),
-            "{} of {} requests failed: {errors:#?}",
-            errors.len(),
-            ok + errors.len() as u64
+            report.errors.is_empty(),
+            "{} of {} requests failed: {:#?}",
+            report.errors.len(),
+            report.total_ok() + report.errors.len() as u64,
+            report.errors
         );
         assert_ne!(announced, old_pid);
         // It passed: the successor is stopped gracefully below.
