@@ -24,10 +24,14 @@ use plugin_api::Player;
 use serde_json::Value;
 use sql::Sql;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Row, Transaction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A pooled connection idle longer than this is pinged before it is used, and replaced if
+/// it does not answer.
+const PING_IF_IDLE: Duration = Duration::from_secs(5);
 
 /// Which server database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +79,18 @@ impl ServerStore {
         let pool = AnyPoolOptions::new()
             .max_connections(settings.size)
             .acquire_timeout(settings.connect_timeout)
+            // sqlx pings every connection it hands out by default: a round trip more per
+            // turn. Only one that sat idle a while is pinged now (one the database or the
+            // network may have dropped meanwhile); under load none is.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 let setup = setup.clone();
                 Box::pin(async move {
