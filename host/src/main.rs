@@ -258,11 +258,13 @@ async fn restart_on_request(
     let log = &state.log;
     loop {
         let reply = tokio::select! {
+            // A stop that comes with a restart request wins: no successor starts after it.
+            biased;
+            _ = &mut stop => return,
             request = requests.recv() => match request {
                 Some(reply) => reply,
                 None => return,
             },
-            _ = &mut stop => return,
         };
         slog::info!(
             log,

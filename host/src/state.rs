@@ -40,7 +40,7 @@ pub struct Shared {
     /// to start (the host runs inside tests).
     pub restart: Option<RestartRequests>,
     /// Set when the host stops accepting (a signal, or a successor took the sockets over):
-    /// `/health` answers 503 and every reply closes its connection.
+    /// `/health` answers 503 and every game API reply closes its connection.
     shutting_down: AtomicBool,
 }
 
