@@ -80,6 +80,29 @@ pub struct AuditEntry {
     pub after: Value,
 }
 
+impl AuditEntry {
+    /// The entry for the audit row a store has just written, under `id`.
+    pub fn written(
+        id: i64,
+        note: &AuditNote,
+        action: &str,
+        player_id: &str,
+        before: Value,
+        after: Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            id,
+            at_ms: note.at_ms,
+            operator: note.operator.clone(),
+            action: action.to_owned(),
+            player_id: player_id.to_owned(),
+            reason: note.reason.clone(),
+            before,
+            after,
+        }
+    }
+}
+
 /// Why storage could not serve a request.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -285,6 +308,11 @@ pub fn items_json(player: &Player) -> String {
 pub fn parse_items(player_id: &str, text: &str) -> Result<BTreeMap<String, i64>, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Corrupt(format!("items of {player_id}: {e}")))
+}
+
+/// An audit row's stored `before` or `after` read back; `id` is the row's.
+pub fn parse_audit_state(id: i64, text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("audit row {id}: {e}")))
 }
 
 /// Stored module data read back.

@@ -15,9 +15,9 @@ mod sql;
 
 use super::url::DatabaseUrl;
 use super::{
-    balances, granted, items_json, parse_items, parse_module_data, AuditEntry, AuditNote, Grant,
-    ModuleData, PlayerDetails, PlayerTurn, SessionCheck, SessionRecord, Store, StoreError,
-    TurnWriter,
+    balances, granted, items_json, parse_audit_state, parse_items, parse_module_data, AuditEntry,
+    AuditNote, Grant, ModuleData, PlayerDetails, PlayerTurn, SessionCheck, SessionRecord, Store,
+    StoreError, TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -148,16 +148,9 @@ impl ServerStore {
                 .last_insert_id()
                 .ok_or_else(|| StoreError::Unavailable("the audit row got no id".into()))?,
         };
-        Ok(AuditEntry {
-            id,
-            at_ms: note.at_ms,
-            operator: note.operator.clone(),
-            action: action.to_owned(),
-            player_id: player_id.to_owned(),
-            reason: note.reason.clone(),
-            before,
-            after,
-        })
+        Ok(AuditEntry::written(
+            id, note, action, player_id, before, after,
+        ))
     }
 
     /// Begins a transaction and locks the player's row: [`StoreError::NoSuchPlayer`] if none.
@@ -542,10 +535,7 @@ fn read_player(row: &AnyRow, first: usize, player_id: String) -> Result<Player, 
 
 fn audit_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     let id = int(row, 0)?;
-    let json = |index: usize| -> Result<Value, StoreError> {
-        serde_json::from_str(&text(row, index)?)
-            .map_err(|e| StoreError::Corrupt(format!("audit row {id}: {e}")))
-    };
+    let json = |index: usize| parse_audit_state(id, &text(row, index)?);
     Ok(AuditEntry {
         id,
         at_ms: int(row, 1)?,

@@ -6,8 +6,8 @@
 
 use super::{db_error, read_player, write_transaction};
 use crate::store::{
-    balances, granted, items_json, parse_module_data, AuditEntry, AuditNote, Grant, PlayerDetails,
-    StoreError,
+    balances, granted, items_json, parse_audit_state, parse_module_data, AuditEntry, AuditNote,
+    Grant, PlayerDetails, StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
@@ -169,16 +169,14 @@ fn append(
         ],
     )
     .map_err(db_error)?;
-    Ok(AuditEntry {
-        id: tx.last_insert_rowid(),
-        at_ms: note.at_ms,
-        operator: note.operator.clone(),
-        action: action.to_owned(),
-        player_id: player_id.to_owned(),
-        reason: note.reason.clone(),
+    Ok(AuditEntry::written(
+        tx.last_insert_rowid(),
+        note,
+        action,
+        player_id,
         before,
         after,
-    })
+    ))
 }
 
 pub fn audit_log(
@@ -210,15 +208,11 @@ pub fn audit_log(
     for row in rows {
         let (id, at_ms, operator, action, player_id, reason, before, after) =
             row.map_err(db_error)?;
-        let json = |text: &str| {
-            serde_json::from_str(text)
-                .map_err(|e| StoreError::Corrupt(format!("audit row {id}: {e}")))
-        };
         entries.push(AuditEntry {
             id,
             at_ms,
-            before: json(&before)?,
-            after: json(&after)?,
+            before: parse_audit_state(id, &before)?,
+            after: parse_audit_state(id, &after)?,
             operator,
             action,
             player_id,
