@@ -81,8 +81,9 @@ fn queued_connections(listener: TcpListener, log: &slog::Logger) -> Vec<TcpStrea
             return Vec::new();
         }
     };
-    // `into_std` leaves the listener non-blocking, so `accept` ends with `WouldBlock`; an
-    // accepted socket does not inherit that, and tokio needs it.
+    // `into_std` leaves the listener non-blocking, so `accept` fails with `WouldBlock` once the
+    // queue is empty; the taking also ends at any other error (the rest of the queue is then
+    // reset). An accepted socket does not inherit non-blocking mode, and tokio needs it.
     std::iter::from_fn(|| listener.accept().ok())
         .filter_map(|(stream, _peer)| {
             stream.set_nonblocking(true).ok()?;

@@ -3,8 +3,8 @@
 //!
 //! Shutdown path: the shutdown future resolves (a signal, or a successor took the sockets over,
 //! see [`crate::handover`]) → stop accepting, close the listeners (connections already in the
-//! kernel's queue are taken and served first) → `/health` answers 503, and every reply closes
-//! its connection → idle keep-alive connections get [`CLOSE_LINGER`] to bring one last
+//! kernel's queue are taken and served first) → `/health` answers 503, and every game API reply
+//! closes its connection → idle keep-alive connections get [`CLOSE_LINGER`] to bring one last
 //! request → each connection finishes its in-flight request and closes → wait under the grace
 //! period and log how it ended → run the modules' shutdown hooks, join the module threads,
 //! unload the libraries → close the store.
