@@ -164,7 +164,11 @@ async fn modules(state: &AppState) -> Reply {
     let mut modules = Vec::new();
     for version in registry.routes().versions() {
         let previous = registry.history(&version.meta.name).await;
-        modules.push(describe(&version, &previous));
+        modules.push(describe(
+            &version,
+            &previous,
+            state.config.plugins.max_stuck_calls,
+        ));
     }
     let retirement = registry.retirement();
     Reply::ok(json!({
@@ -177,7 +181,8 @@ async fn modules(state: &AppState) -> Reply {
     }))
 }
 
-fn describe(version: &ModuleVersion, previous: &[(String, String)]) -> Value {
+fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u64) -> Value {
+    let stuck = version.stats.stuck();
     let meta = &version.meta;
     let loaded_at_ms = version
         .loaded_at
@@ -195,6 +200,10 @@ fn describe(version: &ModuleVersion, previous: &[(String, String)]) -> Value {
         "in_flight": version.stats.in_flight.load(Ordering::Relaxed),
         "calls": version.stats.calls.load(Ordering::Relaxed),
         "failures": version.stats.failures.load(Ordering::Relaxed),
+        // Calls past their deadline still running; at `plugins.max_stuck_calls` the module's
+        // commands are refused (-6) and it is unhealthy until they return.
+        "stuck_calls": stuck,
+        "healthy": stuck < max_stuck,
         "previous": previous.iter().map(|(v, sha)| json!({ "version": v, "sha256": sha })).collect::<Vec<_>>(),
     })
 }

@@ -40,6 +40,14 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes; larger ones get 413 and `ret: -4`.
     pub body_limit: usize,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may wait for its next request, in seconds; then the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// How long a client may take to send a request's body, in seconds; then it gets
+    /// `ret: -2` and the connection is closed.
+    pub body_read_timeout_secs: u64,
+    /// Client connections open at once, at most; past it, new ones are closed at once.
+    pub max_connections: usize,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
     /// How long a successor (`SIGUSR2`) may take to load its modules and serve, in seconds.
@@ -106,6 +114,14 @@ pub struct PluginsConfig {
     pub workers: usize,
     /// How long a command may run before the client gets `ret: -7`, in milliseconds.
     pub call_timeout_ms: u64,
+    /// `call_timeout_ms` for the modules named here (`mall = 2000`), in milliseconds.
+    pub call_timeout_ms_per_module: BTreeMap<String, u64>,
+    /// Calls past their deadline that one module version may have running at once; past
+    /// it, its commands get `ret: -6` until calls return, and it is reported unhealthy.
+    pub max_stuck_calls: u64,
+    /// Largest reply a module may return (its data, player record and module data, each),
+    /// in bytes; a larger one gets `ret: -5` and nothing is committed.
+    pub max_reply_bytes: usize,
     /// Watch the plugins directory and reload libraries that change.
     pub watch: bool,
     /// How long a library file must be quiet before it is loaded, in milliseconds.
@@ -177,6 +193,9 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             shutdown_grace_secs: 10,
             handover_timeout_secs: 60,
+            header_read_timeout_secs: 30,
+            body_read_timeout_secs: 30,
+            max_connections: 10_000,
             host_id: String::new(),
         }
     }
@@ -224,6 +243,9 @@ impl Default for PluginsConfig {
         PluginsConfig {
             workers: 8,
             call_timeout_ms: 5000,
+            call_timeout_ms_per_module: BTreeMap::new(),
+            max_stuck_calls: 4,
+            max_reply_bytes: 1 << 20,
             watch: true,
             debounce_ms: 300,
             drain_deadline_secs: 30,
@@ -325,6 +347,24 @@ impl Config {
             1 << 30,
         )?;
         range(
+            "server.header_read_timeout_secs",
+            self.server.header_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.body_read_timeout_secs",
+            self.server.body_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.max_connections",
+            self.server.max_connections as u64,
+            1,
+            1_000_000,
+        )?;
+        range(
             "server.handover_timeout_secs",
             self.server.handover_timeout_secs,
             1,
@@ -336,6 +376,21 @@ impl Config {
             plugins.call_timeout_ms,
             1,
             3_600_000,
+        )?;
+        for (module, ms) in &plugins.call_timeout_ms_per_module {
+            range(
+                &format!("plugins.call_timeout_ms_per_module.{module}"),
+                *ms,
+                1,
+                3_600_000,
+            )?;
+        }
+        range("plugins.max_stuck_calls", plugins.max_stuck_calls, 1, 1024)?;
+        range(
+            "plugins.max_reply_bytes",
+            plugins.max_reply_bytes as u64,
+            1024,
+            1 << 30,
         )?;
         range(
             "session.ttl_secs",
@@ -412,8 +467,18 @@ impl Config {
         Duration::from_secs(self.plugins.drain_deadline_secs)
     }
 
-    pub fn call_timeout(&self) -> Duration {
-        Duration::from_millis(self.plugins.call_timeout_ms)
+    /// How long a call into `module` may run: its own setting, or `plugins.call_timeout_ms`.
+    pub fn call_timeout(&self, module: &str) -> Duration {
+        Duration::from_millis(self.call_timeout_ms(module))
+    }
+
+    pub fn call_timeout_ms(&self, module: &str) -> u64 {
+        let plugins = &self.plugins;
+        plugins
+            .call_timeout_ms_per_module
+            .get(module)
+            .copied()
+            .unwrap_or(plugins.call_timeout_ms)
     }
 
     /// The module's config section as JSON text, `{}` if it has none.

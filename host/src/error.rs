@@ -25,6 +25,9 @@ pub enum ApiError {
     /// -2: the body is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// -2: the body did not arrive in time (a slow client); the connection is closed.
+    #[error("the request body did not arrive within {secs} s")]
+    SlowBody { secs: u64 },
     /// -3: no session, unknown or expired token.
     #[error("{0}")]
     Unauthorized(String),
@@ -47,7 +50,9 @@ impl ApiError {
     pub fn ret(&self) -> i32 {
         match self {
             ApiError::NoSuchCommand(_) | ApiError::NoSuchEndpoint(_) | ApiError::NotFound(_) => -1,
-            ApiError::BadRequest(_) | ApiError::MethodNotAllowed { .. } => -2,
+            ApiError::BadRequest(_)
+            | ApiError::SlowBody { .. }
+            | ApiError::MethodNotAllowed { .. } => -2,
             ApiError::Unauthorized(_) => -3,
             ApiError::TooLarge { .. } => -4,
             ApiError::ModuleFailed { .. } => -5,
@@ -61,7 +66,7 @@ impl ApiError {
         match self {
             ApiError::NoSuchCommand(_) => 200,
             ApiError::NoSuchEndpoint(_) | ApiError::NotFound(_) => 404,
-            ApiError::BadRequest(_) => 400,
+            ApiError::BadRequest(_) | ApiError::SlowBody { .. } => 400,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Unauthorized(_) => 401,
             ApiError::TooLarge { .. } => 413,

@@ -6,6 +6,7 @@
 //! transaction, only if the module succeeded and only if something changed.
 
 use crate::error::ApiError;
+use crate::plugins::executor::RunError;
 use crate::plugins::{CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
 use crate::session;
@@ -148,6 +149,7 @@ pub async fn run_command(
         &turn.module_data,
     )
     .await?;
+    let outcome = within_reply_limit(&module, outcome, state.config.plugins.max_reply_bytes)?;
     match outcome {
         CallOutcome::Done {
             data,
@@ -177,9 +179,10 @@ pub async fn run_command(
     }
 }
 
-/// Calls the module on an executor thread under the call timeout. The job owns its pin on the
-/// version, so a call that outlives the timeout keeps its library loaded until it returns;
-/// its result is then dropped and nothing is committed.
+/// Calls the module on an executor thread under its deadline. The job owns its pin on the
+/// version, so a call that outlives the deadline keeps its library loaded until it returns;
+/// its result is then dropped and nothing is committed. A version with
+/// `plugins.max_stuck_calls` calls past their deadline is not called at all: -6 at once.
 async fn call_module(
     state: &AppState,
     version: Arc<ModuleVersion>,
@@ -189,31 +192,87 @@ async fn call_module(
     module_data: &ModuleData,
 ) -> Result<CallOutcome, ApiError> {
     let module = version.meta.name.clone();
+    let stuck = version.stats.stuck();
+    if stuck >= state.config.plugins.max_stuck_calls {
+        version.stats.failed();
+        return Err(ApiError::unavailable(
+            format!("module `{module}` is not answering: try again later"),
+            format!("{stuck} calls of version {} are past their deadline and have not returned (plugins.max_stuck_calls)", version.meta.version),
+        ));
+    }
     let pinned = version.clone();
     let _running = pinned.stats.begin();
     let data = Value::Object(data).to_string();
     let player = serde_json::to_string(player).expect("a player record serializes");
     let module_data = Value::Object(module_data.clone()).to_string();
-    let job = state
+    let timeout_ms = state.config.call_timeout_ms(&module);
+    let outcome = state
         .registry
         .executor()
-        .run(move || version.call(cmd, &data, &player, &module_data));
-    let timeout = state.config.call_timeout();
-    let outcome = tokio::time::timeout(timeout, job).await;
+        .run_within(
+            state.config.call_timeout(&module),
+            &pinned.stats.stuck,
+            move || version.call(cmd, &data, &player, &module_data),
+        )
+        .await;
     if !matches!(
         outcome,
-        Ok(Ok(CallOutcome::Done { .. } | CallOutcome::Refused { .. }))
+        Ok(CallOutcome::Done { .. } | CallOutcome::Refused { .. })
     ) {
         pinned.stats.failed();
     }
     match outcome {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(closed)) => Err(ApiError::unavailable("the host is shutting down", closed)),
-        Err(_) => Err(ApiError::Timeout {
-            module,
-            timeout_ms: state.config.plugins.call_timeout_ms,
-        }),
+        Ok(outcome) => Ok(outcome),
+        Err(RunError::Closed(closed)) => {
+            Err(ApiError::unavailable("the host is shutting down", closed))
+        }
+        Err(RunError::Overdue) => {
+            let stuck = pinned.stats.stuck();
+            slog::warn!(state.log, "module call past its deadline, left running";
+                "module" => &module, "version" => &pinned.meta.version, "cmd" => %cmd,
+                "timeout_ms" => timeout_ms, "stuck_calls" => stuck);
+            if stuck >= state.config.plugins.max_stuck_calls {
+                slog::error!(state.log, "module unhealthy: its commands are refused until its calls return";
+                    "module" => &module, "version" => &pinned.meta.version, "stuck_calls" => stuck);
+            }
+            Err(ApiError::Timeout { module, timeout_ms })
+        }
     }
+}
+
+/// The outcome if every text in it is within `plugins.max_reply_bytes`: a module must not make
+/// the host store, log or send an unbounded reply.
+fn within_reply_limit(
+    module: &str,
+    outcome: CallOutcome,
+    limit: usize,
+) -> Result<CallOutcome, ApiError> {
+    let check = |what: &str, text: &str| match text.len() {
+        len if len > limit => Err(failed(
+            module,
+            format!("returned a {what} of {len} bytes, over plugins.max_reply_bytes ({limit})"),
+        )),
+        _ => Ok(()),
+    };
+    match &outcome {
+        CallOutcome::Done {
+            data,
+            player,
+            module_data,
+        } => {
+            check("reply data", data)?;
+            player
+                .as_deref()
+                .map_or(Ok(()), |p| check("player record", p))?;
+            module_data
+                .as_deref()
+                .map_or(Ok(()), |d| check("module data", d))?;
+        }
+        CallOutcome::Refused { msg, .. } => check("refusal message", msg)?,
+        CallOutcome::Failed { msg } => check("failure message", msg)?,
+        CallOutcome::UnknownCommand => {}
+    }
+    Ok(outcome)
 }
 
 /// The reply data if it is a JSON object. It is checked, not parsed into a map: the client

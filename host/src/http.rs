@@ -4,6 +4,7 @@
 //! This layer owns the wire: it reads and bounds bodies, finds the session token, and renders
 //! every reply as JSON. What a request means is [`crate::game`]'s business.
 
+use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::game::{self, CommandReply};
 use crate::protocol::{LogicRequest, LoginRequest};
@@ -18,7 +19,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::convert::Infallible;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A reply on its way out: status, the body's `ret` (for the access line and the metrics),
 /// the JSON body, extra headers.
@@ -176,7 +177,9 @@ pub(crate) fn error_reply(error: &ApiError, reply_cmd: Option<&str>, log: &slog:
     let reply = Reply::json(status, &body);
     match error {
         // The rest of the body is never read, so the connection cannot be reused.
-        ApiError::TooLarge { .. } => reply.with_header(CONNECTION, "close".into()),
+        ApiError::TooLarge { .. } | ApiError::SlowBody { .. } => {
+            reply.with_header(CONNECTION, "close".into())
+        }
         ApiError::MethodNotAllowed { allow, .. } => reply.with_header(ALLOW, (*allow).to_owned()),
         _ => reply,
     }
@@ -241,7 +244,7 @@ async fn health(state: &AppState) -> Reply {
 }
 
 async fn login(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
-    let body = read_body(request, state.config.server.body_limit).await?;
+    let body = read_body(request, &state.config.server).await?;
     let login = game::login(state, LoginRequest::parse(&body)?).await?;
     let cookie = session::set_cookie(&login.token);
     Ok(
@@ -259,7 +262,7 @@ async fn logic(
     let token = session::token_from(request.headers());
     let caller = game::authenticate(state, token.as_deref()).await?;
     access.player = Some(caller.player_id.clone());
-    let body = read_body(request, state.config.server.body_limit).await?;
+    let body = read_body(request, &state.config.server).await?;
     let logic = LogicRequest::parse(&body)?;
     let reply_cmd = logic.cmd.reply();
     access.cmd = Some(logic.cmd.to_string());
@@ -294,10 +297,22 @@ fn check_length(request: &Request<Incoming>, limit: usize) -> Result<(), ApiErro
     }
 }
 
-/// Reads the whole body, stopping at the limit (chunked bodies declare no length).
-pub(crate) async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole body, stopping at `server.body_limit` (chunked bodies declare no length)
+/// and at `server.body_read_timeout_secs`.
+pub(crate) async fn read_body(
+    request: Request<Incoming>,
+    server: &ServerConfig,
+) -> Result<Bytes, ApiError> {
+    let limit = server.body_limit;
     check_length(&request, limit)?;
-    match Limited::new(request.into_body(), limit).collect().await {
+    let timeout = Duration::from_secs(server.body_read_timeout_secs);
+    let collected =
+        tokio::time::timeout(timeout, Limited::new(request.into_body(), limit).collect())
+            .await
+            .map_err(|_| ApiError::SlowBody {
+                secs: server.body_read_timeout_secs,
+            })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::TooLarge { limit })

@@ -1,5 +1,11 @@
 //! Accepting connections on one listener and serving them over HTTP/1 until told to stop.
 //! The client API and the admin API each run one.
+//!
+//! Slow clients are bounded here: a connection that does not send its request headers within
+//! `server.header_read_timeout_secs` (which hyper also applies to the wait for the next
+//! request on a kept-alive connection) is closed, and at most `server.max_connections` are
+//! open at once; past it a new connection is closed at once. The body's timeout is applied
+//! where bodies are read ([`crate::http::read_body`]).
 
 use crate::state::AppState;
 use bytes::Bytes;
@@ -11,11 +17,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most one warning per this long about connections closed at the cap.
+const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// Serves `listener` with `handler` until `stop` resolves; then stops accepting, closes the
 /// listener and returns the handle through which the open connections are asked to finish.
@@ -36,17 +44,32 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
-    let serve = |stream: TcpStream| {
+    let header_read_timeout = Duration::from_secs(state.config.server.header_read_timeout_secs);
+    let open = Arc::new(Semaphore::new(state.config.server.max_connections));
+    let mut last_cap_warning: Option<Instant> = None;
+    let mut serve = |stream: TcpStream| {
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Dropping the stream closes it: the client sees the connection end at once and
+            // may retry (a proxy tries another host); nothing was read from it.
+            state.metrics.connection_refused();
+            if last_cap_warning.is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY) {
+                last_cap_warning = Some(Instant::now());
+                slog::warn!(state.log, "connection closed at the cap (server.max_connections)";
+                    "max_connections" => state.config.server.max_connections);
+            }
+            return;
+        };
         let state = state.clone();
         let service = service_fn(move |request| handler(state.clone(), request));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that hangs up mid-request is not the host's error.
             let _ = connection.await;
+            drop(permit);
         });
     };
     tokio::pin!(stop);

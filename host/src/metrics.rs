@@ -25,8 +25,11 @@ pub struct Metrics {
     in_flight: Gauge,
     module_events: Family<ModuleEventLabels, Counter>,
     modules: Family<ModuleLabels, Gauge>,
+    stuck_calls: Family<ModuleLabels, Gauge>,
+    healthy: Family<ModuleLabels, Gauge>,
     versions: Family<VersionLabels, Gauge>,
     sessions: Gauge,
+    connections_refused: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -85,8 +88,11 @@ impl Metrics {
             in_flight: Gauge::default(),
             module_events: Family::default(),
             modules: Family::default(),
+            stuck_calls: Family::default(),
+            healthy: Family::default(),
             versions: Family::default(),
             sessions: Gauge::default(),
+            connections_refused: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -116,11 +122,26 @@ impl Metrics {
             metrics.modules.clone(),
         );
         r.register(
+            "module_stuck_calls",
+            "Calls of a serving version past their deadline that have not returned",
+            metrics.stuck_calls.clone(),
+        );
+        r.register(
+            "module_healthy",
+            "1 if a serving version takes commands, 0 while plugins.max_stuck_calls of its calls are stuck",
+            metrics.healthy.clone(),
+        );
+        r.register(
             "module_versions",
             "Versions by state: serving, draining, stuck (past the drain deadline), not_unloaded",
             metrics.versions.clone(),
         );
         r.register("sessions", "Sessions not expired", metrics.sessions.clone());
+        r.register(
+            "connections_refused",
+            "Connections closed on arrival because server.max_connections were open",
+            metrics.connections_refused.clone(),
+        );
         r.register(
             "log_messages_dropped",
             "Log lines dropped because the log queue was full",
@@ -136,6 +157,11 @@ impl Metrics {
     pub fn request_started(&self) -> InFlight<'_> {
         self.in_flight.inc();
         InFlight(&self.in_flight)
+    }
+
+    /// Counts a connection closed at the cap.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// Counts a finished request. `cmd` is `None` outside `/logic` or when no module has it.
@@ -182,12 +208,22 @@ impl Metrics {
         }
         let serving = registry.routes().versions();
         self.modules.clear();
+        self.stuck_calls.clear();
+        self.healthy.clear();
+        let max_stuck = state.config.plugins.max_stuck_calls;
         for version in &serving {
             let labels = ModuleLabels {
                 module: version.meta.name.clone(),
                 version: version.meta.version.clone(),
             };
+            let stuck = version.stats.stuck();
             self.modules.get_or_create(&labels).set(1);
+            self.stuck_calls
+                .get_or_create(&labels)
+                .set(i64::try_from(stuck).unwrap_or(i64::MAX));
+            self.healthy
+                .get_or_create(&labels)
+                .set(i64::from(stuck < max_stuck));
         }
         let retirement = registry.retirement();
         let draining = retirement.draining();

@@ -198,5 +198,5 @@ pub async fn body(
     state: &AppState,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Bytes, ApiError> {
-    read_body(request, state.config.server.body_limit).await
+    read_body(request, &state.config.server).await
 }

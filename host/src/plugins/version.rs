@@ -53,6 +53,9 @@ pub struct CallStats {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
     pub in_flight: AtomicU64,
+    /// Calls past their deadline that have not returned (shared with the executor's jobs,
+    /// which uncount themselves when they return).
+    pub stuck: Arc<AtomicU64>,
 }
 
 /// Counts one call as running until dropped.
@@ -67,6 +70,10 @@ impl CallStats {
 
     pub fn failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stuck(&self) -> u64 {
+        self.stuck.load(Ordering::Acquire)
     }
 }
 

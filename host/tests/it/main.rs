@@ -6,11 +6,13 @@
 
 mod admin;
 mod cli;
+mod clients;
 // First of the modules that use its `tests_on!`.
 #[macro_use]
 mod databases;
 mod behind_nginx;
 mod deploy;
+mod faults;
 mod fleet;
 mod harness;
 mod hotswap;

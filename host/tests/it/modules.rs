@@ -6,7 +6,7 @@ use crate::harness::{Dirs, TestHost, DAY_MS, DEMO_MODULES};
 use serde_json::json;
 
 /// A host with the demo modules and the faulty fixture, with `tweak` applied to its config.
-async fn with_faulty(tweak: impl FnOnce(&mut host::Config)) -> TestHost {
+pub async fn with_faulty(tweak: impl FnOnce(&mut host::Config)) -> TestHost {
     let dirs = Dirs::new();
     for module in DEMO_MODULES {
         dirs.install(module);

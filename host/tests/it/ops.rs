@@ -209,7 +209,7 @@ fn a_bad_source_stops_the_binary_with_what_to_fix() {
 }
 
 /// The value of the sample `name{labels}` in a Prometheus text exposition.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())

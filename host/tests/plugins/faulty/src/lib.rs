@@ -17,6 +17,8 @@ plugin_api::export_module! {
         "9009" => refuse_after_change,
         "9011" => keep_secret,
         "9013" => record,
+        "9015" => wait_for_file,
+        "9017" => big_reply,
     },
     init: init,
     shutdown: shutdown,
@@ -74,4 +76,25 @@ fn keep_secret(ctx: &mut Ctx<'_>, data: Value) -> Reply {
 /// 9013: replies the player record as this module sees it.
 fn record(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     Ok(serde_json::to_value(&ctx.player).expect("a player record serializes"))
+}
+
+/// 9015: hangs until the file `data.path` exists (a module stuck on a lock or a socket), for
+/// at most a minute.
+fn wait_for_file(_ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    let path = std::path::PathBuf::from(data["path"].as_str().unwrap_or_default());
+    for _ in 0..6000 {
+        if path.exists() {
+            return Ok(json!({ "waited": true }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(json!({ "waited": false }))
+}
+
+/// 9017: adds 1 gold, then replies `data.bytes` bytes of text (a runaway reply); over the
+/// host's limit, nothing may be committed.
+fn big_reply(ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    ctx.player.gold += 1;
+    let bytes = data["bytes"].as_u64().unwrap_or(0) as usize;
+    Ok(json!({ "blob": "x".repeat(bytes) }))
 }

@@ -1,0 +1,147 @@
+//! A module that hangs or runs away fails alone: its calls past their deadline get -7 and
+//! are counted stuck; at `plugins.max_stuck_calls` its commands get -6 at once and it is
+//! reported unhealthy, while every other module keeps serving; a reply over
+//! `plugins.max_reply_bytes` gets -5 and commits nothing.
+
+use crate::harness::TestHost;
+use crate::modules::with_faulty;
+use crate::ops::sample;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn faulty_status(host: &TestHost) -> Value {
+    let (_, body) = host.admin(Method::GET, "/admin/modules", None).await;
+    body["modules"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "faulty"))
+        .cloned()
+        .unwrap_or_else(|| panic!("faulty is listed: {body}"))
+}
+
+async fn metrics(host: &TestHost) -> String {
+    reqwest::get(format!("http://{}/metrics", host.admin_addr))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text")
+        .replace(r#"host="test-host","#, "")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_module_is_capped_and_reported_unhealthy_while_the_others_serve() {
+    let host = with_faulty(|config| {
+        // One thread only: without spares, a single hung call would stall every module.
+        config.plugins.workers = 1;
+        config.plugins.call_timeout_ms = 60_000;
+        config
+            .plugins
+            .call_timeout_ms_per_module
+            .insert("faulty".into(), 200);
+        config.plugins.max_stuck_calls = 2;
+    })
+    .await;
+    let gate = host.dirs.data().join("release-the-calls");
+    let hang = json!({ "path": gate.display().to_string() });
+    let (_, first) = host.login("first").await;
+    let (_, second) = host.login("second").await;
+
+    for token in [&first, &second] {
+        let (status, body) = host.logic(token, "9015", hang.clone()).await;
+        assert_eq!((status, body["ret"].as_i64()), (504, Some(-7)), "{body}");
+        assert!(
+            body["msg"].as_str().unwrap().contains("200 ms"),
+            "the module's own deadline: {body}"
+        );
+    }
+    let status = faulty_status(&host).await;
+    assert_eq!(
+        (status["stuck_calls"].as_u64(), status["healthy"].as_bool()),
+        (Some(2), Some(false)),
+        "{status}"
+    );
+    let text = metrics(&host).await;
+    let version = status["version"].as_str().unwrap();
+    let labels = format!("{{module=\"faulty\",version=\"{version}\"}}");
+    assert_eq!(
+        sample(&text, &format!("game_host_module_healthy{labels}")),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &format!("game_host_module_stuck_calls{labels}")),
+        Some(2.0)
+    );
+
+    // At the cap: refused at once, without a call (an echo would otherwise answer).
+    let (status, body) = host.logic(&first, "9001", json!({})).await;
+    assert_eq!(
+        (status, body["ret"].as_i64(), body["cmd"].as_str()),
+        (503, Some(-6), Some("9002")),
+        "{body}"
+    );
+    assert!(
+        !body["msg"].as_str().unwrap().contains("max_stuck_calls"),
+        "no internals: {body}"
+    );
+    // The other modules still run, on the spare threads.
+    assert_eq!(host.ok(&first, "1203", json!({})).await["gold"], 1000);
+    assert_eq!(
+        host.ok(&second, "1001", json!({})).await["ret"],
+        Value::Null
+    );
+
+    std::fs::write(&gate, b"").expect("the gate opens");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while faulty_status(&host).await["stuck_calls"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stuck calls return once released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(faulty_status(&host).await["healthy"], true);
+    assert_eq!(
+        host.ok(&first, "9001", json!({ "n": 1 })).await,
+        json!({ "echo": { "n": 1 } })
+    );
+    let text = metrics(&host).await;
+    assert_eq!(
+        sample(&text, &format!("game_host_module_healthy{labels}")),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_over_the_limit_gets_minus_5_and_commits_nothing() {
+    let host = with_faulty(|config| config.plugins.max_reply_bytes = 4096).await;
+    let (_, token) = host.login("greedy").await;
+    let gold = |body: Value| body["gold"].as_i64().unwrap();
+    let before = gold(host.ok(&token, "1203", json!({})).await);
+
+    let (status, body) = host.logic(&token, "9017", json!({ "bytes": 10_000 })).await;
+    assert_eq!(
+        (status, body["ret"].as_i64(), body["cmd"].as_str()),
+        (500, Some(-5), Some("9018")),
+        "{body}"
+    );
+    assert!(
+        body.to_string().len() < 1000,
+        "the blob is not passed on: {body}"
+    );
+    assert_eq!(
+        gold(host.ok(&token, "1203", json!({})).await),
+        before,
+        "nothing committed"
+    );
+
+    let small = host.ok(&token, "9017", json!({ "bytes": 100 })).await;
+    assert_eq!(small["blob"].as_str().map(str::len), Some(100));
+    assert_eq!(
+        gold(host.ok(&token, "1203", json!({})).await),
+        before + 1,
+        "within the limit, committed"
+    );
+}
