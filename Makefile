@@ -17,7 +17,7 @@ IMAGE ?= game-host
 NODE ?= node
 HADOLINT ?= hadolint
 SHELLCHECK ?= shellcheck
-SHELL_SCRIPTS := .ci/run config/deploy/git/post-receive
+SHELL_SCRIPTS := .ci/run .ci/deny config/deploy/git/post-receive
 
 .DEFAULT_GOAL := help
 
@@ -119,7 +119,11 @@ lint: setup lint-docker lint-shell ## rustfmt, clippy with warnings denied, hado
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: check
-check: lint test ## lint, then every test (what CI runs)
+check: lint deny test ## lint, cargo deny, then every test (what CI runs)
+
+.PHONY: deny
+deny: ## cargo deny (deny.toml): advisories, licenses, duplicate versions, sources; installs cargo-deny
+	bash .ci/deny
 
 .PHONY: lint-docker
 lint-docker: ## Lint the Dockerfile with hadolint
