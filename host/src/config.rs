@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub body_read_timeout_secs: u64,
     /// Client connections open at once, at most; past it, new ones are closed at once.
     pub max_connections: usize,
+    /// Origins whose pages may call the API from a browser (CORS), or `"*"` for any; empty
+    /// allows none (see [`crate::cors`]).
+    pub cors_origins: Vec<String>,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
     /// How long a successor (`SIGUSR2`) may take to load its modules and serve, in seconds.
@@ -196,6 +199,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 30,
             body_read_timeout_secs: 30,
             max_connections: 10_000,
+            cors_origins: Vec::new(),
             host_id: String::new(),
         }
     }
@@ -364,6 +368,13 @@ impl Config {
             1,
             1_000_000,
         )?;
+        for origin in &self.server.cors_origins {
+            if let Some(why) = crate::cors::invalid_origin(origin) {
+                return Err(format!(
+                    "server.cors_origins: `{origin}` is not an origin: {why}"
+                ));
+            }
+        }
         range(
             "server.handover_timeout_secs",
             self.server.handover_timeout_secs,

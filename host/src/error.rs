@@ -28,6 +28,9 @@ pub enum ApiError {
     /// -2: the body did not arrive in time (a slow client); the connection is closed.
     #[error("the request body did not arrive within {secs} s")]
     SlowBody { secs: u64 },
+    /// -2 with 403: a browser's preflight from an origin not in `server.cors_origins`.
+    #[error("the origin `{0}` may not call this host: list it in server.cors_origins")]
+    OriginNotAllowed(String),
     /// -3: no session, unknown or expired token.
     #[error("{0}")]
     Unauthorized(String),
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::NoSuchCommand(_) | ApiError::NoSuchEndpoint(_) | ApiError::NotFound(_) => -1,
             ApiError::BadRequest(_)
             | ApiError::SlowBody { .. }
+            | ApiError::OriginNotAllowed(_)
             | ApiError::MethodNotAllowed { .. } => -2,
             ApiError::Unauthorized(_) => -3,
             ApiError::TooLarge { .. } => -4,
@@ -67,6 +71,7 @@ impl ApiError {
             ApiError::NoSuchCommand(_) => 200,
             ApiError::NoSuchEndpoint(_) | ApiError::NotFound(_) => 404,
             ApiError::BadRequest(_) | ApiError::SlowBody { .. } => 400,
+            ApiError::OriginNotAllowed(_) => 403,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Unauthorized(_) => 401,
             ApiError::TooLarge { .. } => 413,

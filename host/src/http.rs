@@ -5,6 +5,7 @@
 //! every reply as JSON. What a request means is [`crate::game`]'s business.
 
 use crate::config::ServerConfig;
+use crate::cors;
 use crate::error::ApiError;
 use crate::game::{self, CommandReply};
 use crate::protocol::{LogicRequest, LoginRequest};
@@ -14,7 +15,10 @@ use crate::static_files::FileBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
+use hyper::header::{
+    HeaderValue, ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    ORIGIN, SET_COOKIE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -71,6 +75,11 @@ impl Reply {
         self.headers.push((name, value));
         self
     }
+
+    pub fn with_headers(mut self, headers: cors::Headers) -> Reply {
+        self.headers.extend(headers);
+        self
+    }
 }
 
 /// A client listener reply: JSON, or a file of `paths.static_dir`.
@@ -87,16 +96,21 @@ pub async fn handle(
     let started = Instant::now();
     let _in_flight = state.metrics.request_started();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let cross_origin = cors::allowed_origin(&state.config.server.cors_origins, request.headers())
+        .map(cors::reply_headers);
     let mut access = Access::default();
     if let Some(file) = static_file(&state, &request).await {
         let status = file.status().as_u16();
         finish(&state, &method, &path, status, None, &access, started);
         return Ok(file.map(Either::Right));
     }
-    let reply = match route(&state, request, &mut access).await {
+    let mut reply = match route(&state, request, &mut access).await {
         Ok(reply) => reply,
         Err(error) => error_reply(&error, access.reply_cmd.as_deref(), &state.log),
     };
+    if let Some(headers) = cross_origin.filter(|_| method != Method::OPTIONS) {
+        reply = reply.with_headers(headers);
+    }
     finish(
         &state,
         &method,
@@ -208,12 +222,42 @@ async fn route(
         (&Method::POST, "/login") => login(state, request).await,
         (&Method::POST, "/logic") => logic(state, request, access).await,
         (&Method::POST, "/logout") => logout(state, request).await,
+        (&Method::OPTIONS, "/health") => preflight(state, &request, path, "GET"),
+        (&Method::OPTIONS, "/login" | "/logic" | "/logout") => {
+            preflight(state, &request, path, "POST")
+        }
         (_, "/health") => Err(ApiError::MethodNotAllowed { path, allow: "GET" }),
         (_, "/login" | "/logic" | "/logout") => Err(ApiError::MethodNotAllowed {
             path,
             allow: "POST",
         }),
         _ => Err(ApiError::NoSuchEndpoint(path)),
+    }
+}
+
+/// A browser's preflight for a cross-origin call of `path`, which takes `method`: allowed for
+/// the origins of `server.cors_origins`, refused (403) for any other. An `OPTIONS` that is not
+/// a preflight is a method the path does not take.
+fn preflight(
+    state: &AppState,
+    request: &Request<Incoming>,
+    path: String,
+    method: &'static str,
+) -> Result<Reply, ApiError> {
+    let headers = request.headers();
+    let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+    let (Some(origin), true) = (origin, headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)) else {
+        return Err(ApiError::MethodNotAllowed {
+            path,
+            allow: method,
+        });
+    };
+    match cors::allowed_origin(&state.config.server.cors_origins, headers) {
+        Some(allowed) => {
+            Ok(Reply::ok(json!({ "ret": 0 }))
+                .with_headers(cors::preflight_headers(allowed, method)))
+        }
+        None => Err(ApiError::OriginNotAllowed(origin.to_owned())),
     }
 }
 

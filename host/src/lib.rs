@@ -8,6 +8,7 @@ pub mod admin;
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod game;
 pub mod handover;

@@ -76,6 +76,34 @@ fn bad_values_are_refused() {
 }
 
 #[test]
+fn a_cors_origin_that_is_not_an_origin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "x.toml",
+        "[server]\ncors_origins = [\"https://game.example.com/\"]\n",
+    );
+    let err = load(dir.path(), None, Some(&file)).unwrap_err().to_string();
+    assert!(
+        err.contains("server.cors_origins") && err.contains("trailing slash"),
+        "{err}"
+    );
+    let file = write(
+        dir.path(),
+        "y.toml",
+        "[server]\ncors_origins = [\"https://game.example.com\", \"*\"]\n",
+    );
+    assert_eq!(
+        load(dir.path(), None, Some(&file))
+            .unwrap()
+            .server
+            .cors_origins
+            .len(),
+        2
+    );
+}
+
+#[test]
 fn shipped_profiles_load() {
     let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     for profile in ["default", "dev", "prod"] {

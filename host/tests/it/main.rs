@@ -7,6 +7,7 @@
 mod admin;
 mod cli;
 mod clients;
+mod cors;
 // First of the modules that use its `tests_on!`.
 #[macro_use]
 mod databases;
