@@ -20,6 +20,7 @@ mod players;
 
 use crate::error::ApiError;
 use crate::http::{error_reply, render, Reply};
+use crate::listener::Peer;
 use crate::plugins::{Change, ModuleVersion};
 use crate::state::AppState;
 use bytes::Bytes;
@@ -44,22 +45,37 @@ pub async fn handle(
             return Ok(page);
         }
     }
+    let caller = request
+        .extensions()
+        .get::<Peer>()
+        .map_or_else(|| "-".to_owned(), |peer| peer.0.to_string());
     let authorized = authorize(&state, &request);
     // The one reply that is not JSON, and no access line: a scraper calls every few seconds.
     if authorized.is_ok() && method == Method::GET && path == "/metrics" {
         return Ok(metrics(&state).await);
     }
+    let refused = authorized.is_err();
     let reply = match authorized {
         Ok(()) => route(&state, request).await,
         Err(e) => Err(e),
     };
     let reply = reply.unwrap_or_else(|error| error_reply(&error, None, &state.log));
-    slog::info!(state.log, "admin request"; "method" => %method, "path" => &path, "status" => reply.status);
+    if refused {
+        slog::warn!(state.log, "admin request refused: no valid token"; "method" => %method,
+            "path" => &path, "caller" => &caller);
+    } else if method == Method::GET {
+        slog::info!(state.log, "admin request"; "method" => %method, "path" => &path,
+            "status" => reply.status, "caller" => &caller);
+    } else {
+        // Every change (reload, rollback, restart, grant, revoke) says who asked for it.
+        slog::warn!(state.log, "admin change"; "method" => %method, "path" => &path,
+            "status" => reply.status, "caller" => &caller);
+    }
     Ok(render(reply))
 }
 
-/// Checks the bearer token, if one is configured. Compares digests, so the time taken says
-/// nothing about how much of a guess was right.
+/// Checks the bearer token, if one is configured. Compares digests, in constant time, so the
+/// time taken says nothing about how much of a guess was right (nor about the token's length).
 fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
     let Some(expected) = state.config.admin.token.as_deref() else {
         return Ok(());
@@ -72,13 +88,24 @@ fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiErr
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .unwrap_or_default();
-    if Sha256::digest(given.as_bytes()) == Sha256::digest(expected.as_bytes()) {
+    if same_digest(given, expected) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized(
             "the admin API needs `Authorization: Bearer <admin.token>`".into(),
         ))
     }
+}
+
+/// Whether `a` and `b` have the same SHA-256, comparing every byte of the digests whatever
+/// differs (`black_box` keeps the compiler from ending the loop early).
+fn same_digest(a: &str, b: &str) -> bool {
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    let differing = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| std::hint::black_box(acc | (x ^ y)));
+    differing == 0
 }
 
 async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {

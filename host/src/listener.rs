@@ -17,10 +17,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+
+/// The address a request came from, put in each request's extensions: the admin API logs it
+/// as the caller of every change.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
 
 /// At most one warning per this long about connections closed at the cap.
 const CAP_WARNING_EVERY: Duration = Duration::from_secs(10);
@@ -47,7 +53,7 @@ where
     let header_read_timeout = Duration::from_secs(state.config.server.header_read_timeout_secs);
     let open = Arc::new(Semaphore::new(state.config.server.max_connections));
     let mut last_cap_warning: Option<Instant> = None;
-    let mut serve = |stream: TcpStream| {
+    let mut serve = |stream: TcpStream, peer: SocketAddr| {
         let Ok(permit) = open.clone().try_acquire_owned() else {
             // Dropping the stream closes it: the client sees the connection end at once and
             // may retry (a proxy tries another host); nothing was read from it.
@@ -60,7 +66,10 @@ where
             return;
         };
         let state = state.clone();
-        let service = service_fn(move |request| handler(state.clone(), request));
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            handler(state.clone(), request)
+        });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
@@ -79,7 +88,7 @@ where
             () = &mut stop => break,
         };
         match accepted {
-            Ok((stream, _peer)) => serve(stream),
+            Ok((stream, peer)) => serve(stream, peer),
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 slog::warn!(state.log, "accept failed"; "error" => %e);
@@ -87,8 +96,8 @@ where
             }
         }
     }
-    for stream in queued_connections(listener, &state.log) {
-        serve(stream);
+    for (stream, peer) in queued_connections(listener, &state.log) {
+        serve(stream, peer);
     }
     graceful
 }
@@ -96,7 +105,7 @@ where
 /// Takes every connection waiting in `listener`'s queue, then closes it. (tokio's `accept`
 /// would wait for the reactor to report the listener readable; the socket itself says at once
 /// whether a connection is queued.)
-fn queued_connections(listener: TcpListener, log: &slog::Logger) -> Vec<TcpStream> {
+fn queued_connections(listener: TcpListener, log: &slog::Logger) -> Vec<(TcpStream, SocketAddr)> {
     let listener = match listener.into_std() {
         Ok(listener) => listener,
         Err(e) => {
@@ -108,9 +117,9 @@ fn queued_connections(listener: TcpListener, log: &slog::Logger) -> Vec<TcpStrea
     // queue is empty; the taking also ends at any other error (the rest of the queue is then
     // reset). An accepted socket does not inherit non-blocking mode, and tokio needs it.
     std::iter::from_fn(|| listener.accept().ok())
-        .filter_map(|(stream, _peer)| {
+        .filter_map(|(stream, peer)| {
             stream.set_nonblocking(true).ok()?;
-            TcpStream::from_std(stream).ok()
+            Some((TcpStream::from_std(stream).ok()?, peer))
         })
         .collect()
 }

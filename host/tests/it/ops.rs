@@ -478,3 +478,58 @@ fn a_successor_that_cannot_start_leaves_the_old_host_serving() {
     served.signal("-TERM");
     assert_eq!(served.wait(), Some(0));
 }
+
+#[test]
+fn every_admin_change_and_every_refused_token_is_logged_with_its_caller() {
+    let dirs = Dirs::new();
+    let mut command = serve_command(&dirs);
+    command.env("GAME_HOST_ADMIN_TOKEN", "the-admin-token");
+    let served = Served::start(command);
+    // The host sees the client's address: 127.0.0.1 and a port of its own.
+    let caller = "caller=127.0.0.1:";
+    runtime().block_on(async {
+        // One connection for all three calls, so that its address is the caller logged.
+        let client = reqwest::Client::new();
+        let reload = served.admin_url("/admin/modules/mall/reload");
+        let (status, _) = send(client.post(&reload).bearer_auth("a-guess")).await;
+        assert_eq!(status, 401);
+        let (status, body) = send(client.post(&reload).bearer_auth("the-admin-token")).await;
+        assert_eq!((status, body["ret"].as_i64()), (200, Some(0)), "{body}");
+        let (status, _) = send(
+            client
+                .get(served.admin_url("/admin/modules"))
+                .bearer_auth("the-admin-token"),
+        )
+        .await;
+        assert_eq!(status, 200);
+    });
+    served.signal("-TERM");
+    assert_eq!(served.wait(), Some(0));
+
+    let info = read(&dirs.log().join("game/info.log"));
+    let line = |needle: &str| {
+        info.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with `{needle}` in:\n{info}"))
+            .to_owned()
+    };
+    let refused = line("admin request refused");
+    assert!(
+        refused.contains("path=/admin/modules/mall/reload") && refused.contains(caller),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("a-guess"),
+        "the guess is not logged: {refused}"
+    );
+    let change = line("admin change");
+    assert!(
+        change.contains("method=POST") && change.contains("status=200") && change.contains(caller),
+        "{change}"
+    );
+    assert!(line("admin request method=GET").contains(caller));
+    assert!(
+        !info.contains("the-admin-token"),
+        "the token is never logged"
+    );
+}
