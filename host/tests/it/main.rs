@@ -17,6 +17,7 @@ mod faults;
 mod fleet;
 mod harness;
 mod hotswap;
+mod isolation;
 mod loading;
 mod modules;
 mod operators;
