@@ -12,6 +12,7 @@ mod cors;
 #[macro_use]
 mod databases;
 mod behind_nginx;
+mod crash;
 mod deploy;
 mod faults;
 mod fleet;

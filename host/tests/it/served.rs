@@ -60,6 +60,15 @@ impl Served {
         signal_pid(self.child.id(), name);
     }
 
+    /// Kills the process with SIGKILL, as a crash would: no shutdown path runs, nothing is
+    /// flushed or checkpointed. Returns once it is reaped.
+    pub fn crash(mut self) {
+        self.signal("-KILL");
+        let status = self.child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "{status}");
+    }
+
     /// Waits for the process to exit; its exit code.
     pub fn wait(mut self) -> Option<i32> {
         self.child.wait().unwrap().code()
