@@ -49,6 +49,12 @@ COPY --from=build --chown=game:game /out/plugins/ /srv/game-host/plugins/
 VOLUME ["/srv/game-host/plugins", "/srv/game-host/data", "/srv/game-host/log"]
 USER 10001:10001
 WORKDIR /srv/game-host
+# The prod profile loads only signed modules (config/prod.toml, [trust]; README, "Signed
+# modules"), and the demo modules here are not signed. To require signatures, mount your
+# public key read-only at /srv/game-host/keys/modules.pub (owned by root or uid 10001, not
+# writable by others), ship each library with its .sig first, and run with
+# -e GAME_HOST_TRUST_REQUIRE_SIGNATURE=true.
+ENV GAME_HOST_TRUST_REQUIRE_SIGNATURE=false
 EXPOSE 8000
 STOPSIGNAL SIGTERM
 # GET /health through bash's /dev/tcp (no curl in the image): 200 when serving, 503 while

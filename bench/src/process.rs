@@ -74,6 +74,9 @@ impl Server {
         command
             .env_remove("GAME_HOST_STORE_URL")
             .env_remove("GAME_HOST_DATABASE_URL");
+        // The demo modules are not signed, which the prod profile requires (config/prod.toml,
+        // [trust]); signatures cost only at load (host/src/plugins/trust.rs), not per request.
+        command.env("GAME_HOST_TRUST_REQUIRE_SIGNATURE", "false");
         if let Some(url) = options.database_url {
             command.env("GAME_HOST_DATABASE_URL", url);
         }

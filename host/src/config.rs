@@ -8,6 +8,7 @@
 
 pub mod env;
 pub mod log;
+pub mod trust;
 
 use crate::store::server::PoolSettings;
 use crate::store::DatabaseUrl;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use trust::TrustConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -28,6 +30,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub plugins: PluginsConfig,
     pub log: LogConfig,
+    /// Which libraries may be loaded at all (`[trust]`, see [`trust`]).
+    pub trust: TrustConfig,
     pub admin: AdminConfig,
     /// Each module's own section (`[modules.mall]`), handed to that module as JSON.
     pub modules: BTreeMap<String, serde_json::Value>,
@@ -431,6 +435,7 @@ impl Config {
             1,
             86_400,
         )?;
+        self.trust.check()?;
         self.log.check()
     }
 

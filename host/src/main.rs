@@ -44,6 +44,26 @@ enum Command {
     },
     /// Print the effective configuration (every source applied, secrets redacted) as TOML.
     Config(ServeArgs),
+    /// Sign module libraries: writes FILE.so.sig (Ed25519 over the file's bytes), which a host
+    /// with trust.require_signature needs beside the library.
+    Sign {
+        /// The private key (PEM, mode 0600), as `game-host keygen` writes it.
+        #[arg(long)]
+        key: PathBuf,
+        /// The libraries to sign.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Make a signing key pair: the private key (mode 0600) for `game-host sign`, and the
+    /// public key for trust.public_keys.
+    Keygen {
+        /// Where to write the private key; it must not exist yet.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the public key [default: KEY with the extension .pub].
+        #[arg(long)]
+        public: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -94,6 +114,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Check { file, config } => check(&file, &config),
         Command::Config(args) => print_config(&args),
+        Command::Sign { key, files } => sign(&key, &files),
+        Command::Keygen { key, public } => keygen(&key, public),
     };
     match result {
         Ok(code) => code,
@@ -327,13 +349,17 @@ async fn shutdown_signal() {
 fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args)?;
     match host::check::check(file, &config, &logging::discard()) {
-        Ok(meta) => {
+        Ok(checked) => {
+            let meta = &checked.meta;
             println!("ok: {} would be loaded", file.display());
             println!("name: {}", meta.name);
             println!("prefix: {}", meta.prefix);
             println!("version: {}", meta.version);
             println!("commands: {}", meta.commands.join(", "));
             println!("sha256: {}", meta.sha256);
+            if let Some(key) = &checked.signed_by {
+                println!("signed by: {key}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(refused) => {
@@ -341,4 +367,27 @@ fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn sign(key: &Path, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    for file in files {
+        let sig = host::plugins::trust::signature::sign_file(key, file)?;
+        println!("signed {}: {}", file.display(), sig.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen(key: &Path, public: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let public = public.unwrap_or_else(|| key.with_extension("pub"));
+    let pem = host::plugins::trust::signature::generate(key, &public)?;
+    println!(
+        "private key: {} (mode 0600; keep it off the servers that run modules)",
+        key.display()
+    );
+    println!(
+        "public key: {} (list it in trust.public_keys)",
+        public.display()
+    );
+    print!("{pem}");
+    Ok(ExitCode::SUCCESS)
 }

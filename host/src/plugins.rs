@@ -1,5 +1,6 @@
 //! Module libraries: loading them, running their code, and routing commands to them.
 //!
+//! - [`trust`] decides whether a file may be loaded at all (permissions, signature);
 //! - [`loader`] opens and checks a library (the host's only `unsafe`);
 //! - [`version`] is one loaded module version and the calls into it;
 //! - [`services`] is what the host offers a module during a call;
@@ -19,6 +20,7 @@ pub mod loader;
 pub mod registry;
 pub mod retire;
 pub mod services;
+pub mod trust;
 pub mod version;
 pub mod watcher;
 

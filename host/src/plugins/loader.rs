@@ -16,6 +16,8 @@ use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary,
 use object::{Object, ObjectSegment};
 use plugin_api::abi::ModuleRoot_Ref;
 use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -93,6 +95,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Writes the bytes to a new shadow path: a new inode, so `dlopen` cannot hand back an older copy.
+/// Created exclusively (never through a link or over a file someone placed there) with mode
+/// 0600: between this write and the `dlopen`, only the host and root can change the copy.
 fn shadow_copy(file: &Path, bytes: &[u8], shadow_dir: &Path) -> Result<PathBuf, LoadError> {
     let stem = file
         .file_stem()
@@ -105,7 +109,17 @@ fn shadow_copy(file: &Path, bytes: &[u8], shadow_dir: &Path) -> Result<PathBuf, 
         source,
     };
     std::fs::create_dir_all(shadow_dir).map_err(copy_error)?;
-    std::fs::write(&shadow, bytes).map_err(copy_error)?;
+    let mut copy = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&shadow)
+        .map_err(copy_error)?;
+    if let Err(e) = copy.write_all(bytes) {
+        drop(copy);
+        let _ = std::fs::remove_file(&shadow);
+        return Err(copy_error(e));
+    }
     Ok(shadow)
 }
 

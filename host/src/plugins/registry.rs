@@ -14,11 +14,13 @@ use super::budget;
 use super::events::{Event, EventKind, EventLog};
 use super::executor::Executor;
 use super::retire::Retirement;
+use super::trust::{self, Trust};
 use super::version::{ModuleVersion, Refused};
 use crate::clock::Clock;
 use crate::config::Config;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,6 +82,8 @@ pub struct Registry {
     control: tokio::sync::Mutex<Control>,
     plugins_dir: PathBuf,
     shadow_dir: PathBuf,
+    /// Which files may be loaded at all (`[trust]`).
+    trust: Trust,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     log: slog::Logger,
@@ -106,6 +110,9 @@ impl Registry {
         // Shadow copies are unlinked once loaded; anything here was left by a crashed run.
         let _ = std::fs::remove_dir_all(&shadow_dir);
         std::fs::create_dir_all(&shadow_dir)?;
+        // Only the host (and root) may change a copy between its writing and its loading.
+        std::fs::set_permissions(&shadow_dir, std::fs::Permissions::from_mode(0o700))?;
+        let trust = Trust::from_config(&config.trust).map_err(std::io::Error::other)?;
         let archive = Archive::open(
             config.paths.data_dir.join("versions"),
             config.plugins.keep_versions,
@@ -122,6 +129,7 @@ impl Registry {
             }),
             plugins_dir: config.paths.plugins_dir.clone(),
             shadow_dir,
+            trust,
             config,
             clock,
             log,
@@ -190,18 +198,11 @@ impl Registry {
     /// Loads `file` beside what serves, and swaps it in if it passes every check.
     pub async fn load_file(&self, file: &Path) -> Change {
         let mut control = self.control.lock().await;
-        let bytes = match std::fs::read(file) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                return self.refuse(
-                    &mut control,
-                    file,
-                    None,
-                    format!("cannot read {}: {e}", file.display()),
-                )
-            }
+        let opened = match trust::read(file) {
+            Ok(opened) => opened,
+            Err(e) => return self.refuse(&mut control, file, None, e.to_string()),
         };
-        let sha256 = super::loader::sha256_hex(&bytes);
+        let sha256 = super::loader::sha256_hex(&opened.bytes);
         let routes = self.routes();
         let serving = routes.by_file(file).cloned();
         if serving.as_ref().is_some_and(|v| v.meta.sha256 == sha256)
@@ -209,6 +210,12 @@ impl Registry {
         {
             return Change::Unchanged;
         }
+        if let Err(untrusted) = self.trust.admit(file, &opened) {
+            // Not remembered by content: a `chmod`, a `chown` or a new `.sig` fixes it without
+            // changing a byte, and the next event or rescan must try again.
+            return self.refuse(&mut control, file, None, untrusted.to_string());
+        }
+        let bytes = opened.bytes;
         match self
             .open_checked(
                 &mut control,
@@ -258,12 +265,20 @@ impl Registry {
             .by_name(module)
             .cloned()
             .ok_or_else(|| format!("no module `{module}` is serving"))?;
-        let (archived, _) = control
+        let (archived, sha256) = control
             .archive
             .take_previous(module, &serving.meta.sha256)
             .ok_or_else(|| format!("no previous version of `{module}` is kept"))?;
         let bytes = std::fs::read(&archived)
             .map_err(|e| format!("cannot read the kept version {}: {e}", archived.display()))?;
+        // The archive holds bytes that were admitted when they served; the name is their
+        // sha256, so a file changed on disk since is caught here.
+        if super::loader::sha256_hex(&bytes) != sha256 {
+            return Err(format!(
+                "the kept version {} changed on disk since it served: not loaded",
+                archived.display()
+            ));
+        }
         let file = serving.meta.file.clone();
         match self
             .open_checked(&mut control, &file, bytes, &routes, Some(&serving))
@@ -298,6 +313,7 @@ impl Registry {
             file: file.to_owned(),
             reason,
         })?;
+        self.trust.check_shadow_dir(file, &self.shadow_dir)?;
         let (file_owned, shadow_dir, log, clock, config) = (
             file.to_owned(),
             self.shadow_dir.clone(),

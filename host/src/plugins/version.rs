@@ -134,6 +134,8 @@ impl From<CommandOutcome> for CallOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
     #[error(transparent)]
+    Untrusted(#[from] super::trust::Untrusted),
+    #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{file}: {problem}: fix the module's `export_module!` declaration")]
     InvalidMetadata { file: PathBuf, problem: String },

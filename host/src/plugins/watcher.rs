@@ -6,7 +6,8 @@
 //! copied in arrive as one settled change. Temporary names are not libraries and are
 //! ignored; the rename onto `lib<name>.so` is what counts. A library that is still refused
 //! (half-written despite the quiet period) is tried once more after a short backoff, and
-//! again whenever the file changes.
+//! again whenever the file changes. A library's signature `<lib>.so.sig` settling counts as a
+//! change of `<lib>.so` (a library refused as unsigned is tried again when its `.sig` lands).
 
 use super::registry::{is_library, Change, Registry};
 use notify::RecursiveMode;
@@ -45,9 +46,12 @@ pub fn start(
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
         match result {
             Ok(events) => {
-                let paths: BTreeSet<PathBuf> =
-                    events.into_iter().flat_map(|e| e.event.paths).collect();
-                for path in paths.into_iter().filter(|p| is_library(p)) {
+                let paths: BTreeSet<PathBuf> = events
+                    .into_iter()
+                    .flat_map(|e| e.event.paths)
+                    .filter_map(library_of)
+                    .collect();
+                for path in paths {
                     let _ = report.send(Settled { path, retry: false });
                 }
             }
@@ -103,4 +107,14 @@ async fn apply(
             });
         });
     }
+}
+
+/// The library a changed path is about: itself, or the library a `.sig` signs.
+fn library_of(path: PathBuf) -> Option<PathBuf> {
+    if is_library(&path) {
+        return Some(path);
+    }
+    let name = path.file_name()?.to_str()?;
+    let library = path.with_file_name(name.strip_suffix(".sig")?);
+    is_library(&library).then_some(library)
 }

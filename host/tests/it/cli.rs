@@ -33,12 +33,14 @@ fn check_prints_what_a_good_library_is() {
 
 #[test]
 fn check_says_why_a_bad_library_would_be_refused() {
-    let garbage = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(garbage.path(), b"garbage").unwrap();
+    // In a private folder: one straight in the shared /tmp would be refused for that alone.
+    let folder = tempfile::tempdir().unwrap();
+    let garbage = folder.path().join("libgarbage.so");
+    std::fs::write(&garbage, b"garbage").unwrap();
     for (file, words) in [
         (library("fixture_incompatible"), "plugin-api 0.99.0"),
         (library("fixture_badprefix"), "two digits"),
-        (garbage.path().to_owned(), "not a loadable library"),
+        (garbage, "not a loadable library"),
     ] {
         let output = check(&file);
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -7,6 +7,9 @@
 //! a crate by copying the workspace's library for it with the crate's source appended (so a
 //! change gives new bytes that still load), writes garbage for a source that says
 //! `not-a-library`, and fails for one that says `compile_error`.
+//!
+//! The check runs in the prod profile, which loads only signed modules: the hook signs each
+//! build with a key made by the real `game-host keygen` (its public half given to the check).
 
 use crate::harness::{binary, library, target_dir, CONFIG_DIR, DEMO_MODULES};
 use std::io::Write;
@@ -59,6 +62,12 @@ impl Deploy {
         std::fs::copy(HOOK, &hook).unwrap();
         make_executable(&hook);
         std::fs::create_dir(root.join("bin")).unwrap();
+        let keygen = Command::new(binary())
+            .args(["keygen", "--key"])
+            .arg(root.join("bin/modules.key"))
+            .output()
+            .unwrap();
+        assert!(keygen.status.success(), "{keygen:?}");
         std::fs::write(root.join("bin/cargo"), FAKE_CARGO).unwrap();
         make_executable(&root.join("bin/cargo"));
 
@@ -125,6 +134,11 @@ impl Deploy {
             .env("GAME_HOST", binary())
             .env("DEPLOY_CONFIG_DIR", CONFIG_DIR)
             .env("DEPLOY_PROFILE", "prod")
+            .env("DEPLOY_SIGNING_KEY", self.path("bin/modules.key"))
+            .env(
+                "GAME_HOST_TRUST_PUBLIC_KEYS",
+                format!("[{:?}]", self.path("bin/modules.pub")),
+            )
             .env("CARGO", self.path("bin/cargo"))
             .env("CARGO_TARGET_DIR", self.path("deploy-target"))
             .env("FAKE_LIBS", target_dir())
@@ -208,8 +222,12 @@ fn make_executable(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// The demo modules' libraries and their signatures, sorted.
 fn demo_libraries() -> Vec<String> {
-    DEMO_MODULES.iter().map(|m| format!("lib{m}.so")).collect()
+    DEMO_MODULES
+        .iter()
+        .flat_map(|m| [format!("lib{m}.so"), format!("lib{m}.so.sig")])
+        .collect()
 }
 
 #[test]
@@ -343,4 +361,34 @@ fn a_module_that_fails_its_build_or_check_is_refused_and_the_running_one_kept() 
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn in_prod_an_unsigned_build_is_refused_by_the_check_and_not_installed() {
+    let deploy = Deploy::new();
+    // Pushed with the hook out of the way, then the hook run by hand without a signing key.
+    let hook = deploy.path("origin.git/hooks/post-receive");
+    let aside = deploy.path("post-receive");
+    std::fs::rename(&hook, &aside).unwrap();
+    let head = deploy.commit("first");
+    deploy.push("main");
+    std::fs::rename(&aside, &hook).unwrap();
+    let mut child = deploy
+        .command(&hook, &deploy.path("origin.git"))
+        .env_remove("DEPLOY_SIGNING_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let zero = "0".repeat(40);
+    writeln!(child.stdin.take().unwrap(), "{zero} {head} refs/heads/main").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("deploy: mall: REFUSED") && said.contains("is not signed"),
+        "{said}"
+    );
+    assert!(deploy.plugin_files().is_empty(), "{said}");
 }

@@ -29,4 +29,5 @@ mod protocol;
 mod served;
 mod smoke;
 mod store_contract;
+mod trust;
 mod web;
