@@ -3,14 +3,16 @@
 //!
 //! Sections: `http` (the ceiling and the `read`, `write`, `mixed` workloads on the real
 //! `game-host` binary, with its memory), `reload` (hot-swap latency, failures and memory over
-//! thousands of reloads), `startup` (exec to the first reply) and `stores` (the same workloads
-//! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database).
+//! thousands of reloads), `startup` (exec to the first reply), `stores` (the same workloads
+//! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database)
+//! and `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`).
 //! Figures are printed, never asserted: the machine is noisy, so each is a median of several
 //! runs, printed with the machine, commit and date. Only a run that could not measure at all
 //! fails (a database server or nginx that is not there skips its rows, saying so).
 
 mod ceiling;
 mod criterion;
+mod durability;
 mod load;
 mod machine;
 mod process;
@@ -80,6 +82,7 @@ enum Section {
     Reload,
     Startup,
     Stores,
+    Durability,
 }
 
 /// How much of everything a run does.
@@ -89,6 +92,8 @@ struct Plan {
     latency_reloads: usize,
     checkpoints: &'static [usize],
     starts: usize,
+    /// Each `synchronous` setting's window, per round (`rounds` rounds).
+    durability_window: Duration,
 }
 
 impl Plan {
@@ -104,6 +109,7 @@ impl Plan {
                 latency_reloads: 20,
                 checkpoints: &[100, 1_000],
                 starts: 3,
+                durability_window: Duration::from_millis(500),
             }
         } else {
             Plan {
@@ -116,6 +122,7 @@ impl Plan {
                 latency_reloads: 100,
                 checkpoints: &[1_000, 10_000],
                 starts: 5,
+                durability_window: Duration::from_secs(5),
             }
         }
     }
@@ -193,6 +200,12 @@ fn main() -> anyhow::Result<()> {
         } else {
             None
         };
+        let durability = if wants(Section::Durability) {
+            eprintln!("durability");
+            Some(durability::run(plan.rounds, plan.durability_window).await?)
+        } else {
+            None
+        };
         anyhow::Ok(report::Report {
             command: cli.command_line.clone(),
             machine: machine::Machine::describe(),
@@ -201,6 +214,7 @@ fn main() -> anyhow::Result<()> {
             reload,
             startup,
             stores,
+            durability,
         })
     })?;
     let markdown = report.markdown();

@@ -4,6 +4,7 @@
 //! [`BEGIN`] and [`END`], so the hand-written analysis around it stays.
 
 use crate::criterion::AbiFigures;
+use crate::durability::{DurabilityFigures, Synchronous};
 use crate::machine::Machine;
 use crate::reload::ReloadFigures;
 use crate::startup::Start;
@@ -26,6 +27,7 @@ pub struct Report {
     pub reload: Option<ReloadFigures>,
     pub startup: Option<Vec<Start>>,
     pub stores: Option<StoresFigures>,
+    pub durability: Option<DurabilityFigures>,
 }
 
 /// `met` or `MISSED`, for a target.
@@ -63,6 +65,13 @@ impl Report {
         }
         if let Some(stores) = &self.stores {
             stores_section(&mut out, stores, m.cores);
+        }
+        if let Some(durability) = &self.durability {
+            let host_write = self.http.as_ref().and_then(|http| {
+                let write = http.workloads.iter().find(|row| row.name == "write")?;
+                Some(write.throughput())
+            });
+            durability_section(&mut out, durability, host_write);
         }
         out
     }
@@ -396,6 +405,55 @@ fn stores_cpu_table(out: &mut String, setup: &Setup, rows: &[StoreRow], cores: u
         );
     }
     out.push('\n');
+}
+
+fn durability_section(out: &mut String, figures: &DurabilityFigures, host_write: Option<f64>) {
+    let _ = writeln!(
+        out,
+        "### Durability: SQLite `synchronous`, `NORMAL` (the host's) against `FULL`\n\n\
+         The store's `1201` turn (its read and write transactions, its statements) on one \
+         connection, one turn after another as the host's `sqlite` thread runs them, on a \
+         database made by the host's store; {} round(s) of {:.1} s per setting, alternating \
+         (medians); the database on {}. Not the host under load: it has no setting for this.\n\n\
+         | synchronous | turns/s | µs per turn | commit p50 ms | commit p99 ms | a committed turn survives |\n\
+         |---|---:|---:|---:|---:|---|",
+        figures.rounds,
+        figures.window.as_secs_f64(),
+        figures.filesystem
+    );
+    for mode in &figures.modes {
+        let survives = match mode.synchronous {
+            Synchronous::Normal => "a killed process; not always a power loss or OS crash",
+            Synchronous::Full => "a killed process, a power loss, an OS crash",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {survives} |",
+            mode.synchronous.name(),
+            mode.throughput(),
+            1e6 / mode.throughput(),
+            mode.commit_ms(0.5),
+            mode.commit_ms(0.99),
+        );
+    }
+    let (Some(normal), Some(full)) = (
+        figures.mode(Synchronous::Normal),
+        figures.mode(Synchronous::Full),
+    ) else {
+        return;
+    };
+    let host = host_write.map_or(String::new(), |write| {
+        format!(" (the host's `write` above: {write:.0} req/s with `NORMAL`)")
+    });
+    let _ = writeln!(
+        out,
+        "\n`FULL` makes a turn {:.1}× as long ({:+.0} µs: a sync of the log per commit). The \
+         host's `sqlite` thread commits one turn at a time, so with `FULL` its `write` \
+         throughput would be at most about {:.0} req/s{host}.\n",
+        normal.throughput() / full.throughput(),
+        1e6 / full.throughput() - 1e6 / normal.throughput(),
+        full.throughput()
+    );
 }
 
 /// `text` on one line of a Markdown table cell.

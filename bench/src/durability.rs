@@ -1,0 +1,218 @@
+//! What durability costs on the embedded store: SQLite's `synchronous` setting, `NORMAL` (what
+//! the host sets, in WAL mode) against `FULL`, on the same file system in the same run.
+//!
+//! The host has no setting for it (`PRAGMA synchronous = NORMAL` is fixed in
+//! `host/src/store/sqlite.rs`), so this measures the store's work without the host around it:
+//! a database made by the host's own store (its schema; players created by its `login`), then
+//! the turns of the `write` workload (`1201`) as the host's `sqlite` thread runs them, one
+//! connection, one turn after another: the read transaction (the record and the module's data)
+//! and the write transaction (the record's update), with the store's statements (copied from
+//! `host/src/store/sqlite.rs`). Rounds alternate the two settings; figures are medians.
+
+use crate::stats::{median, percentile};
+use host::store::sqlite::SqliteStore;
+use host::store::Store;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Players the turns cycle through.
+const PLAYERS: usize = 200;
+
+/// The two settings compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// The host's: the WAL is synced at checkpoints only. A killed process loses nothing
+    /// committed; a power loss or OS crash may lose the last commits (never corrupts).
+    Normal,
+    /// The WAL is synced at every commit: a commit survives a power loss too.
+    Full,
+}
+
+impl Synchronous {
+    pub const BOTH: [Synchronous; 2] = [Synchronous::Normal, Synchronous::Full];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+
+    /// What `PRAGMA synchronous` reads back.
+    fn level(self) -> i64 {
+        match self {
+            Synchronous::Normal => 1,
+            Synchronous::Full => 2,
+        }
+    }
+}
+
+/// One setting's rounds.
+#[derive(Debug)]
+pub struct Mode {
+    pub synchronous: Synchronous,
+    /// Turns per second, one per round.
+    pub turns_per_sec: Vec<f64>,
+    /// Commit latency (the write transaction's `COMMIT`) over all rounds, sorted.
+    pub commits: Vec<Duration>,
+}
+
+impl Mode {
+    pub fn throughput(&self) -> f64 {
+        median(self.turns_per_sec.iter().copied())
+    }
+
+    pub fn commit_ms(&self, p: f64) -> f64 {
+        percentile(&self.commits, p).as_secs_f64() * 1e3
+    }
+}
+
+/// What the durability section measured.
+#[derive(Debug)]
+pub struct DurabilityFigures {
+    pub rounds: usize,
+    pub window: Duration,
+    /// Where the database was: the folder's file system and device (`/proc/mounts`).
+    pub filesystem: String,
+    pub modes: Vec<Mode>,
+}
+
+impl DurabilityFigures {
+    pub fn mode(&self, synchronous: Synchronous) -> Option<&Mode> {
+        self.modes.iter().find(|m| m.synchronous == synchronous)
+    }
+}
+
+/// Makes the database with the host's store, then runs `rounds` rounds of `window` per setting.
+pub async fn run(rounds: usize, window: Duration) -> anyhow::Result<DurabilityFigures> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("game.db");
+    let players = create(&path).await?;
+    let mut modes: Vec<Mode> = Synchronous::BOTH
+        .iter()
+        .map(|&synchronous| Mode {
+            synchronous,
+            turns_per_sec: Vec::new(),
+            commits: Vec::new(),
+        })
+        .collect();
+    for round in 1..=rounds {
+        for mode in &mut modes {
+            eprintln!(
+                "durability round {round}/{rounds}: synchronous = {}",
+                mode.synchronous.name()
+            );
+            let (turns, mut commits) = turns(&path, mode.synchronous, &players, window)?;
+            mode.turns_per_sec.push(turns as f64 / window.as_secs_f64());
+            mode.commits.append(&mut commits);
+        }
+    }
+    for mode in &mut modes {
+        mode.commits.sort();
+    }
+    Ok(DurabilityFigures {
+        rounds,
+        window,
+        filesystem: filesystem_of(dir.path()),
+        modes,
+    })
+}
+
+/// A new database at `path` made by the host's store, with [`PLAYERS`] players; their ids.
+async fn create(path: &Path) -> anyhow::Result<Vec<String>> {
+    let store = SqliteStore::open(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ids = Vec::with_capacity(PLAYERS);
+    for n in 0..PLAYERS {
+        let id = format!("{n:032x}");
+        let player = plugin_api::Player::new(id.clone(), format!("bench-{n}"), "");
+        store
+            .login(&format!("bench-{n}"), player, 0)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.push(id);
+    }
+    store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(ids)
+}
+
+/// Turns run in `window` with `synchronous`, and each one's commit time.
+fn turns(
+    path: &Path,
+    synchronous: Synchronous,
+    players: &[String],
+    window: Duration,
+) -> anyhow::Result<(u64, Vec<Duration>)> {
+    let mut conn = Connection::open(path)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+        synchronous.name()
+    ))?;
+    let level: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+    anyhow::ensure!(level == synchronous.level(), "synchronous is {level}");
+    let (mut done, mut commits) = (0u64, Vec::new());
+    let end = Instant::now() + window;
+    while Instant::now() < end {
+        let player = &players[done as usize % players.len()];
+        commits.push(turn(&mut conn, player, done)?);
+        done += 1;
+    }
+    // As the host closes: the log folded into the database, outside the measured window.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok((done, commits))
+}
+
+/// One `1201` turn as the store runs it: read, then write a new name; the commit's duration.
+fn turn(conn: &mut Connection, player_id: &str, seq: u64) -> rusqlite::Result<Duration> {
+    let tx = conn.transaction()?;
+    let (head_img, gold, diamond, items) = tx
+        .prepare_cached(
+            "SELECT name, head_img, gold, diamond, items FROM players WHERE player_id = ?1",
+        )?
+        .query_row([player_id], |row| {
+            Ok((
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+    let _module_data: Option<String> = tx
+        .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")?
+        .query_row(params![player_id, "player"], |row| row.get(0))
+        .optional()?;
+    tx.finish()?;
+    let tx = conn.transaction()?;
+    tx.prepare_cached(
+        "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
+         WHERE player_id = ?1",
+    )?
+    .execute(params![
+        player_id,
+        format!("bench-{seq}"),
+        head_img,
+        gold,
+        diamond,
+        items,
+        seq as i64
+    ])?;
+    let committing = Instant::now();
+    tx.commit()?;
+    Ok(committing.elapsed())
+}
+
+/// The file system type and device that hold `dir` (the longest mount point above it).
+fn filesystem_of(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (device, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            dir.starts_with(PathBuf::from(point))
+                .then(|| (point.len(), format!("{kind} on {device}")))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or_else(|| "unknown file system".into(), |(_, fs)| fs)
+}
