@@ -281,20 +281,35 @@ impl Connection {
         token: Option<&str>,
         body: impl Into<Bytes>,
     ) -> anyhow::Result<(u16, serde_json::Value)> {
+        self.send(Method::POST, path, token, body.into()).await
+    }
+
+    /// Sends `GET path`; returns the status and JSON reply.
+    pub async fn get(&mut self, path: &'static str) -> anyhow::Result<(u16, serde_json::Value)> {
+        self.send(Method::GET, path, None, Bytes::new()).await
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &'static str,
+        token: Option<&str>,
+        body: Bytes,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
         let mut sender = match self.sender.take() {
             Some(sender) if !sender.is_closed() => sender,
             _ => connect(self.addr).await?,
         };
-        let mut request = Request::post(path)
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
             .header(HOST, self.addr.to_string())
             .header(CONTENT_TYPE, "application/json");
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
         sender.ready().await?;
-        let response = sender
-            .send_request(request.body(Full::new(body.into()))?)
-            .await?;
+        let response = sender.send_request(request.body(Full::new(body))?).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();
         self.sender = Some(sender);

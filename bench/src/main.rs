@@ -4,8 +4,9 @@
 //! Sections: `http` (the ceiling and the `read`, `write`, `mixed` workloads on the real
 //! `game-host` binary, with its memory), `reload` (hot-swap latency, failures and memory over
 //! thousands of reloads), `startup` (exec to the first reply), `stores` (the same workloads
-//! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database)
-//! and `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`).
+//! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database),
+//! `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`) and
+//! `soak` (10 minutes of `mixed` with a reload every 2 s and a hostile client beside it).
 //! Figures are printed, never asserted: the machine is noisy, so each is a median of several
 //! runs, printed with the machine, commit and date. Only a run that could not measure at all
 //! fails (a database server or nginx that is not there skips its rows, saying so).
@@ -18,6 +19,7 @@ mod machine;
 mod process;
 mod reload;
 mod report;
+mod soak;
 mod startup;
 mod stats;
 mod stores;
@@ -83,6 +85,7 @@ enum Section {
     Startup,
     Stores,
     Durability,
+    Soak,
 }
 
 /// How much of everything a run does.
@@ -94,6 +97,7 @@ struct Plan {
     starts: usize,
     /// Each `synchronous` setting's window, per round (`rounds` rounds).
     durability_window: Duration,
+    soak: Duration,
 }
 
 impl Plan {
@@ -110,6 +114,7 @@ impl Plan {
                 checkpoints: &[100, 1_000],
                 starts: 3,
                 durability_window: Duration::from_millis(500),
+                soak: Duration::from_secs(10),
             }
         } else {
             Plan {
@@ -123,6 +128,7 @@ impl Plan {
                 checkpoints: &[1_000, 10_000],
                 starts: 5,
                 durability_window: Duration::from_secs(5),
+                soak: Duration::from_secs(600),
             }
         }
     }
@@ -206,6 +212,13 @@ fn main() -> anyhow::Result<()> {
         } else {
             None
         };
+        let soak = if wants(Section::Soak) {
+            eprintln!("soak: {} s", plan.soak.as_secs());
+            let connections = plan.shape.connections;
+            Some(soak::run(&target, &cli.config_dir, connections, PLAYERS, plan.soak).await?)
+        } else {
+            None
+        };
         anyhow::Ok(report::Report {
             command: cli.command_line.clone(),
             machine: machine::Machine::describe(),
@@ -215,6 +228,7 @@ fn main() -> anyhow::Result<()> {
             startup,
             stores,
             durability,
+            soak,
         })
     })?;
     let markdown = report.markdown();

@@ -20,18 +20,22 @@ pub struct HostOptions<'a> {
     pub database_url: Option<&'a str>,
     /// `server.host_id`, the host's name in its logs and metrics.
     pub host_id: Option<&'a str>,
+    /// Further settings, as `GAME_HOST_*` environment variables.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A server process; killed on drop.
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin API's address (a host's; the ceiling has none).
+    pub admin_addr: Option<SocketAddr>,
     /// Just before the process was spawned.
     pub started: Instant,
     /// From `spawn` to the `listening on` line.
     pub ready_after: std::time::Duration,
     /// The host's folders (plugins, data, logs), removed on drop.
-    _dirs: Option<tempfile::TempDir>,
+    dirs: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -83,6 +87,7 @@ impl Server {
         if let Some(id) = options.host_id {
             command.env("GAME_HOST_SERVER_HOST_ID", id);
         }
+        command.envs(options.env.iter().copied());
         let started = Instant::now();
         Server::spawn(command, started, Some(dirs))
     }
@@ -123,15 +128,37 @@ impl Server {
             }
         };
         let ready_after = started.elapsed();
+        // A host says where its admin API listens next; the ceiling says nothing more.
+        let admin_addr = if dirs.is_some() {
+            let line = lines.next().and_then(Result::ok).unwrap_or_default();
+            match line
+                .strip_prefix("admin listening on ")
+                .and_then(|admin| admin.parse::<SocketAddr>().ok())
+            {
+                Some(admin) => Some(admin),
+                None => {
+                    let _ = child.kill();
+                    bail!("{command:?}: `admin listening on ADDR` expected, not {line:?}");
+                }
+            }
+        } else {
+            None
+        };
         // Keep reading stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Ok(Server {
             child,
             addr,
+            admin_addr,
             started,
             ready_after,
-            _dirs: dirs,
+            dirs,
         })
+    }
+
+    /// A host's plugins folder, where its module libraries are loaded from.
+    pub fn plugins_dir(&self) -> Option<PathBuf> {
+        self.dirs.as_ref().map(|dirs| dirs.path().join("plugins"))
     }
 
     pub fn pid(&self) -> u32 {

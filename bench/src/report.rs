@@ -7,6 +7,7 @@ use crate::criterion::AbiFigures;
 use crate::durability::{DurabilityFigures, Synchronous};
 use crate::machine::Machine;
 use crate::reload::ReloadFigures;
+use crate::soak::{Answer, SoakFigures};
 use crate::startup::Start;
 use crate::stats::median;
 use crate::stores::{Database, Outcome, Setup, StoreRow, StoresFigures};
@@ -28,6 +29,7 @@ pub struct Report {
     pub startup: Option<Vec<Start>>,
     pub stores: Option<StoresFigures>,
     pub durability: Option<DurabilityFigures>,
+    pub soak: Option<SoakFigures>,
 }
 
 /// `met` or `MISSED`, for a target.
@@ -72,6 +74,9 @@ impl Report {
                 Some(write.throughput())
             });
             durability_section(&mut out, durability, host_write);
+        }
+        if let Some(soak) = &self.soak {
+            soak_section(&mut out, soak);
         }
         out
     }
@@ -454,6 +459,122 @@ fn durability_section(out: &mut String, figures: &DurabilityFigures, host_write:
         1e6 / full.throughput() - 1e6 / normal.throughput(),
         full.throughput()
     );
+}
+
+fn soak_section(out: &mut String, soak: &SoakFigures) {
+    let load = &soak.load;
+    let minutes = soak.duration.as_secs_f64() / 60.0;
+    let _ = writeln!(
+        out,
+        "### Soak: {} of `mixed`, the mall reloaded every {} s, a hostile client beside\n\n\
+         The real host (profile prod); {} connections over {} players in a closed loop; every \
+         {} s the other build of the mall (the demo's, `fixture-mall-sale`) lands on \
+         `libmall.so` and `POST /admin/modules/mall/reload` swaps it; meanwhile one client sends \
+         malformed, oversized and garbage requests, bad tokens and slow or abandoned sends, each \
+         on a new connection.\n\n\
+         | requests | req/s | failed (no reply, non-2xx, ret < 0) | refused (ret > 0) | reloads | reloads failed | versions retired | not unloaded | host RSS MiB: start → peak → end |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---|\n\
+         | {} | {:.0} | {} ({}, {}, {}) | {} | {} | {} | {} | {} | {:.1} → {:.1} → {:.1} ({:+.1}) |\n",
+        if minutes >= 1.0 {
+            format!("{minutes:.0} min")
+        } else {
+            format!("{:.0} s", soak.duration.as_secs_f64())
+        },
+        crate::soak::RELOAD_EVERY.as_secs(),
+        soak.connections,
+        soak.players,
+        crate::soak::RELOAD_EVERY.as_secs(),
+        load.requests,
+        load.throughput(),
+        soak.load_failures(),
+        load.failed,
+        load.non_2xx,
+        load.negative_ret,
+        load.refused,
+        soak.reloads,
+        soak.reloads_failed,
+        soak.retired,
+        soak.not_unloaded,
+        mib(soak.rss_start_kib),
+        mib(soak.rss_peak_kib),
+        mib(soak.rss_end_kib),
+        mib(soak.rss_end_kib) - mib(soak.rss_start_kib),
+    );
+    let hostile = &soak.hostile;
+    let _ = writeln!(
+        out,
+        "The hostile client: {} requests. A well-formed one must get the refusal its kind \
+         expects; broken HTTP may get hyper's bare reply (a status without `ret`) or be closed. \
+         \"Unexpected\" counts well-formed requests answered otherwise or not at all.\n\n\
+         | kind | expected ret | sent | answers (ret: count) | no reply | 5xx | unexpected |\n\
+         |---|---|---:|---|---:|---:|---:|",
+        hostile.sent()
+    );
+    for kind in hostile.kinds.values() {
+        let expected = kind
+            .kind
+            .expects()
+            .map_or("(any, or closed)".to_owned(), |codes| {
+                codes
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+        let _ = writeln!(
+            out,
+            "| {} | {expected} | {} | {} | {} | {} | {} |",
+            kind.kind.name(),
+            kind.sent,
+            answers_text(&kind.answers),
+            kind.no_reply,
+            kind.server_errors,
+            kind.unexpected
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nAll its replies: {}.\n",
+        answers_text(&hostile.answers())
+    );
+    for kind in hostile.kinds.values() {
+        if let Some(first) = &kind.first_unexpected {
+            let _ = writeln!(
+                out,
+                "First unexpected answer to \"{}\": `{}`\n",
+                kind.kind.name(),
+                table_text(first).replace('`', "'")
+            );
+        }
+    }
+    if let Some(first) = &soak.first_reload_failure {
+        let _ = writeln!(out, "First failed reload: `{}`\n", table_text(first));
+    }
+    let _ = writeln!(
+        out,
+        "Targets: no failed request of the load {}; no failed reload {}; no 5xx and every \
+         well-formed hostile request answered as expected {}.\n",
+        verdict(soak.load_failures() == 0),
+        verdict(soak.reloads_failed == 0),
+        verdict(hostile.failures() == 0),
+    );
+}
+
+/// `ret -2: 10, HTTP 400: 3`, most frequent first.
+fn answers_text(answers: &BTreeMap<Answer, u64>) -> String {
+    let mut sorted: Vec<(&Answer, &u64)> = answers.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if sorted.is_empty() {
+        return "none".into();
+    }
+    sorted
+        .iter()
+        .map(|(answer, n)| match answer {
+            Answer::Ret(ret) => format!("{ret}: {n}"),
+            Answer::Status(status) => format!("HTTP {status} without ret: {n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `text` on one line of a Markdown table cell.

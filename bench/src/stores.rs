@@ -274,6 +274,7 @@ async fn measure_hosts(
         let options = HostOptions {
             database_url: scratch.map(|s| s.url.as_str()),
             host_id: Some(&host_id),
+            ..HostOptions::default()
         };
         hosts.push(Server::host_with(cx.target, cx.config_dir, &options)?);
     }

@@ -143,7 +143,8 @@ pub async fn run(
         ceiling.record(ceiling_server.pid(), shape, load).await;
         for (workload, row) in Workload::ALL.into_iter().zip(&mut workloads) {
             eprintln!("http round {round}/{rounds}: {}", workload.name());
-            let sampler = (workload == Workload::Mixed).then(|| sample_rss(&host, peak.clone()));
+            let sampler =
+                (workload == Workload::Mixed).then(|| sample_rss(host.pid(), peak.clone()));
             let load = load::run(host.addr, workload, tokens.clone(), shape);
             row.record(host.pid(), shape, load).await;
             if let Some(sampler) = sampler {
@@ -162,9 +163,9 @@ pub async fn run(
     })
 }
 
-/// Samples the host's RSS every 100 ms into `peak` until aborted.
-fn sample_rss(host: &Server, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
-    let status = format!("/proc/{}/status", host.pid());
+/// Samples process `pid`'s RSS every 100 ms into `peak` until aborted.
+pub fn sample_rss(pid: u32, peak: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    let status = format!("/proc/{pid}/status");
     tokio::spawn(async move {
         loop {
             if let Ok(kib) = crate::process::rss_kib(&status) {
