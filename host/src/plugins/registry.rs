@@ -112,7 +112,8 @@ impl Registry {
         std::fs::create_dir_all(&shadow_dir)?;
         // Only the host (and root) may change a copy between its writing and its loading.
         std::fs::set_permissions(&shadow_dir, std::fs::Permissions::from_mode(0o700))?;
-        let trust = Trust::from_config(&config.trust).map_err(std::io::Error::other)?;
+        let trust =
+            Trust::from_config(&config.trust).map_err(|e| std::io::Error::other(e.to_string()))?;
         let archive = Archive::open(
             config.paths.data_dir.join("versions"),
             config.plugins.keep_versions,

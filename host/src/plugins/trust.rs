@@ -85,10 +85,17 @@ pub enum Untrusted {
         sig: PathBuf,
         keys: String,
     },
+    /// Not a `#[source]`: the message already carries it, and error chains would repeat it.
     #[error("trust.public_keys: {0}")]
-    Key(#[from] KeyError),
+    Key(KeyError),
     #[error("cannot tell which user this host runs as (/proc/self/status): {0}")]
     Ids(std::io::Error),
+}
+
+impl From<KeyError> for Untrusted {
+    fn from(error: KeyError) -> Self {
+        Untrusted::Key(error)
+    }
 }
 
 /// Opens `file` (following symbolic links) and reads it through that one descriptor.
