@@ -131,7 +131,7 @@ mod properties {
             any::<u64>().prop_map(Value::from),
             any::<String>().prop_map(Value::from),
             "[0-9]{3,5}".prop_map(Value::from),
-            "[A-Za-z0-9_.-]{0,66}".prop_map(Value::from),
+            "[A-Za-z0-9_. ü-]{0,66}".prop_map(Value::from),
         ]
     }
 
@@ -284,6 +284,23 @@ mod properties {
             }
             let parsed = LoginRequest::parse(body.to_string().as_bytes()).unwrap();
             prop_assert_eq!(parsed, LoginRequest { account, name, head_img });
+        }
+
+        #[test]
+        fn an_account_is_accepted_exactly_when_protocol_md_allows_it(
+            account in "[A-Za-z0-9_.\\- +/:@ü٣]{0,70}",
+        ) {
+            let body = json!({ "account": account }).to_string();
+            match LoginRequest::parse(body.as_bytes()) {
+                Ok(login) => {
+                    prop_assert!(is_account(&json!(account)), "accepted {:?}", account);
+                    prop_assert_eq!(login.account, account);
+                }
+                Err(error) => {
+                    prop_assert!(!is_account(&json!(account)), "refused {:?}", account);
+                    assert_bad_request(error)?;
+                }
+            }
         }
 
         #[test]
