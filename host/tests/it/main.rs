@@ -25,6 +25,7 @@ mod operators;
 mod ops;
 mod persistence;
 mod private_postgres;
+mod properties;
 mod protocol;
 mod served;
 mod smoke;
