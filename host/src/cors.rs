@@ -31,6 +31,19 @@ pub fn allowed_origin<'a>(allowed: &[String], headers: &'a HeaderMap) -> Option<
         .then_some(origin)
 }
 
+/// What to add to a reply to a request with `headers`: `None` when CORS is off; otherwise
+/// `Vary: Origin` (caches must keep replies apart by origin, allowed or not), and for an
+/// allowed origin the header that lets its page read the reply.
+pub fn headers_for(allowed: &[String], headers: &HeaderMap) -> Option<Headers> {
+    if allowed.is_empty() {
+        return None;
+    }
+    Some(match allowed_origin(allowed, headers) {
+        Some(origin) => reply_headers(origin),
+        None => vec![(VARY, "Origin".to_owned())],
+    })
+}
+
 /// The headers that let `origin`'s page read a reply. Browsers cache replies per origin
 /// (`Vary`), as the header differs by the caller.
 pub fn reply_headers(origin: &str) -> Headers {

@@ -192,13 +192,11 @@ async fn call_module(
     module_data: &ModuleData,
 ) -> Result<CallOutcome, ApiError> {
     let module = version.meta.name.clone();
+    let max_stuck = state.config.plugins.max_stuck_calls;
     let stuck = version.stats.stuck();
-    if stuck >= state.config.plugins.max_stuck_calls {
+    if stuck >= max_stuck {
         version.stats.failed();
-        return Err(ApiError::unavailable(
-            format!("module `{module}` is not answering: try again later"),
-            format!("{stuck} calls of version {} are past their deadline and have not returned (plugins.max_stuck_calls)", version.meta.version),
-        ));
+        return Err(too_many_stuck(&version, stuck));
     }
     let pinned = version.clone();
     let _running = pinned.stats.begin();
@@ -212,6 +210,7 @@ async fn call_module(
         .run_within(
             state.config.call_timeout(&module),
             &pinned.stats.stuck,
+            max_stuck,
             move || version.call(cmd, &data, &player, &module_data),
         )
         .await;
@@ -226,9 +225,10 @@ async fn call_module(
         Err(RunError::Closed(closed)) => {
             Err(ApiError::unavailable("the host is shutting down", closed))
         }
+        Err(RunError::TooManyStuck(stuck)) => Err(too_many_stuck(&pinned, stuck)),
         Err(RunError::Overdue) => {
             let stuck = pinned.stats.stuck();
-            slog::warn!(state.log, "module call past its deadline, left running";
+            slog::warn!(state.log, "module call past its deadline (one that started runs on)";
                 "module" => &module, "version" => &pinned.meta.version, "cmd" => %cmd,
                 "timeout_ms" => timeout_ms, "stuck_calls" => stuck);
             if stuck >= state.config.plugins.max_stuck_calls {
@@ -238,6 +238,17 @@ async fn call_module(
             Err(ApiError::Timeout { module, timeout_ms })
         }
     }
+}
+
+/// -6 for a version with `plugins.max_stuck_calls` calls stuck past their deadline.
+fn too_many_stuck(version: &ModuleVersion, stuck: u64) -> ApiError {
+    ApiError::unavailable(
+        format!("module `{}` is not answering: try again later", version.meta.name),
+        format!(
+            "{stuck} calls of version {} are past their deadline and have not returned (plugins.max_stuck_calls)",
+            version.meta.version
+        ),
+    )
 }
 
 /// The outcome if every text in it is within `plugins.max_reply_bytes`: a module must not make

@@ -96,8 +96,7 @@ pub async fn handle(
     let started = Instant::now();
     let _in_flight = state.metrics.request_started();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let cross_origin = cors::allowed_origin(&state.config.server.cors_origins, request.headers())
-        .map(cors::reply_headers);
+    let cross_origin = cors::headers_for(&state.config.server.cors_origins, request.headers());
     let mut access = Access::default();
     if let Some(file) = static_file(&state, &request).await {
         let status = file.status().as_u16();

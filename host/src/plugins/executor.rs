@@ -9,8 +9,12 @@
 //! A call cannot be killed. A job past its deadline ([`Executor::run_within`]) keeps its
 //! thread until it returns, so the executor starts a spare thread for each one: the threads
 //! free for other jobs stay at the number configured, and a hung module never starves the
-//! others. Spares live as long as the first threads (for the same reason), up to
-//! [`MAX_SPARE_THREADS`]; the callers cap how many calls each module may have stuck.
+//! others for longer than one deadline. Spares live as long as the first threads (for the same
+//! reason), up to [`MAX_SPARE_THREADS`]. The deadline runs whether or not the caller still
+//! waits (a client that hangs up does not hide a hung call), only a job that started counts
+//! (one still queued at its deadline is dropped unrun), and a job whose caller's count is at
+//! its cap when a thread takes it is refused unrun, so calls queued behind a hung module do not
+//! reach it.
 
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -26,6 +30,11 @@ pub const MAX_SPARE_THREADS: usize = 256;
 
 /// A pool of worker threads for module code.
 pub struct Executor {
+    pool: Arc<Pool>,
+}
+
+/// What the executor and its deadline watches share.
+struct Pool {
     /// `None` once shut down: no more jobs are accepted.
     /// A std `Mutex` because it is held only to clone or take the sender, never across `.await`.
     jobs: Mutex<Option<Sender<Job>>>,
@@ -37,7 +46,7 @@ pub struct Executor {
     /// The configured number of threads.
     threads: usize,
     /// Jobs past their deadline that have not returned, over all callers.
-    stuck: Arc<AtomicUsize>,
+    stuck: AtomicUsize,
 }
 
 /// The executor no longer takes jobs (the host is shutting down).
@@ -50,16 +59,94 @@ pub struct ExecutorClosed;
 pub enum RunError {
     #[error(transparent)]
     Closed(#[from] ExecutorClosed),
-    /// The job did not return by its deadline; it runs on, counted as stuck until it returns.
+    /// The job did not return by its deadline; it runs on, counted as stuck until it returns
+    /// (or it was still queued, and is dropped unrun).
     #[error("the job did not return by its deadline")]
     Overdue,
+    /// When a thread took the job, its caller's count of stuck jobs was at the cap: not run.
+    #[error("{0} jobs of this caller are stuck past their deadline")]
+    TooManyStuck(u64),
 }
 
-/// Where a job under a deadline is: whichever of the job and the deadline comes second sees
-/// the other's mark, so that a stuck job is counted exactly once and uncounted exactly once.
-const RUNNING: u8 = 0;
-const RETURNED: u8 = 1;
-const OVERDUE: u8 = 2;
+/// Where a job under a deadline is. The job and its deadline each move it with one atomic
+/// step, so that exactly one of them decides: a job that started and passed its deadline is
+/// counted stuck once and uncounted once, and one that had not started is never run.
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const RETURNED: u8 = 2;
+const ABANDONED: u8 = 3;
+const OVERDUE: u8 = 4;
+
+/// One job under a deadline: its place, and the counts it is in while stuck.
+struct Watched {
+    mark: AtomicU8,
+    /// The caller's count (one module version's).
+    stuck: Arc<AtomicU64>,
+    pool: Arc<Pool>,
+}
+
+impl Watched {
+    /// The deadline passed: a queued job is abandoned; a started one is counted stuck and a
+    /// spare thread takes its place.
+    fn deadline_passed(&self) {
+        // Counted before the mark, so that a job returning in between never takes back a
+        // count that was not yet given; undone if the job was not running.
+        self.stuck.fetch_add(1, Ordering::AcqRel);
+        self.pool.stuck.fetch_add(1, Ordering::AcqRel);
+        let marked =
+            self.mark
+                .compare_exchange(STARTED, OVERDUE, Ordering::AcqRel, Ordering::Acquire);
+        if marked.is_ok() {
+            self.pool.add_spares();
+            return;
+        }
+        self.stuck.fetch_sub(1, Ordering::AcqRel);
+        self.pool.stuck.fetch_sub(1, Ordering::AcqRel);
+        let _ = self
+            .mark
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Ends a started job, however it ends (a panic included): uncounts it if it was stuck.
+struct Returned(Arc<Watched>);
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        if self.0.mark.swap(RETURNED, Ordering::AcqRel) == OVERDUE {
+            self.0.stuck.fetch_sub(1, Ordering::AcqRel);
+            self.0.pool.stuck.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Held by the caller while it waits. If the caller goes away before the job settled (its
+/// client hung up), the deadline still runs, on a task of its own.
+struct DeadlineWatch {
+    watched: Arc<Watched>,
+    deadline: tokio::time::Instant,
+    settled: bool,
+}
+
+impl Drop for DeadlineWatch {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let watched = self.watched.clone();
+        let deadline = self.deadline;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(deadline).await;
+                    watched.deadline_passed();
+                });
+            }
+            // No runtime left to wait on (the host is stopping): decide now.
+            Err(_) => watched.deadline_passed(),
+        }
+    }
+}
 
 impl Executor {
     /// Starts `threads` worker threads named `module-worker-N`.
@@ -69,61 +156,70 @@ impl Executor {
             .map(|n| spawn_worker(n, queue.clone()))
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Executor {
-            jobs: Mutex::new(Some(sender)),
-            workers: Mutex::new(workers),
-            queue,
-            threads,
-            stuck: Arc::new(AtomicUsize::new(0)),
+            pool: Arc::new(Pool {
+                jobs: Mutex::new(Some(sender)),
+                workers: Mutex::new(workers),
+                queue,
+                threads,
+                stuck: AtomicUsize::new(0),
+            }),
         })
     }
 
     /// Runs `job` like [`Executor::run`], but answers [`RunError::Overdue`] once `deadline`
-    /// has passed. The job runs on: it is counted in `stuck` (the caller's count, for one
-    /// module version) and in the executor's, until it returns, and a spare thread takes its
-    /// place in the pool.
+    /// has passed. A job that started runs on: it is counted in `stuck` (the caller's count,
+    /// for one module version) and in the executor's until it returns, and a spare thread
+    /// takes its place. A job is not run if, when a thread takes it, `stuck` is at
+    /// `max_stuck` ([`RunError::TooManyStuck`]) or its deadline has passed.
     pub async fn run_within<T, F>(
         &self,
         deadline: Duration,
         stuck: &Arc<AtomicU64>,
+        max_stuck: u64,
         job: F,
     ) -> Result<T, RunError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let mark = Arc::new(AtomicU8::new(RUNNING));
+        let watched = Arc::new(Watched {
+            mark: AtomicU8::new(QUEUED),
+            stuck: stuck.clone(),
+            pool: self.pool.clone(),
+        });
         let (done, result) = oneshot::channel();
-        let returned = {
-            let (mark, caller_stuck, all_stuck) = (mark.clone(), stuck.clone(), self.stuck.clone());
-            move || {
-                if mark.swap(RETURNED, Ordering::AcqRel) == OVERDUE {
-                    caller_stuck.fetch_sub(1, Ordering::AcqRel);
-                    all_stuck.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        };
+        let on_thread = watched.clone();
         self.submit(Box::new(move || {
-            // The caller gave up while the job was queued: its result would be dropped.
-            if !done.is_closed() {
-                let _ = done.send(job());
+            let started = on_thread.mark.compare_exchange(
+                QUEUED,
+                STARTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if started.is_err() {
+                return; // abandoned at its deadline while queued
             }
-            returned();
+            let returned = Returned(on_thread);
+            let stuck_now = returned.0.stuck.load(Ordering::Acquire);
+            let outcome = if stuck_now >= max_stuck {
+                Err(RunError::TooManyStuck(stuck_now))
+            } else {
+                Ok(job())
+            };
+            drop(returned);
+            let _ = done.send(outcome);
         }))?;
-        match tokio::time::timeout(deadline, result).await {
-            Ok(result) => result.map_err(|_| RunError::Closed(ExecutorClosed)),
+        let mut watch = DeadlineWatch {
+            watched,
+            deadline: tokio::time::Instant::now() + deadline,
+            settled: false,
+        };
+        let outcome = tokio::time::timeout_at(watch.deadline, result).await;
+        watch.settled = true;
+        match outcome {
+            Ok(result) => result.map_err(|_| RunError::Closed(ExecutorClosed))?,
             Err(_) => {
-                // Counted before the mark, so that a job returning in between never takes a
-                // count that was not yet given.
-                stuck.fetch_add(1, Ordering::AcqRel);
-                let now_stuck = self.stuck.fetch_add(1, Ordering::AcqRel) + 1;
-                let marked =
-                    mark.compare_exchange(RUNNING, OVERDUE, Ordering::AcqRel, Ordering::Acquire);
-                if marked.is_ok() {
-                    self.add_spare(now_stuck);
-                } else {
-                    stuck.fetch_sub(1, Ordering::AcqRel);
-                    self.stuck.fetch_sub(1, Ordering::AcqRel);
-                }
+                watch.watched.deadline_passed();
                 Err(RunError::Overdue)
             }
         }
@@ -131,29 +227,13 @@ impl Executor {
 
     /// Jobs past their deadline that have not returned.
     pub fn stuck(&self) -> usize {
-        self.stuck.load(Ordering::Acquire)
+        self.pool.stuck.load(Ordering::Acquire)
     }
 
     /// Threads running now, spares included.
     pub fn threads(&self) -> usize {
-        self.workers.lock().expect("executor lock").len()
+        self.pool.workers.lock().expect("executor lock").len()
     }
-
-    /// Starts a spare thread if fewer than the configured number are free of stuck jobs.
-    fn add_spare(&self, stuck: usize) {
-        if self.jobs.lock().expect("executor lock").is_none() {
-            return;
-        }
-        let mut workers = self.workers.lock().expect("executor lock");
-        let wanted = self.threads + stuck.min(MAX_SPARE_THREADS);
-        if workers.len() < wanted {
-            // A thread that cannot start leaves the pool one short; the jobs still run.
-            if let Ok(worker) = spawn_worker(workers.len(), self.queue.clone()) {
-                workers.push(worker);
-            }
-        }
-    }
-
     /// Runs `job` on a worker thread and waits for its result without blocking the reactor.
     /// If the waiting future is dropped (a timeout), the job still runs to its end.
     pub async fn run<T, F>(&self, job: F) -> Result<T, ExecutorClosed>
@@ -187,6 +267,7 @@ impl Executor {
 
     fn submit(&self, job: Job) -> Result<(), ExecutorClosed> {
         let sender = self
+            .pool
             .jobs
             .lock()
             .expect("executor lock")
@@ -200,8 +281,8 @@ impl Executor {
     /// not return); those are left behind, and what they pin stays loaded.
     /// Blocks: call it from a blocking context.
     pub fn shutdown(&self, deadline: Instant) -> usize {
-        self.jobs.lock().expect("executor lock").take();
-        let mut workers = std::mem::take(&mut *self.workers.lock().expect("executor lock"));
+        self.pool.jobs.lock().expect("executor lock").take();
+        let mut workers = std::mem::take(&mut *self.pool.workers.lock().expect("executor lock"));
         while Instant::now() < deadline && workers.iter().any(|w| !w.is_finished()) {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -226,9 +307,32 @@ fn run_job(job: Job) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
 }
 
+impl Pool {
+    /// Starts spare threads until the threads free of stuck jobs are back to the number
+    /// configured (spares at most [`MAX_SPARE_THREADS`]); none once shut down.
+    fn add_spares(&self) {
+        let mut workers = self.workers.lock().expect("executor lock");
+        // Checked under the workers lock: `shutdown` closes `jobs` before it takes the
+        // workers, so a spare started here is always among those it joins.
+        if self.jobs.lock().expect("executor lock").is_none() {
+            return;
+        }
+        let stuck = self.stuck.load(Ordering::Acquire).min(MAX_SPARE_THREADS);
+        while workers.len() < self.threads + stuck {
+            // A thread that cannot start leaves the pool short; the jobs still run.
+            match spawn_worker(workers.len(), self.queue.clone()) {
+                Ok(worker) => workers.push(worker),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 impl Drop for Executor {
     fn drop(&mut self) {
-        self.jobs.get_mut().map(Option::take).ok();
+        if let Ok(mut jobs) = self.pool.jobs.lock() {
+            jobs.take();
+        }
     }
 }
 
@@ -243,7 +347,7 @@ mod tests {
         let stuck = Arc::new(AtomicU64::new(0));
         let (release, hold) = mpsc::channel::<()>();
         let hung = executor
-            .run_within(Duration::from_millis(50), &stuck, move || hold.recv())
+            .run_within(Duration::from_millis(50), &stuck, 100, move || hold.recv())
             .await;
         assert!(matches!(hung, Err(RunError::Overdue)), "{hung:?}");
         assert_eq!(stuck.load(Ordering::Acquire), 1);
@@ -256,7 +360,7 @@ mod tests {
 
         // The only configured thread is held: the spare runs this one.
         let answer = executor
-            .run_within(Duration::from_secs(30), &stuck, || 42)
+            .run_within(Duration::from_secs(30), &stuck, 100, || 42)
             .await
             .expect("runs on the spare");
         assert_eq!(answer, 42);
@@ -281,12 +385,114 @@ mod tests {
         let stuck = Arc::new(AtomicU64::new(0));
         for n in 0..200 {
             let doubled = executor
-                .run_within(Duration::from_secs(30), &stuck, move || n * 2)
+                .run_within(Duration::from_secs(30), &stuck, 100, move || n * 2)
                 .await
                 .expect("on time");
             assert_eq!(doubled, n * 2);
         }
         assert_eq!(stuck.load(Ordering::Acquire), 0);
         assert_eq!(executor.threads(), 2);
+    }
+
+    async fn wait_for(count: &AtomicU64, value: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count.load(Ordering::Acquire) != value && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(count.load(Ordering::Acquire), value);
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_caller_went_away_is_still_counted_stuck_at_its_deadline() {
+        let executor = Arc::new(Executor::start(1).expect("threads start"));
+        let stuck = Arc::new(AtomicU64::new(0));
+        let (release, hold) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        let caller = {
+            let (executor, stuck) = (executor.clone(), stuck.clone());
+            tokio::spawn(async move {
+                executor
+                    .run_within(Duration::from_millis(100), &stuck, 100, move || {
+                        started.send(()).unwrap();
+                        hold.recv()
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        caller.abort(); // the client hung up before the deadline
+        wait_for(&stuck, 1).await;
+        assert_eq!(executor.threads(), 2, "a spare took its place");
+        release.send(()).unwrap();
+        wait_for(&stuck, 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_job_still_queued_at_its_deadline_is_dropped_unrun_and_not_counted() {
+        let executor = Arc::new(Executor::start(1).expect("threads start"));
+        let (stuck_a, stuck_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (release, hold) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        let holding = {
+            let (executor, stuck_a) = (executor.clone(), stuck_a.clone());
+            tokio::spawn(async move {
+                executor
+                    .run_within(Duration::from_secs(60), &stuck_a, 100, move || {
+                        started.send(()).unwrap();
+                        hold.recv()
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let queued = {
+            let ran = ran.clone();
+            executor.run_within(Duration::from_millis(50), &stuck_b, 100, move || {
+                ran.store(true, Ordering::Release)
+            })
+        };
+        let (queued, ()) = tokio::join!(queued, async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            release.send(()).unwrap();
+        });
+        assert!(matches!(queued, Err(RunError::Overdue)), "{queued:?}");
+        holding
+            .await
+            .unwrap()
+            .expect("the first job returns")
+            .unwrap();
+        // A job after it runs on the same thread: by then the queued one was taken and skipped.
+        executor
+            .run_within(Duration::from_secs(30), &stuck_b, 100, || ())
+            .await
+            .unwrap();
+        assert!(!ran.load(Ordering::Acquire), "never run");
+        assert_eq!(stuck_b.load(Ordering::Acquire), 0, "never counted");
+        assert_eq!(executor.threads(), 1, "no spare for a job that never ran");
+    }
+
+    #[tokio::test]
+    async fn a_job_of_a_caller_at_its_cap_is_refused_unrun() {
+        let executor = Executor::start(1).expect("threads start");
+        let stuck = Arc::new(AtomicU64::new(2));
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let refused = executor
+            .run_within(Duration::from_secs(30), &stuck, 2, move || {
+                flag.store(true, Ordering::Release)
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(RunError::TooManyStuck(2))),
+            "{refused:?}"
+        );
+        assert!(!ran.load(Ordering::Acquire));
     }
 }

@@ -132,6 +132,11 @@ async fn an_allowed_origin_passes_the_preflight_and_reads_every_reply() {
     )
     .await;
     assert_eq!(header(&login, "access-control-allow-origin"), None);
+    assert_eq!(
+        header(&login, "vary"),
+        Some("Origin"),
+        "caches keep origins apart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -145,3 +145,58 @@ async fn a_reply_over_the_limit_gets_minus_5_and_commits_nothing() {
         "within the limit, committed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_queued_behind_a_hung_module_do_not_reach_it() {
+    let host = with_faulty(|config| {
+        config.plugins.workers = 2;
+        config.plugins.call_timeout_ms = 60_000;
+        config
+            .plugins
+            .call_timeout_ms_per_module
+            .insert("faulty".into(), 300);
+        config.plugins.max_stuck_calls = 2;
+    })
+    .await;
+    let gate = host.dirs.data().join("release-the-calls");
+    let hang = json!({ "path": gate.display().to_string() });
+    let mut tokens = Vec::new();
+    for n in 0..12 {
+        tokens.push(host.login(&format!("queued-{n}")).await.1);
+    }
+    // Twelve players at once (one player's commands would wait for each other).
+    let replies = futures::future::join_all(
+        tokens
+            .iter()
+            .map(|token| host.logic(token, "9015", hang.clone())),
+    )
+    .await;
+    for (status, body) in &replies {
+        assert!(
+            matches!(
+                (status, body["ret"].as_i64()),
+                (504, Some(-7)) | (503, Some(-6))
+            ),
+            "{status} {body}"
+        );
+    }
+    let stuck = faulty_status(&host).await["stuck_calls"].as_u64().unwrap();
+    assert!(
+        (2..=4).contains(&stuck),
+        "the two threads' calls, and at most the cap more: {stuck} of 12 reached the module"
+    );
+    assert_eq!(
+        host.ok(&tokens[0], "1203", json!({})).await["gold"],
+        1000,
+        "the other modules serve"
+    );
+    std::fs::write(&gate, b"").expect("the gate opens");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while faulty_status(&host).await["stuck_calls"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stuck calls return once released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
