@@ -17,7 +17,7 @@ IMAGE ?= game-host
 NODE ?= node
 HADOLINT ?= hadolint
 SHELLCHECK ?= shellcheck
-SHELL_SCRIPTS := .ci/run .ci/deny config/deploy/git/post-receive
+SHELL_SCRIPTS := .ci/run .ci/deny fuzz/run.sh config/deploy/git/post-receive
 
 .DEFAULT_GOAL := help
 
@@ -120,6 +120,13 @@ lint: setup lint-docker lint-shell ## rustfmt, clippy with warnings denied, hado
 
 .PHONY: check
 check: lint deny test ## lint, cargo deny, then every test (what CI runs)
+
+# Fuzz each request path target for FUZZ_SECONDS (fuzz/README.md); CI runs 60.
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: build ## Fuzz POST /login and /logic (cargo fuzz, stable): FUZZ_SECONDS=60 each; installs cargo-fuzz
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 .PHONY: deny
 deny: ## cargo deny (deny.toml): advisories, licenses, duplicate versions, sources; installs cargo-deny
