@@ -50,6 +50,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's body, in seconds; then it gets
     /// `ret: -2` and the connection is closed.
     pub body_read_timeout_secs: u64,
+    /// How long a reply may wait for a client that does not read it, in seconds; then the
+    /// connection is closed.
+    pub write_timeout_secs: u64,
     /// Client connections open at once, at most; past it, new ones are closed at once.
     pub max_connections: usize,
     /// Origins whose pages may call the API from a browser (CORS), or `"*"` for any; empty
@@ -202,6 +205,7 @@ impl Default for ServerConfig {
             handover_timeout_secs: 60,
             header_read_timeout_secs: 30,
             body_read_timeout_secs: 30,
+            write_timeout_secs: 30,
             max_connections: 10_000,
             cors_origins: Vec::new(),
             host_id: String::new(),
@@ -363,6 +367,12 @@ impl Config {
         range(
             "server.body_read_timeout_secs",
             self.server.body_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.write_timeout_secs",
+            self.server.write_timeout_secs,
             1,
             3600,
         )?;

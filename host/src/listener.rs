@@ -3,9 +3,12 @@
 //!
 //! Slow clients are bounded here: a connection that does not send its request headers within
 //! `server.header_read_timeout_secs` (which hyper also applies to the wait for the next
-//! request on a kept-alive connection) is closed, and at most `server.max_connections` are
-//! open at once; past it a new connection is closed at once. The body's timeout is applied
+//! request on a kept-alive connection) is closed, so is one whose client stops reading its
+//! replies for `server.write_timeout_secs` ([`write_timeout`]), and at most
+//! `server.max_connections` are open at once; past it a new connection is closed at once. The body's timeout is applied
 //! where bodies are read ([`crate::http::read_body`]).
+
+mod write_timeout;
 
 use crate::state::AppState;
 use bytes::Bytes;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use write_timeout::WriteTimeout;
 
 /// The address a request came from, put in each request's extensions: the admin API logs it
 /// as the caller of every change.
@@ -51,6 +55,7 @@ where
 {
     let graceful = GracefulShutdown::new();
     let header_read_timeout = Duration::from_secs(state.config.server.header_read_timeout_secs);
+    let write_timeout = Duration::from_secs(state.config.server.write_timeout_secs);
     let open = Arc::new(Semaphore::new(state.config.server.max_connections));
     let mut last_cap_warning: Option<Instant> = None;
     let mut serve = |stream: TcpStream, peer: SocketAddr| {
@@ -73,7 +78,10 @@ where
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(WriteTimeout::new(stream, write_timeout)),
+                service,
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that hangs up mid-request is not the host's error.
