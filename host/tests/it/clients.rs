@@ -149,43 +149,22 @@ async fn connections_past_the_cap_are_closed_at_once_and_the_open_ones_are_serve
 async fn a_client_that_stops_reading_its_replies_is_cut_off() {
     let host = host_with(|config| config.server.write_timeout_secs = 1).await;
     let stream = TcpStream::connect(host.addr).await.unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    // Requests pipelined without reading a reply: far more replies than the sockets' buffers
-    // hold, so the host's writes soon wait on a client that does not read.
-    const REQUESTS: usize = 200_000;
+    let (_reader, mut writer) = stream.into_split();
+    // Requests pipelined for ever, no reply ever read: once the sockets' buffers are full the
+    // host's writes wait, it stops reading requests, and the sending blocks. Only the host
+    // closing the connection ends it (a write fails).
     let sending = tokio::spawn(async move {
         let batch = HEALTH.repeat(1000);
-        for _ in 0..REQUESTS / 1000 {
-            if writer.write_all(&batch).await.is_err() {
-                break; // cut off
-            }
+        let mut sent = 0usize;
+        while writer.write_all(&batch).await.is_ok() {
+            sent += 1000;
         }
-        writer
+        sent
     });
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        host.get("/health").await.0,
-        200,
-        "others are served meanwhile"
-    );
-    // Now read what was sent: the host closed the connection long before the last reply.
-    let read_all = async {
-        let (mut replies, mut chunk) = (0, vec![0; 1 << 16]);
-        loop {
-            match reader.read(&mut chunk).await {
-                Ok(0) | Err(_) => return replies,
-                Ok(n) => {
-                    replies += chunk[..n]
-                        .windows(12)
-                        .filter(|w| w == b"HTTP/1.1 200")
-                        .count()
-                }
-            }
-        }
-    };
-    let replies = tokio::time::timeout(Duration::from_secs(20), read_all)
+    let sent = tokio::time::timeout(Duration::from_secs(60), sending)
         .await
-        .expect("the connection ends (without the cut it would wait for the header timeout)");
-    assert!(replies < REQUESTS, "cut off after {replies} replies");
-    drop(sending);
+        .expect("the host closed the connection (without the cut, the sending blocks for ever)")
+        .unwrap();
+    assert!(sent > 0, "requests went through before the cut");
+    assert_eq!(host.get("/health").await.0, 200, "others are served");
 }
