@@ -1,8 +1,8 @@
 //! What durability costs on the embedded store: SQLite's `synchronous` setting, `NORMAL` (what
 //! the host sets, in WAL mode) against `FULL`, on the same file system in the same run.
 //!
-//! The host has no setting for it (`PRAGMA synchronous = NORMAL` is fixed in
-//! `host/src/store/sqlite.rs`), so this measures the store's work without the host around it:
+//! The host's setting is `store.sqlite_synchronous`; this measures the store's work without
+//! the host around it, so that both settings run in alternating rounds on one file system:
 //! a database made by the host's own store (its schema; players created by its `login`), then
 //! the turns of the `write` workload (`1201`) as the host's `sqlite` thread runs them, one
 //! connection, one turn after another: the read transaction (the record and the module's data)
@@ -121,7 +121,8 @@ pub async fn run(rounds: usize, window: Duration) -> anyhow::Result<DurabilityFi
 
 /// A new database at `path` made by the host's store, with [`PLAYERS`] players; their ids.
 async fn create(path: &Path) -> anyhow::Result<Vec<String>> {
-    let store = SqliteStore::open(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = SqliteStore::open(path, host::store::Durability::Normal)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ids = Vec::with_capacity(PLAYERS);
     for n in 0..PLAYERS {
         let id = format!("{n:032x}");

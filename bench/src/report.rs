@@ -419,7 +419,7 @@ fn durability_section(out: &mut String, figures: &DurabilityFigures, host_write:
          The store's `1201` turn (its read and write transactions, its statements) on one \
          connection, one turn after another as the host's `sqlite` thread runs them, on a \
          database made by the host's store; {} round(s) of {:.1} s per setting, alternating \
-         (medians); the database on {}. Not the host under load: it has no setting for this.\n\n\
+         (medians); the database on {}. Not the host under load (its setting: `store.sqlite_synchronous`).\n\n\
          | synchronous | turns/s | µs per turn | commit p50 ms | commit p99 ms | a committed turn survives |\n\
          |---|---:|---:|---:|---:|---|",
         figures.rounds,

@@ -11,7 +11,7 @@ pub mod log;
 pub mod trust;
 
 use crate::store::server::PoolSettings;
-use crate::store::DatabaseUrl;
+use crate::store::{DatabaseUrl, Durability};
 pub use log::{LevelName, LineFormat, LogConfig, LogFileConfig, Rotation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -94,6 +94,9 @@ pub struct StoreConfig {
     pub connect_timeout_ms: u64,
     /// Server databases: longest a statement may run (lock waits included), in milliseconds.
     pub statement_timeout_ms: u64,
+    /// SQLite: what a committed command survives, `"normal"` (a killed process) or `"full"`
+    /// (a power loss too, at a sync per commit).
+    pub sqlite_synchronous: Durability,
 }
 
 impl Default for StoreConfig {
@@ -103,6 +106,7 @@ impl Default for StoreConfig {
             pool_size: 16,
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
+            sqlite_synchronous: Durability::Normal,
         }
     }
 }

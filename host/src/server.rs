@@ -158,7 +158,12 @@ impl Host {
             }
         }
         let url = config.database_url().map_err(StartError::Config)?;
-        let store = store::open(&url, &config.pool_settings()).await?;
+        let store = store::open(
+            &url,
+            &config.pool_settings(),
+            config.store.sqlite_synchronous,
+        )
+        .await?;
         slog::info!(deps.log, "store open"; "database" => %url);
         let plugins_error = |source| StartError::Plugins {
             dir: config.paths.plugins_dir.display().to_string(),

@@ -18,6 +18,7 @@ pub mod server;
 pub mod sqlite;
 pub mod url;
 
+pub use sqlite::Durability;
 pub use url::{open, DatabaseUrl};
 
 use async_trait::async_trait;

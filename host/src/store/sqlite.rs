@@ -7,8 +7,10 @@
 //! switching was the largest cost of a request (bench/RESULTS.md). Statements are prepared once
 //! and cached on the connection.
 //!
-//! `synchronous=NORMAL` in WAL mode keeps every committed transaction across a crash of the
-//! process; only a power loss may drop the last ones.
+//! `synchronous=NORMAL` in WAL mode (the default, [`Durability::Normal`]) keeps every committed
+//! transaction across a crash of the process; only a power loss or an OS crash may drop the
+//! last ones. `FULL` ([`Durability::Full`], `store.sqlite_synchronous = "full"`) keeps those
+//! too, at the price of a sync per commit (bench/RESULTS.md, "Durability").
 
 use super::{
     items_json, parse_items, parse_module_data, AuditEntry, AuditNote, Grant, ModuleData,
@@ -19,6 +21,27 @@ use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+
+/// What a committed transaction survives: SQLite's `synchronous` setting in WAL mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a killed process loses nothing; a power loss or OS crash may
+    /// lose the last commits, each one whole.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: a power loss or OS crash loses nothing either; a sync per commit.
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
 
 /// The schema version this host writes (SQLite's `user_version`).
 const SCHEMA_VERSION: i64 = 2;
@@ -62,15 +85,16 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file, brings its schema up to date and starts
     /// the database thread.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path).map_err(db_error)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+            durability.pragma()
+        ))
         .map_err(db_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;

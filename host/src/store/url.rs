@@ -2,7 +2,7 @@
 //! password, and opened.
 
 use super::server::{PoolSettings, ServerStore};
-use super::sqlite::SqliteStore;
+use super::sqlite::{Durability, SqliteStore};
 use super::{Store, StoreError};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,10 +100,15 @@ pub fn redact_text(text: &str) -> String {
     }
 }
 
-/// Opens the store that `url` names, bringing its schema up to date.
-pub async fn open(url: &DatabaseUrl, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store that `url` names, bringing its schema up to date. `pool` applies to a
+/// server database, `durability` to SQLite.
+pub async fn open(
+    url: &DatabaseUrl,
+    pool: &PoolSettings,
+    durability: Durability,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match url {
-        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, durability)?),
         DatabaseUrl::Postgres(_) | DatabaseUrl::MySql(_) => {
             Arc::new(ServerStore::open(url, pool).await?)
         }

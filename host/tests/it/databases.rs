@@ -113,7 +113,7 @@ impl ScratchDb {
 
     pub async fn try_open(&self) -> Result<Arc<dyn Store>, host::store::StoreError> {
         let url = DatabaseUrl::parse(&self.url, self.dir.path()).unwrap();
-        host::store::open(&url, &pool_settings()).await
+        host::store::open(&url, &pool_settings(), Default::default()).await
     }
 
     /// Runs `sql` directly on the database (not through a store).

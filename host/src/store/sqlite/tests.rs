@@ -27,7 +27,7 @@ async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
         )
         .unwrap();
     }
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     let entry = store
         .grant(
             "p1",
@@ -47,4 +47,21 @@ async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 2);
+}
+
+#[tokio::test]
+async fn the_durability_setting_is_the_connections_synchronous_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for (durability, expected) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+        let store =
+            SqliteStore::open(&dir.path().join(format!("{expected}.db")), durability).unwrap();
+        let synchronous = store
+            .with_conn(|conn| {
+                conn.query_row("PRAGMA synchronous", [], |row| row.get::<_, i64>(0))
+                    .map_err(db_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(synchronous, expected, "{durability:?}");
+    }
 }
