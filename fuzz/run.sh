@@ -6,7 +6,6 @@
 #
 #   fuzz/run.sh 60                 what CI runs after the tests
 #   fuzz/run.sh 3600 logic         one target for an hour
-#   KEEP_CORPUS=1 fuzz/run.sh 600  also add what the run found to fuzz/corpus (then minimize)
 #
 # Stable Rust only: the targets are built without a sanitizer (`--sanitizer none`), which needs
 # no nightly flag. SANITIZER=address builds them with AddressSanitizer instead, through
@@ -51,7 +50,7 @@ trap 'rm -rf "$scratch"' EXIT
 
 # libFuzzer's output without a line per new input and without its dictionary advice.
 quiet() {
-    grep -v -E -e '^#[0-9]+[[:space:]]+(NEW|REDUCE)' -e 'NEW_FUNC' -e 'Uses: ' -e '^###### ' || true
+    grep --line-buffered -v -E -e '^#[0-9]+[[:space:]]+(NEW|REDUCE)' -e 'NEW_FUNC' -e 'Uses: ' -e '^###### ' || true
 }
 
 for target in "${targets[@]}"; do
@@ -68,9 +67,6 @@ for target in "${targets[@]}"; do
     if [ "$status" -ne 0 ]; then
         echo "== $target found a failure: the input is in fuzz/artifacts/$target/" >&2
         exit "$status"
-    fi
-    if [ -n "${KEEP_CORPUS:-}" ]; then
-        cp -n "$found"/* "$corpus"/ 2>/dev/null || true
     fi
 done
 echo "== fuzzing passed: ${targets[*]}"
