@@ -133,6 +133,8 @@ pub struct PluginsConfig {
     /// Calls past their deadline that one module version may have running at once; past
     /// it, its commands get `ret: -6` until calls return, and it is reported unhealthy.
     pub max_stuck_calls: u64,
+    /// How long a module's init hook may run before the library is refused, in milliseconds.
+    pub init_timeout_ms: u64,
     /// Largest reply a module may return (its data, player record and module data, each),
     /// in bytes; a larger one gets `ret: -5` and nothing is committed.
     pub max_reply_bytes: usize,
@@ -262,6 +264,7 @@ impl Default for PluginsConfig {
             call_timeout_ms_per_module: BTreeMap::new(),
             max_stuck_calls: 4,
             max_reply_bytes: 1 << 20,
+            init_timeout_ms: 30_000,
             watch: true,
             debounce_ms: 300,
             drain_deadline_secs: 30,
@@ -415,6 +418,12 @@ impl Config {
             )?;
         }
         range("plugins.max_stuck_calls", plugins.max_stuck_calls, 1, 1024)?;
+        range(
+            "plugins.init_timeout_ms",
+            plugins.init_timeout_ms,
+            1,
+            3_600_000,
+        )?;
         range(
             "plugins.max_reply_bytes",
             plugins.max_reply_bytes as u64,

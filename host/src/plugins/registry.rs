@@ -12,7 +12,7 @@
 use super::archive::Archive;
 use super::budget;
 use super::events::{Event, EventKind, EventLog};
-use super::executor::Executor;
+use super::executor::{Executor, RunError};
 use super::retire::Retirement;
 use super::trust::{self, Trust};
 use super::version::{ModuleVersion, Refused};
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One immutable routing snapshot: prefix to the version that serves it.
 #[derive(Default, Clone)]
@@ -331,15 +331,7 @@ impl Registry {
             })
             .await??;
         check_clash(&version, routes, replacing)?;
-        let (version, initialized) = self
-            .executor
-            .run(move || {
-                let initialized = version.init();
-                (version, initialized)
-            })
-            .await?;
-        initialized?;
-        let mut version = version;
+        let mut version = self.init_within_deadline(version).await?;
         let generation = control
             .generations
             .entry(version.meta.name.clone())
@@ -347,6 +339,38 @@ impl Registry {
         *generation += 1;
         version.generation = *generation;
         Ok(version)
+    }
+
+    /// Runs `version`'s init hook under `plugins.init_timeout_ms`. An init that does not
+    /// return in time refuses the library, so that the reload (and every later one, which
+    /// waits for this one) goes on; the init runs on, holding the library, until it returns.
+    async fn init_within_deadline(&self, version: ModuleVersion) -> Result<ModuleVersion, Refused> {
+        let (file, name) = (version.meta.file.clone(), version.meta.name.clone());
+        let timeout_ms = self.config.plugins.init_timeout_ms;
+        let not_counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let initialized = self
+            .executor
+            .run_within(
+                Duration::from_millis(timeout_ms),
+                &not_counted,
+                u64::MAX,
+                move || {
+                    let initialized = version.init();
+                    (version, initialized)
+                },
+            )
+            .await;
+        match initialized {
+            Ok((version, initialized)) => initialized.map(|()| version),
+            Err(RunError::Closed(closed)) => Err(closed.into()),
+            Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(Refused::InitFailed {
+                file,
+                name,
+                reason: format!(
+                    "its init did not return within {timeout_ms} ms (plugins.init_timeout_ms); it stays in memory until it does"
+                ),
+            }),
+        }
     }
 
     /// Swaps `version` in, in place of `replacing` (which then drains), and says so.

@@ -181,6 +181,36 @@ async fn an_init_that_fails_or_panics_refuses_the_library() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_init_that_hangs_refuses_the_library_and_the_others_load() {
+    let dirs = demo_plus(&[("libfixture_faulty.so", bytes_of("fixture_faulty"))]);
+    let gate = dirs.data().join("release-the-init");
+    let gate_text = gate.display().to_string();
+    let host = TestHost::start_in(dirs, |config| {
+        config.plugins.init_timeout_ms = 300;
+        config.modules.insert(
+            "faulty".into(),
+            json!({ "init": "hang", "gate": gate_text }),
+        );
+    })
+    .await;
+    assert_mentions(
+        &reason(&host, "libfixture_faulty.so"),
+        &[
+            "`faulty`",
+            "did not return within 300 ms",
+            "plugins.init_timeout_ms",
+        ],
+    );
+    assert!(
+        !host.scan.loaded.contains(&"faulty".to_owned()),
+        "{:?}",
+        host.scan
+    );
+    assert_demo_serves(&host).await;
+    std::fs::write(&gate, b"").expect("the gate opens");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_module_gets_its_config_section() {
     let dirs = demo_plus(&[("libfixture_faulty.so", bytes_of("fixture_faulty"))]);
     let host = TestHost::start_in(dirs, |config| {

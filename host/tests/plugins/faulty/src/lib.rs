@@ -1,6 +1,6 @@
 //! Test-only module `faulty` (prefix 90): every way a module can misbehave at run time, so
 //! that tests can show the host survives each one. Its init reads `[modules.faulty] init`:
-//! `"fail"` or `"panic"` refuse the load.
+//! `"fail"` or `"panic"` refuse the load; `"hang"` waits until the file `gate` exists.
 
 use plugin_api::{refuse, Ctx, Host, Reply};
 use serde_json::{json, Value};
@@ -29,6 +29,17 @@ fn init(host: Host<'_>) -> Result<(), String> {
     match config["init"].as_str() {
         Some("fail") => Err("init refused on purpose by config".into()),
         Some("panic") => panic!("init panicked on purpose"),
+        Some("hang") => {
+            // Until the file `gate` exists (an init stuck on a lock or a socket), at most a minute.
+            let gate = std::path::PathBuf::from(config["gate"].as_str().unwrap_or_default());
+            for _ in 0..6000 {
+                if gate.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
