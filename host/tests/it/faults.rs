@@ -200,3 +200,39 @@ async fn calls_queued_behind_a_hung_module_do_not_reach_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_module_that_panics_under_load_fails_alone() {
+    let host = with_faulty(|_| {}).await;
+    let mut players = Vec::new();
+    for n in 0..8 {
+        players.push(host.login(&format!("busy-{n}")).await.1);
+    }
+    // Half the players read their record, half call the panicking command, all at once.
+    const ROUNDS: usize = 60;
+    let runs = players.iter().enumerate().map(|(n, token)| {
+        let host = &host;
+        async move {
+            let cmd = if n % 2 == 0 { "1203" } else { "9003" };
+            let mut rets = Vec::with_capacity(ROUNDS);
+            for _ in 0..ROUNDS {
+                rets.push(host.logic(token, cmd, json!({})).await.1["ret"].as_i64());
+            }
+            (cmd, rets)
+        }
+    });
+    for (cmd, rets) in futures::future::join_all(runs).await {
+        let expected = if cmd == "1203" { Some(0) } else { Some(-5) };
+        assert!(rets.iter().all(|ret| *ret == expected), "{cmd}: {rets:?}");
+    }
+    let status = faulty_status(&host).await;
+    assert_eq!(
+        status["failures"],
+        4 * ROUNDS,
+        "every panic counted: {status}"
+    );
+    assert_eq!(
+        host.ok(&players[1], "9001", json!({ "n": 2 })).await,
+        json!({ "echo": { "n": 2 } })
+    );
+}
