@@ -259,3 +259,35 @@ async fn a_database_failure_gets_minus_6_without_detail() {
         "the host itself keeps running"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_in_the_data_reach_the_module_exactly() {
+    let host = with_faulty(|_| {}).await;
+    let (_, token) = host.login("precise").await;
+    // Doubles of every magnitude, many of which the fast (not round-trip) float parser
+    // reads one unit in the last place off.
+    let numbers: Vec<f64> = (1..200u32)
+        .map(|n| f64::from(n) * 4.927_439_851_301_7 + 1.0 / f64::from(n + 2))
+        .chain([
+            0.1,
+            1e-7,
+            123_456_789.123_456_78,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ])
+        .collect();
+    let echoed = host.ok(&token, "9001", json!({ "numbers": numbers })).await;
+    let back: Vec<f64> = serde_json::from_value(echoed["echo"]["numbers"].clone()).unwrap();
+    let off: Vec<(f64, f64)> = numbers
+        .iter()
+        .zip(&back)
+        .filter(|(sent, got)| sent.to_bits() != got.to_bits())
+        .map(|(s, g)| (*s, *g))
+        .collect();
+    assert!(
+        off.is_empty(),
+        "{} of {} numbers changed: {off:?}",
+        off.len(),
+        numbers.len()
+    );
+}
