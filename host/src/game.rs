@@ -231,7 +231,7 @@ async fn call_module(
             slog::warn!(state.log, "module call past its deadline (one that started runs on)";
                 "module" => &module, "version" => &pinned.meta.version, "cmd" => %cmd,
                 "timeout_ms" => timeout_ms, "stuck_calls" => stuck);
-            if stuck >= state.config.plugins.max_stuck_calls {
+            if stuck >= max_stuck {
                 slog::error!(state.log, "module unhealthy: its commands are refused until its calls return";
                     "module" => &module, "version" => &pinned.meta.version, "stuck_calls" => stuck);
             }

@@ -402,17 +402,23 @@ mod tests {
         assert_eq!(count.load(Ordering::Acquire), value);
     }
 
-    #[tokio::test]
-    async fn a_call_whose_caller_went_away_is_still_counted_stuck_at_its_deadline() {
-        let executor = Arc::new(Executor::start(1).expect("threads start"));
-        let stuck = Arc::new(AtomicU64::new(0));
+    /// Starts a job on `executor` that holds its thread until the sender is used or dropped,
+    /// under `deadline`; returns once the job runs, with its caller's task.
+    async fn hold_a_thread(
+        executor: &Arc<Executor>,
+        deadline: Duration,
+        stuck: &Arc<AtomicU64>,
+    ) -> (
+        tokio::task::JoinHandle<Result<Result<(), mpsc::RecvError>, RunError>>,
+        mpsc::Sender<()>,
+    ) {
         let (release, hold) = mpsc::channel::<()>();
         let (started, running) = mpsc::channel::<()>();
         let caller = {
             let (executor, stuck) = (executor.clone(), stuck.clone());
             tokio::spawn(async move {
                 executor
-                    .run_within(Duration::from_millis(100), &stuck, 100, move || {
+                    .run_within(deadline, &stuck, 100, move || {
                         started.send(()).unwrap();
                         hold.recv()
                     })
@@ -423,6 +429,14 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        (caller, release)
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_caller_went_away_is_still_counted_stuck_at_its_deadline() {
+        let executor = Arc::new(Executor::start(1).expect("threads start"));
+        let stuck = Arc::new(AtomicU64::new(0));
+        let (caller, release) = hold_a_thread(&executor, Duration::from_millis(100), &stuck).await;
         caller.abort(); // the client hung up before the deadline
         wait_for(&stuck, 1).await;
         assert_eq!(executor.threads(), 2, "a spare took its place");
@@ -434,23 +448,7 @@ mod tests {
     async fn a_job_still_queued_at_its_deadline_is_dropped_unrun_and_not_counted() {
         let executor = Arc::new(Executor::start(1).expect("threads start"));
         let (stuck_a, stuck_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let (release, hold) = mpsc::channel::<()>();
-        let (started, running) = mpsc::channel::<()>();
-        let holding = {
-            let (executor, stuck_a) = (executor.clone(), stuck_a.clone());
-            tokio::spawn(async move {
-                executor
-                    .run_within(Duration::from_secs(60), &stuck_a, 100, move || {
-                        started.send(()).unwrap();
-                        hold.recv()
-                    })
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || running.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let (holding, release) = hold_a_thread(&executor, Duration::from_secs(60), &stuck_a).await;
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let queued = {
             let ran = ran.clone();

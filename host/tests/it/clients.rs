@@ -134,13 +134,7 @@ async fn connections_past_the_cap_are_closed_at_once_and_the_open_ones_are_serve
         .expect("served once a place is free")
         .starts_with("HTTP/1.1 200"));
 
-    let metrics = reqwest::get(format!("http://{}/metrics", host.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .replace(r#"{host="test-host"}"#, "");
+    let metrics = host.metrics().await;
     let refused = sample(&metrics, "game_host_connections_refused_total").unwrap_or(0.0);
     assert!(refused >= 1.0, "{metrics}");
 }

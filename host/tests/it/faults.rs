@@ -8,6 +8,7 @@ use crate::modules::with_faulty;
 use crate::ops::sample;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 async fn faulty_status(host: &TestHost) -> Value {
@@ -19,31 +20,42 @@ async fn faulty_status(host: &TestHost) -> Value {
         .unwrap_or_else(|| panic!("faulty is listed: {body}"))
 }
 
-async fn metrics(host: &TestHost) -> String {
-    reqwest::get(format!("http://{}/metrics", host.admin_addr))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text")
-        .replace(r#"host="test-host","#, "")
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_hung_module_is_capped_and_reported_unhealthy_while_the_others_serve() {
+/// A host whose `faulty` module has a deadline of `deadline_ms` (the others a minute), with
+/// `workers` threads and a cap of 2 stuck calls; the gate file that releases its hung calls
+/// (9015), and the data that makes a call hang on it.
+async fn with_hanging_faulty(workers: usize, deadline_ms: u64) -> (TestHost, PathBuf, Value) {
     let host = with_faulty(|config| {
-        // One thread only: without spares, a single hung call would stall every module.
-        config.plugins.workers = 1;
+        config.plugins.workers = workers;
         config.plugins.call_timeout_ms = 60_000;
         config
             .plugins
             .call_timeout_ms_per_module
-            .insert("faulty".into(), 200);
+            .insert("faulty".into(), deadline_ms);
         config.plugins.max_stuck_calls = 2;
     })
     .await;
     let gate = host.dirs.data().join("release-the-calls");
     let hang = json!({ "path": gate.display().to_string() });
+    (host, gate, hang)
+}
+
+/// Opens the gate and waits until every stuck call of `faulty` has returned.
+async fn release(host: &TestHost, gate: &Path) {
+    std::fs::write(gate, b"").expect("the gate opens");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while faulty_status(host).await["stuck_calls"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stuck calls return once released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_module_is_capped_and_reported_unhealthy_while_the_others_serve() {
+    // One thread only: without spares, a single hung call would stall every module.
+    let (host, gate, hang) = with_hanging_faulty(1, 200).await;
     let (_, first) = host.login("first").await;
     let (_, second) = host.login("second").await;
 
@@ -61,7 +73,7 @@ async fn a_hung_module_is_capped_and_reported_unhealthy_while_the_others_serve()
         (Some(2), Some(false)),
         "{status}"
     );
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     let version = status["version"].as_str().unwrap();
     let labels = format!("{{module=\"faulty\",version=\"{version}\"}}");
     assert_eq!(
@@ -92,21 +104,13 @@ async fn a_hung_module_is_capped_and_reported_unhealthy_while_the_others_serve()
         Value::Null
     );
 
-    std::fs::write(&gate, b"").expect("the gate opens");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while faulty_status(&host).await["stuck_calls"] != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the stuck calls return once released"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    release(&host, &gate).await;
     assert_eq!(faulty_status(&host).await["healthy"], true);
     assert_eq!(
         host.ok(&first, "9001", json!({ "n": 1 })).await,
         json!({ "echo": { "n": 1 } })
     );
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, &format!("game_host_module_healthy{labels}")),
         Some(1.0),
@@ -148,18 +152,7 @@ async fn a_reply_over_the_limit_gets_minus_5_and_commits_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_queued_behind_a_hung_module_do_not_reach_it() {
-    let host = with_faulty(|config| {
-        config.plugins.workers = 2;
-        config.plugins.call_timeout_ms = 60_000;
-        config
-            .plugins
-            .call_timeout_ms_per_module
-            .insert("faulty".into(), 300);
-        config.plugins.max_stuck_calls = 2;
-    })
-    .await;
-    let gate = host.dirs.data().join("release-the-calls");
-    let hang = json!({ "path": gate.display().to_string() });
+    let (host, gate, hang) = with_hanging_faulty(2, 300).await;
     let mut tokens = Vec::new();
     for n in 0..12 {
         tokens.push(host.login(&format!("queued-{n}")).await.1);
@@ -190,15 +183,7 @@ async fn calls_queued_behind_a_hung_module_do_not_reach_it() {
         1000,
         "the other modules serve"
     );
-    std::fs::write(&gate, b"").expect("the gate opens");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while faulty_status(&host).await["stuck_calls"] != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the stuck calls return once released"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    release(&host, &gate).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -207,6 +207,19 @@ impl TestHost {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET /metrics` on the admin listener, without the `host` label every series carries
+    /// (so that a test names a series as `name{labels}`).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin_addr))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text")
+            .replace(r#"{host="test-host"}"#, "")
+            .replace(r#"host="test-host","#, "")
+    }
+
     /// Calls the admin API; returns status and JSON body.
     pub async fn admin(
         &self,
