@@ -121,7 +121,7 @@ pub async fn run(rounds: usize, window: Duration) -> anyhow::Result<DurabilityFi
 
 /// A new database at `path` made by the host's store, with [`PLAYERS`] players; their ids.
 async fn create(path: &Path) -> anyhow::Result<Vec<String>> {
-    let store = SqliteStore::open(path, host::store::Durability::Normal)
+    let store = SqliteStore::open(path, host::store::SqliteOptions::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ids = Vec::with_capacity(PLAYERS);
     for n in 0..PLAYERS {

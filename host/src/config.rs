@@ -97,6 +97,9 @@ pub struct StoreConfig {
     /// SQLite: what a committed command survives, `"normal"` (a killed process) or `"full"`
     /// (a power loss too, at a sync per commit).
     pub sqlite_synchronous: Durability,
+    /// SQLite: players whose record and module data are kept in memory, at most, so that a
+    /// command reads no database; 0 keeps none.
+    pub sqlite_cache_players: usize,
 }
 
 impl Default for StoreConfig {
@@ -107,6 +110,7 @@ impl Default for StoreConfig {
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
             sqlite_synchronous: Durability::Normal,
+            sqlite_cache_players: crate::store::sqlite::DEFAULT_CACHE_PLAYERS,
         }
     }
 }
@@ -486,6 +490,14 @@ impl Config {
             size: self.store.pool_size,
             connect_timeout: Duration::from_millis(self.store.connect_timeout_ms),
             statement_timeout: Duration::from_millis(self.store.statement_timeout_ms),
+        }
+    }
+
+    /// How the embedded store runs.
+    pub fn sqlite_options(&self) -> crate::store::SqliteOptions {
+        crate::store::SqliteOptions {
+            durability: self.store.sqlite_synchronous,
+            cache_players: self.store.sqlite_cache_players,
         }
     }
 

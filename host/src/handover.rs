@@ -183,6 +183,11 @@ pub fn inherited_listeners() -> std::io::Result<Option<Inherited>> {
     Ok(Some(Inherited { client, admin }))
 }
 
+/// The process that started this one as its successor (its parent, until it exits), if any.
+pub fn predecessor() -> Option<u32> {
+    std::env::var_os(READY_FD_VAR).map(|_| std::os::unix::process::parent_id())
+}
+
 /// Tells whoever started this process that it serves: systemd (`READY=1` with our pid, so a
 /// successor becomes the unit's main process) and a predecessor waiting on its pipe.
 pub fn notify_ready() -> std::io::Result<()> {

@@ -214,6 +214,12 @@ async fn serve_until_stopped(config: Config, mut deps: Deps) -> anyhow::Result<(
     deps.admin_listener = admin;
     deps.restart = Some(restart.clone());
     let host = Host::start(config, deps).await?;
+    if let Some(predecessor) = handover::predecessor() {
+        // The predecessor still serves its last requests on the same database.
+        let store = host.state().store.clone();
+        store.set_sole_user(false).await;
+        tokio::spawn(sole_user_once_exited(predecessor, store, log.clone()));
+    }
     let handed_over = Arc::new(tokio::sync::Notify::new());
     let (stop_restarts, restarts_stopped) = tokio::sync::oneshot::channel();
     let restarter = tokio::spawn(restart_on_request(
@@ -292,8 +298,13 @@ async fn restart_on_request(
             log,
             "restart: starting a successor with this host's sockets"
         );
+        // From now on the successor may write the database too.
+        state.store.set_sole_user(false).await;
         let outcome = handover.start_successor().await;
         let taken_over = outcome.is_ok();
+        if !taken_over {
+            state.store.set_sole_user(true).await;
+        }
         match &outcome {
             Ok(pid) => {
                 slog::info!(log, "restart: the successor serves; this host drains and exits"; "successor_pid" => pid);
@@ -307,6 +318,21 @@ async fn restart_on_request(
             return;
         }
     }
+}
+
+/// Tells the store it is the database's only user again once the predecessor has exited:
+/// this process, its child until then, has been re-parented.
+async fn sole_user_once_exited(
+    predecessor: u32,
+    store: Arc<dyn host::store::Store>,
+    log: slog::Logger,
+) {
+    let mut check = tokio::time::interval(Duration::from_millis(100));
+    while std::os::unix::process::parent_id() == predecessor {
+        check.tick().await;
+    }
+    store.set_sole_user(true).await;
+    slog::info!(log, "restart: the predecessor has exited; this host is the database's only user"; "predecessor_pid" => predecessor);
 }
 
 /// `SIGUSR2` asks for a restart, as `POST /admin/restart` does.

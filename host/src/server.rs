@@ -158,12 +158,7 @@ impl Host {
             }
         }
         let url = config.database_url().map_err(StartError::Config)?;
-        let store = store::open(
-            &url,
-            &config.pool_settings(),
-            config.store.sqlite_synchronous,
-        )
-        .await?;
+        let store = store::open(&url, &config.pool_settings(), config.sqlite_options()).await?;
         slog::info!(deps.log, "store open"; "database" => %url);
         let plugins_error = |source| StartError::Plugins {
             dir: config.paths.plugins_dir.display().to_string(),

@@ -18,7 +18,7 @@ pub mod server;
 pub mod sqlite;
 pub mod url;
 
-pub use sqlite::Durability;
+pub use sqlite::{Durability, SqliteOptions};
 pub use url::{open, DatabaseUrl};
 
 use async_trait::async_trait;
@@ -252,6 +252,12 @@ pub trait Store: Send + Sync + 'static {
         player_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Whether this process is the database's only user (as it is from the start). During a
+    /// restart the old host and its successor share the embedded database for a moment; while
+    /// they do, neither may answer from what it keeps in memory, as the other may have written
+    /// since. A server store is shared by design and keeps nothing: it ignores this.
+    async fn set_sole_user(&self, _sole_user: bool) {}
 }
 
 /// What an operator grant leaves of `before`, or why it cannot be applied: balances and item

@@ -11,16 +11,22 @@
 //! transaction across a crash of the process; only a power loss or an OS crash may drop the
 //! last ones. `FULL` ([`Durability::Full`], `store.sqlite_synchronous = "full"`) keeps those
 //! too, at the price of a sync per commit (bench/RESULTS.md, "Durability").
+//!
+//! A turn reads the player's record and module data from memory when it can ([`cache`]): only
+//! this host writes the file, through this thread, so what it last committed is what the file
+//! holds. A read then costs no database job at all.
 
 use super::{
     items_json, parse_items, parse_module_data, AuditEntry, AuditNote, Grant, ModuleData,
     PlayerDetails, PlayerTurn, SessionCheck, SessionRecord, Store, StoreError, TurnWriter,
 };
 use async_trait::async_trait;
+use cache::TurnCache;
 use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What a committed transaction survives: SQLite's `synchronous` setting in WAL mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -42,6 +48,26 @@ impl Durability {
         }
     }
 }
+
+/// How the embedded store runs: `store.sqlite_synchronous` and `store.sqlite_cache_players`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Players whose record and module data are kept in memory at most; 0 keeps none.
+    pub cache_players: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Normal,
+            cache_players: DEFAULT_CACHE_PLAYERS,
+        }
+    }
+}
+
+/// `store.sqlite_cache_players` unless set: a few hundred bytes each, some tens of MB at most.
+pub const DEFAULT_CACHE_PLAYERS: usize = 100_000;
 
 /// The schema version this host writes (SQLite's `user_version`).
 const SCHEMA_VERSION: i64 = 2;
@@ -80,12 +106,18 @@ type Job = Box<dyn FnOnce(&mut Option<Connection>) + Send>;
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: crossbeam_channel::Sender<Job>,
+    /// `None` with `store.sqlite_cache_players = 0`.
+    cache: Option<Arc<TurnCache>>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file, brings its schema up to date and starts
     /// the database thread.
-    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let SqliteOptions {
+            durability,
+            cache_players,
+        } = options;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
@@ -111,7 +143,13 @@ impl SqliteStore {
                 }
             })
             .map_err(|e| unavailable(format!("cannot start the database thread: {e}")))?;
-        Ok(SqliteStore { jobs })
+        let cache = (cache_players > 0).then(|| Arc::new(TurnCache::new(cache_players)));
+        Ok(SqliteStore { jobs, cache })
+    }
+
+    /// Whether turns read player records from memory now (tests).
+    pub fn caching(&self) -> bool {
+        self.cache.as_ref().is_some_and(|cache| cache.enabled())
     }
 
     /// Runs `f` with the connection on the database thread.
@@ -309,19 +347,37 @@ impl Store for SqliteStore {
         // The session is not checked again: only this host uses the file, and its session
         // cache sees every logout and revoke at once. Nor is anything locked: this host's
         // `player_locks` already keep a player's turns apart.
+        let writer = |player_id: String, module: String| {
+            Box::new(SqliteTurn {
+                store: self.clone(),
+                player_id,
+                module,
+            })
+        };
+        if let Some((player, module_data)) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.get(player_id, module))
+        {
+            let writer = writer(player_id.to_owned(), module.to_owned());
+            return Ok(PlayerTurn::new(player, module_data, writer));
+        }
         let (player_id, module) = (player_id.to_owned(), module.to_owned());
+        let cache = self.cache.clone();
         let (player, module_data, player_id, module) = self
             .with_conn(move |conn| {
                 let (player, data) = load(conn, &player_id, &module)?;
+                if let Some(cache) = cache {
+                    cache.loaded(&player_id, &module, &player, &data);
+                }
                 Ok((player, data, player_id, module))
             })
             .await?;
-        let writer = SqliteTurn {
-            store: self.clone(),
-            player_id,
-            module,
-        };
-        Ok(PlayerTurn::new(player, module_data, Box::new(writer)))
+        Ok(PlayerTurn::new(
+            player,
+            module_data,
+            writer(player_id, module),
+        ))
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {
@@ -343,8 +399,15 @@ impl Store for SqliteStore {
         note: &AuditNote,
     ) -> Result<AuditEntry, StoreError> {
         let (player_id, grant, note) = (player_id.to_owned(), grant.clone(), note.clone());
-        self.with_conn(move |conn| operator::grant(conn, &player_id, &grant, &note))
-            .await
+        let cache = self.cache.clone();
+        self.with_conn(move |conn| {
+            let granted = operator::grant(conn, &player_id, &grant, &note);
+            if let Some(cache) = cache {
+                cache.forget(&player_id);
+            }
+            granted
+        })
+        .await
     }
 
     async fn revoke_sessions(
@@ -365,6 +428,20 @@ impl Store for SqliteStore {
         let player_id = player_id.map(str::to_owned);
         self.with_conn(move |conn| operator::audit_log(conn, player_id.as_deref(), limit))
             .await
+    }
+
+    async fn set_sole_user(&self, sole_user: bool) {
+        let Some(cache) = self.cache.clone() else {
+            return;
+        };
+        // On the database thread, between two jobs: no turn is loading or writing meanwhile.
+        // A closed store has nothing left to read, so its answer does not matter.
+        let _ = self
+            .with_slot(move |_| {
+                cache.set_enabled(sole_user);
+                Ok(())
+            })
+            .await;
     }
 }
 
@@ -417,32 +494,67 @@ impl TurnWriter for SqliteTurn {
             module,
         } = *self;
         let player = player.cloned();
-        let module_data =
-            module_data.map(|data| serde_json::Value::Object(data.clone()).to_string());
-        store.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(db_error)?;
-            if let Some(data) = module_data {
-                tx.prepare_cached(
-                    "INSERT INTO module_data (player_id, module, data) VALUES (?1, ?2, ?3)
+        let module_data = module_data.map(|data| {
+            let text = serde_json::Value::Object(data.clone()).to_string();
+            (data.clone(), text)
+        });
+        let cache = store.cache.clone();
+        store
+            .with_conn(move |conn| {
+                let written = write_turn(
+                    conn,
+                    &player_id,
+                    &module,
+                    player.as_ref(),
+                    module_data.as_ref().map(|(_, text)| text.as_str()),
+                    now_ms,
+                );
+                if let Some(cache) = cache {
+                    match &written {
+                        Ok(()) => cache.written(
+                            &player_id,
+                            &module,
+                            player.as_ref(),
+                            module_data.as_ref().map(|(data, _)| data),
+                        ),
+                        Err(_) => cache.forget(&player_id),
+                    }
+                }
+                written
+            })
+            .await
+    }
+}
+
+/// A turn's writes, in one transaction.
+fn write_turn(
+    conn: &mut Connection,
+    player_id: &str,
+    module: &str,
+    player: Option<&Player>,
+    module_data: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    if let Some(data) = module_data {
+        tx.prepare_cached(
+            "INSERT INTO module_data (player_id, module, data) VALUES (?1, ?2, ?3)
                      ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data",
-                )
-                .and_then(|mut upsert| upsert.execute(params![player_id, module, data]))
-                .map_err(db_error)?;
-            }
-            if let Some(p) = player {
-                tx.prepare_cached(
+        )
+        .and_then(|mut upsert| upsert.execute(params![player_id, module, data]))
+        .map_err(db_error)?;
+    }
+    if let Some(p) = player {
+        tx.prepare_cached(
                     "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
                      WHERE player_id = ?1",
                 )
                 .and_then(|mut update| {
-                    update.execute(params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(&p), now_ms])
+                    update.execute(params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(p), now_ms])
                 })
                 .map_err(db_error)?;
-            }
-            tx.commit().map_err(db_error)
-        })
-        .await
     }
+    tx.commit().map_err(db_error)
 }
 
 fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError> {
@@ -493,6 +605,7 @@ fn unavailable(msg: String) -> StoreError {
     StoreError::Unavailable(msg)
 }
 
+mod cache;
 mod operator;
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! password, and opened.
 
 use super::server::{PoolSettings, ServerStore};
-use super::sqlite::{Durability, SqliteStore};
+use super::sqlite::{SqliteOptions, SqliteStore};
 use super::{Store, StoreError};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -101,14 +101,14 @@ pub fn redact_text(text: &str) -> String {
 }
 
 /// Opens the store that `url` names, bringing its schema up to date. `pool` applies to a
-/// server database, `durability` to SQLite.
+/// server database, `sqlite` to SQLite.
 pub async fn open(
     url: &DatabaseUrl,
     pool: &PoolSettings,
-    durability: Durability,
+    sqlite: SqliteOptions,
 ) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match url {
-        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, durability)?),
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, sqlite)?),
         DatabaseUrl::Postgres(_) | DatabaseUrl::MySql(_) => {
             Arc::new(ServerStore::open(url, pool).await?)
         }

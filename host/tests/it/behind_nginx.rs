@@ -5,7 +5,7 @@
 
 use crate::databases::{databases_required, report_skipped, ScratchDb};
 use crate::harness::{send, Dirs, CONFIG_DIR};
-use crate::served::{login, serve_command, Load, Served};
+use crate::served::{login, serve_command, state_of, Load, Served};
 use serde_json::{json, Value};
 use std::path::Path;
 use testkit::nginx::{self, Nginx};
@@ -120,15 +120,4 @@ async fn stopping_a_host_behind_nginx_fails_no_request_and_applies_no_purchase_t
         purchases(during) > 0,
         "host A served no purchase while stopping: the stop came between requests"
     );
-}
-
-/// The player's record (`1203`), asked through nginx.
-async fn state_of(client: &reqwest::Client, front: &str, token: &str) -> Value {
-    let request = client
-        .post(format!("http://{front}/logic"))
-        .bearer_auth(token)
-        .json(&json!({ "cmd": "1203" }));
-    let (status, reply) = send(request).await;
-    assert_eq!((status, &reply["ret"]), (200, &json!(0)), "{reply}");
-    reply["data"].clone()
 }

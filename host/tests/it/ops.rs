@@ -3,8 +3,10 @@
 //! zero-downtime restart (`SIGUSR2`, `POST /admin/restart`) under load.
 
 use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
-use crate::served::{login, serve_command, signal_pid, wait_gone, KillOnDrop, Load, Served};
-use serde_json::json;
+use crate::served::{
+    login, serve_command, signal_pid, state_of, wait_gone, KillOnDrop, Load, Served,
+};
+use serde_json::{json, Value};
 use std::process::Command;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -378,18 +380,7 @@ fn restart_under_load(trigger: Trigger) {
                 Some(reply["successor_pid"].as_u64().unwrap() as u32)
             }
         };
-        // The successor announces itself on the same stdout; then the old host says it handed over.
-        let mut lines = Vec::new();
-        let announced = loop {
-            let line = served.stdout.next().expect("stdout ends early").unwrap();
-            if let Some(pid) = line
-                .strip_prefix("successor ")
-                .and_then(|l| l.strip_suffix(" ready"))
-            {
-                break pid.parse::<u32>().unwrap();
-            }
-            lines.push(line);
-        };
+        let (announced, lines) = successor_announced(&mut served);
         let kill_successor_on_failure = KillOnDrop(announced);
         assert!(
             lines
@@ -436,6 +427,22 @@ fn restart_under_load(trigger: Trigger) {
     );
 }
 
+/// Reads the old host's stdout up to its `successor <pid> ready`: the successor's pid, and the
+/// lines before it (the successor announces itself on the same stdout first).
+fn successor_announced(served: &mut Served) -> (u32, Vec<String>) {
+    let mut lines = Vec::new();
+    loop {
+        let line = served.stdout.next().expect("stdout ends early").unwrap();
+        if let Some(pid) = line
+            .strip_prefix("successor ")
+            .and_then(|l| l.strip_suffix(" ready"))
+        {
+            return (pid.parse().unwrap(), lines);
+        }
+        lines.push(line);
+    }
+}
+
 #[test]
 fn sigusr2_restarts_the_binary_under_load_without_a_failed_request() {
     restart_under_load(Trigger::Signal);
@@ -444,6 +451,123 @@ fn sigusr2_restarts_the_binary_under_load_without_a_failed_request() {
 #[test]
 fn admin_restart_restarts_the_binary_under_load_without_a_failed_request() {
     restart_under_load(Trigger::AdminCall);
+}
+
+/// Purchases under load across a restart, with both hosts on the SQLite file for a moment: each
+/// acknowledged purchase is in the data exactly once, and the successor keeps players in memory
+/// only once its predecessor has exited.
+#[test]
+fn a_restart_under_purchases_loses_no_purchase_and_applies_none_twice() {
+    const BUYERS: usize = 8;
+    const GOLD: i64 = 10_000_000;
+    const POTION: i64 = 50;
+    let dirs = Dirs::new();
+    let mut served = Served::start(serve_command(&dirs));
+    let rt = runtime();
+    let successor = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut tokens = Vec::new();
+        let mut starts = Vec::new();
+        for n in 0..BUYERS {
+            let url = served.url("/login");
+            let token = login(&client, &url, &format!("buyer{n}")).await;
+            let player_id = state_of(&client, &served.address, &token).await["player_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let grant = client
+                .post(served.admin_url(&format!("/admin/players/{player_id}/grant")))
+                .json(&json!({ "operator": "test", "reason": "load", "gold": GOLD }));
+            let (status, granted) = send(grant).await;
+            assert_eq!(status, 200, "{granted}");
+            starts.push(state_of(&client, &served.address, &token).await);
+            tokens.push(token);
+        }
+        let buy = json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } });
+        let load = Load::run(&served.address, tokens.clone(), buy);
+        load.serves(300).await;
+        served.signal("-USR2");
+        let (successor, _) = successor_announced(&mut served);
+        let kill_successor_on_failure = KillOnDrop(successor);
+        let status = tokio::task::block_in_place(|| served.child.wait().unwrap());
+        assert_eq!(status.code(), Some(0), "the old host drains and exits");
+        load.serves(300).await;
+        let report = load.finish().await;
+        assert!(
+            report.errors.is_empty(),
+            "{} purchases failed: {:#?}",
+            report.errors.len(),
+            report.errors
+        );
+        for ((token, start), bought) in tokens.iter().zip(&starts).zip(&report.ok) {
+            let end = state_of(&client, &served.address, token).await;
+            let bought = *bought as i64;
+            let potions = |state: &Value| state["items"]["potion"].as_i64().unwrap_or(0);
+            assert_eq!(
+                end["gold"].as_i64().unwrap(),
+                start["gold"].as_i64().unwrap() - POTION * bought,
+                "gold after {bought} purchases: {start} -> {end}"
+            );
+            assert_eq!(potions(&end), potions(start) + bought, "{start} -> {end}");
+        }
+        std::mem::forget(kill_successor_on_failure);
+        successor
+    });
+    signal_pid(successor, "-TERM");
+    wait_gone(successor);
+    // The successor read the file until its predecessor had gone, then kept players in memory.
+    let info = read(&dirs.log().join("game/info.log"));
+    assert!(
+        info.contains("restart: the predecessor has exited; this host is the database's only user"),
+        "{info}"
+    );
+}
+
+/// The moment a stale memory would show: one player buys on the successor and on a connection
+/// still open to the old host (which serves it while it drains), in turn. Each host must read
+/// the other's purchases from the file.
+#[test]
+fn a_purchase_on_the_draining_host_counts_on_its_successor() {
+    let dirs = Dirs::new();
+    let mut served = Served::start(serve_command(&dirs));
+    let rt = runtime();
+    let successor = rt.block_on(async {
+        // Client `old` keeps one connection to the old host; `new` connects after the restart.
+        let old = reqwest::Client::new();
+        let new = reqwest::Client::new();
+        let token = login(&old, &served.url("/login"), "buyer").await;
+        let start = state_of(&old, &served.address, &token).await;
+        let logic = served.url("/logic");
+        let buy = |client: &reqwest::Client| {
+            client
+                .post(&logic)
+                .bearer_auth(&token)
+                .json(&json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } }))
+        };
+        served.signal("-USR2");
+        let (successor, _) = successor_announced(&mut served);
+        let kill_successor_on_failure = KillOnDrop(successor);
+        // The old host stops accepting right after it is told; it keeps its open connections
+        // (CLOSE_LINGER, 2 s) and serves what comes on them.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        for client in [&new, &old, &new, &old] {
+            let (status, reply) = send(buy(client)).await;
+            assert_eq!((status, &reply["ret"]), (200, &json!(0)), "{reply}");
+        }
+        let status = tokio::task::block_in_place(|| served.child.wait().unwrap());
+        assert_eq!(status.code(), Some(0), "the old host drains and exits");
+        let end = state_of(&new, &served.address, &token).await;
+        assert_eq!(
+            end["gold"].as_i64().unwrap(),
+            start["gold"].as_i64().unwrap() - 4 * 50,
+            "four potions bought: {start} -> {end}"
+        );
+        assert_eq!(end["items"]["potion"], 4, "{end}");
+        std::mem::forget(kill_successor_on_failure);
+        successor
+    });
+    signal_pid(successor, "-TERM");
+    wait_gone(successor);
 }
 
 #[test]

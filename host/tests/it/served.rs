@@ -255,3 +255,14 @@ impl Load {
         report
     }
 }
+
+/// The player's record (`1203`), asked at `address` (a host, or nginx in front of hosts).
+pub async fn state_of(client: &reqwest::Client, address: &str, token: &str) -> Value {
+    let request = client
+        .post(format!("http://{address}/logic"))
+        .bearer_auth(token)
+        .json(&json!({ "cmd": "1203" }));
+    let (status, reply) = send(request).await;
+    assert_eq!((status, &reply["ret"]), (200, &json!(0)), "{reply}");
+    reply["data"].clone()
+}

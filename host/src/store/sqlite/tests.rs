@@ -1,7 +1,9 @@
-//! What only the embedded store has: its own schema history. The behaviour every store shares
-//! is held by the contract suite (`host/tests/it/store_contract.rs`), which runs on SQLite too.
+//! What only the embedded store has: its own schema history and its memory of players. The
+//! behaviour every store shares is held by the contract suite (`host/tests/it/store_contract.rs`),
+//! which runs on SQLite too.
 
 use super::*;
+use std::path::PathBuf;
 
 fn note(reason: &str) -> AuditNote {
     AuditNote {
@@ -27,7 +29,7 @@ async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
         )
         .unwrap();
     }
-    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     let entry = store
         .grant(
             "p1",
@@ -53,8 +55,14 @@ async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
 async fn the_durability_setting_is_the_connections_synchronous_mode() {
     let dir = tempfile::tempdir().unwrap();
     for (durability, expected) in [(Durability::Normal, 1), (Durability::Full, 2)] {
-        let store =
-            SqliteStore::open(&dir.path().join(format!("{expected}.db")), durability).unwrap();
+        let store = SqliteStore::open(
+            &dir.path().join(format!("{expected}.db")),
+            SqliteOptions {
+                durability,
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap();
         let synchronous = store
             .with_conn(|conn| {
                 conn.query_row("PRAGMA synchronous", [], |row| row.get::<_, i64>(0))
@@ -64,4 +72,154 @@ async fn the_durability_setting_is_the_connections_synchronous_mode() {
             .unwrap();
         assert_eq!(synchronous, expected, "{durability:?}");
     }
+}
+
+/// A store on a new file with one player, `p1`, of 10 gold.
+async fn store_with_a_player(dir: &Path, cache_players: usize) -> (SqliteStore, PathBuf) {
+    let path = dir.join("game.db");
+    let store = SqliteStore::open(
+        &path,
+        SqliteOptions {
+            cache_players,
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    let mut player = Player::new("p1", "Alice", "");
+    player.gold = 10;
+    store.login("alice", player, 0).await.unwrap();
+    (store, path)
+}
+
+/// The gold and the mall's `visits` that a turn of `p1` reads.
+async fn turn_reads(store: &SqliteStore) -> (i64, Option<i64>) {
+    let session = SessionCheck {
+        token_hash: "",
+        now_ms: 0,
+    };
+    let turn = store.begin_turn("p1", "mall", session).await.unwrap();
+    let read = (
+        turn.player.gold,
+        turn.module_data.get("visits").and_then(|v| v.as_i64()),
+    );
+    turn.end(None, None, 0).await.unwrap();
+    read
+}
+
+/// A turn of `p1` that sets its gold and the mall's `visits`.
+async fn turn_writes(store: &SqliteStore, gold: i64, visits: i64) {
+    let session = SessionCheck {
+        token_hash: "",
+        now_ms: 0,
+    };
+    let turn = store.begin_turn("p1", "mall", session).await.unwrap();
+    let mut player = turn.player.clone();
+    player.gold = gold;
+    let mut data = turn.module_data.clone();
+    data.insert("visits".into(), visits.into());
+    turn.end(Some(&player), Some(&data), 1).await.unwrap();
+}
+
+/// What another process would do to the file: set `p1`'s gold and `visits`.
+fn write_behind_its_back(path: &Path, gold: i64, visits: i64) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute(
+        "UPDATE players SET gold = ?1 WHERE player_id = 'p1'",
+        [gold],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO module_data VALUES ('p1', 'mall', ?1)
+         ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data",
+        [format!(r#"{{"visits":{visits}}}"#)],
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn turns_read_memory_while_the_host_is_the_sole_user_and_the_file_while_it_shares_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = store_with_a_player(dir.path(), 100).await;
+    assert!(store.caching());
+    assert_eq!(turn_reads(&store).await, (10, None));
+    turn_writes(&store, 7, 1).await;
+    assert_eq!(
+        turn_reads(&store).await,
+        (7, Some(1)),
+        "what the turn wrote"
+    );
+
+    // Only this host writes the file while it is its sole user: turns answer from memory.
+    // (A write behind its back is what a restart's other host could do; it is not seen.)
+    write_behind_its_back(&path, 99, 9);
+    assert_eq!(turn_reads(&store).await, (7, Some(1)));
+
+    // While shared (a restart), every turn reads the file: the other host's writes count.
+    store.set_sole_user(false).await;
+    assert!(!store.caching());
+    assert_eq!(turn_reads(&store).await, (99, Some(9)));
+    turn_writes(&store, 50, 5).await;
+    write_behind_its_back(&path, 60, 6);
+    assert_eq!(turn_reads(&store).await, (60, Some(6)));
+
+    // Sole user again (the other host has exited): memory starts from the file.
+    store.set_sole_user(true).await;
+    assert_eq!(turn_reads(&store).await, (60, Some(6)));
+    turn_writes(&store, 61, 7).await;
+    assert_eq!(turn_reads(&store).await, (61, Some(7)));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_grant_reaches_the_next_turn_of_a_player_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _path) = store_with_a_player(dir.path(), 100).await;
+    turn_writes(&store, 20, 1).await;
+    let grant = Grant {
+        gold: 5,
+        ..Grant::default()
+    };
+    store.grant("p1", &grant, &note("gift")).await.unwrap();
+    assert_eq!(turn_reads(&store).await, (25, Some(1)));
+    // A refused grant changes nothing.
+    let too_much = Grant {
+        gold: -1000,
+        ..Grant::default()
+    };
+    assert!(store.grant("p1", &too_much, &note("fine")).await.is_err());
+    assert_eq!(turn_reads(&store).await, (25, Some(1)));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_no_players_in_memory_every_turn_reads_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = store_with_a_player(dir.path(), 0).await;
+    assert!(!store.caching());
+    turn_writes(&store, 7, 1).await;
+    write_behind_its_back(&path, 99, 9);
+    assert_eq!(turn_reads(&store).await, (99, Some(9)));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn players_past_the_capacity_are_read_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = store_with_a_player(dir.path(), 1).await;
+    turn_writes(&store, 7, 1).await;
+    // Fill the one place with other players, many times over.
+    for n in 0..50 {
+        let id = format!("q{n}");
+        let player = Player::new(id.clone(), "Q", "");
+        store.login(&id, player, 0).await.unwrap();
+        let session = SessionCheck {
+            token_hash: "",
+            now_ms: 0,
+        };
+        let turn = store.begin_turn(&id, "mall", session).await.unwrap();
+        turn.end(None, None, 0).await.unwrap();
+    }
+    write_behind_its_back(&path, 99, 9);
+    assert_eq!(turn_reads(&store).await, (99, Some(9)), "p1 was dropped");
+    store.close().await.unwrap();
 }

@@ -1,0 +1,125 @@
+//! The embedded store's memory of player records and module data, so that a command's turn
+//! reads memory instead of waiting for the database thread.
+//!
+//! Why it never disagrees with the file:
+//! - every write of a record or of module data goes through the database thread (a turn's
+//!   end, an operator grant), and that job changes the cache right after its commit (or
+//!   forgets the player), before it answers; a first login only adds a player nobody cached;
+//! - a player's turns and grants never overlap (`player_locks`), so a turn that reads the
+//!   cache cannot race a write of the same player;
+//! - it is used only while this process is the database's sole user ([`TurnCache::set_enabled`]).
+//!   During a restart the predecessor and its successor share the file for a moment; each
+//!   could miss the other's writes, so both read the file until the predecessor has exited.
+//!
+//! At most `store.sqlite_cache_players` players are kept; the rest are read from the file.
+
+use crate::store::ModuleData;
+use plugin_api::Player;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One player as last committed: the record and the data of each module that read it.
+#[derive(Clone)]
+struct CachedPlayer {
+    record: Player,
+    modules: HashMap<String, ModuleData>,
+}
+
+/// Player records and module data as last committed, by player id.
+pub struct TurnCache {
+    enabled: AtomicBool,
+    players: quick_cache::sync::Cache<String, Arc<CachedPlayer>>,
+}
+
+impl TurnCache {
+    /// A cache of at most `capacity` players (at least one), in use from the start.
+    pub fn new(capacity: usize) -> TurnCache {
+        TurnCache {
+            enabled: AtomicBool::new(true),
+            players: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// The record and `module`'s data of a player, if both are cached and the cache is in use.
+    pub fn get(&self, player_id: &str, module: &str) -> Option<(Player, ModuleData)> {
+        if !self.enabled.load(Ordering::Acquire) {
+            return None;
+        }
+        let cached = self.players.get(player_id)?;
+        let data = cached.modules.get(module)?;
+        Some((cached.record.clone(), data.clone()))
+    }
+
+    /// Database thread only: what a turn read from the file.
+    pub fn loaded(&self, player_id: &str, module: &str, record: &Player, data: &ModuleData) {
+        self.update(player_id, |cached| {
+            let mut cached = cached.unwrap_or_else(|| CachedPlayer {
+                record: record.clone(),
+                modules: HashMap::new(),
+            });
+            cached.record = record.clone();
+            cached.modules.insert(module.to_owned(), data.clone());
+            Some(cached)
+        });
+    }
+
+    /// Database thread only, after a commit: what a turn wrote (`None`: unchanged). A player
+    /// no longer cached stays so: the next turn reads the file.
+    pub fn written(
+        &self,
+        player_id: &str,
+        module: &str,
+        record: Option<&Player>,
+        data: Option<&ModuleData>,
+    ) {
+        self.update(player_id, |cached| {
+            let mut cached = cached?;
+            if let Some(record) = record {
+                cached.record = record.clone();
+            }
+            if let Some(data) = data {
+                cached.modules.insert(module.to_owned(), data.clone());
+            }
+            Some(cached)
+        });
+    }
+
+    /// Database thread only: the player changed in a way the cache does not follow (an
+    /// operator grant), or a write failed; the next turn reads the file.
+    pub fn forget(&self, player_id: &str) {
+        self.players.remove(player_id);
+    }
+
+    /// Database thread only: starts or stops using the cache. Either way it starts empty, as
+    /// what it held may be out of date once another process has written.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(false, Ordering::Release);
+        self.players.clear();
+        self.enabled.store(enabled, Ordering::Release);
+    }
+
+    /// Whether turns read the cache now.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Replaces a player's entry with `change` of a copy of it (`None`: removes it). Nothing
+    /// while the cache is not in use.
+    fn update(
+        &self,
+        player_id: &str,
+        change: impl FnOnce(Option<CachedPlayer>) -> Option<CachedPlayer>,
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let current = self.players.get(player_id).map(Arc::unwrap_or_clone);
+        match change(current) {
+            Some(cached) => self.players.insert(player_id.to_owned(), Arc::new(cached)),
+            None => {
+                self.players.remove(player_id);
+            }
+        }
+    }
+}
