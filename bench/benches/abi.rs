@@ -23,7 +23,10 @@
 //!   function pointer into the library, and copying the strings it returns (a string the
 //!   library allocated is copied and freed through its vtable; one allocated here is moved).
 //!   It also carries what differs between the library's optimized code and this binary's, so
-//!   a few tens of ns either way are noise.
+//!   a few tens of ns either way are noise. The report takes it from a paired measurement
+//!   (`paired_boundary`): the difference of two medians measured a minute apart moves by
+//!   hundreds of ns on a shared VM, while the median of differences taken in alternating
+//!   short rounds does not.
 //! - **JSON share = `json_only` / `direct_rust`**.
 //! - `direct_rust` − `handler_only` − `json_only` is the glue's own bookkeeping (copying the
 //!   record to see what changed, the lookup, the outcome).
@@ -90,15 +93,26 @@ static MALL_IN_PROCESS: ModuleDef = ModuleDef {
     shutdown: None,
 };
 
+/// The folder of the release build: the bench executable is target/release/deps/abi-*.
+fn release_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench executable's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("the bench executable is in target/<profile>/deps")
+        .to_owned()
+}
+
+/// The target folder, where criterion writes its estimates (`criterion/`).
+fn target_dir() -> PathBuf {
+    release_dir()
+        .parent()
+        .expect("target/<profile> has a parent")
+        .to_owned()
+}
+
 /// The release `libmall.so`, loaded and initialized the way the host does it.
 fn mall_library() -> Arc<ModuleVersion> {
-    // The bench executable is target/release/deps/abi-*; the libraries are in target/release.
-    let exe = std::env::current_exe().expect("the bench executable's path");
-    let release_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the bench executable is in target/<profile>/deps");
-    let file: PathBuf = release_dir.join("libmall.so");
+    let file: PathBuf = release_dir().join("libmall.so");
     assert!(
         file.is_file(),
         "{} is missing: run `make bench`",
@@ -190,10 +204,15 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         module_data: (ctx.data != module_data).then_some(ctx.data),
     };
 
-    let mut group = c.benchmark_group(format!("mall_{}", command.cmd));
-    group.bench_function("through_abi", |b| {
-        b.iter(|| library.call(cmd, black_box(command.data), PLAYER, MODULE_DATA))
-    });
+    let through_abi = || library.call(cmd, black_box(command.data), PLAYER, MODULE_DATA);
+    let group_name = format!("mall_{}", command.cmd);
+    // Not in `cargo test`'s single pass over each benchmark.
+    if std::env::args().any(|arg| arg == "--bench") {
+        paired_boundary(&group_name, through_abi, direct_rust);
+    }
+
+    let mut group = c.benchmark_group(&group_name);
+    group.bench_function("through_abi", |b| b.iter(through_abi));
     group.bench_function("direct_rust", |b| b.iter(direct_rust));
     group.bench_function("handler_only", |b| {
         // A fresh context per call (buying changes it); building it is not timed.
@@ -207,6 +226,53 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         b.iter(|| json_work(black_box(&call), &outputs))
     });
     group.finish();
+}
+
+/// Measures `through_abi` − `direct_rust` as the median, over alternating short rounds, of the
+/// difference between the two per-call times of a round (each round runs both, in turn first),
+/// and writes it to `criterion/<group>/boundary_paired.json` beside criterion's estimates,
+/// where `game-bench` reads it. Slow drifts of the machine (another process, the CPU's clock)
+/// hit both halves of a round alike and cancel out.
+fn paired_boundary<A, B>(group: &str, through_abi: impl Fn() -> A, direct_rust: impl Fn() -> B) {
+    let (rounds, calls) = if quick() { (11, 2_000) } else { (101, 10_000) };
+    let per_call_ns = |f: &dyn Fn()| {
+        let start = Instant::now();
+        for _ in 0..calls {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(calls)
+    };
+    let abi = || drop(black_box(through_abi()));
+    let direct = || drop(black_box(direct_rust()));
+    // Warm both paths up (caches, the allocator's free lists) before the first round.
+    per_call_ns(&abi);
+    per_call_ns(&direct);
+    let mut differences: Vec<f64> = (0..rounds)
+        .map(|round| {
+            if round % 2 == 0 {
+                let through = per_call_ns(&abi);
+                through - per_call_ns(&direct)
+            } else {
+                let direct = per_call_ns(&direct);
+                per_call_ns(&abi) - direct
+            }
+        })
+        .collect();
+    differences.sort_by(f64::total_cmp);
+    let median = differences[differences.len() / 2];
+    println!(
+        "{group}/boundary_paired: through_abi - direct_rust = {median:.1} ns per call \
+         (median of {rounds} alternating rounds of {calls} calls each)"
+    );
+    let dir = target_dir().join("criterion").join(group);
+    std::fs::create_dir_all(&dir).expect("criterion's folder for the group");
+    let figures = serde_json::json!({
+        "median_ns": median,
+        "rounds": rounds,
+        "calls_per_round": calls,
+    });
+    std::fs::write(dir.join("boundary_paired.json"), figures.to_string())
+        .expect("write boundary_paired.json");
 }
 
 fn boundary(c: &mut Criterion) {
@@ -256,10 +322,14 @@ fn executor(c: &mut Criterion) {
     executor.shutdown(Instant::now() + Duration::from_secs(5));
 }
 
-/// Criterion's defaults, or short runs when `QUICK` is set (and not `0`).
+/// Whether `QUICK` is set (and not `0`): a short smoke run.
+fn quick() -> bool {
+    std::env::var("QUICK").is_ok_and(|value| !value.is_empty() && value != "0")
+}
+
+/// Criterion's defaults, or short runs when `QUICK` is set.
 fn config() -> Criterion {
-    let quick = std::env::var("QUICK").is_ok_and(|value| !value.is_empty() && value != "0");
-    if quick {
+    if quick() {
         Criterion::default()
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(1))

@@ -1,5 +1,6 @@
 //! The ABI figures, read from what `cargo bench -p bench --bench abi` (criterion) left in the
-//! target folder: `criterion/<group>/<id>/new/estimates.json`, median point estimates in ns.
+//! target folder: `criterion/<group>/<id>/new/estimates.json`, median point estimates in ns,
+//! and `criterion/<group>/boundary_paired.json`, the bench's paired measurement of the boundary.
 
 use std::path::Path;
 
@@ -13,12 +14,16 @@ pub struct AbiFigures {
     pub direct_rust: f64,
     pub handler_only: f64,
     pub json_only: f64,
+    /// `through_abi` − `direct_rust` as the median of differences in alternating rounds, if
+    /// the bench wrote it: steadier than the difference of the two medians.
+    pub paired_boundary: Option<f64>,
 }
 
 impl AbiFigures {
     /// What the library boundary adds to a call.
     pub fn boundary(&self) -> f64 {
-        self.through_abi - self.direct_rust
+        self.paired_boundary
+            .unwrap_or(self.through_abi - self.direct_rust)
     }
     /// The share of a direct call spent encoding and decoding JSON.
     pub fn json_share(&self) -> f64 {
@@ -31,13 +36,15 @@ pub fn read(target: &Path) -> Vec<(&'static str, Option<AbiFigures>)> {
     GROUPS
         .iter()
         .map(|&group| {
-            let estimate = |id: &str| median_ns(&target.join("criterion").join(group).join(id));
+            let group_dir = target.join("criterion").join(group);
+            let estimate = |id: &str| median_ns(&group_dir.join(id));
             let figures = (|| {
                 Some(AbiFigures {
                     through_abi: estimate("through_abi")?,
                     direct_rust: estimate("direct_rust")?,
                     handler_only: estimate("handler_only")?,
                     json_only: estimate("json_only")?,
+                    paired_boundary: paired_ns(&group_dir),
                 })
             })();
             (group, figures)
@@ -49,4 +56,10 @@ fn median_ns(bench_dir: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(bench_dir.join("new/estimates.json")).ok()?;
     let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
     estimates["median"]["point_estimate"].as_f64()
+}
+
+fn paired_ns(group_dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(group_dir.join("boundary_paired.json")).ok()?;
+    let figures: serde_json::Value = serde_json::from_str(&text).ok()?;
+    figures["median_ns"].as_f64()
 }

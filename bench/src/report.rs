@@ -85,6 +85,9 @@ impl Report {
         let _ = writeln!(
             out,
             "### ABI call cost (criterion medians, ns per call)\n\n\
+             `boundary adds` is through the ABI − direct, measured paired: the median of the \
+             differences over alternating short rounds of both (steadier on a shared machine \
+             than the difference of the two medians beside it).\n\n\
              | command | through the ABI | direct Rust call | boundary adds | handler alone | JSON alone | JSON share | target: boundary < 100 ns |\n\
              |---|---:|---:|---:|---:|---:|---:|---|"
         );
