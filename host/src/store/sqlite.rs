@@ -1,7 +1,8 @@
 //! The embedded store: SQLite in the data directory, in WAL mode.
 //!
 //! One connection, owned by one database thread that runs the store's jobs in order from a
-//! channel (never on the reactor, never on the module threads). Under load the thread finds
+//! channel (never on the reactor, never on the module threads; `db_thread.rs`, which also
+//! commits the turns queued together in one transaction). Under load the thread finds
 //! the next job already queued and runs it without sleeping; a job per request on tokio's
 //! blocking pool instead woke a thread and fought over a lock each time, and that context
 //! switching was the largest cost of a request (bench/RESULTS.md). Statements are prepared once
@@ -10,7 +11,8 @@
 //! `synchronous=NORMAL` in WAL mode (the default, [`Durability::Normal`]) keeps every committed
 //! transaction across a crash of the process; only a power loss or an OS crash may drop the
 //! last ones. `FULL` ([`Durability::Full`], `store.sqlite_synchronous = "full"`) keeps those
-//! too, at the price of a sync per commit (bench/RESULTS.md, "Durability").
+//! too, at the price of a sync per commit, and so per group of turns under load
+//! (bench/RESULTS.md, "Durability").
 //!
 //! A turn reads the player's record and module data from memory when it can ([`cache`]): only
 //! this host writes the file, through this thread, so what it last committed is what the file
@@ -22,9 +24,9 @@ use super::{
 };
 use async_trait::async_trait;
 use cache::TurnCache;
+use db_thread::{Job, TurnWrite};
 use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -98,9 +100,6 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 ";
 
-/// A job for the database thread: it gets the connection's slot, `None` once closed.
-type Job = Box<dyn FnOnce(&mut Option<Connection>) + Send>;
-
 /// SQLite-backed [`Store`]. Clones share the database thread, which ends (closing the
 /// connection) when the last clone is dropped.
 #[derive(Clone)]
@@ -132,18 +131,12 @@ impl SqliteStore {
             .map_err(db_error)?;
         migrate(&conn)?;
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let cache = (cache_players > 0).then(|| Arc::new(TurnCache::new(cache_players)));
+        let thread_cache = cache.clone();
         std::thread::Builder::new()
             .name("sqlite".into())
-            .spawn(move || {
-                let mut slot = Some(conn);
-                for job in queue {
-                    // A job that panics fails its own request (its reply is dropped); the
-                    // connection and the thread stay for the next one.
-                    let _ = catch_unwind(AssertUnwindSafe(|| job(&mut slot)));
-                }
-            })
+            .spawn(move || db_thread::run(conn, queue, thread_cache))
             .map_err(|e| unavailable(format!("cannot start the database thread: {e}")))?;
-        let cache = (cache_players > 0).then(|| Arc::new(TurnCache::new(cache_players)));
         Ok(SqliteStore { jobs, cache })
     }
 
@@ -175,9 +168,9 @@ impl SqliteStore {
     {
         let (reply, result) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Box::new(move |slot| {
+            .send(Job::Run(Box::new(move |slot| {
                 let _ = reply.send(f(slot));
-            }))
+            })))
             .map_err(|_| unavailable("the database thread has stopped".into()))?;
         result
             .await
@@ -493,68 +486,26 @@ impl TurnWriter for SqliteTurn {
             player_id,
             module,
         } = *self;
-        let player = player.cloned();
-        let module_data = module_data.map(|data| {
-            let text = serde_json::Value::Object(data.clone()).to_string();
-            (data.clone(), text)
-        });
-        let cache = store.cache.clone();
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let write = TurnWrite {
+            player_id,
+            module,
+            player: player.cloned(),
+            module_data: module_data.map(|data| {
+                let text = serde_json::Value::Object(data.clone()).to_string();
+                (data.clone(), text)
+            }),
+            now_ms,
+            done,
+        };
         store
-            .with_conn(move |conn| {
-                let written = write_turn(
-                    conn,
-                    &player_id,
-                    &module,
-                    player.as_ref(),
-                    module_data.as_ref().map(|(_, text)| text.as_str()),
-                    now_ms,
-                );
-                if let Some(cache) = cache {
-                    match &written {
-                        Ok(()) => cache.written(
-                            &player_id,
-                            &module,
-                            player.as_ref(),
-                            module_data.as_ref().map(|(data, _)| data),
-                        ),
-                        Err(_) => cache.forget(&player_id),
-                    }
-                }
-                written
-            })
+            .jobs
+            .send(Job::Write(Box::new(write)))
+            .map_err(|_| unavailable("the database thread has stopped".into()))?;
+        committed
             .await
+            .map_err(|_| unavailable("a database job failed (it panicked)".into()))?
     }
-}
-
-/// A turn's writes, in one transaction.
-fn write_turn(
-    conn: &mut Connection,
-    player_id: &str,
-    module: &str,
-    player: Option<&Player>,
-    module_data: Option<&str>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let tx = conn.transaction().map_err(db_error)?;
-    if let Some(data) = module_data {
-        tx.prepare_cached(
-            "INSERT INTO module_data (player_id, module, data) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data",
-        )
-        .and_then(|mut upsert| upsert.execute(params![player_id, module, data]))
-        .map_err(db_error)?;
-    }
-    if let Some(p) = player {
-        tx.prepare_cached(
-                    "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
-                     WHERE player_id = ?1",
-                )
-                .and_then(|mut update| {
-                    update.execute(params![player_id, p.name, p.head_img, p.gold, p.diamond, items_json(p), now_ms])
-                })
-                .map_err(db_error)?;
-    }
-    tx.commit().map_err(db_error)
 }
 
 fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError> {
@@ -606,6 +557,7 @@ fn unavailable(msg: String) -> StoreError {
 }
 
 mod cache;
+mod db_thread;
 mod operator;
 
 #[cfg(test)]

@@ -223,3 +223,125 @@ async fn players_past_the_capacity_are_read_from_the_file() {
     assert_eq!(turn_reads(&store).await, (99, Some(9)), "p1 was dropped");
     store.close().await.unwrap();
 }
+
+/// Ends a turn of `player_id` that sets its gold and the mall's `visits` to `n`, without
+/// reading it first (so that a player who does not exist can be written too).
+async fn end_turn(store: &SqliteStore, player_id: &str, n: i64) -> Result<(), StoreError> {
+    let writer = Box::new(SqliteTurn {
+        store: store.clone(),
+        player_id: player_id.into(),
+        module: "mall".into(),
+    });
+    let mut player = Player::new(player_id, "Q", "");
+    player.gold = n;
+    let mut data = ModuleData::new();
+    data.insert("visits".into(), n.into());
+    writer.end(Some(&player), Some(&data), 1).await
+}
+
+/// Ends the turns of `players` while the database thread is held, so that all of them are
+/// queued before it takes the first; returns each result and how much the log grew.
+async fn end_turns_queued_together(
+    store: &SqliteStore,
+    path: &Path,
+    players: &[String],
+) -> (Vec<Result<(), StoreError>>, u64) {
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let wal_before = std::fs::metadata(&wal).unwrap().len();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .with_slot(move |_| {
+                    held.recv().unwrap();
+                    Ok(())
+                })
+                .await
+        }
+    });
+    let turns: Vec<_> = players
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { end_turn(&store, &id, n as i64 + 100).await })
+        })
+        .collect();
+    while store.jobs.len() < players.len() {
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    let mut results = Vec::new();
+    for turn in turns {
+        results.push(turn.await.unwrap());
+    }
+    let wal_after = std::fs::metadata(&wal).unwrap().len();
+    (results, wal_after - wal_before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_queued_together_commit_together_and_a_failing_one_is_undone_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = store_with_a_player(dir.path(), DEFAULT_CACHE_PLAYERS).await;
+    let players: Vec<String> = (0..9).map(|n| format!("q{n}")).collect();
+    for id in &players {
+        store
+            .login(id, Player::new(id.clone(), "Q", ""), 0)
+            .await
+            .unwrap();
+    }
+
+    // One at a time: a transaction each.
+    let mut one_by_one = 0;
+    for id in &players {
+        let (results, grew) =
+            end_turns_queued_together(&store, &path, std::slice::from_ref(id)).await;
+        results.into_iter().for_each(|r| r.unwrap());
+        one_by_one += grew;
+    }
+
+    // Together, with a turn of a player that does not exist among them: its module data
+    // breaks the foreign key, so that turn fails, and only that one.
+    let mut with_ghost = players.clone();
+    with_ghost.insert(4, "ghost".into());
+    let (results, together) = end_turns_queued_together(&store, &path, &with_ghost).await;
+    for (id, result) in with_ghost.iter().zip(&results) {
+        assert_eq!(result.is_ok(), id != "ghost", "{id}: {result:?}");
+    }
+    assert!(
+        together * 3 < one_by_one,
+        "queued together, the turns were not committed together: the log grew by {together} \
+         bytes, against {one_by_one} for the same turns one at a time"
+    );
+
+    // The file has every committed turn, and nothing of the failed one.
+    let conn = Connection::open(&path).unwrap();
+    for (n, id) in with_ghost.iter().enumerate() {
+        let gold: Option<i64> = conn
+            .query_row(
+                "SELECT gold FROM players WHERE player_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .unwrap();
+        let data: Option<String> = conn
+            .query_row(
+                "SELECT data FROM module_data WHERE player_id = ?1 AND module = 'mall'",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .unwrap();
+        if id == "ghost" {
+            assert_eq!((gold, data), (None, None));
+        } else {
+            let n = n as i64 + 100;
+            assert_eq!(gold, Some(n), "{id}");
+            assert_eq!(data, Some(format!(r#"{{"visits":{n}}}"#)), "{id}");
+        }
+    }
+    store.close().await.unwrap();
+}
