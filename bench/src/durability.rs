@@ -8,12 +8,20 @@
 //! connection, one turn after another: the read transaction (the record and the module's data)
 //! and the write transaction (the record's update), with the store's statements (copied from
 //! `host/src/store/sqlite.rs`). Rounds alternate the two settings; figures are medians.
+//!
+//! Then the real thing: two `game-host` processes, one per setting
+//! (`GAME_HOST_STORE_SQLITE_SYNCHRONOUS`), under the `write` workload in alternating rounds.
+//! The host commits the turns queued together in one transaction (group commit), so under
+//! load `FULL` syncs once per group, not once per turn as in the standalone loop.
 
+use crate::load::{self, LoadRun, Shape, Workload};
+use crate::process::{HostOptions, Server};
 use crate::stats::{median, percentile};
 use host::store::sqlite::SqliteStore;
 use host::store::Store;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Players the turns cycle through.
@@ -56,6 +64,8 @@ pub struct Mode {
     pub turns_per_sec: Vec<f64>,
     /// Commit latency (the write transaction's `COMMIT`) over all rounds, sorted.
     pub commits: Vec<Duration>,
+    /// The host with this setting under `write`, one run per round.
+    pub host_write: Vec<LoadRun>,
 }
 
 impl Mode {
@@ -66,6 +76,16 @@ impl Mode {
     pub fn commit_ms(&self, p: f64) -> f64 {
         percentile(&self.commits, p).as_secs_f64() * 1e3
     }
+
+    /// The host's `write` requests per second (median over rounds).
+    pub fn host_write_throughput(&self) -> f64 {
+        median(self.host_write.iter().map(LoadRun::throughput))
+    }
+
+    /// The host's `write` latency at percentile `p` (0–100; median over rounds), in ms.
+    pub fn host_write_ms(&self, p: f64) -> f64 {
+        median(self.host_write.iter().map(|run| run.latency_ms(p)))
+    }
 }
 
 /// What the durability section measured.
@@ -75,6 +95,8 @@ pub struct DurabilityFigures {
     pub window: Duration,
     /// Where the database was: the folder's file system and device (`/proc/mounts`).
     pub filesystem: String,
+    /// The host runs' connections.
+    pub connections: usize,
     pub modes: Vec<Mode>,
 }
 
@@ -84,8 +106,16 @@ impl DurabilityFigures {
     }
 }
 
-/// Makes the database with the host's store, then runs `rounds` rounds of `window` per setting.
-pub async fn run(rounds: usize, window: Duration) -> anyhow::Result<DurabilityFigures> {
+/// Makes the database with the host's store, then runs `rounds` rounds of `window` per
+/// setting; then `rounds` rounds of `write` of `shape` on a host per setting.
+pub async fn run(
+    target: &Path,
+    config_dir: &Path,
+    shape: Shape,
+    host_players: usize,
+    rounds: usize,
+    window: Duration,
+) -> anyhow::Result<DurabilityFigures> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("game.db");
     let players = create(&path).await?;
@@ -95,6 +125,7 @@ pub async fn run(rounds: usize, window: Duration) -> anyhow::Result<DurabilityFi
             synchronous,
             turns_per_sec: Vec::new(),
             commits: Vec::new(),
+            host_write: Vec::new(),
         })
         .collect();
     for round in 1..=rounds {
@@ -111,10 +142,42 @@ pub async fn run(rounds: usize, window: Duration) -> anyhow::Result<DurabilityFi
     for mode in &mut modes {
         mode.commits.sort();
     }
+    let hosts = Synchronous::BOTH
+        .iter()
+        .map(|synchronous| {
+            let setting = [(
+                "GAME_HOST_STORE_SQLITE_SYNCHRONOUS",
+                synchronous.name().to_ascii_lowercase(),
+            )];
+            let env: Vec<(&str, &str)> = setting.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let options = HostOptions {
+                env: &env,
+                ..HostOptions::default()
+            };
+            Server::host_with(target, config_dir, &options)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut tokens = Vec::new();
+    for host in &hosts {
+        tokens.push(Arc::new(
+            load::login_players(host.addr, host_players).await?,
+        ));
+    }
+    for round in 1..=rounds {
+        for ((mode, host), tokens) in modes.iter_mut().zip(&hosts).zip(&tokens) {
+            eprintln!(
+                "durability round {round}/{rounds}: the host under write, synchronous = {}",
+                mode.synchronous.name()
+            );
+            let run = load::run(host.addr, Workload::Write, tokens.clone(), shape).await;
+            mode.host_write.push(run);
+        }
+    }
     Ok(DurabilityFigures {
         rounds,
         window,
         filesystem: filesystem_of(dir.path()),
+        connections: shape.connections,
         modes,
     })
 }

@@ -208,7 +208,17 @@ fn main() -> anyhow::Result<()> {
         };
         let durability = if wants(Section::Durability) {
             eprintln!("durability");
-            Some(durability::run(plan.rounds, plan.durability_window).await?)
+            Some(
+                durability::run(
+                    &target,
+                    &cli.config_dir,
+                    plan.shape,
+                    PLAYERS,
+                    plan.rounds,
+                    plan.durability_window,
+                )
+                .await?,
+            )
         } else {
             None
         };
