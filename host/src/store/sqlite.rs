@@ -68,7 +68,8 @@ impl Default for SqliteOptions {
     }
 }
 
-/// `store.sqlite_cache_players` unless set: a few hundred bytes each, some tens of MB at most.
+/// `store.sqlite_cache_players` unless set: a few hundred bytes each with the demo modules
+/// (the record and each module's data), some tens of MB at most.
 pub const DEFAULT_CACHE_PLAYERS: usize = 100_000;
 
 /// The schema version this host writes (SQLite's `user_version`).
@@ -393,11 +394,13 @@ impl Store for SqliteStore {
     ) -> Result<AuditEntry, StoreError> {
         let (player_id, grant, note) = (player_id.to_owned(), grant.clone(), note.clone());
         let cache = self.cache.clone();
+        let pending = cache.as_ref().map(|cache| cache.write_pending(&player_id));
         self.with_conn(move |conn| {
             let granted = operator::grant(conn, &player_id, &grant, &note);
             if let Some(cache) = cache {
                 cache.forget(&player_id);
             }
+            drop(pending);
             granted
         })
         .await
@@ -487,6 +490,12 @@ impl TurnWriter for SqliteTurn {
             module,
         } = *self;
         let (done, committed) = tokio::sync::oneshot::channel();
+        // Should this request be dropped before the commit, the player's next turn must not
+        // read what the cache held before it.
+        let pending = store
+            .cache
+            .as_ref()
+            .map(|cache| cache.write_pending(&player_id));
         let write = TurnWrite {
             player_id,
             module,
@@ -497,6 +506,7 @@ impl TurnWriter for SqliteTurn {
             }),
             now_ms,
             done,
+            pending,
         };
         store
             .jobs

@@ -6,7 +6,10 @@
 //!   end, an operator grant), and that job changes the cache right after its commit (or
 //!   forgets the player), before it answers; a first login only adds a player nobody cached;
 //! - a player's turns and grants never overlap (`player_locks`), so a turn that reads the
-//!   cache cannot race a write of the same player;
+//!   cache cannot race a write of the same player; and a write that was queued but is not
+//!   done ([`TurnCache::write_pending`]: its request may have been dropped, a client that hung
+//!   up, releasing the lock) sends the player's next turn to the file, behind that write in the
+//!   thread's queue;
 //! - it is used only while this process is the database's sole user ([`TurnCache::set_enabled`]).
 //!   During a restart the predecessor and its successor share the file for a moment; each
 //!   could miss the other's writes, so both read the file until the predecessor has exited.
@@ -16,8 +19,8 @@
 use crate::store::ModuleData;
 use plugin_api::Player;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// One player as last committed: the record and the data of each module that read it.
 #[derive(Clone)]
@@ -30,6 +33,30 @@ struct CachedPlayer {
 pub struct TurnCache {
     enabled: AtomicBool,
     players: quick_cache::sync::Cache<String, Arc<CachedPlayer>>,
+    /// Writes queued for the database thread and not done, by player.
+    pending: Mutex<HashMap<String, usize>>,
+    /// Their sum, so that a read skips the lock when there are none.
+    pending_total: AtomicUsize,
+}
+
+/// A write of a player queued for the database thread; dropped there once it is done and the
+/// cache updated (or once it will never run).
+pub struct PendingWrite {
+    cache: Arc<TurnCache>,
+    player_id: String,
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        let mut pending = self.cache.lock_pending();
+        if let Some(count) = pending.get_mut(&self.player_id) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.player_id);
+            }
+        }
+        self.cache.pending_total.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl TurnCache {
@@ -38,12 +65,36 @@ impl TurnCache {
         TurnCache {
             enabled: AtomicBool::new(true),
             players: quick_cache::sync::Cache::new(capacity.max(1)),
+            pending: Mutex::new(HashMap::new()),
+            pending_total: AtomicUsize::new(0),
         }
+    }
+
+    /// Marks a write of `player_id` as queued, before it is sent to the database thread: until
+    /// the mark is dropped, the player's turns read the file.
+    pub fn write_pending(self: &Arc<Self>, player_id: &str) -> PendingWrite {
+        *self.lock_pending().entry(player_id.to_owned()).or_default() += 1;
+        self.pending_total.fetch_add(1, Ordering::AcqRel);
+        PendingWrite {
+            cache: self.clone(),
+            player_id: player_id.to_owned(),
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The record and `module`'s data of a player, if both are cached and the cache is in use.
     pub fn get(&self, player_id: &str, module: &str) -> Option<(Player, ModuleData)> {
         if !self.enabled.load(Ordering::Acquire) {
+            return None;
+        }
+        if self.pending_total.load(Ordering::Acquire) > 0
+            && self.lock_pending().contains_key(player_id)
+        {
             return None;
         }
         let cached = self.players.get(player_id)?;

@@ -9,7 +9,7 @@
 //! is undone alone, and each reply is sent only after the group's commit: a `ret: 0` still
 //! means committed. A group takes only what is already queued, so a lone turn never waits.
 
-use super::cache::TurnCache;
+use super::cache::{PendingWrite, TurnCache};
 use super::{db_error, items_json, unavailable, StoreError};
 use crate::store::ModuleData;
 use plugin_api::Player;
@@ -40,6 +40,8 @@ pub(super) struct TurnWrite {
     pub module_data: Option<(ModuleData, String)>,
     pub now_ms: i64,
     pub done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    /// Dropped once the cache knows the outcome (`None` without a cache).
+    pub pending: Option<PendingWrite>,
 }
 
 /// The thread's body: runs jobs until every sender is gone.
@@ -113,6 +115,8 @@ fn commit(slot: &mut Option<Connection>, group: &mut Vec<TurnWrite>, cache: Opti
                 Err(_) => cache.forget(&turn.player_id),
             }
         }
+        // The cache knows the outcome: the player's turns may read it again.
+        drop(turn.pending);
         let _ = turn.done.send(result);
     }
 }

@@ -345,3 +345,57 @@ async fn turns_queued_together_commit_together_and_a_failing_one_is_undone_alone
     }
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_after_a_dropped_request_reads_the_write_that_request_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _path) = store_with_a_player(dir.path(), DEFAULT_CACHE_PLAYERS).await;
+    turn_writes(&store, 7, 1).await;
+    assert_eq!(turn_reads(&store).await, (7, Some(1)), "p1 is in memory");
+
+    // Hold the database thread, queue a turn's write, then drop the request that waits for
+    // it (a client that hung up): its write still runs, later.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, holding) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .with_slot(move |_| {
+                    started.send(()).unwrap();
+                    held.recv().unwrap();
+                    Ok(())
+                })
+                .await
+        }
+    });
+    while holding.try_recv().is_err() {
+        tokio::task::yield_now().await;
+    }
+    let dropped = tokio::spawn({
+        let store = store.clone();
+        async move { turn_writes(&store, 8, 2).await }
+    });
+    while store.jobs.is_empty() {
+        tokio::task::yield_now().await;
+    }
+    dropped.abort();
+    let _ = dropped.await;
+
+    // The next turn must not answer from memory before that write: it reads behind it.
+    let next = tokio::spawn({
+        let store = store.clone();
+        async move { turn_reads(&store).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        !next.is_finished(),
+        "the turn answered from memory before the queued write"
+    );
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    assert_eq!(next.await.unwrap(), (8, Some(2)));
+    // Once written, the player is read from memory again.
+    assert_eq!(turn_reads(&store).await, (8, Some(2)));
+    store.close().await.unwrap();
+}
