@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The variable naming the fd on which a successor reports that it serves.
 pub const READY_FD_VAR: &str = "HANDOVER_READY_FD";
+/// The predecessor's pid, for its successor.
+pub const PREDECESSOR_VAR: &str = "HANDOVER_PREDECESSOR_PID";
 
 /// Why no successor took over; the current process keeps serving.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +142,8 @@ impl Handover {
             .env_remove("LISTEN_PID")
             .env("LISTEN_FDS", names.len().to_string())
             .env("LISTEN_FDNAMES", names.join(":"))
-            .env(READY_FD_VAR, ready_fd.to_string());
+            .env(READY_FD_VAR, ready_fd.to_string())
+            .env(PREDECESSOR_VAR, std::process::id().to_string());
         command
             .fd_mappings(mappings)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -184,8 +187,9 @@ pub fn inherited_listeners() -> std::io::Result<Option<Inherited>> {
 }
 
 /// The process that started this one as its successor (its parent, until it exits), if any.
+/// From its own word, not `getppid`: it may have exited already.
 pub fn predecessor() -> Option<u32> {
-    std::env::var_os(READY_FD_VAR).map(|_| std::os::unix::process::parent_id())
+    std::env::var(PREDECESSOR_VAR).ok()?.parse().ok()
 }
 
 /// Tells whoever started this process that it serves: systemd (`READY=1` with our pid, so a

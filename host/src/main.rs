@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use host::clock::{Clock, SystemClock};
 use host::config::Sources;
 use host::handover::{self, Handover, RestartRequests};
+use host::store::sole_user::SoleUser;
 use host::{logging, Config, Deps, Host};
 use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
@@ -214,11 +215,15 @@ async fn serve_until_stopped(config: Config, mut deps: Deps) -> anyhow::Result<(
     deps.admin_listener = admin;
     deps.restart = Some(restart.clone());
     let host = Host::start(config, deps).await?;
+    let sole_user = Arc::new(SoleUser::new(host.state().store.clone()));
     if let Some(predecessor) = handover::predecessor() {
         // The predecessor still serves its last requests on the same database.
-        let store = host.state().store.clone();
-        store.set_sole_user(false).await;
-        tokio::spawn(sole_user_once_exited(predecessor, store, log.clone()));
+        sole_user.predecessor_running(true).await;
+        tokio::spawn(sole_user_once_exited(
+            predecessor,
+            sole_user.clone(),
+            log.clone(),
+        ));
     }
     let handed_over = Arc::new(tokio::sync::Notify::new());
     let (stop_restarts, restarts_stopped) = tokio::sync::oneshot::channel();
@@ -228,6 +233,7 @@ async fn serve_until_stopped(config: Config, mut deps: Deps) -> anyhow::Result<(
         restarts_stopped,
         handed_over.clone(),
         host.state(),
+        sole_user,
     ));
     tokio::spawn(restart_on_user2(restart, log.clone()));
     announce(&format!("listening on {address}"));
@@ -282,6 +288,7 @@ async fn restart_on_request(
     mut stop: tokio::sync::oneshot::Receiver<()>,
     handed_over: Arc<tokio::sync::Notify>,
     state: host::state::AppState,
+    sole_user: Arc<SoleUser>,
 ) {
     let log = &state.log;
     loop {
@@ -299,11 +306,11 @@ async fn restart_on_request(
             "restart: starting a successor with this host's sockets"
         );
         // From now on the successor may write the database too.
-        state.store.set_sole_user(false).await;
+        sole_user.successor_running(true).await;
         let outcome = handover.start_successor().await;
         let taken_over = outcome.is_ok();
         if !taken_over {
-            state.store.set_sole_user(true).await;
+            sole_user.successor_running(false).await;
         }
         match &outcome {
             Ok(pid) => {
@@ -320,19 +327,18 @@ async fn restart_on_request(
     }
 }
 
-/// Tells the store it is the database's only user again once the predecessor has exited:
-/// this process, its child until then, has been re-parented.
-async fn sole_user_once_exited(
-    predecessor: u32,
-    store: Arc<dyn host::store::Store>,
-    log: slog::Logger,
-) {
+/// Tells the store once the predecessor has exited: this process, its child until then, has
+/// been re-parented.
+async fn sole_user_once_exited(predecessor: u32, sole_user: Arc<SoleUser>, log: slog::Logger) {
     let mut check = tokio::time::interval(Duration::from_millis(100));
     while std::os::unix::process::parent_id() == predecessor {
         check.tick().await;
     }
-    store.set_sole_user(true).await;
-    slog::info!(log, "restart: the predecessor has exited; this host is the database's only user"; "predecessor_pid" => predecessor);
+    if sole_user.predecessor_running(false).await {
+        slog::info!(log, "restart: the predecessor has exited; this host is the database's only user"; "predecessor_pid" => predecessor);
+    } else {
+        slog::info!(log, "restart: the predecessor has exited; a successor shares the database"; "predecessor_pid" => predecessor);
+    }
 }
 
 /// `SIGUSR2` asks for a restart, as `POST /admin/restart` does.

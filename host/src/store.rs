@@ -15,6 +15,7 @@
 //!   the turn), while turns of different players run in parallel.
 
 pub mod server;
+pub mod sole_user;
 pub mod sqlite;
 pub mod url;
 
