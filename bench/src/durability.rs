@@ -82,6 +82,14 @@ impl Mode {
         median(self.host_write.iter().map(LoadRun::throughput))
     }
 
+    /// The host's `write` requests that failed (non-2xx, `ret` < 0, no reply), all rounds.
+    pub fn host_write_failed(&self) -> u64 {
+        self.host_write
+            .iter()
+            .map(|run| run.non_2xx + run.negative_ret + run.failed)
+            .sum()
+    }
+
     /// The host's `write` latency at percentile `p` (0–100; median over rounds), in ms.
     pub fn host_write_ms(&self, p: f64) -> f64 {
         median(self.host_write.iter().map(|run| run.latency_ms(p)))

@@ -421,8 +421,8 @@ fn durability_section(out: &mut String, figures: &DurabilityFigures) {
          real host with each setting (`store.sqlite_synchronous`) under `write`, {} \
          connections, in alternating rounds: it commits the turns queued together in one \
          transaction, so it syncs once per group.\n\n\
-         | synchronous | turns/s, one by one | µs per turn | commit p50 ms | commit p99 ms | the host's `write` req/s | its p99 ms | a committed turn survives |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|",
+         | synchronous | turns/s, one by one | µs per turn | commit p50 ms | commit p99 ms | the host's `write` req/s | its p99 ms | failed | a committed turn survives |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|",
         figures.rounds,
         figures.window.as_secs_f64(),
         figures.filesystem,
@@ -435,7 +435,7 @@ fn durability_section(out: &mut String, figures: &DurabilityFigures) {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {:.0} | {:.2} | {survives} |",
+            "| {} | {:.0} | {:.1} | {:.3} | {:.3} | {:.0} | {:.2} | {} | {survives} |",
             mode.synchronous.name(),
             mode.throughput(),
             1e6 / mode.throughput(),
@@ -443,6 +443,7 @@ fn durability_section(out: &mut String, figures: &DurabilityFigures) {
             mode.commit_ms(0.99),
             mode.host_write_throughput(),
             mode.host_write_ms(99.0),
+            mode.host_write_failed(),
         );
     }
     let (Some(normal), Some(full)) = (
