@@ -4,9 +4,9 @@
 //! and no purchase may be lost or applied twice. Once on PostgreSQL, once on MariaDB.
 
 use crate::databases::{databases_required, report_skipped, ScratchDb};
-use crate::harness::{send, Dirs, CONFIG_DIR};
-use crate::served::{login, serve_command, state_of, Load, Served};
-use serde_json::{json, Value};
+use crate::harness::{Dirs, CONFIG_DIR};
+use crate::served::{assert_each_purchase_applied_once, buyers, serve_command, Load, Served};
+use serde_json::json;
 use std::path::Path;
 use testkit::nginx::{self, Nginx};
 
@@ -17,11 +17,6 @@ tests_on!(
 
 /// Players buying at once, each on its own connections to nginx.
 const BUYERS: usize = 12;
-/// Gold granted to each buyer first: more than the load can spend, so that every purchase
-/// sells (a refusal for want of gold would hide a purchase applied twice).
-const GOLD: i64 = 10_000_000;
-/// What one purchase costs (the shipped mall's potion).
-const POTION: i64 = 50;
 
 /// `game-host serve` with the demo modules on `db`, named `host_id`.
 fn host_on(db: &ScratchDb, dirs: &Dirs, host_id: &str) -> Served {
@@ -50,22 +45,7 @@ async fn stopping_a_host_behind_nginx_fails_no_request_and_applies_no_purchase_t
     let client = reqwest::Client::new();
 
     // Buyers log in through nginx, and an operator grants them gold on host B.
-    let mut tokens = Vec::new();
-    let mut players = Vec::new();
-    for n in 0..BUYERS {
-        let url = format!("http://{front_address}/login");
-        let token = login(&client, &url, &format!("buyer{n}")).await;
-        let start = state_of(&client, &front_address, &token).await;
-        let player_id = start["player_id"].as_str().unwrap().to_owned();
-        let grant = client
-            .post(b.admin_url(&format!("/admin/players/{player_id}/grant")))
-            .json(&json!({ "operator": "test", "reason": "load", "gold": GOLD }));
-        let (status, granted) = send(grant).await;
-        assert_eq!(status, 200, "{granted}");
-        let start = state_of(&client, &front_address, &token).await;
-        players.push(start);
-        tokens.push(token);
-    }
+    let (tokens, players) = buyers(&client, &front_address, |path| b.admin_url(path), BUYERS).await;
 
     let buy = json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } });
     let load = Load::run(&front_address, tokens.clone(), buy);
@@ -86,23 +66,7 @@ async fn stopping_a_host_behind_nginx_fails_no_request_and_applies_no_purchase_t
         front.logs()
     );
 
-    // Every acknowledged purchase is in the data exactly once: for each buyer, the gold spent
-    // and the potions held are what the `ret: 0` replies say.
-    for ((token, start), bought) in tokens.iter().zip(&players).zip(&report.ok) {
-        let end = state_of(&client, &front_address, token).await;
-        let bought = *bought as i64;
-        let potions = |state: &Value| state["items"]["potion"].as_i64().unwrap_or(0);
-        assert_eq!(
-            end["gold"].as_i64().unwrap(),
-            start["gold"].as_i64().unwrap() - POTION * bought,
-            "gold after {bought} purchases: {start} -> {end}"
-        );
-        assert_eq!(
-            potions(&end),
-            potions(start) + bought,
-            "potions after {bought} purchases: {start} -> {end}"
-        );
-    }
+    assert_each_purchase_applied_once(&client, &front_address, &tokens, &players, &report.ok).await;
 
     // The test did what it says: host A served purchases before its stop, and finished some
     // on its open connections after it had stopped accepting.

@@ -4,9 +4,10 @@
 
 use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
 use crate::served::{
-    login, serve_command, signal_pid, state_of, wait_gone, KillOnDrop, Load, Served,
+    assert_each_purchase_applied_once, buyers, login, serve_command, signal_pid, state_of,
+    wait_gone, KillOnDrop, Load, Served,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use std::process::Command;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -459,30 +460,13 @@ fn admin_restart_restarts_the_binary_under_load_without_a_failed_request() {
 #[test]
 fn a_restart_under_purchases_loses_no_purchase_and_applies_none_twice() {
     const BUYERS: usize = 8;
-    const GOLD: i64 = 10_000_000;
-    const POTION: i64 = 50;
     let dirs = Dirs::new();
     let mut served = Served::start(serve_command(&dirs));
     let rt = runtime();
     let successor = rt.block_on(async {
         let client = reqwest::Client::new();
-        let mut tokens = Vec::new();
-        let mut starts = Vec::new();
-        for n in 0..BUYERS {
-            let url = served.url("/login");
-            let token = login(&client, &url, &format!("buyer{n}")).await;
-            let player_id = state_of(&client, &served.address, &token).await["player_id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let grant = client
-                .post(served.admin_url(&format!("/admin/players/{player_id}/grant")))
-                .json(&json!({ "operator": "test", "reason": "load", "gold": GOLD }));
-            let (status, granted) = send(grant).await;
-            assert_eq!(status, 200, "{granted}");
-            starts.push(state_of(&client, &served.address, &token).await);
-            tokens.push(token);
-        }
+        let admin_url = |path: &str| served.admin_url(path);
+        let (tokens, starts) = buyers(&client, &served.address, admin_url, BUYERS).await;
         let buy = json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } });
         let load = Load::run(&served.address, tokens.clone(), buy);
         load.serves(300).await;
@@ -499,17 +483,8 @@ fn a_restart_under_purchases_loses_no_purchase_and_applies_none_twice() {
             report.errors.len(),
             report.errors
         );
-        for ((token, start), bought) in tokens.iter().zip(&starts).zip(&report.ok) {
-            let end = state_of(&client, &served.address, token).await;
-            let bought = *bought as i64;
-            let potions = |state: &Value| state["items"]["potion"].as_i64().unwrap_or(0);
-            assert_eq!(
-                end["gold"].as_i64().unwrap(),
-                start["gold"].as_i64().unwrap() - POTION * bought,
-                "gold after {bought} purchases: {start} -> {end}"
-            );
-            assert_eq!(potions(&end), potions(start) + bought, "{start} -> {end}");
-        }
+        assert_each_purchase_applied_once(&client, &served.address, &tokens, &starts, &report.ok)
+            .await;
         std::mem::forget(kill_successor_on_failure);
         successor
     });

@@ -266,3 +266,62 @@ pub async fn state_of(client: &reqwest::Client, address: &str, token: &str) -> V
     assert_eq!((status, &reply["ret"]), (200, &json!(0)), "{reply}");
     reply["data"].clone()
 }
+
+/// Gold granted to each buyer first: more than a load can spend, so that every purchase sells
+/// (a refusal for want of gold would hide a purchase applied twice).
+pub const BUYER_GOLD: i64 = 10_000_000;
+/// What one purchase costs (the shipped mall's potion).
+pub const POTION: i64 = 50;
+
+/// Logs in `count` buyers (`buyer0`, …) at `address` and has an operator grant each
+/// [`BUYER_GOLD`] through `admin_url(path)`; their tokens, and their records after the grant.
+pub async fn buyers(
+    client: &reqwest::Client,
+    address: &str,
+    admin_url: impl Fn(&str) -> String,
+    count: usize,
+) -> (Vec<String>, Vec<Value>) {
+    let (mut tokens, mut starts) = (Vec::new(), Vec::new());
+    for n in 0..count {
+        let url = format!("http://{address}/login");
+        let token = login(client, &url, &format!("buyer{n}")).await;
+        let player_id = state_of(client, address, &token).await["player_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let grant = client
+            .post(admin_url(&format!("/admin/players/{player_id}/grant")))
+            .json(&json!({ "operator": "test", "reason": "load", "gold": BUYER_GOLD }));
+        let (status, granted) = send(grant).await;
+        assert_eq!(status, 200, "{granted}");
+        starts.push(state_of(client, address, &token).await);
+        tokens.push(token);
+    }
+    (tokens, starts)
+}
+
+/// Every acknowledged purchase is in the data exactly once: for each buyer, the gold spent
+/// and the potions held since `starts` are what its `bought` `ret: 0` replies say.
+pub async fn assert_each_purchase_applied_once(
+    client: &reqwest::Client,
+    address: &str,
+    tokens: &[String],
+    starts: &[Value],
+    bought: &[u64],
+) {
+    for ((token, start), bought) in tokens.iter().zip(starts).zip(bought) {
+        let end = state_of(client, address, token).await;
+        let bought = *bought as i64;
+        let potions = |state: &Value| state["items"]["potion"].as_i64().unwrap_or(0);
+        assert_eq!(
+            end["gold"].as_i64().unwrap(),
+            start["gold"].as_i64().unwrap() - POTION * bought,
+            "gold after {bought} purchases: {start} -> {end}"
+        );
+        assert_eq!(
+            potions(&end),
+            potions(start) + bought,
+            "potions after {bought} purchases: {start} -> {end}"
+        );
+    }
+}
