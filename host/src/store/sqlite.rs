@@ -141,8 +141,9 @@ impl SqliteStore {
         Ok(SqliteStore { jobs, cache })
     }
 
-    /// Whether turns read player records from memory now (tests).
-    pub fn caching(&self) -> bool {
+    /// Whether turns read player records from memory now.
+    #[cfg(test)]
+    fn caching(&self) -> bool {
         self.cache.as_ref().is_some_and(|cache| cache.enabled())
     }
 
@@ -168,10 +169,20 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let (reply, result) = tokio::sync::oneshot::channel();
+        let job = Job::Run(Box::new(move |slot| {
+            let _ = reply.send(f(slot));
+        }));
+        self.send(job, result).await
+    }
+
+    /// Queues `job` for the database thread and waits for the answer it sends on `result`.
+    async fn send<T>(
+        &self,
+        job: Job,
+        result: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.jobs
-            .send(Job::Run(Box::new(move |slot| {
-                let _ = reply.send(f(slot));
-            })))
+            .send(job)
             .map_err(|_| unavailable("the database thread has stopped".into()))?;
         result
             .await
@@ -501,20 +512,15 @@ impl TurnWriter for SqliteTurn {
             module,
             player: player.cloned(),
             module_data: module_data.map(|data| {
-                let text = serde_json::Value::Object(data.clone()).to_string();
+                // A map of JSON values with string keys: serializing it cannot fail.
+                let text = serde_json::to_string(data).expect("module data serializes");
                 (data.clone(), text)
             }),
             now_ms,
             done,
             pending,
         };
-        store
-            .jobs
-            .send(Job::Write(Box::new(write)))
-            .map_err(|_| unavailable("the database thread has stopped".into()))?;
-        committed
-            .await
-            .map_err(|_| unavailable("a database job failed (it panicked)".into()))?
+        store.send(Job::Write(Box::new(write)), committed).await
     }
 }
 

@@ -105,13 +105,12 @@ impl TurnCache {
     /// Database thread only: what a turn read from the file.
     pub fn loaded(&self, player_id: &str, module: &str, record: &Player, data: &ModuleData) {
         self.update(player_id, |cached| {
-            let mut cached = cached.unwrap_or_else(|| CachedPlayer {
+            let mut modules = cached.map(|cached| cached.modules).unwrap_or_default();
+            modules.insert(module.to_owned(), data.clone());
+            Some(CachedPlayer {
                 record: record.clone(),
-                modules: HashMap::new(),
-            });
-            cached.record = record.clone();
-            cached.modules.insert(module.to_owned(), data.clone());
-            Some(cached)
+                modules,
+            })
         });
     }
 
