@@ -153,12 +153,33 @@ impl ServerStore {
         ))
     }
 
+    /// Begins a transaction on a pooled connection, in a task of its own, so that it is
+    /// cancel-safe.
+    ///
+    /// sqlx 0.8 counts a transaction as open only once the server has answered its `BEGIN`: a
+    /// future dropped while it waits for that answer (a client that hung up) hands the
+    /// connection back to the pool inside a transaction that no one owns. The pool's release
+    /// check is a ping, which does not see it, so whatever runs on that connection next (a
+    /// login's insert, another player's turn) runs inside it, invisible to the other
+    /// connections and hosts until some later `COMMIT` (`tests/it/hangups.rs`). A task is
+    /// not dropped with its caller: it always reads the answer, and if the caller has gone by
+    /// then, the transaction it returns is dropped with its output, which rolls it back (sqlx
+    /// queues the `ROLLBACK`, and the pool's release ping sends it before the connection can
+    /// be handed out again).
+    async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("beginning a transaction: {e}")))?
+            .map_err(db_error)
+    }
+
     /// Begins a transaction and locks the player's row: [`StoreError::NoSuchPlayer`] if none.
     async fn lock_player(
         &self,
         player_id: &str,
     ) -> Result<(Transaction<'static, Any>, Player), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(&self.sql.lock_player)
             .bind(player_id)
             .fetch_optional(&mut *tx)

@@ -141,6 +141,48 @@ impl ScratchDb {
     }
 }
 
+impl ScratchDb {
+    /// How many connections to this database (other than the one asking) are inside a
+    /// transaction, as the server sees them: PostgreSQL's `pg_stat_activity`, InnoDB's
+    /// `innodb_trx`. SQLite has no server and no connection of another process to ask: 0.
+    ///
+    /// InnoDB lists a transaction from its first statement on, so a bare `BEGIN` is not seen
+    /// until the connection runs something inside it.
+    pub async fn open_transactions(&self) -> u64 {
+        let sql = match self.backend {
+            Backend::Sqlite => return 0,
+            Backend::Postgres => {
+                "SELECT CAST(count(*) AS BIGINT) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND xact_start IS NOT NULL"
+            }
+            Backend::MySql => {
+                "SELECT CAST(count(*) AS SIGNED) FROM information_schema.innodb_trx t \
+                 JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+                 WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID()"
+            }
+        };
+        let mut conn = AnyConnection::connect(&self.url).await.unwrap();
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+        let _ = conn.close().await;
+        count as u64
+    }
+
+    /// Waits up to `within` for every connection to this database to be outside a
+    /// transaction (connections come back to a pool, and a dropped transaction is rolled back,
+    /// a moment after their request ended); returns the count last seen.
+    pub async fn open_transactions_after(&self, within: Duration) -> u64 {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let open = self.open_transactions().await;
+            if open == 0 || tokio::time::Instant::now() >= deadline {
+                return open;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         let Some((admin, name)) = self.server.take() else {
@@ -154,9 +196,23 @@ impl Drop for ScratchDb {
                 .unwrap();
             runtime.block_on(async {
                 let mut conn = AnyConnection::connect(&admin).await?;
+                // Whatever still holds the database (a failed test's pool, a transaction it
+                // left open) would make the drop wait for ever: PostgreSQL ends those
+                // sessions itself with FORCE; on MariaDB they are killed first.
                 let force = if admin.starts_with("postgres") {
                     " WITH (FORCE)"
                 } else {
+                    let holders: Vec<i64> = sqlx::query_scalar(
+                        "SELECT CAST(id AS SIGNED) FROM information_schema.processlist \
+                         WHERE db = ? AND id <> CONNECTION_ID()",
+                    )
+                    .bind(&name)
+                    .fetch_all(&mut conn)
+                    .await?;
+                    for id in holders {
+                        // One may have gone meanwhile.
+                        let _ = conn.execute(format!("KILL {id}").as_str()).await;
+                    }
                     ""
                 };
                 conn.execute(format!("DROP DATABASE IF EXISTS {name}{force}").as_str())

@@ -16,6 +16,7 @@ mod crash;
 mod deploy;
 mod faults;
 mod fleet;
+mod hangups;
 mod harness;
 mod hotswap;
 mod isolation;
