@@ -7,6 +7,13 @@
 //! replies for `server.write_timeout_secs` ([`write_timeout`]), and at most
 //! `server.max_connections` are open at once; past it a new connection is closed at once. The body's timeout is applied
 //! where bodies are read ([`crate::http::read_body`]).
+//!
+//! Cancellation: each request is served by a task of its own (tracked in
+//! [`AppState::requests`]), and the connection's future awaits its reply. A client that hangs
+//! up makes hyper drop the connection's future at whatever await it is (reading the request,
+//! waiting for the reply, writing it); none of those holds shared state, and the request's
+//! task goes on to its end, its access line and metrics included. ARCHITECTURE.md,
+//! "Cancellation", lists every await of the request path and why it is safe.
 
 mod write_timeout;
 
@@ -73,7 +80,18 @@ where
         let state = state.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(Peer(peer));
-            handler(state.clone(), request)
+            // The request runs to its end in a task of its own; the connection only waits
+            // for its reply. hyper drops the connection's future, and with it whatever it
+            // awaits, when the client hangs up: the request's own awaits (its transaction,
+            // its player's lock, the write of its turn) are never cut off midway.
+            let running = state.requests.spawn(handler(state.clone(), request));
+            async move {
+                match running.await {
+                    Ok(reply) => reply,
+                    // The handler panicked: the connection fails as if it had run here.
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
+            }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())

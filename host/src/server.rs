@@ -6,7 +6,9 @@
 //! kernel's queue are taken and served first) → `/health` answers 503, and every game API reply
 //! closes its connection → idle keep-alive connections get [`CLOSE_LINGER`] to bring one last
 //! request → each connection finishes its in-flight request and closes → wait under the grace
-//! period and log how it ended → run the modules' shutdown hooks, join the module threads,
+//! period and log how it ended → wait (within the grace period too) for the requests still
+//! running after their clients hung up (each runs in a task of its own, [`crate::listener`])
+//! → run the modules' shutdown hooks, join the module threads,
 //! unload the libraries → close the store.
 //!
 //! Requests on open connections are served to the end, never refused: a client (nginx with
@@ -229,6 +231,7 @@ impl Host {
         state.begin_shutdown();
         let _ = stop_admin.send(());
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
+        let grace_over = tokio::time::Instant::now() + grace;
         slog::info!(state.log, "shutting down: no longer accepting"; "grace_secs" => grace.as_secs());
         let admin = match admin {
             Some(task) => task.await.ok(),
@@ -256,6 +259,16 @@ impl Host {
                 state.log,
                 "grace period over; cutting the remaining connections"
             ),
+        }
+        // Requests whose clients hung up are not connections any more, but their tasks may
+        // still run (a turn to commit): the modules and the store wait for them.
+        state.requests.close();
+        if tokio::time::timeout_at(grace_over, state.requests.wait())
+            .await
+            .is_err()
+        {
+            slog::warn!(state.log, "grace period over; requests still running";
+                "requests" => state.requests.len());
         }
         // Module changes stop before the modules do: shutdown retires everything itself.
         tasks.stop();

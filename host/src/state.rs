@@ -39,6 +39,9 @@ pub struct Shared {
     /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
     /// to start (the host runs inside tests).
     pub restart: Option<RestartRequests>,
+    /// Every request being served, each in a task of its own ([`crate::listener`]): a client
+    /// that hangs up does not cancel its request, and shutdown waits for them all.
+    pub requests: tokio_util::task::TaskTracker,
     /// Set when the host stops accepting (a signal, or a successor took the sockets over):
     /// `/health` answers 503 and every game API reply closes its connection.
     shutting_down: AtomicBool,
@@ -67,6 +70,7 @@ impl AppState {
             static_files,
             metrics,
             restart,
+            requests: tokio_util::task::TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
         }))
     }

@@ -1,6 +1,7 @@
 //! The soak's hostile client: random malformed, oversized and garbage requests to `/login` and
-//! `/logic`, bad tokens, and slow or abandoned sends, each on a connection of its own, written
-//! as raw bytes (an HTTP library would refuse to send most of them).
+//! `/logic`, bad tokens, slow or abandoned sends, and clients that hang up mid-request, each on
+//! a connection of its own, written as raw bytes (an HTTP library would refuse to send most of
+//! them).
 //!
 //! Each request is of a [`Kind`]. A well-formed kind is a valid HTTP request the host must
 //! answer with the protocol's refusal for it (`ret` -4 for an oversized body, ...); a malformed
@@ -10,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use testkit::hangup::{self, HangUp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -47,12 +49,16 @@ pub enum Kind {
     BadHeaders,
     /// Headers and part of a body sent slowly, then the connection closed.
     Abandoned,
+    /// A valid purchase or read, the connection closed right after sending it, during its
+    /// turn, or as the reply arrives (`testkit::hangup`). Nothing to expect of these, but
+    /// what they leave behind would fail the load's requests beside them.
+    HangUp,
 }
 
 impl Kind {
     /// The kinds the fast loop picks from, uniformly (the slow ones have a loop of their own;
     /// a chunked body over the limit is a megabyte, so it is one pick in 40).
-    const FAST: [Kind; 10] = [
+    const FAST: [Kind; 11] = [
         Kind::GarbageBody,
         Kind::BadEnvelope,
         Kind::UnknownCommand,
@@ -63,6 +69,7 @@ impl Kind {
         Kind::WrongRoute,
         Kind::GarbageHttp,
         Kind::BadHeaders,
+        Kind::HangUp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +87,7 @@ impl Kind {
             Kind::GarbageHttp => "garbage bytes",
             Kind::BadHeaders => "broken HTTP",
             Kind::Abandoned => "abandoned mid-body",
+            Kind::HangUp => "hung up mid-request",
         }
     }
 
@@ -93,7 +101,7 @@ impl Kind {
             Kind::Oversized | Kind::OversizedChunked => Some(&[-4]),
             Kind::WrongRoute => Some(&[-1, -2]),
             Kind::Slow => Some(&[0]),
-            Kind::GarbageHttp | Kind::BadHeaders | Kind::Abandoned => None,
+            Kind::GarbageHttp | Kind::BadHeaders | Kind::Abandoned | Kind::HangUp => None,
         }
     }
 }
@@ -251,6 +259,8 @@ enum After {
     HalfClose,
     /// Close the connection without reading.
     Leave,
+    /// Send it whole, then close as the client that hangs up does.
+    HangUp(HangUp),
 }
 
 enum Outcome {
@@ -425,6 +435,17 @@ fn request(kind: Kind, token: &str, addr: SocketAddr, random: &mut Random) -> Re
             pause: Duration::ZERO,
             after: After::HalfClose,
         },
+        Kind::HangUp => {
+            let body = random.pick(&[
+                r#"{"cmd":"1103","data":{"id":"potion","count":1}}"#,
+                r#"{"cmd":"1203"}"#,
+            ]);
+            Request {
+                pieces: vec![logic(body.as_bytes())],
+                pause: Duration::ZERO,
+                after: After::HangUp(HangUp::pick(random.next(), Duration::from_millis(3))),
+            }
+        }
         Kind::Abandoned => {
             let head = format!(
                 "POST /logic HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {bearer}\r\n\
@@ -529,6 +550,17 @@ fn hex(bytes: &[u8]) -> String {
 /// (or [`REPLY_TIMEOUT`]). The sending runs beside the reading: a host that answers before
 /// the whole body arrived (an oversized one) is heard.
 async fn exchange(addr: SocketAddr, request: Request) -> Outcome {
+    if let After::HangUp(hang_up) = request.after {
+        return match hangup::send(addr, &request.pieces.concat(), hang_up).await {
+            Ok(Some(reply)) => outcome(
+                reply.status,
+                &reply.body,
+                reply.body.chars().take(200).collect(),
+            ),
+            Ok(None) => Outcome::NoReply("hung up by the client".into()),
+            Err(e) => Outcome::NoReply(format!("connect or send: {e}")),
+        };
+    }
     let mut stream = match TcpStream::connect(addr).await {
         Ok(stream) => stream,
         Err(e) => return Outcome::NoReply(format!("connect: {e}")),
@@ -570,14 +602,18 @@ fn parse_reply(bytes: &[u8]) -> Option<Outcome> {
     let text = String::from_utf8_lossy(bytes);
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some(outcome(status, body, text.chars().take(200).collect()))
+}
+
+/// A reply's outcome: its status, and its protocol `ret` if the body has one.
+fn outcome(status: u16, body: &str, raw: String) -> Outcome {
     let ret = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|reply| reply["ret"].as_i64());
     let answer = ret.map_or(Answer::Status(status), Answer::Ret);
-    let raw: String = text.chars().take(200).collect();
-    Some(Outcome::Reply {
+    Outcome::Reply {
         status,
         answer,
         raw,
-    })
+    }
 }

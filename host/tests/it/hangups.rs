@@ -10,16 +10,20 @@
 //!   every player's gold and items conserved.
 
 use crate::databases::ScratchDb;
+use crate::harness::{Dirs, TestHost, DEMO_MODULES};
 use host::store::{AuditNote, Grant, SessionCheck, Store};
-use plugin_api::Player;
+use plugin_api::{Player, STARTING_GOLD};
 use rand::Rng;
-use serde_json::json;
-use std::sync::Arc;
-use std::time::Duration;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testkit::hangup::{self, HangUp};
 
 tests_on!(
     [sqlite: Sqlite, postgres: Postgres, mysql: MySql]
     store_calls_dropped_midway_leave_no_transaction_open,
+    clients_that_hang_up_under_load_leave_nothing_behind,
 );
 
 /// Players of the store-level case.
@@ -182,4 +186,188 @@ async fn store_calls_dropped_midway_leave_no_transaction_open(db: ScratchDb) {
         .unwrap();
         turn.end(None, None, 9).await.unwrap();
     }
+}
+
+/// Players buying in the host-level case, and how long its clients hang up for.
+const BUYERS: usize = 60;
+const LOAD_FOR: Duration = Duration::from_secs(3);
+const CLIENTS: usize = 48;
+/// A potion, as the mall sells it; an operator's grant in this test.
+const POTION: i64 = 50;
+const GRANT: i64 = 50;
+
+/// What the clients that read their replies were told.
+#[derive(Default)]
+struct Told {
+    /// Purchases answered `ret: 0`, per buyer.
+    bought: Vec<AtomicU64>,
+    /// Replies that should not have come: anything but a sale or "not enough gold" to a
+    /// purchase, a failed login, a 5xx.
+    wrong: Mutex<Vec<String>>,
+    sent: AtomicU64,
+}
+
+async fn clients_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
+    let dirs = Dirs::new();
+    for module in DEMO_MODULES {
+        dirs.install(module);
+    }
+    let url = db.url.clone();
+    let host = TestHost::start_in(dirs, move |config| config.store.url = url).await;
+    let mut buyers = Vec::new();
+    for b in 0..BUYERS {
+        buyers.push(host.login(&format!("buyer-{b}")).await);
+    }
+    let buyers = Arc::new(buyers);
+    let told = Arc::new(Told {
+        bought: (0..BUYERS).map(|_| AtomicU64::new(0)).collect(),
+        ..Told::default()
+    });
+
+    // Purchases, operator grants, reads and logins of new accounts from 48 clients at once,
+    // each on a connection of its own, most closed early: right after sending, during the
+    // turn (up to 3 ms in), or as the reply arrives.
+    let end = Instant::now() + LOAD_FOR;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (buyers, told) = (buyers.clone(), told.clone());
+            let (addr, admin) = (host.addr, host.admin_addr);
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    n += 1;
+                    let (b, kind, random) = {
+                        let mut rng = rand::thread_rng();
+                        (
+                            rng.gen_range(0..BUYERS),
+                            rng.gen_range(0..10),
+                            rng.gen::<u64>(),
+                        )
+                    };
+                    let hang_up = HangUp::pick(random, Duration::from_millis(3));
+                    let (player_id, token) = &buyers[b];
+                    let sent = match kind {
+                        0..=5 => {
+                            let buy = r#"{"cmd":"1103","data":{"id":"potion","count":1}}"#;
+                            hangup::post(addr, "/logic", Some(token), buy, hang_up).await
+                        }
+                        6 | 7 => {
+                            let grant =
+                                json!({ "operator": "ops", "reason": "hang-ups", "gold": GRANT });
+                            let path = format!("/admin/players/{player_id}/grant");
+                            hangup::post(admin, &path, None, &grant.to_string(), hang_up).await
+                        }
+                        8 => {
+                            hangup::post(addr, "/logic", Some(token), r#"{"cmd":"1203"}"#, hang_up)
+                                .await
+                        }
+                        _ => {
+                            let login = json!({ "account": format!("walk-in-{c}-{n}") });
+                            hangup::post(addr, "/login", None, &login.to_string(), hang_up).await
+                        }
+                    };
+                    told.sent.fetch_add(1, Ordering::Relaxed);
+                    let Ok(Some(reply)) = sent else { continue };
+                    let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+                    let ret = body["ret"].as_i64();
+                    match (kind, reply.status, ret) {
+                        (0..=5, 200, Some(0)) => {
+                            told.bought[b].fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Not enough gold: the buyer spent it all.
+                        (0..=5, 200, Some(1)) | (6.., 200, Some(0)) => {}
+                        _ => told
+                            .wrong
+                            .lock()
+                            .unwrap()
+                            .push(format!("kind {kind}: {} {}", reply.status, reply.body)),
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let wrong = told.wrong.lock().unwrap().clone();
+    assert!(
+        wrong.is_empty(),
+        "{} wrong replies, the first: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+
+    // The requests whose clients hung up run on to their end.
+    for _ in 0..400 {
+        if host.state.requests.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        host.state.requests.is_empty(),
+        "requests still running 10 s after the load"
+    );
+    assert!(host.state.player_locks.is_empty(), "player locks left held");
+    let open = db.open_transactions_after(Duration::from_secs(3)).await;
+    assert_eq!(open, 0, "the host's connections left inside a transaction");
+
+    // 200 new players, 20 at a time, each logged in and served their first command.
+    for batch in 0..10 {
+        let firsts = (0..20).map(|i| {
+            let host = &host;
+            async move {
+                let account = format!("after-{batch}-{i}");
+                let (status, login) = host
+                    .post("/login", &json!({ "account": account }), None)
+                    .await;
+                assert_eq!(
+                    (status, login["ret"].as_i64()),
+                    (200, Some(0)),
+                    "login of {account}: {login}"
+                );
+                let token = login["token"].as_str().unwrap();
+                let record = host.ok(token, "1203", json!({})).await;
+                assert_eq!(
+                    record["gold"].as_i64(),
+                    Some(STARTING_GOLD),
+                    "{account}: {record}"
+                );
+            }
+        });
+        futures::future::join_all(firsts).await;
+    }
+
+    // Gold and items are conserved: each buyer's gold and potions add up to what they started
+    // with plus what the operators granted (each applied grant has its audit row, written in
+    // the same transaction), and every purchase a client was told of is there.
+    for (b, (player_id, token)) in buyers.iter().enumerate() {
+        let record = host.ok(token, "1203", json!({})).await;
+        let (_, audit) = host
+            .admin(
+                reqwest::Method::GET,
+                &format!("/admin/audit?player_id={player_id}&limit=1000"),
+                None,
+            )
+            .await;
+        let grants = audit["entries"].as_array().expect("audit entries").len() as i64;
+        let gold = record["gold"].as_i64().unwrap();
+        let potions = record["items"]["potion"].as_i64().unwrap_or(0);
+        assert_eq!(
+            gold + POTION * potions,
+            STARTING_GOLD + GRANT * grants,
+            "buyer {b}: {potions} potions, {grants} grants: {record}"
+        );
+        let told_bought = told.bought[b].load(Ordering::Relaxed) as i64;
+        assert!(
+            potions >= told_bought,
+            "buyer {b} was told of {told_bought} purchases and has {potions} potions"
+        );
+    }
+    assert_eq!(db.open_transactions_after(Duration::from_secs(3)).await, 0);
+    assert!(
+        told.sent.load(Ordering::Relaxed) > 500,
+        "too little load to mean anything: {}",
+        told.sent.load(Ordering::Relaxed)
+    );
 }
