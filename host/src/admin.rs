@@ -31,7 +31,6 @@ use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
 
 /// Serves one admin request. Never fails: every error becomes a JSON reply.
@@ -209,7 +208,7 @@ async fn modules(state: &AppState) -> Reply {
 }
 
 fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u64) -> Value {
-    let stuck = version.stats.stuck();
+    let counts = version.stats.counts();
     let meta = &version.meta;
     let loaded_at_ms = version
         .loaded_at
@@ -224,13 +223,13 @@ fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u
         "commands": meta.commands,
         "generation": version.generation,
         "loaded_at_ms": loaded_at_ms,
-        "in_flight": version.stats.in_flight.load(Ordering::Relaxed),
-        "calls": version.stats.calls.load(Ordering::Relaxed),
-        "failures": version.stats.failures.load(Ordering::Relaxed),
+        "in_flight": counts.in_flight,
+        "calls": counts.calls,
+        "failures": counts.failures,
         // Calls past their deadline still running; at `plugins.max_stuck_calls` the module's
         // commands are refused (-6) and it is unhealthy until they return.
-        "stuck_calls": stuck,
-        "healthy": stuck < max_stuck,
+        "stuck_calls": counts.stuck,
+        "healthy": version.stats.healthy(max_stuck),
         "previous": previous.iter().map(|(v, sha)| json!({ "version": v, "sha256": sha })).collect::<Vec<_>>(),
     })
 }

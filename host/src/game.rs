@@ -6,8 +6,7 @@
 //! transaction, only if the module succeeded and only if something changed.
 
 use crate::error::ApiError;
-use crate::plugins::executor::RunError;
-use crate::plugins::{CallOutcome, ModuleVersion};
+use crate::plugins::{CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
@@ -142,7 +141,7 @@ pub async fn run_command(
     // Dropping `turn` on any early return below ends it without writing anything.
     let outcome = call_module(
         state,
-        version.clone(),
+        &version,
         cmd,
         request.data,
         &turn.player,
@@ -179,76 +178,54 @@ pub async fn run_command(
     }
 }
 
-/// Calls the module on an executor thread under its deadline. The job owns its pin on the
-/// version, so a call that outlives the deadline keeps its library loaded until it returns;
-/// its result is then dropped and nothing is committed. A version with
-/// `plugins.max_stuck_calls` calls past their deadline is not called at all: -6 at once.
+/// Calls the module ([`ModuleVersion::run_command`]: its deadline, its cap of stuck calls, its
+/// counts) and turns a call that has no outcome into the client's error.
 async fn call_module(
     state: &AppState,
-    version: Arc<ModuleVersion>,
+    version: &Arc<ModuleVersion>,
     cmd: Cmd,
     data: Map<String, Value>,
     player: &Player,
     module_data: &ModuleData,
 ) -> Result<CallOutcome, ApiError> {
-    let module = version.meta.name.clone();
-    let max_stuck = state.config.plugins.max_stuck_calls;
-    let stuck = version.stats.stuck();
-    if stuck >= max_stuck {
-        version.stats.failed();
-        return Err(too_many_stuck(&version, stuck));
-    }
-    let pinned = version.clone();
-    let _running = pinned.stats.begin();
-    let data = Value::Object(data).to_string();
-    let player = serde_json::to_string(player).expect("a player record serializes");
-    let module_data = Value::Object(module_data.clone()).to_string();
-    let timeout_ms = state.config.call_timeout_ms(&module);
-    let outcome = state
-        .registry
-        .executor()
-        .run_within(
-            state.config.call_timeout(&module),
-            &pinned.stats.stuck,
-            max_stuck,
-            move || version.call(cmd, &data, &player, &module_data),
-        )
-        .await;
-    if !matches!(
-        outcome,
-        Ok(CallOutcome::Done { .. } | CallOutcome::Refused { .. })
-    ) {
-        pinned.stats.failed();
-    }
-    match outcome {
+    let module = &version.meta.name;
+    let limits = CallLimits {
+        deadline: state.config.call_timeout(module),
+        max_stuck: state.config.plugins.max_stuck_calls,
+    };
+    let input = CallInput {
+        data: Value::Object(data).to_string(),
+        player: serde_json::to_string(player).expect("a player record serializes"),
+        module_data: Value::Object(module_data.clone()).to_string(),
+    };
+    let executor = state.registry.executor();
+    match version.run_command(executor, limits, cmd, input).await {
         Ok(outcome) => Ok(outcome),
-        Err(RunError::Closed(closed)) => {
+        Err(CallError::Closed(closed)) => {
             Err(ApiError::unavailable("the host is shutting down", closed))
         }
-        Err(RunError::TooManyStuck(stuck)) => Err(too_many_stuck(&pinned, stuck)),
-        Err(RunError::Overdue) => {
-            let stuck = pinned.stats.stuck();
+        Err(e @ CallError::TooManyStuck { .. }) => Err(ApiError::unavailable(
+            format!("module `{module}` is not answering: try again later"),
+            format!(
+                "version {}: {e} (plugins.max_stuck_calls)",
+                version.meta.version
+            ),
+        )),
+        Err(CallError::Overdue { deadline, stuck }) => {
+            let timeout_ms = deadline.as_millis() as u64;
             slog::warn!(state.log, "module call past its deadline (one that started runs on)";
-                "module" => &module, "version" => &pinned.meta.version, "cmd" => %cmd,
+                "module" => module, "version" => &version.meta.version, "cmd" => %cmd,
                 "timeout_ms" => timeout_ms, "stuck_calls" => stuck);
-            if stuck >= max_stuck {
+            if !version.stats.healthy(limits.max_stuck) {
                 slog::error!(state.log, "module unhealthy: its commands are refused until its calls return";
-                    "module" => &module, "version" => &pinned.meta.version, "stuck_calls" => stuck);
+                    "module" => module, "version" => &version.meta.version, "stuck_calls" => stuck);
             }
-            Err(ApiError::Timeout { module, timeout_ms })
+            Err(ApiError::Timeout {
+                module: module.clone(),
+                timeout_ms,
+            })
         }
     }
-}
-
-/// -6 for a version with `plugins.max_stuck_calls` calls stuck past their deadline.
-fn too_many_stuck(version: &ModuleVersion, stuck: u64) -> ApiError {
-    ApiError::unavailable(
-        format!("module `{}` is not answering: try again later", version.meta.name),
-        format!(
-            "{stuck} calls of version {} are past their deadline and have not returned (plugins.max_stuck_calls)",
-            version.meta.version
-        ),
-    )
 }
 
 /// The outcome if every text in it is within `plugins.max_reply_bytes`: a module must not make

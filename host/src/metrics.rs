@@ -216,14 +216,14 @@ impl Metrics {
                 module: version.meta.name.clone(),
                 version: version.meta.version.clone(),
             };
-            let stuck = version.stats.stuck();
+            let stuck = version.stats.counts().stuck;
             self.modules.get_or_create(&labels).set(1);
             self.stuck_calls
                 .get_or_create(&labels)
                 .set(i64::try_from(stuck).unwrap_or(i64::MAX));
             self.healthy
                 .get_or_create(&labels)
-                .set(i64::from(stuck < max_stuck));
+                .set(i64::from(version.stats.healthy(max_stuck)));
         }
         let retirement = registry.retirement();
         let draining = retirement.draining();

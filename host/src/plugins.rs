@@ -3,6 +3,7 @@
 //! - [`trust`] decides whether a file may be loaded at all (permissions, signature);
 //! - [`loader`] opens and checks a library (the host's only `unsafe`);
 //! - [`version`] is one loaded module version and the calls into it;
+//! - [`call`] runs a command's call under its deadline and stuck-call cap, and counts it;
 //! - [`services`] is what the host offers a module during a call;
 //! - [`executor`] is the fixed set of threads that run module code;
 //! - [`registry`] holds the routing snapshot and the one path by which it changes;
@@ -14,6 +15,7 @@
 
 pub mod archive;
 pub mod budget;
+pub mod call;
 pub mod events;
 pub mod executor;
 pub mod loader;
@@ -24,5 +26,6 @@ pub mod trust;
 pub mod version;
 pub mod watcher;
 
+pub use call::{CallError, CallInput, CallLimits};
 pub use registry::{Change, Registry, Routes, ScanReport};
 pub use version::{CallOutcome, ModuleMeta, ModuleVersion, Refused};

@@ -109,7 +109,7 @@ impl Retirement {
                     self.drain_deadline.as_secs_f64()
                 );
                 slog::warn!(log, "module version stuck draining"; "module" => &entry.version.meta.name,
-                    "generation" => entry.version.generation, "in_flight" => entry.version.stats.in_flight.load(Ordering::Relaxed));
+                    "generation" => entry.version.generation, "in_flight" => entry.version.stats.in_flight());
                 events.push(Event::about(EventKind::Stuck, &entry.version, message));
             }
             index += 1;
@@ -170,7 +170,7 @@ impl Retirement {
                 version: d.version.meta.version.clone(),
                 generation: d.version.generation,
                 sha256: d.version.meta.sha256.clone(),
-                in_flight: d.version.stats.in_flight.load(Ordering::Relaxed),
+                in_flight: d.version.stats.in_flight(),
                 draining_ms: d.since.elapsed().as_millis() as u64,
                 stuck: d.stuck,
             })

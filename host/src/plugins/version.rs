@@ -8,6 +8,7 @@
 //! Every method that runs module code must be called on an executor thread
 //! ([`super::executor`]), never on the async reactor.
 
+use super::call::CallStats;
 use super::executor::ExecutorClosed;
 use super::loader::{self, Library, LoadError};
 use super::services::ModuleServices;
@@ -16,7 +17,6 @@ use crate::protocol::Cmd;
 use abi_stable::std_types::{RStr, RString};
 use plugin_api::abi::{CommandCall, CommandOutcome, ModuleRoot_Ref};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What a module says it is, checked.
@@ -45,42 +45,6 @@ pub struct ModuleVersion {
     services: ModuleServices,
     /// Declared last so that it drops last: unloading happens after everything else is gone.
     _library: Library,
-}
-
-/// Counters of one version's calls, for the admin API.
-#[derive(Debug, Default)]
-pub struct CallStats {
-    pub calls: AtomicU64,
-    pub failures: AtomicU64,
-    pub in_flight: AtomicU64,
-    /// Calls past their deadline that have not returned (shared with the executor's jobs,
-    /// which uncount themselves when they return).
-    pub stuck: Arc<AtomicU64>,
-}
-
-/// Counts one call as running until dropped.
-pub struct CallGuard<'a>(&'a CallStats);
-
-impl CallStats {
-    pub fn begin(&self) -> CallGuard<'_> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        CallGuard(self)
-    }
-
-    pub fn failed(&self) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn stuck(&self) -> u64 {
-        self.stuck.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for CallGuard<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// How a command ended, in host memory.

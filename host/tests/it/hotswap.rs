@@ -186,7 +186,7 @@ async fn a_long_command_finishes_on_the_old_version_during_a_swap() {
     };
     let old = host.state.registry.route("95").unwrap();
     wait_until(Duration::from_secs(5), "the long call to start", || async {
-        old.stats.in_flight.load(Ordering::Relaxed) == 1
+        old.stats.in_flight() == 1
     })
     .await;
     ship(&host.dirs.plugins(), &build("b"), Ship::AtomicRename);
@@ -224,7 +224,7 @@ async fn a_call_past_the_drain_deadline_is_reported_stuck_then_retired_when_it_r
     let old = host.state.registry.route("95").unwrap();
     let old_generation = old.generation;
     wait_until(Duration::from_secs(5), "the call to start", || async {
-        old.stats.in_flight.load(Ordering::Relaxed) == 1
+        old.stats.in_flight() == 1
     })
     .await;
     drop(old);
