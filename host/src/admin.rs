@@ -245,7 +245,7 @@ async fn rollback(state: &AppState, name: &str) -> Result<Reply, ApiError> {
     serving(state, name)?;
     Ok(match state.registry.rollback(name).await {
         Ok(change) => change_reply(change),
-        Err(why) => Reply::ok(json!({ "ret": 1, "change": "refused", "msg": why })),
+        Err(why) => Reply::ok(json!({ "ret": 1, "change": "refused", "msg": why.to_string() })),
     })
 }
 

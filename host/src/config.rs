@@ -294,6 +294,8 @@ pub enum ConfigError {
     UnknownProfile { profile: String, path: PathBuf },
     #[error("invalid config: {0}")]
     Value(String),
+    #[error("store.url: {0}")]
+    StoreUrl(#[from] crate::store::UrlError),
 }
 
 /// Where the configuration comes from, lowest precedence first (flags are applied after).
@@ -455,7 +457,7 @@ impl Config {
             1,
             3_600_000,
         )?;
-        self.database_url()?;
+        self.database_url().map_err(|e| e.to_string())?;
         range(
             "plugins.drain_deadline_secs",
             plugins.drain_deadline_secs,
@@ -479,9 +481,8 @@ impl Config {
     }
 
     /// The database `store.url` names; the error names the key and what is accepted.
-    pub fn database_url(&self) -> Result<DatabaseUrl, String> {
-        DatabaseUrl::parse(&self.store.url, &self.paths.data_dir)
-            .map_err(|e| format!("store.url: {e}"))
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        Ok(DatabaseUrl::parse(&self.store.url, &self.paths.data_dir)?)
     }
 
     /// How a server store connects.

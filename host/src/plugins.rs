@@ -27,5 +27,5 @@ pub mod version;
 pub mod watcher;
 
 pub use call::{CallError, CallInput, CallLimits};
-pub use registry::{Change, Registry, Routes, ScanReport};
+pub use registry::{Change, Registry, RollbackError, Routes, ScanReport};
 pub use version::{CallOutcome, ModuleMeta, ModuleVersion, Refused};

@@ -83,8 +83,8 @@ pub enum StartError {
     StaticDir(String),
     #[error("cannot watch the plugins directory {dir}: {source}")]
     Watch { dir: String, source: notify::Error },
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A started host: store open, modules loaded, not yet serving.
@@ -159,7 +159,7 @@ impl Host {
                 return Err(StartError::StaticDir(dir.display().to_string()));
             }
         }
-        let url = config.database_url().map_err(StartError::Config)?;
+        let url = config.database_url()?;
         let store = store::open(&url, &config.pool_settings(), config.sqlite_options()).await?;
         slog::info!(deps.log, "store open"; "database" => %url);
         let plugins_error = |source| StartError::Plugins {

@@ -20,13 +20,29 @@ pub mod sqlite;
 pub mod url;
 
 pub use sqlite::{Durability, SqliteOptions};
-pub use url::{open, DatabaseUrl};
+pub use url::{DatabaseUrl, UrlError};
 
 use async_trait::async_trait;
 use plugin_api::Player;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Opens the store that `url` names, bringing its schema up to date. `pool` applies to a
+/// server database, `sqlite` to SQLite.
+pub async fn open(
+    url: &DatabaseUrl,
+    pool: &server::PoolSettings,
+    sqlite: SqliteOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path, sqlite)?),
+        DatabaseUrl::Postgres(_) | DatabaseUrl::MySql(_) => {
+            Arc::new(server::ServerStore::open(url, pool).await?)
+        }
+    })
+}
 
 /// A module's private data for one player: a JSON object.
 pub type ModuleData = Map<String, Value>;

@@ -15,24 +15,36 @@ const PTHREAD_KEYS_RESERVE: u32 = 64;
 /// Share of `vm.max_map_count` reloads may fill.
 const MAPS_SHARE: f64 = 0.8;
 
-/// Why another load must not happen now, if it must not.
-pub fn check(leaked_versions: usize, max_leaked_versions: usize) -> Result<(), String> {
-    const RESTART: &str = "restart the host gracefully to reclaim it";
+/// Why another load must not happen now. Each says to restart the host gracefully, which is
+/// what reclaims the resource.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverBudget {
+    #[error("{leaked} earlier versions did not leave memory (limit {max}): {RESTART}")]
+    LeakedVersions { leaked: usize, max: usize },
+    #[error("{used} of {PTHREAD_KEYS_MAX} pthread keys are used: {RESTART}")]
+    PthreadKeys { used: u32 },
+    #[error("{used} of {max} memory maps are used: {RESTART}")]
+    MemoryMaps { used: usize, max: usize },
+}
+
+const RESTART: &str = "restart the host gracefully to reclaim it";
+
+/// Whether another load may happen now.
+pub fn check(leaked_versions: usize, max_leaked_versions: usize) -> Result<(), OverBudget> {
     if leaked_versions >= max_leaked_versions {
-        return Err(format!(
-            "{leaked_versions} earlier versions did not leave memory (limit {max_leaked_versions}): {RESTART}"
-        ));
+        return Err(OverBudget::LeakedVersions {
+            leaked: leaked_versions,
+            max: max_leaked_versions,
+        });
     }
     if let Some(keys) = pthread_keys_in_use() {
         if keys + PTHREAD_KEYS_RESERVE >= PTHREAD_KEYS_MAX {
-            return Err(format!(
-                "{keys} of {PTHREAD_KEYS_MAX} pthread keys are used: {RESTART}"
-            ));
+            return Err(OverBudget::PthreadKeys { used: keys });
         }
     }
     if let (Some(used), Some(max)) = (maps_in_use(), max_map_count()) {
         if used as f64 >= max as f64 * MAPS_SHARE {
-            return Err(format!("{used} of {max} memory maps are used: {RESTART}"));
+            return Err(OverBudget::MemoryMaps { used, max });
         }
     }
     Ok(())

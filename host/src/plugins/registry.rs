@@ -72,6 +72,24 @@ pub struct ScanReport {
     pub refused: Vec<(PathBuf, String)>,
 }
 
+/// Why a rollback did not happen; what serves is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("no module `{0}` is serving")]
+    NotServing(String),
+    #[error("no previous version of `{0}` is kept")]
+    NothingKept(String),
+    #[error("cannot read the kept version {}: {source}", file.display())]
+    Unreadable {
+        file: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the kept version {} changed on disk since it served: not loaded", .0.display())]
+    Changed(std::path::PathBuf),
+    #[error("the previous version cannot be loaded any more: {0}")]
+    Refused(Box<Refused>),
+}
+
 /// Owns the modules, the threads that run them, and their history.
 pub struct Registry {
     routes: ArcSwap<Routes>,
@@ -259,26 +277,25 @@ impl Registry {
 
     /// Serves `module`'s previous good version again, from the archive. The version rolled
     /// back from is not loaded again from the plugins directory until that file changes.
-    pub async fn rollback(&self, module: &str) -> Result<Change, String> {
+    pub async fn rollback(&self, module: &str) -> Result<Change, RollbackError> {
         let mut control = self.control.lock().await;
         let routes = self.routes();
         let serving = routes
             .by_name(module)
             .cloned()
-            .ok_or_else(|| format!("no module `{module}` is serving"))?;
+            .ok_or_else(|| RollbackError::NotServing(module.to_owned()))?;
         let (archived, sha256) = control
             .archive
             .take_previous(module, &serving.meta.sha256)
-            .ok_or_else(|| format!("no previous version of `{module}` is kept"))?;
-        let bytes = std::fs::read(&archived)
-            .map_err(|e| format!("cannot read the kept version {}: {e}", archived.display()))?;
+            .ok_or_else(|| RollbackError::NothingKept(module.to_owned()))?;
+        let bytes = std::fs::read(&archived).map_err(|source| RollbackError::Unreadable {
+            file: archived.clone(),
+            source,
+        })?;
         // The archive holds bytes that were admitted when they served; the name is their
         // sha256, so a file changed on disk since is caught here.
         if super::loader::sha256_hex(&bytes) != sha256 {
-            return Err(format!(
-                "the kept version {} changed on disk since it served: not loaded",
-                archived.display()
-            ));
+            return Err(RollbackError::Changed(archived));
         }
         let file = serving.meta.file.clone();
         match self
@@ -290,9 +307,7 @@ impl Registry {
                 control.refused.insert(file, serving.meta.sha256.clone());
                 Ok(self.publish(version, Some(serving), EventKind::Rollback))
             }
-            Err(refused) => Err(format!(
-                "the previous version cannot be loaded any more: {refused}"
-            )),
+            Err(refused) => Err(RollbackError::Refused(Box::new(refused))),
         }
     }
 

@@ -123,7 +123,10 @@ pub enum Refused {
         other: PathBuf,
     },
     #[error("{file}: not loaded: {reason}")]
-    Budget { file: PathBuf, reason: String },
+    Budget {
+        file: PathBuf,
+        reason: super::budget::OverBudget,
+    },
     #[error("not loaded: {0}")]
     ShuttingDown(#[from] ExecutorClosed),
 }

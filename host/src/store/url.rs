@@ -1,12 +1,19 @@
-//! Which database a host uses: the `store.url` setting, read, checked, shown without its
-//! password, and opened.
+//! Which database a host uses: the `store.url` setting, read, checked, and shown without its
+//! password. ([`super::open`] opens it.)
 
-use super::server::{PoolSettings, ServerStore};
-use super::sqlite::{SqliteOptions, SqliteStore};
-use super::{Store, StoreError};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
+/// Why a `store.url` is refused; each message says what is accepted. None shows a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("sqlite:// needs a file path: sqlite://var/data/game.db")]
+    NoSqlitePath,
+    #[error("`{shown}` is not a URL ({reason})")]
+    NotAUrl { shown: String, reason: String },
+    #[error("unknown database `{0}://`: use sqlite://PATH, postgres://USER@HOST/DB or mysql://USER@HOST/DB")]
+    UnknownScheme(String),
+}
 
 /// A parsed `store.url`.
 #[derive(Clone, PartialEq, Eq)]
@@ -22,30 +29,31 @@ pub enum DatabaseUrl {
 
 impl DatabaseUrl {
     /// Reads `text`; `""` is SQLite in `data_dir`. The error says what is accepted.
-    pub fn parse(text: &str, data_dir: &Path) -> Result<DatabaseUrl, String> {
+    pub fn parse(text: &str, data_dir: &Path) -> Result<DatabaseUrl, UrlError> {
         if text.is_empty() {
             return Ok(DatabaseUrl::Sqlite(data_dir.join("game.db")));
         }
         if let Some(path) = text.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("sqlite:// needs a file path: sqlite://var/data/game.db".into());
+                return Err(UrlError::NoSqlitePath);
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
-        let parsed = url::Url::parse(text)
-            .map_err(|e| format!("`{}` is not a URL ({e})", redact_text(text)))?;
+        let not_a_url = |e: url::ParseError| UrlError::NotAUrl {
+            shown: redact_text(text),
+            reason: e.to_string(),
+        };
+        let parsed = url::Url::parse(text).map_err(not_a_url)?;
         match parsed.scheme() {
             "postgres" | "postgresql" => Ok(DatabaseUrl::Postgres(parsed)),
             "mysql" | "mariadb" => {
                 let mut parsed = parsed;
                 // sqlx knows MariaDB by MySQL's scheme; both speak the same protocol.
                 let text = parsed.as_str().replacen("mariadb://", "mysql://", 1);
-                parsed = url::Url::parse(&text).map_err(|e| e.to_string())?;
+                parsed = url::Url::parse(&text).map_err(not_a_url)?;
                 Ok(DatabaseUrl::MySql(parsed))
             }
-            other => Err(format!(
-                "unknown database `{other}://`: use sqlite://PATH, postgres://USER@HOST/DB or mysql://USER@HOST/DB"
-            )),
+            other => Err(UrlError::UnknownScheme(other.to_owned())),
         }
     }
 }
@@ -100,26 +108,11 @@ pub fn redact_text(text: &str) -> String {
     }
 }
 
-/// Opens the store that `url` names, bringing its schema up to date. `pool` applies to a
-/// server database, `sqlite` to SQLite.
-pub async fn open(
-    url: &DatabaseUrl,
-    pool: &PoolSettings,
-    sqlite: SqliteOptions,
-) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match url {
-        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path, sqlite)?),
-        DatabaseUrl::Postgres(_) | DatabaseUrl::MySql(_) => {
-            Arc::new(ServerStore::open(url, pool).await?)
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<DatabaseUrl, String> {
+    fn parse(text: &str) -> Result<DatabaseUrl, UrlError> {
         DatabaseUrl::parse(text, Path::new("var/data"))
     }
 
@@ -158,12 +151,12 @@ mod tests {
 
     #[test]
     fn unknown_schemes_say_what_is_accepted() {
-        let err = parse("redis://u:s3cret@h/0").unwrap_err();
+        let err = parse("redis://u:s3cret@h/0").unwrap_err().to_string();
         assert!(
             err.contains("postgres://") && err.contains("sqlite://"),
             "{err}"
         );
-        let err = parse("not a url s3cret").unwrap_err();
+        let err = parse("not a url s3cret").unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -377,7 +377,7 @@ async fn rollback_restores_the_previous_version() {
     );
     assert_eq!(serving_build(&host, &token).await.as_deref(), Some("a"));
     assert!(events(&host).iter().any(|e| e.kind == EventKind::Rollback));
-    let again = registry.rollback("swap").await.unwrap_err();
+    let again = registry.rollback("swap").await.unwrap_err().to_string();
     assert!(again.contains("no previous version"), "{again}");
 }
 

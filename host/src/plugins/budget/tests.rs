@@ -3,7 +3,7 @@ use super::*;
 #[test]
 fn too_many_leaked_versions_refuse_with_what_to_do() {
     assert!(check(0, 32).is_ok());
-    let refused = check(32, 32).unwrap_err();
+    let refused = check(32, 32).unwrap_err().to_string();
     assert!(
         refused.contains("32 earlier versions") && refused.contains("restart the host"),
         "{refused}"
