@@ -159,7 +159,16 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
 
 /// The metrics as Prometheus text.
 async fn metrics(state: &AppState) -> Response<Full<Bytes>> {
-    let text = state.metrics.render(state).await;
+    let text = state
+        .metrics
+        .render(crate::metrics::Scrape {
+            modules: &state.registry,
+            store: state.store.as_ref(),
+            max_stuck_calls: state.config.plugins.max_stuck_calls,
+            now_ms: state.clock.now_millis(),
+            log: &state.log,
+        })
+        .await;
     let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -8,7 +8,8 @@
 //! Label values are bounded: `endpoint` is one of five, `cmd` is a command of a module that
 //! exists (anything else is `other`), `ret` is a protocol code.
 
-use crate::state::AppState;
+use crate::plugins::Registry as Modules;
+use crate::store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -69,6 +70,18 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// What a scrape reads besides the counts the request path keeps: the modules' routing and
+/// retirement, the store's sessions.
+pub struct Scrape<'a> {
+    pub modules: &'a Modules,
+    pub store: &'a dyn Store,
+    /// `plugins.max_stuck_calls`: at it, a version is unhealthy.
+    pub max_stuck_calls: u64,
+    /// The host clock's now: sessions that have not expired by then count.
+    pub now_ms: i64,
+    pub log: &'a slog::Logger,
 }
 
 impl Metrics {
@@ -184,18 +197,18 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
-    /// The text exposition, with the figures read from the registry and the store now.
-    pub async fn render(&self, state: &AppState) -> String {
-        self.refresh(state).await;
+    /// The text exposition, with the figures read from the modules and the store now.
+    pub async fn render(&self, now: Scrape<'_>) -> String {
+        self.refresh(&now).await;
         let mut text = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-            slog::error!(state.log, "cannot encode the metrics"; "error" => %e);
+            slog::error!(now.log, "cannot encode the metrics"; "error" => %e);
         }
         text
     }
 
-    async fn refresh(&self, state: &AppState) {
-        let registry = &state.registry;
+    async fn refresh(&self, now: &Scrape<'_>) {
+        let registry = now.modules;
         for (module, kind, count) in registry.events().totals() {
             let labels = ModuleEventLabels {
                 module,
@@ -210,7 +223,7 @@ impl Metrics {
         self.modules.clear();
         self.stuck_calls.clear();
         self.healthy.clear();
-        let max_stuck = state.config.plugins.max_stuck_calls;
+        let max_stuck = now.max_stuck_calls;
         for version in &serving {
             let labels = ModuleLabels {
                 module: version.meta.name.clone(),
@@ -239,13 +252,12 @@ impl Metrics {
             };
             self.versions.get_or_create(&labels).set(count as i64);
         }
-        let now = state.clock.now_millis();
-        match state.store.active_sessions(now).await {
+        match now.store.active_sessions(now.now_ms).await {
             Ok(sessions) => {
                 self.sessions
                     .set(i64::try_from(sessions).unwrap_or(i64::MAX));
             }
-            Err(e) => slog::warn!(state.log, "cannot count sessions"; "error" => %e),
+            Err(e) => slog::warn!(now.log, "cannot count sessions"; "error" => %e),
         }
     }
 }
