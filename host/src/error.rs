@@ -46,6 +46,15 @@ pub enum ApiError {
     /// -7: the module did not answer in time.
     #[error("module `{module}` did not answer within {timeout_ms} ms")]
     Timeout { module: String, timeout_ms: u64 },
+    /// -6 from `/health`: the host should not get players now. The body also carries `status`
+    /// and, when a dependency is down, `down` (its names). `detail` is logged, never sent.
+    #[error("{msg}")]
+    Unhealthy {
+        status: &'static str,
+        down: &'static [&'static str],
+        msg: &'static str,
+        detail: Option<String>,
+    },
 }
 
 impl ApiError {
@@ -60,7 +69,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => -3,
             ApiError::TooLarge { .. } => -4,
             ApiError::ModuleFailed { .. } => -5,
-            ApiError::Unavailable { .. } => -6,
+            ApiError::Unavailable { .. } | ApiError::Unhealthy { .. } => -6,
             ApiError::Timeout { .. } => -7,
         }
     }
@@ -76,7 +85,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::TooLarge { .. } => 413,
             ApiError::ModuleFailed { .. } => 500,
-            ApiError::Unavailable { .. } => 503,
+            ApiError::Unavailable { .. } | ApiError::Unhealthy { .. } => 503,
             ApiError::Timeout { .. } => 504,
         }
     }
@@ -87,6 +96,7 @@ impl ApiError {
             ApiError::ModuleFailed { detail, .. } | ApiError::Unavailable { detail, .. } => {
                 Some(detail)
             }
+            ApiError::Unhealthy { detail, .. } => detail.as_deref(),
             _ => None,
         }
     }
@@ -113,6 +123,12 @@ impl ApiError {
         let mut body = json!({ "ret": self.ret(), "msg": self.to_string() });
         if let Some(cmd) = reply_cmd {
             body["cmd"] = json!(cmd);
+        }
+        if let ApiError::Unhealthy { status, down, .. } = self {
+            body["status"] = json!(status);
+            if !down.is_empty() {
+                body["down"] = json!(down);
+            }
         }
         (self.status(), body)
     }
