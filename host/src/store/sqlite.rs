@@ -73,33 +73,14 @@ impl Default for SqliteOptions {
 pub const DEFAULT_CACHE_PLAYERS: usize = 100_000;
 
 /// The schema version this host writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = SCHEMA[SCHEMA.len() - 1].0;
 
-const SCHEMA_V1: &str = "
-CREATE TABLE players (
-    player_id  TEXT PRIMARY KEY,
-    account    TEXT NOT NULL UNIQUE,
-    name       TEXT NOT NULL,
-    head_img   TEXT NOT NULL,
-    gold       INTEGER NOT NULL CHECK (gold >= 0),
-    diamond    INTEGER NOT NULL CHECK (diamond >= 0),
-    items      TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE TABLE module_data (
-    player_id TEXT NOT NULL REFERENCES players (player_id),
-    module    TEXT NOT NULL,
-    data      TEXT NOT NULL,
-    PRIMARY KEY (player_id, module)
-);
-CREATE TABLE sessions (
-    token_hash TEXT PRIMARY KEY,
-    player_id  TEXT NOT NULL REFERENCES players (player_id),
-    expires_at INTEGER NOT NULL
-);
-CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-";
+/// The schema versions, in order: SQLite's `user_version` is the last one applied. The files
+/// sit beside the server stores' in `host/migrations/`, one folder per backend.
+const SCHEMA: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_players.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_audit.sql")),
+];
 
 /// SQLite-backed [`Store`]. Clones share the database thread, which ends (closing the
 /// connection) when the last clone is dropped.
@@ -200,16 +181,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    if found < 1 {
+    for (version, sql) in SCHEMA.iter().filter(|(version, _)| *version > found) {
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
-        ))
-        .map_err(db_error)?;
-    }
-    if found < 2 {
-        conn.execute_batch(&format!(
-            "BEGIN; {} PRAGMA user_version = 2; COMMIT;",
-            operator::SCHEMA_V2
+            "BEGIN; {sql} PRAGMA user_version = {version}; COMMIT;"
         ))
         .map_err(db_error)?;
     }

@@ -1,7 +1,8 @@
 //! The operators' side of the SQLite store: looking players up, grants and revokes, each
 //! written with its audit row in the same transaction, and reading the audit log.
 //!
-//! The audit table only grows: triggers refuse every `UPDATE` and `DELETE` on it (schema v2),
+//! The audit table only grows: triggers refuse every `UPDATE` and `DELETE` on it (schema v2,
+//! `host/migrations/sqlite/0002_audit.sql`),
 //! so not even a bug in the host can rewrite what operators did.
 
 use super::{db_error, read_player, write_transaction};
@@ -12,25 +13,6 @@ use crate::store::{
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-/// Schema v2: the audit log.
-pub const SCHEMA_V2: &str = "
-CREATE TABLE audit (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    at_ms     INTEGER NOT NULL,
-    operator  TEXT NOT NULL,
-    action    TEXT NOT NULL,
-    player_id TEXT NOT NULL,
-    reason    TEXT NOT NULL,
-    before    TEXT NOT NULL,
-    after     TEXT NOT NULL
-);
-CREATE INDEX audit_by_player ON audit (player_id, id);
-CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-";
 
 pub fn find_player(
     conn: &mut Connection,
