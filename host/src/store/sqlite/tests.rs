@@ -19,10 +19,9 @@ async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
     let path = dir.path().join("game.db");
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
-        ))
-        .unwrap();
+        let v1 = SCHEMA[0].1;
+        conn.execute_batch(&format!("BEGIN; {v1} PRAGMA user_version = 1; COMMIT;"))
+            .unwrap();
         conn.execute(
             "INSERT INTO players VALUES ('p1', 'alice', 'Alice', '', 10, 0, '{}', 0, 0)",
             [],
