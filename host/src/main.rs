@@ -380,7 +380,12 @@ async fn shutdown_signal() {
 
 fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args)?;
-    match host::check::check(file, &config, &logging::discard()) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let checked = runtime.block_on(host::check::check(file, &config, &logging::discard()));
+    match checked {
         Ok(checked) => {
             let meta = &checked.meta;
             println!("ok: {} would be loaded", file.display());
@@ -394,10 +399,11 @@ fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(refused) => {
+        Err(host::check::CheckError::Refused(refused)) => {
             println!("refused: {refused}");
             Ok(ExitCode::FAILURE)
         }
+        Err(cannot) => Err(cannot.into()),
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`call`] runs a command's call under its deadline and stuck-call cap, and counts it;
 //! - [`services`] is what the host offers a module during a call;
 //! - [`executor`] is the fixed set of threads that run module code;
+//! - [`pipeline`] is the one way a library's bytes become a version that may serve;
 //! - [`registry`] holds the routing snapshot and the one path by which it changes;
 //! - [`retire`] drains, shuts down and unloads versions that no longer serve;
 //! - [`watcher`] reports changes in the plugins directory to the registry;
@@ -19,6 +20,7 @@ pub mod call;
 pub mod events;
 pub mod executor;
 pub mod loader;
+pub mod pipeline;
 pub mod registry;
 pub mod retire;
 pub mod services;

@@ -10,11 +10,11 @@
 //! what serves. Start-up is a rescan from empty.
 
 use super::archive::Archive;
-use super::budget;
 use super::events::{Event, EventKind, EventLog};
-use super::executor::{Executor, RunError};
+use super::executor::Executor;
+use super::pipeline::Pipeline;
 use super::retire::Retirement;
-use super::trust::{self, Trust};
+use super::trust::Trust;
 use super::version::{ModuleVersion, Refused};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One immutable routing snapshot: prefix to the version that serves it.
 #[derive(Default, Clone)]
@@ -45,6 +45,36 @@ impl Routes {
 
     fn by_name(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
         self.by_prefix.values().find(|v| v.meta.name == name)
+    }
+
+    /// A new version may take its predecessor's prefix and name, or free ones.
+    pub fn check_clash(
+        &self,
+        version: &ModuleVersion,
+        replacing: Option<&ModuleVersion>,
+    ) -> Result<(), Refused> {
+        let meta = &version.meta;
+        let others = || {
+            self.by_prefix
+                .values()
+                .filter(|v| replacing.is_none_or(|r| !std::ptr::eq(v.as_ref(), r)))
+        };
+        if let Some(owner) = others().find(|v| v.meta.prefix == meta.prefix) {
+            return Err(Refused::PrefixTaken {
+                file: meta.file.clone(),
+                name: meta.name.clone(),
+                prefix: meta.prefix.clone(),
+                owner: owner.meta.name.clone(),
+            });
+        }
+        match others().find(|v| v.meta.name == meta.name) {
+            Some(other) => Err(Refused::NameTaken {
+                file: meta.file.clone(),
+                name: meta.name.clone(),
+                other: other.meta.file.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -93,17 +123,13 @@ pub enum RollbackError {
 /// Owns the modules, the threads that run them, and their history.
 pub struct Registry {
     routes: ArcSwap<Routes>,
-    executor: Arc<Executor>,
+    /// How a library becomes a version: every load goes through it.
+    pipeline: Pipeline,
     retirement: Arc<Retirement>,
     events: Arc<EventLog>,
     /// Serializes every change. A tokio mutex: a change awaits module threads while holding it.
     control: tokio::sync::Mutex<Control>,
     plugins_dir: PathBuf,
-    shadow_dir: PathBuf,
-    /// Which files may be loaded at all (`[trust]`).
-    trust: Trust,
-    config: Arc<Config>,
-    clock: Arc<dyn Clock>,
     log: slog::Logger,
 }
 
@@ -136,21 +162,20 @@ impl Registry {
             config.paths.data_dir.join("versions"),
             config.plugins.keep_versions,
         )?;
+        let executor = Arc::new(Executor::start(config.plugins.workers)?);
+        let plugins_dir = config.paths.plugins_dir.clone();
+        let retirement = Arc::new(Retirement::new(config.drain_deadline()));
         Ok(Registry {
             routes: ArcSwap::from_pointee(Routes::default()),
-            executor: Arc::new(Executor::start(config.plugins.workers)?),
-            retirement: Arc::new(Retirement::new(config.drain_deadline())),
+            pipeline: Pipeline::new(trust, executor, shadow_dir, config, clock, log.clone()),
+            retirement,
             events: Arc::new(EventLog::default()),
             control: tokio::sync::Mutex::new(Control {
                 generations: HashMap::new(),
                 refused: HashMap::new(),
                 archive,
             }),
-            plugins_dir: config.paths.plugins_dir.clone(),
-            shadow_dir,
-            trust,
-            config,
-            clock,
+            plugins_dir,
             log,
         })
     }
@@ -166,7 +191,7 @@ impl Registry {
     }
 
     pub fn executor(&self) -> &Executor {
-        &self.executor
+        self.pipeline.executor()
     }
 
     pub fn events(&self) -> &EventLog {
@@ -184,7 +209,8 @@ impl Registry {
     /// Starts the task that drains, shuts down and unloads retired versions.
     pub fn spawn_retirement(&self) -> tokio::task::JoinHandle<()> {
         let retirement = self.retirement.clone();
-        tokio::spawn(retirement.run(self.executor.clone(), self.events.clone(), self.log.clone()))
+        let executor = self.pipeline.executor().clone();
+        tokio::spawn(retirement.run(executor, self.events.clone(), self.log.clone()))
     }
 
     /// The previous versions kept for rollback of `module`, newest first: (version, sha256).
@@ -217,7 +243,7 @@ impl Registry {
     /// Loads `file` beside what serves, and swaps it in if it passes every check.
     pub async fn load_file(&self, file: &Path) -> Change {
         let mut control = self.control.lock().await;
-        let opened = match trust::read(file) {
+        let opened = match self.pipeline.read(file) {
             Ok(opened) => opened,
             Err(e) => return self.refuse(&mut control, file, None, e.to_string()),
         };
@@ -229,7 +255,7 @@ impl Registry {
         {
             return Change::Unchanged;
         }
-        if let Err(untrusted) = self.trust.admit(file, &opened) {
+        if let Err(untrusted) = self.pipeline.admit(file, &opened) {
             // Not remembered by content: a `chmod`, a `chown` or a new `.sig` fixes it without
             // changing a byte, and the next event or rescan must try again.
             return self.refuse(&mut control, file, None, untrusted.to_string());
@@ -311,8 +337,8 @@ impl Registry {
         }
     }
 
-    /// Opens `bytes` as the module of `file`, checks it against `routes` (it may take the
-    /// place of `replacing`), and initializes it. Runs module code on a module thread.
+    /// Opens `bytes` through the pipeline as the module of `file` (it may take the place of
+    /// `replacing`) and numbers it: its generation counts loads of its name since start.
     async fn open_checked(
         &self,
         control: &mut Control,
@@ -321,32 +347,11 @@ impl Registry {
         routes: &Routes,
         replacing: Option<&ModuleVersion>,
     ) -> Result<ModuleVersion, Refused> {
-        budget::check(
-            self.retirement.leaked().len(),
-            self.config.plugins.max_leaked_versions,
-        )
-        .map_err(|reason| Refused::Budget {
-            file: file.to_owned(),
-            reason,
-        })?;
-        self.trust.check_shadow_dir(file, &self.shadow_dir)?;
-        let (file_owned, shadow_dir, log, clock, config) = (
-            file.to_owned(),
-            self.shadow_dir.clone(),
-            self.log.clone(),
-            self.clock.clone(),
-            self.config.clone(),
-        );
-        let version = self
-            .executor
-            .run(move || {
-                ModuleVersion::open(&file_owned, &bytes, &shadow_dir, &log, clock, |name| {
-                    config.module_config_json(name)
-                })
-            })
-            .await??;
-        check_clash(&version, routes, replacing)?;
-        let mut version = self.init_within_deadline(version).await?;
+        let leaked = self.retirement.leaked().len();
+        let mut version = self
+            .pipeline
+            .open(file, bytes, routes, replacing, leaked)
+            .await?;
         let generation = control
             .generations
             .entry(version.meta.name.clone())
@@ -354,38 +359,6 @@ impl Registry {
         *generation += 1;
         version.generation = *generation;
         Ok(version)
-    }
-
-    /// Runs `version`'s init hook under `plugins.init_timeout_ms`. An init that does not
-    /// return in time refuses the library, so that the reload (and every later one, which
-    /// waits for this one) goes on; the init runs on, holding the library, until it returns.
-    async fn init_within_deadline(&self, version: ModuleVersion) -> Result<ModuleVersion, Refused> {
-        let (file, name) = (version.meta.file.clone(), version.meta.name.clone());
-        let timeout_ms = self.config.plugins.init_timeout_ms;
-        let not_counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let initialized = self
-            .executor
-            .run_within(
-                Duration::from_millis(timeout_ms),
-                &not_counted,
-                u64::MAX,
-                move || {
-                    let initialized = version.init();
-                    (version, initialized)
-                },
-            )
-            .await;
-        match initialized {
-            Ok((version, initialized)) => initialized.map(|()| version),
-            Err(RunError::Closed(closed)) => Err(closed.into()),
-            Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(Refused::InitFailed {
-                file,
-                name,
-                reason: format!(
-                    "its init did not return within {timeout_ms} ms (plugins.init_timeout_ms); it stays in memory until it does"
-                ),
-            }),
-        }
     }
 
     /// Swaps `version` in, in place of `replacing` (which then drains), and says so.
@@ -459,48 +432,18 @@ impl Registry {
         for version in versions {
             let name = version.meta.name.clone();
             if self
-                .executor
+                .pipeline
+                .executor()
                 .run_blocking(move || version.shutdown())
                 .is_ok()
             {
                 slog::info!(self.log, "module shut down"; "module" => name);
             }
         }
-        let stuck = self.executor.shutdown(deadline);
+        let stuck = self.pipeline.executor().shutdown(deadline);
         if stuck > 0 {
             slog::error!(self.log, "module calls still running at shutdown; their libraries stay loaded"; "calls" => stuck);
         }
-    }
-}
-
-/// A new version may take its predecessor's prefix and name, or free ones.
-fn check_clash(
-    version: &ModuleVersion,
-    routes: &Routes,
-    replacing: Option<&ModuleVersion>,
-) -> Result<(), Refused> {
-    let meta = &version.meta;
-    let others = || {
-        routes
-            .by_prefix
-            .values()
-            .filter(|v| replacing.is_none_or(|r| !std::ptr::eq(v.as_ref(), r)))
-    };
-    if let Some(owner) = others().find(|v| v.meta.prefix == meta.prefix) {
-        return Err(Refused::PrefixTaken {
-            file: meta.file.clone(),
-            name: meta.name.clone(),
-            prefix: meta.prefix.clone(),
-            owner: owner.meta.name.clone(),
-        });
-    }
-    match others().find(|v| v.meta.name == meta.name) {
-        Some(other) => Err(Refused::NameTaken {
-            file: meta.file.clone(),
-            name: meta.name.clone(),
-            other: other.meta.file.clone(),
-        }),
-        None => Ok(()),
     }
 }
 
