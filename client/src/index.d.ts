@@ -1,4 +1,4 @@
-// Types for the game-host client (src/index.js). The wire contract is PROTOCOL.md v1.
+// Types for the game-host client (src/index.js). The wire contract is docs/PROTOCOL.md v1.
 
 /** The key under which the session is kept in storage. */
 export const SESSION_KEY: "game-host.session";

@@ -1,4 +1,4 @@
-// game-host client: the browser side of PROTOCOL.md v1 (POST /login, /logic, /logout).
+// game-host client: the browser side of docs/PROTOCOL.md v1 (POST /login, /logic, /logout).
 //
 //   import { GameClient } from "./index.js";
 //   const game = new GameClient({ baseUrl: "https://game.example.com" });
@@ -18,7 +18,7 @@ export const READ_COMMANDS = Object.freeze(["1101", "1203"]);
 
 /**
  * Why a call did not succeed. `ret` is the protocol's code: positive when the module refused
- * (a game answer to show the player), negative for the host's codes (PROTOCOL.md): -3 means
+ * (a game answer to show the player), negative for the host's codes (docs/PROTOCOL.md): -3 means
  * log in again. Failures that never reached the host get the nearest host code: -6 for the
  * network, -7 for the client's own timeout, and `kind` says which.
  */

@@ -1,4 +1,4 @@
-//! The host's error codes (PROTOCOL.md, "Host codes") and the one place that turns an error
+//! The host's error codes (docs/PROTOCOL.md, "Host codes") and the one place that turns an error
 //! into an HTTP status and a JSON body.
 //!
 //! The client sees only the `msg`; the internal detail (a database error, a module's panic

@@ -1,4 +1,5 @@
-//! The client endpoints of PROTOCOL.md v1 over HTTP: routing and the endpoints themselves.
+//! The client endpoints of docs/PROTOCOL.md v1 over HTTP: routing and the endpoints
+//! themselves.
 //!
 //! This layer owns the wire: it reads and bounds bodies ([`body`]), finds the session token,
 //! and renders every reply as JSON ([`reply`]); it writes one access line per request

@@ -1,4 +1,4 @@
-//! The wire format of PROTOCOL.md v1: request envelopes, their validation, and commands.
+//! The wire format of docs/PROTOCOL.md v1: request envelopes, their validation, and commands.
 //!
 //! Everything here is pure: bytes in, typed requests or an [`ApiError::BadRequest`] out.
 

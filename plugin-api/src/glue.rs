@@ -1,10 +1,10 @@
 //! The FFI glue that [`export_module!`](crate::export_module) wires into every module library,
 //! written once here so that no module author writes `unsafe`, `catch_unwind` or ABI types.
 //!
-//! Everything here runs inside the module library, on the host's plugin worker threads.
-//! It follows the research notes' rules: no thread-locals, no `std::thread::current()`, no
-//! threads, no stdout. A panic never crosses the boundary: it becomes a
-//! [`CommandOutcome::Failed`] (or an init error) carrying the panic message and location.
+//! Everything here runs inside the module library, on the host's plugin worker threads. It follows
+//! the rules of docs/modules.md ("Rules that keep unloading safe"): no thread-locals, no
+//! `std::thread::current()`, no threads, no stdout. A panic never crosses the boundary: it becomes
+//! a [`CommandOutcome::Failed`] (or an init error) carrying the panic message and location.
 
 use crate::abi::{CommandCall, CommandOutcome, HostRef, ModuleInfo};
 use crate::authoring::{Ctx, Handler, Host};
@@ -144,7 +144,7 @@ fn failed(msg: String) -> CommandOutcome {
 
 /// The message and location of the last panic in this library, left by the panic hook.
 /// A `Mutex` rather than a thread-local: thread-locals with destructors pin the library in
-/// memory (research §3b). Panics on two threads at once may swap messages; both still fail.
+/// memory (docs/modules.md). Panics on two threads at once may swap messages; both still fail.
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 /// Runs `f`, turning a panic into its message, and logs the panic through the host.

@@ -54,7 +54,7 @@
 //!
 //! A module library is loaded beside its previous version and unloaded when that version
 //! retires. Code that breaks these rules keeps the library in memory forever or crashes the
-//! host later (the measured reasons are in the project's abi_stable research notes, §3b):
+//! host later (docs/modules.md, "Rules that keep unloading safe", gives the measured reasons):
 //!
 //! - **No `println!`/`eprintln!`**: a library's stdout buffer is never freed. Log with
 //!   `ctx.host.info(..)`; the host tags the line with the module's name and version.

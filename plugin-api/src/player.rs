@@ -1,4 +1,4 @@
-//! The player record that every module shares (PROTOCOL.md, "Demo modules").
+//! The player record that every module shares (docs/PROTOCOL.md, "Demo modules").
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

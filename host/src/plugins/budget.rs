@@ -2,9 +2,9 @@
 //! something it can never get back, instead of crashing later.
 //!
 //! Each library copy that cannot be unloaded keeps its memory maps; each copy whose std used
-//! `std::thread::current()` keeps a pthread key (research §3b). The process has
-//! `vm.max_map_count` maps and 1024 pthread keys. When a limit comes near, the answer is a
-//! graceful restart of the host, and the refusal says so.
+//! `std::thread::current()` keeps a pthread key (docs/modules.md, "Rules that keep unloading
+//! safe"). The process has `vm.max_map_count` maps and 1024 pthread keys. When a limit comes near,
+//! the answer is a graceful restart of the host, and the refusal says so.
 
 use super::loader::pthread_keys_in_use;
 

@@ -24,7 +24,8 @@ pub enum EventKind {
     Stuck,
     /// A version was shut down and left memory.
     Retire,
-    /// A retired version is still mapped after unloading (a rule of the research notes broken).
+    /// A retired version is still mapped after unloading (the module broke a rule of
+    /// docs/modules.md, "Rules that keep unloading safe").
     Leak,
     /// The previous version was restored.
     Rollback,

@@ -1,10 +1,10 @@
 //! The executor: a fixed set of long-lived threads that run all module code.
 //!
 //! Module calls are synchronous FFI calls; on the async reactor they would stall every other
-//! connection on that thread. They also must not run on `spawn_blocking` threads: those exit
-//! after 10 s idle, and a thread that exits after running code of an unloaded library can
-//! crash the process (research §3b item 3). So the executor starts its threads once, feeds
-//! them jobs over a channel, and joins them only at shutdown.
+//! connection on that thread. They also must not run on `spawn_blocking` threads: those exit after
+//! 10 s idle, and a thread that exits after running code of an unloaded library can crash the
+//! process (docs/modules.md, "Why: what unloading involves"). So the executor starts its threads
+//! once, feeds them jobs over a channel, and joins them only at shutdown.
 //!
 //! A call cannot be killed. A job past its deadline ([`Executor::run_within`]) keeps its
 //! thread until it returns, so the executor starts a spare thread for each one: the threads

@@ -1,11 +1,12 @@
 //! The loader: the only code that opens module libraries, and the only `unsafe` in the host.
 //!
-//! It follows the research notes' recipe (shared/research/abi_stable.md): copy the file to a
-//! private shadow path with a new inode (never `dlopen` the watched file: overwriting a loaded
-//! library crashes the process, and `dlopen` of a path already open returns the old code),
-//! load it with abi_stable's low-level API (never `RootModule::load_from*`, which caches one
-//! module per type forever), require exactly this host's interface version, let abi_stable
-//! check every type layout, then unlink the shadow file (the mapping survives).
+//! It follows the recipe of docs/modules.md ("Rules that keep unloading safe", which states the
+//! measured reasons): copy the file to a private shadow path with a new inode (never `dlopen` the
+//! watched file: overwriting a loaded library crashes the process, and `dlopen` of a path already
+//! open returns the old code), load it with abi_stable's low-level API (never
+//! `RootModule::load_from*`, which caches one module per type forever), require exactly this host's
+//! interface version, let abi_stable check every type layout, then unlink the shadow file (the
+//! mapping survives).
 //!
 //! What it does not do: call the module (that is [`super::version`]), decide what serves
 //! (that is [`super::registry`]).
@@ -169,7 +170,8 @@ fn open_and_check(file: &Path, shadow: &Path) -> Result<(Library, ModuleRoot_Ref
     let found = header.version_strings().version.as_str();
     // Exact match, stricter than abi_stable's semver rule: a newer interface with extra
     // fields would put pointers into the library in abi_stable's global layout map, which
-    // crashes the process once that library is unloaded (research §3b item 4).
+    // crashes the process once that library is unloaded (docs/modules.md, "Why: what
+    // unloading involves").
     if found != expected {
         return Err(LoadError::IncompatibleInterface {
             file: file.to_owned(),
@@ -214,7 +216,7 @@ fn one_line(error: &LibraryError) -> String {
 /// How many pthread keys this process uses, probed by creating one key and deleting it again:
 /// glibc hands out the lowest free key. Each library copy whose std calls
 /// `std::thread::current()` leaks one key forever, and the 1025th kills the process
-/// (research §3b item 3), so reloads stop before that.
+/// (docs/modules.md, "Why: what unloading involves"), so reloads stop before that.
 pub fn pthread_keys_in_use() -> Option<u32> {
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: `key` is a valid place for the new key, and no destructor is registered; the
