@@ -14,6 +14,7 @@ mod databases;
 mod behind_nginx;
 mod crash;
 mod deploy;
+mod docs;
 mod faults;
 mod fleet;
 mod hangups;
