@@ -1,0 +1,175 @@
+//! The operators' side of a server store: looking players up, grants and revokes, each
+//! written with its audit row in the same transaction as the player's row lock, and reading
+//! the audit log.
+
+use super::rows::{audit_entry, db_error, int, read_player, text};
+use super::{Backend, ServerStore};
+use crate::store::{
+    balances, granted, items_json, parse_module_data, AuditEntry, AuditNote, Grant, PlayerDetails,
+    StoreError,
+};
+use serde_json::Value;
+use sqlx::{Any, Row, Transaction};
+use std::collections::BTreeMap;
+
+impl ServerStore {
+    /// Adds an audit row in `tx` and returns it.
+    async fn append_audit(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        action: &str,
+        player_id: &str,
+        note: &AuditNote,
+        before: Value,
+        after: Value,
+    ) -> Result<AuditEntry, StoreError> {
+        let (before_text, after_text) = (before.to_string(), after.to_string());
+        let insert = sqlx::query(&self.sql.insert_audit)
+            .bind(note.at_ms)
+            .bind(note.operator.as_str())
+            .bind(action)
+            .bind(player_id)
+            .bind(note.reason.as_str())
+            .bind(before_text.as_str())
+            .bind(after_text.as_str());
+        let id = match self.backend {
+            Backend::Postgres => insert
+                .fetch_one(&mut **tx)
+                .await
+                .and_then(|row| row.try_get::<i64, _>(0))
+                .map_err(db_error)?,
+            Backend::MySql => insert
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?
+                .last_insert_id()
+                .ok_or_else(|| StoreError::Unavailable("the audit row got no id".into()))?,
+        };
+        Ok(AuditEntry::written(
+            id, note, action, player_id, before, after,
+        ))
+    }
+
+    pub(super) async fn details(
+        &self,
+        player_id: &str,
+    ) -> Result<Option<PlayerDetails>, StoreError> {
+        let Some(row) = sqlx::query(&self.sql.account_of)
+            .bind(player_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let account = text(&row, 0)?;
+        let (created_at_ms, updated_at_ms) = (int(&row, 1)?, int(&row, 2)?);
+        let row = sqlx::query(&self.sql.player)
+            .bind(player_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
+        let player = read_player(&row, 0, player_id.to_owned())?;
+        let mut modules = BTreeMap::new();
+        for row in sqlx::query(&self.sql.modules_of)
+            .bind(player_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+        {
+            let module = text(&row, 0)?;
+            let data = parse_module_data(player_id, &module, &text(&row, 1)?)?;
+            modules.insert(module, data);
+        }
+        Ok(Some(PlayerDetails {
+            account,
+            player,
+            modules,
+            created_at_ms,
+            updated_at_ms,
+        }))
+    }
+
+    pub(super) async fn grant_audited(
+        &self,
+        player_id: &str,
+        grant: &Grant,
+        note: &AuditNote,
+    ) -> Result<AuditEntry, StoreError> {
+        let (mut tx, before) = self.lock_player(player_id).await?;
+        let after = granted(&before, grant)?;
+        sqlx::query(&self.sql.update_balances)
+            .bind(after.gold)
+            .bind(after.diamond)
+            .bind(items_json(&after))
+            .bind(note.at_ms)
+            .bind(player_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let entry = self
+            .append_audit(
+                &mut tx,
+                "grant",
+                player_id,
+                note,
+                balances(&before),
+                balances(&after),
+            )
+            .await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(entry)
+    }
+
+    pub(super) async fn revoke_audited(
+        &self,
+        player_id: &str,
+        note: &AuditNote,
+    ) -> Result<AuditEntry, StoreError> {
+        let (mut tx, _) = self.lock_player(player_id).await?;
+        let ended = sqlx::query(&self.sql.delete_sessions_of)
+            .bind(player_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        let entry = self
+            .append_audit(
+                &mut tx,
+                "revoke",
+                player_id,
+                note,
+                serde_json::json!({ "sessions": ended }),
+                serde_json::json!({ "sessions": 0 }),
+            )
+            .await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(entry)
+    }
+
+    pub(super) async fn audit_rows(
+        &self,
+        player_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = i64::from(limit);
+        let rows = match player_id {
+            Some(player_id) => {
+                sqlx::query(&self.sql.audit_of_player)
+                    .bind(player_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query(&self.sql.audit_of_all)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(db_error)?;
+        rows.iter().map(audit_entry).collect()
+    }
+}
