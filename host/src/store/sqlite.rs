@@ -19,58 +19,16 @@
 //! holds. A read then costs no database job at all.
 
 use super::{
-    items_json, parse_items, parse_module_data, AuditEntry, AuditNote, Grant, ModuleData,
-    PlayerDetails, PlayerTurn, SessionCheck, SessionRecord, Store, StoreError, TurnWriter,
+    items_json, AuditEntry, AuditNote, Grant, PlayerDetails, PlayerTurn, SessionCheck,
+    SessionRecord, Store, StoreError,
 };
 use async_trait::async_trait;
 use cache::TurnCache;
-use db_thread::{Job, TurnWrite};
+use db_thread::Job;
 use plugin_api::Player;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
-
-/// What a committed transaction survives: SQLite's `synchronous` setting in WAL mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// `synchronous = NORMAL`: a killed process loses nothing; a power loss or OS crash may
-    /// lose the last commits, each one whole.
-    #[default]
-    Normal,
-    /// `synchronous = FULL`: a power loss or OS crash loses nothing either; a sync per commit.
-    Full,
-}
-
-impl Durability {
-    fn pragma(self) -> &'static str {
-        match self {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        }
-    }
-}
-
-/// How the embedded store runs: `store.sqlite_synchronous` and `store.sqlite_cache_players`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SqliteOptions {
-    pub durability: Durability,
-    /// Players whose record and module data are kept in memory at most; 0 keeps none.
-    pub cache_players: usize,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        SqliteOptions {
-            durability: Durability::Normal,
-            cache_players: DEFAULT_CACHE_PLAYERS,
-        }
-    }
-}
-
-/// `store.sqlite_cache_players` unless set: a few hundred bytes each with the demo modules
-/// (the record and each module's data), some tens of MB at most.
-pub const DEFAULT_CACHE_PLAYERS: usize = 100_000;
 
 /// The schema version this host writes (SQLite's `user_version`).
 const SCHEMA_VERSION: i64 = SCHEMA[SCHEMA.len() - 1].0;
@@ -426,110 +384,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// The record and `module`'s data of a player, read in one transaction: they are of the same
-/// moment, and the file locks are taken once, not once per statement.
-fn load(
-    conn: &mut Connection,
-    player_id: &str,
-    module: &str,
-) -> Result<(Player, ModuleData), StoreError> {
-    let tx = conn.transaction().map_err(db_error)?;
-    let player = read_player(&tx, player_id)?;
-    let data: Option<String> = tx
-        .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")
-        .and_then(|mut select| {
-            select
-                .query_row(params![player_id, module], |row| row.get(0))
-                .optional()
-        })
-        .map_err(db_error)?;
-    let data = match data {
-        None => ModuleData::new(),
-        Some(text) => parse_module_data(player_id, module, &text)?,
-    };
-    tx.finish().map_err(db_error)?;
-    Ok((player, data))
-}
-
-/// The end of a command's turn on the embedded store: its writes, as one job.
-struct SqliteTurn {
-    store: SqliteStore,
-    player_id: String,
-    module: String,
-}
-
-#[async_trait]
-impl TurnWriter for SqliteTurn {
-    async fn end(
-        self: Box<Self>,
-        player: Option<&Player>,
-        module_data: Option<&ModuleData>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        if player.is_none() && module_data.is_none() {
-            return Ok(());
-        }
-        let SqliteTurn {
-            store,
-            player_id,
-            module,
-        } = *self;
-        let (done, committed) = tokio::sync::oneshot::channel();
-        // Should this request be dropped before the commit, the player's next turn must not
-        // read what the cache held before it.
-        let pending = store
-            .cache
-            .as_ref()
-            .map(|cache| cache.write_pending(&player_id));
-        let write = TurnWrite {
-            player_id,
-            module,
-            player: player.cloned(),
-            module_data: module_data.map(|data| {
-                // A map of JSON values with string keys: serializing it cannot fail.
-                let text = serde_json::to_string(data).expect("module data serializes");
-                (data.clone(), text)
-            }),
-            now_ms,
-            done,
-            pending,
-        };
-        store.send(Job::Write(Box::new(write)), committed).await
-    }
-}
-
-fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT name, head_img, gold, diamond, items FROM players WHERE player_id = ?1",
-        )
-        .and_then(|mut select| {
-            select
-                .query_row([player_id], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, String>(4)?,
-                    ))
-                })
-                .optional()
-        })
-        .map_err(db_error)?;
-    let (name, head_img, gold, diamond, items) =
-        row.ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
-    let items = parse_items(player_id, &items)?;
-    Ok(Player {
-        player_id: player_id.to_owned(),
-        name,
-        head_img,
-        gold,
-        diamond,
-        items,
-    })
-}
-
 /// A transaction that reads, then writes: it takes the write lock at `BEGIN` (waiting up to
 /// the busy timeout), because a read lock upgraded later fails at once, without waiting, when
 /// another connection wrote in between (two processes share the file during a restart).
@@ -549,6 +403,11 @@ fn unavailable(msg: String) -> StoreError {
 mod cache;
 mod db_thread;
 mod operator;
+mod options;
+mod turn;
+
+pub use options::{Durability, SqliteOptions, DEFAULT_CACHE_PLAYERS};
+use turn::{load, read_player, SqliteTurn};
 
 #[cfg(test)]
 mod tests;

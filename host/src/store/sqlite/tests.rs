@@ -3,6 +3,7 @@
 //! which runs on SQLite too.
 
 use super::*;
+use crate::store::{ModuleData, TurnWriter};
 use std::path::PathBuf;
 
 fn note(reason: &str) -> AuditNote {

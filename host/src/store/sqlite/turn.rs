@@ -1,0 +1,113 @@
+//! A command's turn on the embedded store: the player's record and module data read together,
+//! and the turn's writes sent to the database thread as one job.
+
+use super::db_thread::{Job, TurnWrite};
+use super::{db_error, SqliteStore};
+use crate::store::{parse_items, parse_module_data, ModuleData, StoreError, TurnWriter};
+use async_trait::async_trait;
+use plugin_api::Player;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// The record and `module`'s data of a player, read in one transaction: they are of the same
+/// moment, and the file locks are taken once, not once per statement.
+pub(super) fn load(
+    conn: &mut Connection,
+    player_id: &str,
+    module: &str,
+) -> Result<(Player, ModuleData), StoreError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    let player = read_player(&tx, player_id)?;
+    let data: Option<String> = tx
+        .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")
+        .and_then(|mut select| {
+            select
+                .query_row(params![player_id, module], |row| row.get(0))
+                .optional()
+        })
+        .map_err(db_error)?;
+    let data = match data {
+        None => ModuleData::new(),
+        Some(text) => parse_module_data(player_id, module, &text)?,
+    };
+    tx.finish().map_err(db_error)?;
+    Ok((player, data))
+}
+
+/// The end of a command's turn on the embedded store: its writes, as one job.
+pub(super) struct SqliteTurn {
+    pub(super) store: SqliteStore,
+    pub(super) player_id: String,
+    pub(super) module: String,
+}
+
+#[async_trait]
+impl TurnWriter for SqliteTurn {
+    async fn end(
+        self: Box<Self>,
+        player: Option<&Player>,
+        module_data: Option<&ModuleData>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if player.is_none() && module_data.is_none() {
+            return Ok(());
+        }
+        let SqliteTurn {
+            store,
+            player_id,
+            module,
+        } = *self;
+        let (done, committed) = tokio::sync::oneshot::channel();
+        // Should this request be dropped before the commit, the player's next turn must not
+        // read what the cache held before it.
+        let pending = store
+            .cache
+            .as_ref()
+            .map(|cache| cache.write_pending(&player_id));
+        let write = TurnWrite {
+            player_id,
+            module,
+            player: player.cloned(),
+            module_data: module_data.map(|data| {
+                // A map of JSON values with string keys: serializing it cannot fail.
+                let text = serde_json::to_string(data).expect("module data serializes");
+                (data.clone(), text)
+            }),
+            now_ms,
+            done,
+            pending,
+        };
+        store.send(Job::Write(Box::new(write)), committed).await
+    }
+}
+
+pub(super) fn read_player(conn: &Connection, player_id: &str) -> Result<Player, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT name, head_img, gold, diamond, items FROM players WHERE player_id = ?1",
+        )
+        .and_then(|mut select| {
+            select
+                .query_row([player_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })
+                .optional()
+        })
+        .map_err(db_error)?;
+    let (name, head_img, gold, diamond, items) =
+        row.ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
+    let items = parse_items(player_id, &items)?;
+    Ok(Player {
+        player_id: player_id.to_owned(),
+        name,
+        head_img,
+        gold,
+        diamond,
+        items,
+    })
+}
