@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 
 /// The files alone, no environment.
 fn load(dir: &Path, profile: Option<&str>, file: Option<&Path>) -> Result<Config, ConfigError> {

@@ -1,0 +1,241 @@
+//! Reading the configuration: its sources layered over the defaults, each checked as it is
+//! applied, then every value checked against what it allows.
+
+use super::{env, Config};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("unknown profile `{profile}`: no file {path} (profiles are the files in config/)")]
+    UnknownProfile { profile: String, path: PathBuf },
+    #[error("invalid config: {0}")]
+    Value(String),
+    #[error("store.url: {0}")]
+    StoreUrl(#[from] crate::store::UrlError),
+}
+
+/// Where the configuration comes from, lowest precedence first (flags are applied after).
+#[derive(Debug)]
+pub struct Sources<'a> {
+    /// Where profile files live.
+    pub config_dir: &'a Path,
+    /// `config_dir/<profile>.toml`.
+    pub profile: Option<&'a str>,
+    /// A file applied over the profile (`--config`).
+    pub file: Option<&'a Path>,
+    /// The process environment; only `GAME_HOST_*` variables are read.
+    pub env: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Layers the sources over the defaults, checking each as it is applied.
+    pub fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Value(e.to_string()))?;
+        let mut files = Vec::new();
+        if let Some(profile) = sources.profile {
+            let path = sources.config_dir.join(format!("{profile}.toml"));
+            if !path.is_file() {
+                return Err(ConfigError::UnknownProfile {
+                    profile: profile.to_owned(),
+                    path,
+                });
+            }
+            files.push(path);
+        }
+        files.extend(sources.file.map(Path::to_owned));
+        for path in files {
+            merge(&mut merged, read_file(&path)?);
+            from_table(&merged).map_err(|message| ConfigError::Invalid { path, message })?;
+        }
+        for (var, raw) in env::select(sources.env) {
+            env::apply(&mut merged, &var, &raw)?;
+            from_table(&merged).map_err(|message| ConfigError::Env { var, message })?;
+        }
+        let config = from_table(&merged).map_err(ConfigError::Value)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the whole, once every source is applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_values().map_err(ConfigError::Value)?;
+        if let Some(listen) = self.admin.listen {
+            if !listen.ip().is_loopback() && self.admin.token.is_none() {
+                return Err(ConfigError::Value(format!(
+                    "admin.listen is {listen}, off loopback: set admin.token (or GAME_HOST_ADMIN_TOKEN), or listen on 127.0.0.1"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what types alone cannot, key by key; the message names the key and what is
+    /// allowed.
+    pub(super) fn check_values(&self) -> Result<(), String> {
+        let range = |key: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("{key} is {value}: it must be from {min} to {max}"))
+            }
+        };
+        let plugins = &self.plugins;
+        range(
+            "server.body_limit",
+            self.server.body_limit as u64,
+            1,
+            1 << 30,
+        )?;
+        range(
+            "server.header_read_timeout_secs",
+            self.server.header_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.body_read_timeout_secs",
+            self.server.body_read_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.write_timeout_secs",
+            self.server.write_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.max_connections",
+            self.server.max_connections as u64,
+            1,
+            1_000_000,
+        )?;
+        for origin in &self.server.cors_origins {
+            if let Some(why) = crate::cors::invalid_origin(origin) {
+                return Err(format!(
+                    "server.cors_origins: `{origin}` is not an origin: {why}"
+                ));
+            }
+        }
+        range(
+            "server.handover_timeout_secs",
+            self.server.handover_timeout_secs,
+            1,
+            3600,
+        )?;
+        range("plugins.workers", plugins.workers as u64, 1, 1024)?;
+        range(
+            "plugins.call_timeout_ms",
+            plugins.call_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        for (module, ms) in &plugins.call_timeout_ms_per_module {
+            range(
+                &format!("plugins.call_timeout_ms_per_module.{module}"),
+                *ms,
+                1,
+                3_600_000,
+            )?;
+        }
+        range("plugins.max_stuck_calls", plugins.max_stuck_calls, 1, 1024)?;
+        range(
+            "plugins.init_timeout_ms",
+            plugins.init_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        range(
+            "plugins.max_reply_bytes",
+            plugins.max_reply_bytes as u64,
+            1024,
+            1 << 30,
+        )?;
+        range(
+            "session.ttl_secs",
+            self.session.ttl_secs,
+            1,
+            366 * 24 * 3600,
+        )?;
+        range("session.recheck_secs", self.session.recheck_secs, 0, 3600)?;
+        range("plugins.keep_versions", plugins.keep_versions as u64, 0, 16)?;
+        range("store.pool_size", u64::from(self.store.pool_size), 1, 1000)?;
+        range(
+            "store.connect_timeout_ms",
+            self.store.connect_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        range(
+            "store.statement_timeout_ms",
+            self.store.statement_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        self.database_url().map_err(|e| e.to_string())?;
+        range(
+            "plugins.drain_deadline_secs",
+            plugins.drain_deadline_secs,
+            1,
+            86_400,
+        )?;
+        self.trust.check()?;
+        self.log.check()
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    toml::from_str::<Config>(&text).map_err(|e| invalid(describe_serde_error(&e.to_string())))?;
+    toml::from_str(&text).map_err(|e: toml::de::Error| invalid(e.to_string()))
+}
+
+/// The configuration `table` describes, checked key by key.
+fn from_table(table: &toml::Table) -> Result<Config, String> {
+    let config = Config::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| describe_serde_error(e.message()))?;
+    config.check_values()?;
+    Ok(config)
+}
+
+/// serde's messages name the unknown field and the expected ones; add where to look.
+fn describe_serde_error(message: &str) -> String {
+    if message.contains("unknown field") {
+        format!("{message} (config/default.toml lists every key)")
+    } else {
+        message.to_owned()
+    }
+}
+
+/// Deep-merges `layer` into `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, layer: toml::Table) {
+    for (key, value) in layer {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(layer_table)) => {
+                merge(base_table, layer_table);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
