@@ -9,6 +9,10 @@
 //! the serving version, check, then either swap and retire the old one, or refuse and keep
 //! what serves. Start-up is a rescan from empty.
 
+mod routes;
+
+pub use routes::Routes;
+
 use super::archive::Archive;
 use super::events::{Event, EventKind, EventLog};
 use super::executor::Executor;
@@ -24,59 +28,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// One immutable routing snapshot: prefix to the version that serves it.
-#[derive(Default, Clone)]
-pub struct Routes {
-    by_prefix: HashMap<String, Arc<ModuleVersion>>,
-}
-
-impl Routes {
-    /// The serving versions, ordered by prefix.
-    pub fn versions(&self) -> Vec<Arc<ModuleVersion>> {
-        let mut versions: Vec<_> = self.by_prefix.values().cloned().collect();
-        versions.sort_by(|a, b| a.meta.prefix.cmp(&b.meta.prefix));
-        versions
-    }
-
-    fn by_file(&self, file: &Path) -> Option<&Arc<ModuleVersion>> {
-        self.by_prefix.values().find(|v| v.meta.file == file)
-    }
-
-    fn by_name(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
-        self.by_prefix.values().find(|v| v.meta.name == name)
-    }
-
-    /// A new version may take its predecessor's prefix and name, or free ones.
-    pub fn check_clash(
-        &self,
-        version: &ModuleVersion,
-        replacing: Option<&ModuleVersion>,
-    ) -> Result<(), Refused> {
-        let meta = &version.meta;
-        let others = || {
-            self.by_prefix
-                .values()
-                .filter(|v| replacing.is_none_or(|r| !std::ptr::eq(v.as_ref(), r)))
-        };
-        if let Some(owner) = others().find(|v| v.meta.prefix == meta.prefix) {
-            return Err(Refused::PrefixTaken {
-                file: meta.file.clone(),
-                name: meta.name.clone(),
-                prefix: meta.prefix.clone(),
-                owner: owner.meta.name.clone(),
-            });
-        }
-        match others().find(|v| v.meta.name == meta.name) {
-            Some(other) => Err(Refused::NameTaken {
-                file: meta.file.clone(),
-                name: meta.name.clone(),
-                other: other.meta.file.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-}
 
 /// What one change did.
 #[derive(Debug, Clone, PartialEq, Eq)]

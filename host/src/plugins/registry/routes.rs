@@ -1,0 +1,60 @@
+//! A routing snapshot: which module version serves each prefix, immutable once built, and
+//! the rule a new version must pass to enter one.
+
+use crate::plugins::version::{ModuleVersion, Refused};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One immutable routing snapshot: prefix to the version that serves it.
+#[derive(Default, Clone)]
+pub struct Routes {
+    pub(super) by_prefix: HashMap<String, Arc<ModuleVersion>>,
+}
+
+impl Routes {
+    /// The serving versions, ordered by prefix.
+    pub fn versions(&self) -> Vec<Arc<ModuleVersion>> {
+        let mut versions: Vec<_> = self.by_prefix.values().cloned().collect();
+        versions.sort_by(|a, b| a.meta.prefix.cmp(&b.meta.prefix));
+        versions
+    }
+
+    pub(super) fn by_file(&self, file: &Path) -> Option<&Arc<ModuleVersion>> {
+        self.by_prefix.values().find(|v| v.meta.file == file)
+    }
+
+    pub(super) fn by_name(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
+        self.by_prefix.values().find(|v| v.meta.name == name)
+    }
+
+    /// A new version may take its predecessor's prefix and name, or free ones.
+    pub fn check_clash(
+        &self,
+        version: &ModuleVersion,
+        replacing: Option<&ModuleVersion>,
+    ) -> Result<(), Refused> {
+        let meta = &version.meta;
+        let others = || {
+            self.by_prefix
+                .values()
+                .filter(|v| replacing.is_none_or(|r| !std::ptr::eq(v.as_ref(), r)))
+        };
+        if let Some(owner) = others().find(|v| v.meta.prefix == meta.prefix) {
+            return Err(Refused::PrefixTaken {
+                file: meta.file.clone(),
+                name: meta.name.clone(),
+                prefix: meta.prefix.clone(),
+                owner: owner.meta.name.clone(),
+            });
+        }
+        match others().find(|v| v.meta.name == meta.name) {
+            Some(other) => Err(Refused::NameTaken {
+                file: meta.file.clone(),
+                name: meta.name.clone(),
+                other: other.meta.file.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
