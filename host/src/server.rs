@@ -25,7 +25,7 @@ use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
-use crate::{admin, http, listener};
+use crate::{admin, http, listener, signals};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
@@ -119,7 +119,10 @@ impl Tasks {
         Ok(Tasks {
             retirement: registry.spawn_retirement(),
             watcher,
-            rescan_on_hangup: tokio::spawn(rescan_on_hangup(registry.clone(), log.clone())),
+            rescan_on_hangup: tokio::spawn(signals::rescan_on_hangup(
+                registry.clone(),
+                log.clone(),
+            )),
         })
     }
 
@@ -127,20 +130,6 @@ impl Tasks {
         drop(self.watcher);
         self.rescan_on_hangup.abort();
         self.retirement.abort();
-    }
-}
-
-/// `SIGHUP` rescans the plugins directory, as the watcher would.
-async fn rescan_on_hangup(registry: Arc<Registry>, log: slog::Logger) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        slog::info!(log, "SIGHUP: rescanning the plugins directory");
-        if let Err(e) = registry.rescan().await {
-            slog::error!(log, "rescan failed"; "error" => %e);
-        }
     }
 }
 
