@@ -212,25 +212,22 @@ pub fn notify_ready() -> std::io::Result<()> {
 
 /// Where restart requests go: each carries where to send the outcome.
 #[derive(Clone)]
-pub struct RestartRequests(mpsc::Sender<oneshot::Sender<Result<u32, String>>>);
+pub struct RestartRequests(mpsc::Sender<RestartRequest>);
+
+/// A restart request: where to send its outcome (the successor's pid, or why none took over).
+pub type RestartRequest = oneshot::Sender<Result<u32, HandoverError>>;
 
 impl RestartRequests {
     /// A channel of restart requests, served by whoever holds the receiver.
-    pub fn channel() -> (
-        RestartRequests,
-        mpsc::Receiver<oneshot::Sender<Result<u32, String>>>,
-    ) {
+    pub fn channel() -> (RestartRequests, mpsc::Receiver<RestartRequest>) {
         let (sender, receiver) = mpsc::channel(4);
         (RestartRequests(sender), receiver)
     }
 
     /// Asks for a successor and waits for the outcome: its pid, or why none took over.
-    pub async fn request(&self) -> Result<u32, String> {
+    pub async fn request(&self) -> Result<u32, HandoverError> {
         let (reply, outcome) = oneshot::channel();
-        self.0
-            .send(reply)
-            .await
-            .map_err(|_| HandoverError::Busy.to_string())?;
-        outcome.await.map_err(|_| HandoverError::Busy.to_string())?
+        self.0.send(reply).await.map_err(|_| HandoverError::Busy)?;
+        outcome.await.map_err(|_| HandoverError::Busy)?
     }
 }

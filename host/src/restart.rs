@@ -4,15 +4,12 @@
 //! successor and taking over sockets are [`crate::handover`]'s; `SIGUSR2` comes through
 //! [`crate::signals`], `POST /admin/restart` through the admin API.
 
-use crate::handover::Handover;
+use crate::handover::{Handover, RestartRequest};
 use crate::state::AppState;
 use crate::store::sole_user::SoleUser;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
-
-/// A restart request: where to send its outcome (the successor's pid, or why none took over).
-pub type RestartRequest = oneshot::Sender<Result<u32, String>>;
 
 /// Serves restart requests one at a time until a successor has taken over (then notifies
 /// `handed_over`), or until `stop` (a restart under way is finished first). `handover`, and
@@ -54,7 +51,7 @@ pub async fn serve_requests(
             }
             Err(e) => slog::error!(log, "restart failed; this host keeps serving"; "error" => %e),
         }
-        let _ = reply.send(outcome.map_err(|e| e.to_string()));
+        let _ = reply.send(outcome);
         if taken_over {
             handed_over.notify_one();
             return;
