@@ -138,43 +138,84 @@ pub async fn run_command(
         }
         Err(e) => return Err(store_error(e)),
     };
-    // Dropping `turn` on any early return below ends it without writing anything.
-    let outcome = call_module(
+    // The module decides; the turn then commits what it changed, or is abandoned (rolled back
+    // before the player's lock is released, so that the player's next turn finds the row
+    // free).
+    let decided = decide(
         state,
         &version,
         cmd,
         request.data,
-        &turn.player,
-        &turn.module_data,
-    )
-    .await?;
-    let outcome = within_reply_limit(&module, outcome, state.config.plugins.max_reply_bytes)?;
+        (&turn.player, &turn.module_data),
+    );
+    match decided.await {
+        Ok(Decision::Commit {
+            data,
+            player,
+            module_data,
+        }) => {
+            let now = state.clock.now_millis();
+            turn.end(player.as_ref(), module_data.as_ref(), now)
+                .await
+                .map_err(store_error)?;
+            Ok(CommandReply::Done(data))
+        }
+        Ok(Decision::Refuse { code, msg }) => {
+            turn.abandon().await;
+            Ok(CommandReply::Refused { code, msg })
+        }
+        Err(e) => {
+            turn.abandon().await;
+            Err(e)
+        }
+    }
+}
+
+/// What a command's turn comes to, once the module has answered and the host has checked it.
+enum Decision {
+    /// Commit what changed (`None`: unchanged), then reply `data`.
+    Commit {
+        data: Box<RawValue>,
+        player: Option<Player>,
+        module_data: Option<ModuleData>,
+    },
+    /// A game-level refusal: nothing is written.
+    Refuse { code: i32, msg: String },
+}
+
+/// Calls the module on the turn's state and checks what it returned: what to commit, a
+/// refusal, or the client's error. Reads and writes nothing in the store.
+async fn decide(
+    state: &AppState,
+    version: &Arc<ModuleVersion>,
+    cmd: Cmd,
+    data: Map<String, Value>,
+    (player, module_data): (&Player, &ModuleData),
+) -> Result<Decision, ApiError> {
+    let module = &version.meta.name;
+    let outcome = call_module(state, version, cmd, data, player, module_data).await?;
+    let outcome = within_reply_limit(module, outcome, state.config.plugins.max_reply_bytes)?;
     match outcome {
         CallOutcome::Done {
             data,
             player: new_player,
             module_data: new_data,
-        } => {
-            let data = reply_data(&module, data)?;
-            let new_player = new_player
-                .map(|text| checked_player(&module, &text, &turn.player))
-                .transpose()?;
-            let new_data = new_data
-                .map(|text| checked_module_data(&module, &text))
-                .transpose()?;
-            let now = state.clock.now_millis();
-            turn.end(new_player.as_ref(), new_data.as_ref(), now)
-                .await
-                .map_err(store_error)?;
-            Ok(CommandReply::Done(data))
-        }
-        CallOutcome::Refused { code, msg } if code > 0 => Ok(CommandReply::Refused { code, msg }),
+        } => Ok(Decision::Commit {
+            data: reply_data(module, data)?,
+            player: new_player
+                .map(|text| checked_player(module, &text, player))
+                .transpose()?,
+            module_data: new_data
+                .map(|text| checked_module_data(module, &text))
+                .transpose()?,
+        }),
+        CallOutcome::Refused { code, msg } if code > 0 => Ok(Decision::Refuse { code, msg }),
         CallOutcome::Refused { code, msg } => Err(failed(
-            &module,
+            module,
             format!("refused with code {code}, codes must be positive: {msg}"),
         )),
-        CallOutcome::UnknownCommand => Err(no_such_command(&version, cmd)),
-        CallOutcome::Failed { msg } => Err(failed(&module, msg)),
+        CallOutcome::UnknownCommand => Err(no_such_command(version, cmd)),
+        CallOutcome::Failed { msg } => Err(failed(module, msg)),
     }
 }
 

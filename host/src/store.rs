@@ -152,8 +152,9 @@ pub struct SessionCheck<'a> {
 }
 
 /// One command's turn on one player: the record and the module's data as the turn read them.
-/// On a server store the player's row stays locked until [`PlayerTurn::end`], or until the
-/// turn is dropped, which writes nothing.
+/// On a server store the player's row stays locked until [`PlayerTurn::end`] or
+/// [`PlayerTurn::abandon`]; a turn dropped instead writes nothing either, but its rollback
+/// reaches the database only when its connection goes back to the pool, a moment later.
 pub struct PlayerTurn {
     pub player: Player,
     pub module_data: ModuleData,
@@ -179,6 +180,13 @@ impl PlayerTurn {
     ) -> Result<(), StoreError> {
         self.writer.end(player, module_data, now_ms).await
     }
+
+    /// Ends the turn without writing anything, and frees the player's row before returning, so
+    /// that the player's next turn does not wait on it. A rollback that fails is left to the
+    /// pool, which closes a connection that does not answer.
+    pub async fn abandon(self) {
+        self.writer.abandon().await;
+    }
 }
 
 /// The store's side of a [`PlayerTurn`].
@@ -190,6 +198,9 @@ pub trait TurnWriter: Send {
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
+
+    /// Ends the turn, writing nothing (by default: dropping the writer).
+    async fn abandon(self: Box<Self>) {}
 }
 
 /// The storage contract.

@@ -236,6 +236,8 @@ impl Store for ServerStore {
         let data = optional_text(&row, 0)?;
         let expires_at: Option<i64> = row.try_get(1).map_err(db_error)?;
         if expires_at.is_none_or(|at| at <= session.now_ms) {
+            // Frees the row now rather than when the connection goes back to the pool.
+            let _ = tx.rollback().await;
             return Err(StoreError::SessionEnded);
         }
         let module_data = match data {

@@ -98,7 +98,14 @@ impl ServerStore {
         note: &AuditNote,
     ) -> Result<AuditEntry, StoreError> {
         let (mut tx, before) = self.lock_player(player_id).await?;
-        let after = granted(&before, grant)?;
+        let after = match granted(&before, grant) {
+            Ok(after) => after,
+            Err(refused) => {
+                // Frees the row now rather than when the connection goes back to the pool.
+                let _ = tx.rollback().await;
+                return Err(refused);
+            }
+        };
         sqlx::query(&self.sql.update_balances)
             .bind(after.gold)
             .bind(after.diamond)

@@ -10,8 +10,8 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 
 /// The end of a command's turn on a server store: its writes and the commit, which releases
-/// the player's row. Dropped instead, the transaction rolls back (sqlx sends the rollback when
-/// the connection goes back to the pool).
+/// the player's row, or its rollback. Dropped instead, the transaction rolls back too (sqlx
+/// sends the rollback when the connection goes back to the pool).
 pub(super) struct ServerTurn {
     pub(super) tx: Transaction<'static, Any>,
     pub(super) sql: Arc<Sql>,
@@ -56,5 +56,9 @@ impl TurnWriter for ServerTurn {
                 .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn abandon(self: Box<Self>) {
+        let _ = self.tx.rollback().await;
     }
 }
