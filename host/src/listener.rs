@@ -8,13 +8,14 @@
 //! `server.max_connections` are open at once; past it a new connection is closed at once. The body's timeout is applied
 //! where bodies are read ([`crate::http::read_body`]).
 //!
-//! Cancellation: each request is served by a task of its own (tracked in
-//! [`AppState::requests`]), and the connection's future awaits its reply. A client that hangs
-//! up makes hyper drop the connection's future at whatever await it is (reading the request,
-//! waiting for the reply, writing it); none of those holds shared state, and the request's
-//! task goes on to its end, its access line and metrics included. ARCHITECTURE.md,
+//! Cancellation: each request runs to its end ([`to_the_end`], counted in
+//! [`AppState::requests`]). A client that hangs up makes hyper drop the connection's future
+//! at whatever await it is (reading the request, running it, writing its reply); a request
+//! cut off that way goes on in a task of its own to its end, its access line and metrics
+//! included. ARCHITECTURE.md,
 //! "Cancellation", lists every await of the request path and why it is safe.
 
+mod to_the_end;
 mod write_timeout;
 
 use crate::state::AppState;
@@ -30,6 +31,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use to_the_end::ToTheEnd;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use write_timeout::WriteTimeout;
@@ -80,18 +82,11 @@ where
         let state = state.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(Peer(peer));
-            // The request runs to its end in a task of its own; the connection only waits
-            // for its reply. hyper drops the connection's future, and with it whatever it
-            // awaits, when the client hangs up: the request's own awaits (its transaction,
-            // its player's lock, the write of its turn) are never cut off midway.
-            let running = state.requests.spawn(handler(state.clone(), request));
-            async move {
-                match running.await {
-                    Ok(reply) => reply,
-                    // The handler panicked: the connection fails as if it had run here.
-                    Err(e) => std::panic::resume_unwind(e.into_panic()),
-                }
-            }
+            // The request runs to its end: hyper drops the connection's future, and with it
+            // this one, when the client hangs up; the rest of the request then runs in a task
+            // of its own, so its awaits (its transaction, its player's lock, the write of its
+            // turn) are never cut off midway.
+            ToTheEnd::new(handler(state.clone(), request), &state.requests)
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
