@@ -9,9 +9,10 @@
 //!   during the turn, during the reply), then 200 new players who must all be served, and
 //!   every player's gold and items conserved.
 
-use crate::databases::ScratchDb;
+use crate::databases::{Backend, ScratchDb};
 use crate::harness::{Dirs, TestHost, DEMO_MODULES};
-use host::store::{AuditNote, Grant, SessionCheck, Store};
+use host::store::server::PoolSettings;
+use host::store::{AuditNote, DatabaseUrl, Grant, SessionCheck, Store};
 use plugin_api::{Player, STARTING_GOLD};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -31,6 +32,61 @@ const PLAYERS: usize = 8;
 
 /// Rounds of dropped calls in the store-level case.
 const ROUNDS: u64 = 80;
+
+/// How long a transaction that is being rolled back or committed may take to end. It is
+/// usually milliseconds, but the pool rolls a dropped transaction back only once its
+/// connection is back, and the database server can stall for seconds (another test's
+/// `DROP DATABASE`, a loaded CI machine). A transaction left behind never ends.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// The statement timeout of these tests' stores, well past [`SETTLE`]: PostgreSQL ends a
+/// transaction idle for that long by itself (`idle_in_transaction_session_timeout`), which
+/// would hide one left behind.
+const PATIENT: Duration = Duration::from_secs(120);
+
+/// A store on `db` as a host opens it, with [`PATIENT`] timeouts.
+async fn open_patient(db: &ScratchDb) -> Arc<dyn Store> {
+    let url = DatabaseUrl::parse(&db.url, std::path::Path::new(".")).unwrap();
+    let settings = PoolSettings {
+        statement_timeout: PATIENT,
+        ..crate::databases::pool_settings()
+    };
+    host::store::open(&url, &settings, Default::default())
+        .await
+        .unwrap()
+}
+
+/// What the server says of the transactions [`ScratchDb::open_transactions`] counts, one line
+/// each, for a failing test's message.
+async fn describe_open_transactions(db: &ScratchDb) -> Vec<String> {
+    let sql = match db.backend {
+        Backend::Sqlite => return Vec::new(),
+        Backend::Postgres => {
+            "SELECT CONCAT(pid, ' ', state, ' since ', xact_start, ': ', query) \
+             FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        }
+        Backend::MySql => {
+            "SELECT CONCAT(t.trx_mysql_thread_id, ' ', t.trx_state, ' since ', \
+             t.trx_started, ', rows locked ', t.trx_rows_locked, ', modified ', \
+             t.trx_rows_modified, ': ', COALESCE(t.trx_query, p.info, '-')) \
+             FROM information_schema.innodb_trx t \
+             JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+             WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID()"
+        }
+    };
+    let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url).await else {
+        return vec!["(cannot connect to describe them)".into()];
+    };
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(sql)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+    let _ = sqlx::Connection::close(conn).await;
+    rows.into_iter()
+        .map(|row| String::from_utf8_lossy(&row).into_owned())
+        .collect()
+}
 
 fn player_id(i: usize) -> String {
     format!("p-{i}")
@@ -81,7 +137,7 @@ async fn one_store_call(store: &Arc<dyn Store>, kind: u32, i: usize, n: u64) {
 }
 
 async fn store_calls_dropped_midway_leave_no_transaction_open(db: ScratchDb) {
-    let store = db.open().await;
+    let store = open_patient(&db).await;
     for i in 0..PLAYERS {
         let new = Player::new(player_id(i), format!("player {i}"), "");
         store.login(&format!("a-{i}"), new, 0).await.unwrap();
@@ -131,10 +187,12 @@ async fn store_calls_dropped_midway_leave_no_transaction_open(db: ScratchDb) {
                 panic!("round {round}: a login after calls dropped at {micros} µs failed: {e}");
             }
         }
-        let open = db.open_transactions_after(Duration::from_secs(1)).await;
+        let open = db.open_transactions_after(SETTLE).await;
         assert_eq!(
-            open, 0,
-            "round {round}: calls dropped after {micros} µs left connections inside a transaction"
+            open,
+            0,
+            "round {round}: calls dropped after {micros} µs left connections inside a transaction: {:?}",
+            describe_open_transactions(&db).await
         );
     }
 
@@ -166,9 +224,10 @@ async fn store_calls_dropped_midway_leave_no_transaction_open(db: ScratchDb) {
         turn.end(Some(&richer), None, 7).await.unwrap();
     }
     assert_eq!(
-        db.open_transactions_after(Duration::from_secs(3)).await,
+        db.open_transactions_after(SETTLE).await,
         0,
-        "connections left inside a transaction after the logins"
+        "connections left inside a transaction after the logins: {:?}",
+        describe_open_transactions(&db).await
     );
     // Each player is free: a turn of every one of them starts at once.
     for i in 0..PLAYERS {
@@ -213,7 +272,11 @@ async fn clients_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
         dirs.install(module);
     }
     let url = db.url.clone();
-    let host = TestHost::start_in(dirs, move |config| config.store.url = url).await;
+    let host = TestHost::start_in(dirs, move |config| {
+        config.store.url = url;
+        config.store.statement_timeout_ms = PATIENT.as_millis() as u64;
+    })
+    .await;
     let mut buyers = Vec::new();
     for b in 0..BUYERS {
         buyers.push(host.login(&format!("buyer-{b}")).await);
@@ -309,8 +372,13 @@ async fn clients_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
         "requests still running 10 s after the load"
     );
     assert!(host.state.player_locks.is_empty(), "player locks left held");
-    let open = db.open_transactions_after(Duration::from_secs(3)).await;
-    assert_eq!(open, 0, "the host's connections left inside a transaction");
+    let open = db.open_transactions_after(SETTLE).await;
+    assert_eq!(
+        open,
+        0,
+        "the host's connections left inside a transaction: {:?}",
+        describe_open_transactions(&db).await
+    );
 
     // 200 new players, 20 at a time, each logged in and served their first command.
     for batch in 0..10 {
@@ -364,7 +432,12 @@ async fn clients_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
             "buyer {b} was told of {told_bought} purchases and has {potions} potions"
         );
     }
-    assert_eq!(db.open_transactions_after(Duration::from_secs(3)).await, 0);
+    assert_eq!(
+        db.open_transactions_after(SETTLE).await,
+        0,
+        "{:?}",
+        describe_open_transactions(&db).await
+    );
     assert!(
         told.sent.load(Ordering::Relaxed) > 500,
         "too little load to mean anything: {}",
