@@ -284,6 +284,16 @@ impl Connection {
         self.send(Method::POST, path, token, body.into()).await
     }
 
+    /// Logs `account` in (`POST /login`); returns its session's token.
+    pub async fn login(&mut self, account: &str) -> anyhow::Result<String> {
+        let body = serde_json::json!({ "account": account }).to_string();
+        let (_, reply) = self.post("/login", None, body).await?;
+        reply["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("login of {account} failed: {reply}"))
+    }
+
     /// Sends `GET path`; returns the status and JSON reply.
     pub async fn get(&mut self, path: &'static str) -> anyhow::Result<(u16, serde_json::Value)> {
         self.send(Method::GET, path, None, Bytes::new()).await
@@ -322,12 +332,7 @@ pub async fn login_players(addr: SocketAddr, count: usize) -> anyhow::Result<Vec
     let mut connection = Connection::new(addr);
     let mut tokens = Vec::with_capacity(count);
     for n in 0..count {
-        let body = format!(r#"{{"account":"bench-{n}"}}"#);
-        let (_, reply) = connection.post("/login", None, body).await?;
-        let token = reply["token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("login of bench-{n} failed: {reply}"))?;
-        tokens.push(token.to_owned());
+        tokens.push(connection.login(&format!("bench-{n}")).await?);
     }
     Ok(tokens)
 }

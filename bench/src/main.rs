@@ -181,28 +181,28 @@ fn main() -> anyhow::Result<()> {
     }
     let plan = Plan::new(cli.quick);
     let wants = |section| cli.sections.is_empty() || cli.sections.contains(&section);
-    let target = process::target_dir()?;
+    let build = process::build_dir()?;
     let report = runtime.block_on(async {
         let http = if wants(Section::Http) {
-            Some(throughput::run(&target, &cli.config_dir, plan.shape, PLAYERS, plan.rounds).await?)
+            Some(throughput::run(&build, &cli.config_dir, plan.shape, PLAYERS, plan.rounds).await?)
         } else {
             None
         };
         let reload = if wants(Section::Reload) {
             eprintln!("reloads");
-            Some(reload::run(&target, plan.latency_reloads, plan.checkpoints).await?)
+            Some(reload::run(&build, plan.latency_reloads, plan.checkpoints).await?)
         } else {
             None
         };
         let startup = if wants(Section::Startup) {
             eprintln!("start-up");
-            Some(startup::run(&target, &cli.config_dir, plan.starts).await?)
+            Some(startup::run(&build, &cli.config_dir, plan.starts).await?)
         } else {
             None
         };
         let stores = if wants(Section::Stores) {
             eprintln!("stores");
-            Some(stores::run(&target, &cli.config_dir, plan.shape, PLAYERS, plan.rounds).await?)
+            Some(stores::run(&build, &cli.config_dir, plan.shape, PLAYERS, plan.rounds).await?)
         } else {
             None
         };
@@ -210,7 +210,7 @@ fn main() -> anyhow::Result<()> {
             eprintln!("durability");
             Some(
                 durability::run(
-                    &target,
+                    &build,
                     &cli.config_dir,
                     plan.shape,
                     PLAYERS,
@@ -225,14 +225,15 @@ fn main() -> anyhow::Result<()> {
         let soak = if wants(Section::Soak) {
             eprintln!("soak: {} s", plan.soak.as_secs());
             let connections = plan.shape.connections;
-            Some(soak::run(&target, &cli.config_dir, connections, PLAYERS, plan.soak).await?)
+            Some(soak::run(&build, &cli.config_dir, connections, PLAYERS, plan.soak).await?)
         } else {
             None
         };
         anyhow::Ok(report::Report {
             command: cli.command_line.clone(),
             machine: machine::Machine::describe(),
-            abi: criterion::read(&target),
+            // criterion writes into the target folder, above the profile's.
+            abi: criterion::read(build.parent().unwrap_or(&build)),
             http,
             reload,
             startup,

@@ -1,6 +1,8 @@
 //! The servers under test as child processes: the real `game-host` binary with the three demo
-//! modules, and the ceiling (`game-bench ceiling`). Each prints `listening on <addr>` once it
-//! serves; both are killed when their handle is dropped.
+//! modules, started as the tests start it ([`testkit::served`] on [`testkit::Folders`]), and
+//! the ceiling (`game-bench ceiling`). Each prints `listening on <addr>` once it serves; both
+//! are killed when their handle is dropped. Also what the sections read of processes in
+//! `/proc`: memory and CPU time.
 
 use anyhow::{anyhow, bail, Context};
 use std::collections::BTreeMap;
@@ -8,10 +10,12 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use testkit::served::{serve_command, Served};
+use testkit::{Folders, DEMO_MODULES};
 
-/// The demo modules' crates, whose release libraries the host serves.
-pub const DEMO_MODULES: [&str; 3] = ["activity", "mall", "player"];
+/// What to do when a binary or library of the build is missing.
+const BUILD_FIRST: &str = "build it first: `make bench` (release) or `make soak` (debug) do";
 
 /// What may differ between the hosts of one run; the default is [`Server::host`]'s.
 #[derive(Debug, Default, Clone, Copy)]
@@ -24,55 +28,47 @@ pub struct HostOptions<'a> {
     pub env: &'a [(&'a str, &'a str)],
 }
 
-/// A server process; killed on drop.
+/// A `game-host` process on folders of its own (plugins, data, logs); killed on drop, then
+/// its folders removed.
 pub struct Server {
-    child: Child,
+    served: Served,
+    folders: Folders,
     pub addr: SocketAddr,
-    /// The admin API's address (a host's; the ceiling has none).
-    pub admin_addr: Option<SocketAddr>,
+    /// The admin API's address.
+    pub admin_addr: SocketAddr,
     /// Just before the process was spawned.
     pub started: Instant,
     /// From `spawn` to the `listening on` line.
-    pub ready_after: std::time::Duration,
-    /// The host's folders (plugins, data, logs), removed on drop.
-    dirs: Option<tempfile::TempDir>,
+    pub ready_after: Duration,
 }
 
 impl Server {
-    /// Starts `target/release/game-host` in the prod profile on fresh folders: an empty
-    /// database, the demo modules copied into its plugins folder.
-    pub fn host(target: &Path, config_dir: &Path) -> anyhow::Result<Server> {
-        Server::host_with(target, config_dir, &HostOptions::default())
+    /// Starts `game-host` of `build` (the folder of a build's binaries: `target/release`) in
+    /// the prod profile on fresh folders: an empty database, the demo modules copied into its
+    /// plugins folder.
+    pub fn host(build: &Path, config_dir: &Path) -> anyhow::Result<Server> {
+        Server::host_with(build, config_dir, &HostOptions::default())
     }
 
     /// [`Server::host`] with `options`: another database than its own SQLite, a host id.
-    /// Each host gets folders of its own (plugins, data, logs), so several can run at once.
+    /// Each host gets folders of its own, so several can run at once.
     pub fn host_with(
-        target: &Path,
+        build: &Path,
         config_dir: &Path,
         options: &HostOptions<'_>,
     ) -> anyhow::Result<Server> {
-        let dirs = tempfile::tempdir()?;
-        let plugins = dirs.path().join("plugins");
-        std::fs::create_dir_all(&plugins)?;
+        let folders = Folders::new()?;
         for module in DEMO_MODULES {
-            let library = target.join(format!("release/lib{module}.so"));
-            std::fs::copy(&library, plugins.join(format!("lib{module}.so")))
-                .with_context(|| format!("{}: run `make bench`", library.display()))?;
+            let library = build.join(format!("lib{module}.so"));
+            folders
+                .install(&library)
+                .with_context(|| format!("{}: {BUILD_FIRST}", library.display()))?;
         }
-        let stderr = std::fs::File::create(dirs.path().join("stderr.log"))?;
-        let mut command = Command::new(target.join("release/game-host"));
+        let stderr_log = folders.root.path().join("stderr.log");
+        let mut command = serve_command(&build.join("game-host"), config_dir, &folders);
         command
-            .args(["serve", "--profile", "prod", "--config-dir"])
-            .arg(config_dir)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .arg("--plugins-dir")
-            .arg(&plugins)
-            .arg("--data-dir")
-            .arg(dirs.path().join("data"))
-            .arg("--log-dir")
-            .arg(dirs.path().join("log"))
-            .stderr(stderr);
+            .args(["--profile", "prod"])
+            .stderr(std::fs::File::create(&stderr_log)?);
         // The store is the bench's choice, not the environment's: its SQLite unless told.
         // The URL goes by the environment, where other users cannot read it in `ps`.
         command
@@ -89,23 +85,50 @@ impl Server {
         }
         command.envs(options.env.iter().copied());
         let started = Instant::now();
-        Server::spawn(command, started, Some(dirs))
+        // After its two lines the host writes nothing more to stdout, so the pipe never fills.
+        let served = Served::start(command).map_err(|e| {
+            let said = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            anyhow!("{e:#}; its stderr: {said}")
+        })?;
+        Ok(Server {
+            addr: served.addr,
+            admin_addr: served.admin_addr,
+            ready_after: served.listening_at - started,
+            started,
+            served,
+            folders,
+        })
     }
 
-    /// Starts the ceiling: this binary's `ceiling` subcommand.
-    pub fn ceiling() -> anyhow::Result<Server> {
+    /// The host's plugins folder, where its module libraries are loaded from.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.folders.plugins()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.served.pid()
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        rss_kib(&format!("/proc/{}/status", self.pid()))
+    }
+}
+
+/// The ceiling: this binary's `ceiling` subcommand, in a process of its own; killed on drop.
+pub struct Ceiling {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Ceiling {
+    pub fn start() -> anyhow::Result<Ceiling> {
         let mut command = Command::new(std::env::current_exe()?);
-        command.arg("ceiling").stderr(Stdio::inherit());
-        Server::spawn(command, Instant::now(), None)
-    }
-
-    fn spawn(
-        mut command: Command,
-        started: Instant,
-        dirs: Option<tempfile::TempDir>,
-    ) -> anyhow::Result<Server> {
-        let mut child = command
+        command
+            .arg("ceiling")
             .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {command:?}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -119,63 +142,38 @@ impl Server {
                 }
                 _ => {
                     let _ = child.kill();
-                    let why = dirs
-                        .as_ref()
-                        .and_then(|d| std::fs::read_to_string(d.path().join("stderr.log")).ok())
-                        .unwrap_or_default();
-                    bail!("{command:?} exited before listening: {why}");
+                    bail!("{command:?} exited before listening");
                 }
             }
         };
-        let ready_after = started.elapsed();
-        // A host says where its admin API listens next; the ceiling says nothing more.
-        let admin_addr = if dirs.is_some() {
-            let line = lines.next().and_then(Result::ok).unwrap_or_default();
-            match line
-                .strip_prefix("admin listening on ")
-                .and_then(|admin| admin.parse::<SocketAddr>().ok())
-            {
-                Some(admin) => Some(admin),
-                None => {
-                    let _ = child.kill();
-                    bail!("{command:?}: `admin listening on ADDR` expected, not {line:?}");
-                }
-            }
-        } else {
-            None
-        };
-        // Keep reading stdout so the server never blocks on a full pipe.
+        // Keep reading stdout so the ceiling never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Ok(Server {
-            child,
-            addr,
-            admin_addr,
-            started,
-            ready_after,
-            dirs,
-        })
-    }
-
-    /// A host's plugins folder, where its module libraries are loaded from.
-    pub fn plugins_dir(&self) -> Option<PathBuf> {
-        self.dirs.as_ref().map(|dirs| dirs.path().join("plugins"))
+        Ok(Ceiling { child, addr })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-
-    /// The server's resident memory, in KiB.
-    pub fn rss_kib(&self) -> anyhow::Result<u64> {
-        rss_kib(&format!("/proc/{}/status", self.pid()))
-    }
 }
 
-impl Drop for Server {
+impl Drop for Ceiling {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The folder of this build's binaries and libraries: `target/release` for `game-bench`;
+/// `target/debug` for its tests, which run from `deps/` below it.
+pub fn build_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("cannot find the build folder from {}", exe.display()))?;
+    Ok(match dir.parent() {
+        Some(profile) if dir.ends_with("deps") => profile.to_owned(),
+        _ => dir.to_owned(),
+    })
 }
 
 /// `VmRSS` of a `/proc/<pid>/status` file, in KiB.
@@ -187,15 +185,6 @@ pub fn rss_kib(status_file: &str) -> anyhow::Result<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .ok_or_else(|| anyhow!("no VmRSS in {status_file}"))
-}
-
-/// The cargo target folder this binary was built into (`…/target/release/game-bench`).
-pub fn target_dir() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_owned)
-        .ok_or_else(|| anyhow!("cannot find the target folder from {}", exe.display()))
 }
 
 /// Linux reports thread CPU time in clock ticks of 1/100 s (`USER_HZ`, fixed for user space).

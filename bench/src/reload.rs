@@ -12,11 +12,13 @@
 use crate::load::Connection;
 use crate::stats::percentile;
 use host::plugins::Change;
-use host::{Config, Deps};
+use host::Deps;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::in_process::InProcessHost;
+use testkit::Folders;
 
 /// What the reload section measured.
 #[derive(Debug)]
@@ -60,12 +62,16 @@ pub struct Checkpoint {
 /// Runs both parts: `latency_reloads` timed reloads, then reloads under load up to each
 /// checkpoint.
 pub async fn run(
-    target: &Path,
+    build: &Path,
     latency_reloads: usize,
     checkpoints: &[usize],
 ) -> anyhow::Result<ReloadFigures> {
-    let (p50, p99) = latency(target, latency_reloads).await?;
-    let (start, checkpoints) = under_load(target, checkpoints).await?;
+    // The first part's host stays up, idle, while the second is measured: it is part of the
+    // second part's baseline rather than memory given back in the middle of it.
+    let mut first = Bench::start(build, true).await?;
+    let (p50, p99) = latency(&first, latency_reloads).await?;
+    let (start, checkpoints) = under_load(build, checkpoints).await?;
+    first.host.stop().await?;
     Ok(ReloadFigures {
         latency_reloads,
         latency_p50: p50,
@@ -76,54 +82,34 @@ pub async fn run(
 }
 
 struct Bench {
-    dir: tempfile::TempDir,
-    addr: std::net::SocketAddr,
-    state: host::state::AppState,
+    folders: Folders,
+    host: InProcessHost,
     token: String,
     builds: [Vec<u8>; 2],
 }
 
 impl Bench {
-    async fn start(target: &Path, watch: bool) -> anyhow::Result<Bench> {
-        let dir = tempfile::tempdir()?;
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir_all(&plugins)?;
-        let builds = [library(target, "a")?, library(target, "b")?];
-        std::fs::write(plugins.join("libswap.so"), &builds[0])?;
-        let mut config = Config::default();
-        config.paths.plugins_dir = plugins;
-        config.paths.data_dir = dir.path().join("data");
-        config.paths.log_dir = dir.path().join("log");
+    async fn start(build: &Path, watch: bool) -> anyhow::Result<Bench> {
+        let folders = Folders::new()?;
+        let builds = [library(build, "a")?, library(build, "b")?];
+        std::fs::write(folders.plugins().join("libswap.so"), &builds[0])?;
+        let mut config = folders.config();
         config.plugins.watch = watch;
         config.plugins.debounce_ms = 20;
         config.plugins.max_leaked_versions = usize::MAX;
         config.admin.listen = None;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let deps = Deps::new(host::logging::discard());
-        let started = host::Host::start(config, deps)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let state = started.state();
-        tokio::spawn(started.serve(listener, std::future::pending()));
-        let (_, login) = Connection::new(addr)
-            .post("/login", None, r#"{"account":"bench"}"#)
-            .await?;
-        let token = login["token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("login failed: {login}"))?
-            .to_owned();
+        let host = InProcessHost::start(config, Deps::new(host::logging::discard())).await?;
+        let token = Connection::new(host.addr).login("bench").await?;
         Ok(Bench {
-            dir,
-            addr,
-            state,
+            folders,
+            host,
             token,
             builds,
         })
     }
 
     fn file(&self) -> PathBuf {
-        self.dir.path().join("plugins/libswap.so")
+        self.folders.plugins().join("libswap.so")
     }
 
     /// Which build answers 9501 on `connection`, or why not.
@@ -140,28 +126,27 @@ impl Bench {
 
     /// Puts build `n % 2` in place by rename.
     fn land(&self, n: usize) -> std::io::Result<()> {
-        let temp = self.dir.path().join("plugins/.incoming");
+        let temp = self.folders.plugins().join(".incoming");
         std::fs::write(&temp, &self.builds[n % 2])?;
         std::fs::rename(temp, self.file())
     }
 
     /// Waits until `reloads` old versions have left: retired, or reported as not unloaded.
     async fn wait_retired(&self, reloads: usize) {
-        let retirement = self.state.registry.retirement();
+        let retirement = self.host.state.registry.retirement();
         while (retirement.retired_count() as usize + retirement.leaked().len()) < reloads {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }
 
-fn library(target: &Path, build: &str) -> anyhow::Result<Vec<u8>> {
-    let path = target.join(format!("release/libfixture_swap_{build}.so"));
+fn library(build: &Path, variant: &str) -> anyhow::Result<Vec<u8>> {
+    let path = build.join(format!("libfixture_swap_{variant}.so"));
     std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}; run `make bench`", path.display()))
 }
 
-async fn latency(target: &Path, reloads: usize) -> anyhow::Result<(Duration, Duration)> {
-    let bench = Bench::start(target, true).await?;
-    let mut connection = Connection::new(bench.addr);
+async fn latency(bench: &Bench, reloads: usize) -> anyhow::Result<(Duration, Duration)> {
+    let mut connection = Connection::new(bench.host.addr);
     let mut times = Vec::with_capacity(reloads);
     for n in 1..=reloads {
         let want = if n % 2 == 0 { "a" } else { "b" };
@@ -177,10 +162,10 @@ async fn latency(target: &Path, reloads: usize) -> anyhow::Result<(Duration, Dur
 }
 
 async fn under_load(
-    target: &Path,
+    build: &Path,
     checkpoints: &[usize],
 ) -> anyhow::Result<(Memory, Vec<Checkpoint>)> {
-    let bench = Arc::new(Bench::start(target, false).await?);
+    let bench = Arc::new(Bench::start(build, false).await?);
     let (stop, served, failed) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU64::new(0)),
@@ -191,7 +176,7 @@ async fn under_load(
             let (bench, stop, served, failed) =
                 (bench.clone(), stop.clone(), served.clone(), failed.clone());
             tokio::spawn(async move {
-                let mut connection = Connection::new(bench.addr);
+                let mut connection = Connection::new(bench.host.addr);
                 while !stop.load(Ordering::Relaxed) {
                     match bench.which(&mut connection).await {
                         Ok(_) => served.fetch_add(1, Ordering::Relaxed),
@@ -209,14 +194,14 @@ async fn under_load(
         while done < checkpoint {
             done += 1;
             bench.land(done)?;
-            let change = bench.state.registry.load_file(&bench.file()).await;
+            let change = bench.host.state.registry.load_file(&bench.file()).await;
             anyhow::ensure!(
                 matches!(change, Change::Swapped { .. }),
                 "reload {done}: {change:?}"
             );
         }
         bench.wait_retired(done).await;
-        let retirement = bench.state.registry.retirement();
+        let retirement = bench.host.state.registry.retirement();
         results.push(Checkpoint {
             reloads: done,
             memory: Memory::now(),
@@ -230,6 +215,11 @@ async fn under_load(
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         let _ = client.await;
+    }
+    // The clients have gone, and their handles on the bench with them: the host is stopped
+    // (after the figures) before the next section runs.
+    if let Ok(mut bench) = Arc::try_unwrap(bench) {
+        bench.host.stop().await?;
     }
     Ok((start, results))
 }

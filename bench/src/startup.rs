@@ -13,10 +13,10 @@ pub struct Start {
     pub first_reply: Duration,
 }
 
-pub async fn run(target: &Path, config_dir: &Path, times: usize) -> anyhow::Result<Vec<Start>> {
+pub async fn run(build: &Path, config_dir: &Path, times: usize) -> anyhow::Result<Vec<Start>> {
     let mut starts = Vec::with_capacity(times);
     for _ in 0..times {
-        let host = Server::host(target, config_dir)?;
+        let host = Server::host(build, config_dir)?;
         let token = login_players(host.addr, 1).await?.remove(0);
         let mut connection = Connection::new(host.addr);
         loop {

@@ -2,11 +2,12 @@
 //! PostgreSQL, MariaDB), and on two hosts behind nginx sharing one PostgreSQL or MariaDB
 //! database, with the CPU of every process involved.
 //!
-//! Each server run gets a scratch database of its own (`CREATE DATABASE game_bench_<pid>_…`),
-//! dropped at the end of that run whatever happened (the hosts are stopped first). A database
-//! server that does not answer skips its rows, saying why; the rest still runs. The servers'
-//! admin URLs: `GAME_BENCH_POSTGRES` and `GAME_BENCH_MYSQL` (`off` skips one); unset,
-//! `postgres://postgres@127.0.0.1:5432/postgres` and `mysql://root@127.0.0.1:3306/mysql`.
+//! Each server run gets a scratch database of its own (`CREATE DATABASE game_bench_<pid>_…`,
+//! [`testkit::scratch`], as the tests make theirs), dropped at the end of that run whatever
+//! happened (the hosts are stopped first). A database server that does not answer skips its
+//! rows, saying why; the rest still runs. The servers' admin URLs: `GAME_BENCH_POSTGRES` and
+//! `GAME_BENCH_MYSQL` (`off` skips one); unset, `postgres://postgres@127.0.0.1:5432/postgres`
+//! and `mysql://root@127.0.0.1:3306/mysql`.
 //!
 //! nginx runs the production example as written ([`testkit::nginx`]), its upstream the two
 //! hosts; `NGINX` names the binary if it is not in `/usr/sbin`.
@@ -14,15 +15,15 @@
 use crate::load::{self, Shape, Workload};
 use crate::process::{self, HostOptions, Server};
 use crate::throughput::{CpuUse, Row};
-use anyhow::{anyhow, bail, Context};
-use sqlx::{AnyConnection, Connection, Executor};
+use anyhow::{bail, Context};
+use sqlx::{AnyConnection, Connection};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 use testkit::nginx::{self, Nginx};
+use testkit::scratch::{DatabaseServer, ScratchDatabase, ScratchError};
 
 /// Which store the hosts use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,20 +42,12 @@ impl Database {
         }
     }
 
-    /// The server's admin URL (one that may `CREATE DATABASE`), or why its rows are skipped.
-    fn admin_url(self) -> Result<String, String> {
-        let (var, default) = match self {
-            Database::Sqlite => return Err("SQLite has no server".into()),
-            Database::Postgres => (
-                "GAME_BENCH_POSTGRES",
-                "postgres://postgres@127.0.0.1:5432/postgres",
-            ),
-            Database::MariaDb => ("GAME_BENCH_MYSQL", "mysql://root@127.0.0.1:3306/mysql"),
-        };
-        match std::env::var(var) {
-            Ok(value) if value == "off" => Err(format!("{var}=off")),
-            Ok(value) if !value.is_empty() => Ok(value),
-            _ => Ok(default.into()),
+    /// The database server behind it; SQLite has none.
+    fn server(self) -> Option<DatabaseServer> {
+        match self {
+            Database::Sqlite => None,
+            Database::Postgres => Some(DatabaseServer::Postgres),
+            Database::MariaDb => Some(DatabaseServer::MySql),
         }
     }
 }
@@ -173,7 +166,7 @@ fn mean_throughput(rows: &[StoreRow]) -> f64 {
 
 /// What one run needs to know, the same for every setup.
 struct Bench<'a> {
-    target: &'a Path,
+    build: &'a Path,
     config_dir: &'a Path,
     shape: Shape,
     players: usize,
@@ -181,14 +174,14 @@ struct Bench<'a> {
 }
 
 pub async fn run(
-    target: &Path,
+    build: &Path,
     config_dir: &Path,
     shape: Shape,
     players: usize,
     rounds: usize,
 ) -> anyhow::Result<StoresFigures> {
     let cx = Bench {
-        target,
+        build,
         config_dir,
         shape,
         players,
@@ -213,7 +206,7 @@ pub async fn run(
         shape,
         players,
         rounds,
-        pool_size: pool_size(target, config_dir),
+        pool_size: pool_size(build, config_dir),
         setups,
     })
 }
@@ -227,18 +220,16 @@ async fn measure_setup(cx: &Bench<'_>, setup: Setup) -> Outcome {
     } else {
         None
     };
-    let scratch = match setup.database {
-        Database::Sqlite => None,
-        database => {
-            let admin = match database.admin_url() {
+    let scratch = match setup.database.server() {
+        None => None,
+        Some(server) => {
+            let admin = match server.admin_url("GAME_BENCH") {
                 Ok(admin) => admin,
                 Err(why) => return Outcome::Skipped(why),
             };
-            match Scratch::create(&admin, setup.scratch_name()).await {
+            match Scratch::create(&admin, &setup.scratch_name()).await {
                 Ok(scratch) => Some(scratch),
-                Err(why) => {
-                    return Outcome::Skipped(format!("{} does not answer: {why}", redacted(&admin)))
-                }
+                Err(why) => return Outcome::Skipped(why.to_string()),
             }
         }
     };
@@ -264,7 +255,10 @@ async fn measure_hosts(
                 Some(pid) => format!("server process {pid}"),
                 None => "server process not found: counted by name".into(),
             };
-            eprintln!("stores: {name}: starting, on {} ({server})", s.name);
+            eprintln!(
+                "stores: {name}: starting, on {} ({server})",
+                s.database.name()
+            );
         }
         None => eprintln!("stores: {name}: starting"),
     }
@@ -272,11 +266,11 @@ async fn measure_hosts(
     for n in 0..setup.hosts {
         let host_id = format!("bench-{}", (b'a' + n as u8) as char);
         let options = HostOptions {
-            database_url: scratch.map(|s| s.url.as_str()),
+            database_url: scratch.map(|s| s.database.url()),
             host_id: Some(&host_id),
             ..HostOptions::default()
         };
-        hosts.push(Server::host_with(cx.target, cx.config_dir, &options)?);
+        hosts.push(Server::host_with(cx.build, cx.config_dir, &options)?);
     }
     let nginx = match nginx_binary {
         Some(binary) => {
@@ -301,7 +295,7 @@ async fn measure_hosts(
         nginx: nginx.as_ref().map(Nginx::pid),
         database: setup.database,
         server: scratch.and_then(|s| s.server_pid),
-        scratch: scratch.map(|s| s.name.clone()),
+        scratch: scratch.map(|s| s.database.name().to_owned()),
     };
     let mut rows: Vec<StoreRow> = Workload::ALL
         .iter()
@@ -485,134 +479,59 @@ impl Snapshot {
     }
 }
 
-/// A scratch database on a server; dropped (`DROP DATABASE`) with this value.
+/// A scratch database on a server ([`ScratchDatabase`]: dropped with this value), and the
+/// server's process.
 struct Scratch {
-    admin: String,
-    name: String,
-    /// What the hosts' `store.url` is.
-    url: String,
+    database: ScratchDatabase,
     /// The server's process on this machine (PostgreSQL's postmaster, `mariadbd`), if found.
     server_pid: Option<u32>,
 }
 
-/// How long the bench waits for a database server to answer.
-const DATABASE_TIMEOUT: Duration = Duration::from_secs(10);
-
 impl Scratch {
-    async fn create(admin: &str, name: String) -> Result<Scratch, String> {
-        let mut url = url::Url::parse(admin).map_err(|e| format!("not a URL: {e}"))?;
-        url.set_path(&name);
-        sqlx::any::install_default_drivers();
-        let mut conn = tokio::time::timeout(DATABASE_TIMEOUT, AnyConnection::connect(admin))
-            .await
-            .map_err(|_| format!("no answer in {} s", DATABASE_TIMEOUT.as_secs()))?
-            .map_err(|e| e.to_string())?;
-        let created = async {
-            conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-                .await?;
-            conn.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-        };
-        let created = tokio::time::timeout(DATABASE_TIMEOUT, created).await;
-        let server_pid = server_pid(&mut conn, admin).await;
-        let _ = conn.close().await;
-        match created {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(format!("CREATE DATABASE {name}: {e}")),
-            Err(_) => return Err(format!("CREATE DATABASE {name}: no answer")),
-        }
+    async fn create(admin: &str, name: &str) -> Result<Scratch, ScratchError> {
+        let database = ScratchDatabase::create(admin, name).await?;
+        let server_pid = server_pid(admin).await;
         Ok(Scratch {
-            admin: admin.to_owned(),
-            name,
-            url: url.to_string(),
+            database,
             server_pid,
         })
     }
 }
 
-/// The database server's process, asked through `conn`: PostgreSQL's postmaster (the parent
-/// of this session's backend), MariaDB's from its pid file. `None` if it is not on this
-/// machine or cannot be told.
-async fn server_pid(conn: &mut AnyConnection, admin: &str) -> Option<u32> {
-    if admin.starts_with("postgres") {
-        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut *conn)
+/// The database server's process, asked through a connection to `admin`: PostgreSQL's
+/// postmaster (the parent of this session's backend), MariaDB's from its pid file. `None` if it
+/// is not on this machine or cannot be told.
+async fn server_pid(admin: &str) -> Option<u32> {
+    let mut conn = AnyConnection::connect(admin).await.ok()?;
+    let pid = if admin.starts_with("postgres") {
+        let backend: Option<i32> = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
             .await
-            .ok()?;
-        process::processes()
-            .into_iter()
-            .find(|(pid, _, name)| *pid == backend as u32 && name == "postgres")
-            .map(|(_, ppid, _)| ppid)
-    } else {
-        let file: String = sqlx::query_scalar("SELECT @@pid_file")
-            .fetch_one(&mut *conn)
-            .await
-            .ok()?;
-        let pid: u32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        matches!(name.trim(), "mariadbd" | "mysqld").then_some(pid)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Drop may run inside the bench's runtime, which cannot block: a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                // PostgreSQL refuses while a session is open on it; the hosts are gone by now,
-                // but a backend may not have noticed yet.
-                let force = if admin.starts_with("postgres") {
-                    " WITH (FORCE)"
-                } else {
-                    ""
-                };
-                let drop = async {
-                    let mut conn = AnyConnection::connect(&admin).await?;
-                    conn.execute(format!("DROP DATABASE IF EXISTS {name}{force}").as_str())
-                        .await?;
-                    conn.close().await
-                };
-                tokio::time::timeout(DATABASE_TIMEOUT, drop)
-                    .await
-                    .map_err(|_| anyhow!("no answer in {} s", DATABASE_TIMEOUT.as_secs()))?
-                    .map_err(anyhow::Error::from)
-            })
+            .ok();
+        backend.and_then(|backend| {
+            process::processes()
+                .into_iter()
+                .find(|(pid, _, name)| *pid == backend as u32 && name == "postgres")
+                .map(|(_, ppid, _)| ppid)
         })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!(
-                "stores: could not drop the scratch database {} on {}: {e:#}",
-                self.name,
-                redacted(&self.admin)
-            ),
-            Err(_) => eprintln!(
-                "stores: dropping the scratch database {} panicked",
-                self.name
-            ),
-        }
-    }
-}
-
-/// `url` with its password, if any, as `***`.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(the URL)".into(),
-    }
+    } else {
+        let file: Option<String> = sqlx::query_scalar("SELECT @@pid_file")
+            .fetch_one(&mut conn)
+            .await
+            .ok();
+        file.and_then(|file| {
+            let pid: u32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            matches!(name.trim(), "mariadbd" | "mysqld").then_some(pid)
+        })
+    };
+    let _ = conn.close().await;
+    pid
 }
 
 /// `store.pool_size` as the hosts would read it: `game-host config` in their profile.
-fn pool_size(target: &Path, config_dir: &Path) -> Option<u32> {
-    let output = Command::new(target.join("release/game-host"))
+fn pool_size(build: &Path, config_dir: &Path) -> Option<u32> {
+    let output = Command::new(build.join("game-host"))
         .args(["config", "--profile", "prod", "--config-dir"])
         .arg(config_dir)
         .stderr(Stdio::null())
@@ -654,17 +573,5 @@ mod tests {
         ] {
             assert!(!is_postgres_backend(shared), "{shared}");
         }
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redacted("mysql://root:secret@127.0.0.1:3306/mysql"),
-            "mysql://root:***@127.0.0.1:3306/mysql"
-        );
-        assert_eq!(
-            redacted("postgres://postgres@127.0.0.1:5432/postgres"),
-            "postgres://postgres@127.0.0.1:5432/postgres"
-        );
     }
 }

@@ -5,7 +5,7 @@
 //! than all rounds of one thing; the report takes medians across rounds.
 
 use crate::load::{self, LoadRun, Shape, Workload};
-use crate::process::{cpu_seconds_by_thread, Server};
+use crate::process::{cpu_seconds_by_thread, Ceiling, Server};
 use crate::stats::median;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -116,14 +116,14 @@ pub struct HttpFigures {
 }
 
 pub async fn run(
-    target: &Path,
+    build: &Path,
     config_dir: &Path,
     shape: Shape,
     players: usize,
     rounds: usize,
 ) -> anyhow::Result<HttpFigures> {
-    let ceiling_server = Server::ceiling()?;
-    let host = Server::host(target, config_dir)?;
+    let ceiling_server = Ceiling::start()?;
+    let host = Server::host(build, config_dir)?;
     let tokens = Arc::new(load::login_players(host.addr, players).await?);
     // The ceiling checks only that a token is there.
     let ceiling_tokens = Arc::new(vec!["ceiling".to_owned(); players]);

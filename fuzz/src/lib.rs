@@ -10,4 +10,4 @@
 pub mod expect;
 mod server;
 
-pub use server::{FuzzHost, Reply, BODY_LIMIT, MODULES, NOW_MS};
+pub use server::{FuzzHost, Reply, BODY_LIMIT, NOW_MS};

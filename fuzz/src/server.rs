@@ -1,16 +1,16 @@
 //! [`FuzzHost`]: one real host in this process, started at the first input and kept for the
 //! whole run, and the HTTP client that sends each input to it.
 //!
-//! It is started as `host/tests/it/harness.rs` starts one: `Host::start` with a config
-//! pointing at a temporary folder (plugins, SQLite database, logs), a clock that never moves,
-//! and `Host::serve` on `127.0.0.1:0`. Everything runs on one current-thread tokio runtime that
-//! only runs while an input is being sent, so inputs never overlap; the store's thread and
+//! It is started as the host's tests start one, with `testkit`: an [`InProcessHost`] on a
+//! config pointing at temporary [`Folders`] (plugins, SQLite database, logs), a clock that
+//! never moves, serving on `127.0.0.1:0`. Everything runs on one current-thread tokio runtime
+//! that only runs while an input is being sent, so inputs never overlap; the store's thread and
 //! the module threads are the host's own.
 
 use bytes::Bytes;
 use host::clock::ManualClock;
 use host::state::AppState;
-use host::{Config, Deps, Host};
+use host::{Config, Deps};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HeaderMap, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
@@ -22,19 +22,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
+use testkit::in_process::InProcessHost;
+use testkit::{Folders, DEMO_MODULES};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
 /// 2026-11-25T12:00:00Z. The host clock stands still: every input meets the same day.
-pub const NOW_MS: i64 = 1_795_608_000_000;
+pub const NOW_MS: i64 = testkit::NOON_MS;
 
 /// The fuzzed host's `server.body_limit`: small enough that inputs cross it (-4, 413), large
 /// enough for every valid body (a login with a 1024-character `head_img`).
 pub const BODY_LIMIT: usize = 2048;
-
-/// The demo modules, loaded from the workspace's debug build.
-pub const MODULES: [&str; 3] = ["activity", "mall", "player"];
 
 /// Each fuzzing process works in a folder `<temp>/game-host-fuzz-<pid>-<random>`.
 const DIR_PREFIX: &str = "game-host-fuzz-";
@@ -54,13 +52,11 @@ pub struct Reply {
 /// A running host and a keep-alive connection to it.
 pub struct FuzzHost {
     runtime: Runtime,
-    state: AppState,
+    /// Serves until the process ends (libFuzzer exits without dropping anything).
+    host: InProcessHost,
     addr: SocketAddr,
     connection: Option<SendRequest<Full<Bytes>>>,
-    root: tempfile::TempDir,
-    /// Kept so that the host serves until the process ends (libFuzzer exits without
-    /// dropping anything).
-    _stop: oneshot::Sender<()>,
+    folders: Folders,
 }
 
 impl FuzzHost {
@@ -71,35 +67,34 @@ impl FuzzHost {
             .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
             .tempdir()
             .expect("a temporary folder");
-        let config = config(root.path());
-        std::fs::create_dir_all(&config.paths.plugins_dir).expect("the plugins folder");
-        for module in MODULES {
-            let to = config.paths.plugins_dir.join(format!("lib{module}.so"));
-            std::fs::copy(library(module), to).expect("copy a module library");
+        let folders = Folders::in_root(root).expect("the plugins folder");
+        for module in DEMO_MODULES {
+            folders
+                .install(&library(module))
+                .expect("copy a module library");
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let (state, addr, stop) = runtime.block_on(serve(config));
+        let host = runtime.block_on(serve(config(&folders)));
         FuzzHost {
             runtime,
-            state,
-            addr,
+            addr: host.addr,
+            host,
             connection: None,
-            root,
-            _stop: stop,
+            folders,
         }
     }
 
     /// The host's shared state (its store, for reading and resetting the player).
     pub fn state(&self) -> &AppState {
-        &self.state
+        &self.host.state
     }
 
     /// The host's folder: no reply may name it.
     pub fn root(&self) -> &Path {
-        self.root.path()
+        self.folders.root.path()
     }
 
     /// Runs `future` on the host's runtime (store calls; the host serves meanwhile).
@@ -154,43 +149,30 @@ impl FuzzHost {
     }
 }
 
-/// The host's config: the defaults, in `root`, with the fuzz body limit, no watcher and no
+/// The host's config: the defaults, on `folders`, with the fuzz body limit, no watcher and no
 /// admin listener.
-fn config(root: &Path) -> Config {
-    let mut config = Config::default();
-    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+fn config(folders: &Folders) -> Config {
+    let mut config = folders.config();
     config.server.body_limit = BODY_LIMIT;
     config.server.host_id = "fuzz".into();
-    config.paths.plugins_dir = root.join("plugins");
-    config.paths.data_dir = root.join("data");
-    config.paths.log_dir = root.join("log");
     config.plugins.watch = false;
     config.admin.listen = None;
     config
 }
 
-/// Starts the host and spawns its serving task; returns its state, address and stop switch.
-async fn serve(config: Config) -> (AppState, SocketAddr, oneshot::Sender<()>) {
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("the listener's address");
+/// Starts the host with the still clock; panics unless it serves the demo modules.
+async fn serve(config: Config) -> InProcessHost {
     let mut deps = Deps::new(host::logging::discard());
     deps.clock = Arc::new(ManualClock::new(NOW_MS));
-    let started = Host::start(config, deps)
+    let host = InProcessHost::start(config, deps)
         .await
-        .unwrap_or_else(|e| panic!("the host does not start: {e}"));
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
-        started.scan.refused.is_empty() && started.scan.loaded.len() == MODULES.len(),
+        host.scan.refused.is_empty() && host.scan.loaded.len() == DEMO_MODULES.len(),
         "the host did not load the demo modules: {:?}",
-        started.scan
+        host.scan
     );
-    let state = started.state();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(started.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    (state, addr, stop)
+    host
 }
 
 async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {

@@ -5,7 +5,9 @@
 
 use crate::databases::{databases_required, report_skipped, ScratchDb};
 use crate::harness::{Dirs, CONFIG_DIR};
-use crate::served::{assert_each_purchase_applied_once, buyers, serve_command, Load, Served};
+use crate::served::{
+    assert_each_purchase_applied_once, buyers, serve_command, start, Load, Served,
+};
 use serde_json::json;
 use std::path::Path;
 use testkit::nginx::{self, Nginx};
@@ -25,7 +27,7 @@ fn host_on(db: &ScratchDb, dirs: &Dirs, host_id: &str) -> Served {
     command
         .env("GAME_HOST_DATABASE_URL", &db.url)
         .env("GAME_HOST_SERVER_HOST_ID", host_id);
-    Served::start(command)
+    start(command)
 }
 
 async fn stopping_a_host_behind_nginx_fails_no_request_and_applies_no_purchase_twice(
@@ -38,17 +40,16 @@ async fn stopping_a_host_behind_nginx_fails_no_request_and_applies_no_purchase_t
     let dirs = [Dirs::new(), Dirs::new()];
     let a = host_on(&db, &dirs[0], "a");
     let b = host_on(&db, &dirs[1], "b");
-    let addresses = [&a.address, &b.address].map(|address| address.parse().unwrap());
-    let front = Nginx::start(&nginx_binary, Path::new(CONFIG_DIR), &addresses, 2)
+    let front = Nginx::start(&nginx_binary, Path::new(CONFIG_DIR), &[a.addr, b.addr], 2)
         .unwrap_or_else(|e| panic!("nginx: {e:#}"));
-    let front_address = front.addr.to_string();
+    let front_address = front.addr;
     let client = reqwest::Client::new();
 
     // Buyers log in through nginx, and an operator grants them gold on host B.
-    let (tokens, players) = buyers(&client, &front_address, |path| b.admin_url(path), BUYERS).await;
+    let (tokens, players) = buyers(&client, front_address, |path| b.admin_url(path), BUYERS).await;
 
     let buy = json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } });
-    let load = Load::run(&front_address, tokens.clone(), buy);
+    let load = Load::run(front_address, tokens.clone(), buy);
     load.serves(300).await;
     // Host A is stopped as systemd would: SIGTERM, then wait for it to exit.
     a.signal("-TERM");
@@ -66,7 +67,7 @@ async fn stopping_a_host_behind_nginx_fails_no_request_and_applies_no_purchase_t
         front.logs()
     );
 
-    assert_each_purchase_applied_once(&client, &front_address, &tokens, &players, &report.ok).await;
+    assert_each_purchase_applied_once(&client, front_address, &tokens, &players, &report.ok).await;
 
     // The test did what it says: host A served purchases before its stop, and finished some
     // on its open connections after it had stopped accepting.

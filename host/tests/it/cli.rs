@@ -4,6 +4,7 @@
 use crate::harness::{binary, library, send, serve_command, Dirs, CONFIG_DIR};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output};
+use testkit::served::signal;
 
 fn check(file: &std::path::Path) -> Output {
     Command::new(binary())
@@ -69,14 +70,6 @@ fn serve(dirs: &Dirs, extra: &[&str]) -> (Child, String) {
     (child, address)
 }
 
-fn signal(child: &Child, name: &str) {
-    let sent = Command::new("kill")
-        .args([name, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
 #[test]
 fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
     let dirs = Dirs::new();
@@ -100,7 +93,7 @@ fn serve_announces_its_address_serves_and_exits_cleanly_on_sigterm() {
         assert_eq!(record["data"]["gold"], 1000);
     });
 
-    signal(&child, "-TERM");
+    signal(child.id(), "-TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a clean shutdown exits 0");
     assert!(
@@ -165,7 +158,7 @@ fn sighup_rescans_the_plugins_directory() {
             -1,
             "the watcher is off: mall is not served yet"
         );
-        signal(&child, "-HUP");
+        signal(child.id(), "-HUP");
         for _ in 0..500 {
             if ret(client.clone()).await == 0 {
                 return true;
@@ -174,7 +167,7 @@ fn sighup_rescans_the_plugins_directory() {
         }
         false
     });
-    signal(&child, "-TERM");
+    signal(child.id(), "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(served, "SIGHUP loaded the new library");
 }

@@ -13,7 +13,7 @@
 
 use crate::databases::{Backend, ScratchDb};
 use crate::harness::{send, Dirs};
-use crate::served::{login, serve_command, Served};
+use crate::served::{login, serve_command, start, Served};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -423,7 +423,7 @@ fn start_host(db: &ScratchDb, dirs: &Dirs) -> Served {
             .env_remove("GAME_HOST_STORE_URL"),
         _ => command.env("GAME_HOST_DATABASE_URL", &db.url),
     };
-    tokio::task::block_in_place(|| Served::start(command))
+    tokio::task::block_in_place(|| start(command))
 }
 
 async fn a_killed_host_keeps_every_acknowledged_command_and_applies_none_by_half(db: ScratchDb) {

@@ -1,12 +1,14 @@
 //! Scratch databases for tests: SQLite in a temporary folder, or a database of its own on the
-//! PostgreSQL and MariaDB servers the tests are pointed at, dropped when the test ends.
+//! PostgreSQL and MariaDB servers the tests are pointed at ([`testkit::scratch`]), dropped
+//! when the test ends; which tests are skipped, and `tests_on!`.
 //!
 //! The servers: `GAME_TEST_POSTGRES` and `GAME_TEST_MYSQL` give an admin URL (one
-//! that may `CREATE DATABASE`); unset, they are `postgres://postgres@127.0.0.1:5432/postgres`
-//! and `mysql://root@127.0.0.1:3306/mysql`; `off` skips the backend. A server that does not
-//! answer skips its tests (saying so on stderr), unless `GAME_TEST_REQUIRE_DATABASES=1`
-//! (CI sets it), which fails them instead. (Not `GAME_HOST_*`: the host reads those as its
-//! configuration, and refuses a name that is not a key.)
+//! that may `CREATE DATABASE`); unset or empty, they are
+//! `postgres://postgres@127.0.0.1:5432/postgres` and `mysql://root@127.0.0.1:3306/mysql`;
+//! `off` skips the backend. A server that does not answer skips its tests (saying so on
+//! stderr), unless `GAME_TEST_REQUIRE_DATABASES=1` (CI sets it), which fails them instead.
+//! (Not `GAME_HOST_*`: the host reads those as its configuration, and refuses a name that is
+//! not a key.)
 
 #![allow(dead_code)] // each test module uses a different part
 
@@ -18,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
+use testkit::scratch::{DatabaseServer, ScratchDatabase, ScratchError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -32,20 +35,12 @@ impl Backend {
         self != Backend::Sqlite
     }
 
-    /// The admin URL of the server, or why its tests are skipped.
-    fn admin_url(self) -> Result<String, String> {
-        let (var, default) = match self {
-            Backend::Sqlite => return Err("SQLite has no server".into()),
-            Backend::Postgres => (
-                "GAME_TEST_POSTGRES",
-                "postgres://postgres@127.0.0.1:5432/postgres",
-            ),
-            Backend::MySql => ("GAME_TEST_MYSQL", "mysql://root@127.0.0.1:3306/mysql"),
-        };
-        match std::env::var(var) {
-            Ok(value) if value == "off" => Err(format!("{var}=off")),
-            Ok(value) => Ok(value),
-            Err(_) => Ok(default.into()),
+    /// The database server behind it; SQLite has none.
+    fn server(self) -> Option<DatabaseServer> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(DatabaseServer::Postgres),
+            Backend::MySql => Some(DatabaseServer::MySql),
         }
     }
 }
@@ -56,8 +51,8 @@ pub struct ScratchDb {
     /// What `store.url` / `--database-url` takes.
     pub url: String,
     dir: TempDir,
-    /// The server's admin URL and the scratch database's name.
-    server: Option<(String, String)>,
+    /// The scratch database on a server.
+    server: Option<ScratchDatabase>,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -66,7 +61,7 @@ impl ScratchDb {
     /// A new, empty database; `None` if the backend's tests are skipped (printed to stderr).
     pub async fn create(backend: Backend) -> Option<ScratchDb> {
         let dir = tempfile::tempdir().unwrap();
-        if backend == Backend::Sqlite {
+        let Some(server) = backend.server() else {
             let url = format!("sqlite://{}", dir.path().join("game.db").display());
             return Some(ScratchDb {
                 backend,
@@ -74,35 +69,26 @@ impl ScratchDb {
                 dir,
                 server: None,
             });
-        }
-        sqlx::any::install_default_drivers();
-        let admin = match backend.admin_url() {
+        };
+        let admin = match server.admin_url("GAME_TEST") {
             Ok(admin) => admin,
             Err(why) => return skip(backend, &why),
-        };
-        let mut conn = match AnyConnection::connect(&admin).await {
-            Ok(conn) => conn,
-            Err(e) => return skip(backend, &format!("cannot connect to {admin}: {e}")),
         };
         let name = format!(
             "game_test_{}_{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-            .await
-            .unwrap();
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE on {admin}: {e}"));
-        let _ = conn.close().await;
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&name);
+        let scratch = match ScratchDatabase::create(&admin, &name).await {
+            Ok(scratch) => scratch,
+            Err(ScratchError::Unreachable(why)) => return skip(backend, &why),
+            Err(ScratchError::Refused(why)) => panic!("{why}"),
+        };
         Some(ScratchDb {
             backend,
-            url: url.to_string(),
+            url: scratch.url().to_owned(),
             dir,
-            server: Some((admin, name)),
+            server: Some(scratch),
         })
     }
 
@@ -179,50 +165,6 @@ impl ScratchDb {
                 return open;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.server.take() else {
-            return;
-        };
-        // Drop may run inside a test's runtime, which cannot block: a thread of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = AnyConnection::connect(&admin).await?;
-                // Whatever still holds the database (a failed test's pool, a transaction it
-                // left open) would make the drop wait for ever: PostgreSQL ends those
-                // sessions itself with FORCE; on MariaDB they are killed first.
-                let force = if admin.starts_with("postgres") {
-                    " WITH (FORCE)"
-                } else {
-                    let holders: Vec<i64> = sqlx::query_scalar(
-                        "SELECT CAST(id AS SIGNED) FROM information_schema.processlist \
-                         WHERE db = ? AND id <> CONNECTION_ID()",
-                    )
-                    .bind(&name)
-                    .fetch_all(&mut conn)
-                    .await?;
-                    for id in holders {
-                        // One may have gone meanwhile.
-                        let _ = conn.execute(format!("KILL {id}").as_str()).await;
-                    }
-                    ""
-                };
-                conn.execute(format!("DROP DATABASE IF EXISTS {name}{force}").as_str())
-                    .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = dropped {
-            eprintln!("could not drop the scratch database: {e}");
         }
     }
 }

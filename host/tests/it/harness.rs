@@ -1,5 +1,7 @@
-//! `TestHost`: a real host on `127.0.0.1:0` with temporary plugin, data and log folders, a
-//! clock the test controls, and an HTTP client. Stopping it (or dropping it) shuts it down.
+//! `TestHost`: a real host in this process ([`InProcessHost`]) on `127.0.0.1:0`, with temporary
+//! plugin, data and log folders ([`Dirs`]), a clock the test controls, and an HTTP client.
+//! Stopping it (or dropping it) shuts it down. Also where the tests find the workspace's
+//! libraries and the `game-host` binary.
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
@@ -9,16 +11,12 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tempfile::TempDir;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use testkit::in_process::InProcessHost;
+use testkit::Folders;
 
-/// 2026-11-25T12:00:00Z: a fixed, mid-day start for the test clock.
-pub const NOON_MS: i64 = 1_795_608_000_000;
+pub use testkit::{DEMO_MODULES, NOON_MS};
+
 pub const DAY_MS: i64 = 86_400_000;
-
-/// The demo modules that `make run` serves.
-pub const DEMO_MODULES: [&str; 3] = ["activity", "mall", "player"];
 
 /// The workspace's build output folder, where the module libraries are.
 pub fn target_dir() -> PathBuf {
@@ -49,67 +47,41 @@ pub fn binary() -> PathBuf {
 /// The shipped profiles (`config/`).
 pub const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config");
 
-/// `game-host serve` on `dirs`, both listeners on ports the system picks, stdout piped (its
-/// first line is `listening on <addr>`), stderr discarded: a host that outlives a failed test
-/// must not hold the test runner's output open. What the host says is in its log files.
+/// `game-host serve` on `dirs` ([`testkit::served::serve_command`]): both listeners on ports
+/// the system picks, stdout piped (its first line is `listening on <addr>`), stderr discarded.
 pub fn serve_command(dirs: &Dirs) -> std::process::Command {
-    let mut command = std::process::Command::new(binary());
-    command
-        .args(["serve", "--config-dir", CONFIG_DIR])
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .arg("--plugins-dir")
-        .arg(dirs.plugins())
-        .arg("--data-dir")
-        .arg(dirs.data())
-        .arg("--log-dir")
-        .arg(dirs.log())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    command
+    testkit::served::serve_command(&binary(), Path::new(CONFIG_DIR), dirs)
 }
 
-/// Folders a host runs in; kept across a restart.
-pub struct Dirs {
-    pub root: TempDir,
-}
+/// Folders a host runs in ([`testkit::Folders`]); kept across a restart.
+pub struct Dirs(Folders);
 
 impl Dirs {
     pub fn new() -> Dirs {
-        let dirs = Dirs {
-            root: tempfile::tempdir().expect("temp dir"),
-        };
-        std::fs::create_dir_all(dirs.plugins()).unwrap();
-        dirs
-    }
-    pub fn plugins(&self) -> PathBuf {
-        self.root.path().join("plugins")
-    }
-    pub fn data(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.root.path().join("log")
+        Dirs(Folders::new().expect("temp dir"))
     }
 
     /// Copies the library of `crate_name` into the plugins folder as `lib<crate_name>.so`.
     pub fn install(&self, crate_name: &str) -> PathBuf {
-        let to = self.plugins().join(format!("lib{crate_name}.so"));
-        std::fs::copy(library(crate_name), &to).expect("copy library");
-        to
+        self.0.install(&library(crate_name)).expect("copy library")
     }
 
     /// A config pointing at these folders, with test-friendly defaults.
     pub fn config(&self) -> Config {
-        let mut config = Config::default();
-        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        let mut config = self.0.config();
         config.server.shutdown_grace_secs = 5;
         config.server.host_id = "test-host".into();
-        config.paths.plugins_dir = self.plugins();
-        config.paths.data_dir = self.data();
-        config.paths.log_dir = self.log();
         config.plugins.workers = 4;
-        config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
         config
+    }
+}
+
+/// The folders themselves: `plugins()`, `data()`, `log()`, `root`.
+impl std::ops::Deref for Dirs {
+    type Target = Folders;
+
+    fn deref(&self) -> &Folders {
+        &self.0
     }
 }
 
@@ -124,8 +96,7 @@ pub struct TestHost {
     /// The running host's shared state: its registry, store, clock.
     pub state: host::state::AppState,
     client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    host: InProcessHost,
 }
 
 impl TestHost {
@@ -150,57 +121,32 @@ impl TestHost {
     ) -> TestHost {
         let mut config = dirs.config();
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind(config.server.listen)
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().unwrap();
         let deps = Deps {
             clock: clock.clone(),
             ..Deps::new(test_logger())
         };
-        let started = host::Host::start(config, deps).await.expect("host starts");
-        let scan = started.scan.clone();
-        let state = started.state();
-        let admin_addr = started.admin_addr().expect("the admin listener is on");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(started.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let host = InProcessHost::start(config, deps)
+            .await
+            .unwrap_or_else(|e| panic!("host starts: {e:#}"));
         TestHost {
-            addr,
-            admin_addr,
+            addr: host.addr,
+            admin_addr: host.admin_addr.expect("the admin listener is on"),
             clock,
             dirs,
-            scan,
-            state,
+            scan: host.scan.clone(),
+            state: host.state.clone(),
             client: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
+            host,
         }
     }
 
     /// Shuts the host down gracefully and hands back its folders (for a restart).
     pub async fn stop(mut self) -> (Dirs, Arc<ManualClock>) {
-        self.shutdown().await;
-        let dirs = std::mem::replace(
-            &mut self.dirs,
-            Dirs {
-                root: tempfile::tempdir().unwrap(),
-            },
-        );
-        (dirs, self.clock.clone())
-    }
-
-    async fn shutdown(&mut self) {
         // The client's idle kept-alive connections would hold the host's linger
         // (`host::server::CLOSE_LINGER`) to its end: close them first.
         self.client = reqwest::Client::new();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("host task");
-        }
+        self.host.stop().await.expect("host task");
+        (self.dirs, self.clock)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -293,14 +239,6 @@ impl TestHost {
             "{cmd}: {body}"
         );
         body["data"].clone()
-    }
-}
-
-impl Drop for TestHost {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

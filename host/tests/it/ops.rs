@@ -4,7 +4,7 @@
 
 use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
 use crate::served::{
-    assert_each_purchase_applied_once, buyers, login, serve_command, signal_pid, state_of,
+    assert_each_purchase_applied_once, buyers, login, serve_command, signal_pid, start, state_of,
     wait_gone, KillOnDrop, Load, Served,
 };
 use serde_json::json;
@@ -25,7 +25,7 @@ fn read(path: &std::path::Path) -> String {
 #[test]
 fn the_log_files_have_their_levels_and_sigterm_loses_no_line() {
     let dirs = Dirs::new();
-    let served = Served::start(serve_command(&dirs));
+    let served = start(serve_command(&dirs));
     const REQUESTS: usize = 300;
     runtime().block_on(async {
         let client = reqwest::Client::new();
@@ -340,9 +340,10 @@ fn systemd_socket_activation_serves_on_the_passed_socket() {
             child_fd: 3,
         }])
         .unwrap();
-    let served = Served::start(command);
+    let served = start(command);
     assert_eq!(
-        served.address, address,
+        served.addr.to_string(),
+        address,
         "the passed socket, not --listen 127.0.0.1:0"
     );
     runtime().block_on(async {
@@ -363,11 +364,11 @@ enum Trigger {
 /// successor's pid (already stopped).
 fn restart_under_load(trigger: Trigger) {
     let dirs = Dirs::new();
-    let mut served = Served::start(serve_command(&dirs));
+    let mut served = start(serve_command(&dirs));
     let old_pid = served.child.id();
     let rt = runtime();
     let successor = rt.block_on(async {
-        let load = Load::start(&served.address, 4).await;
+        let load = Load::start(served.addr, 4).await;
         load.serves(200).await;
         let successor = match trigger {
             Trigger::Signal => {
@@ -386,13 +387,13 @@ fn restart_under_load(trigger: Trigger) {
         assert!(
             lines
                 .iter()
-                .any(|l| l == &format!("listening on {}", served.address)),
+                .any(|l| l == &format!("listening on {}", served.addr)),
             "the successor listens on the same address: {lines:?}"
         );
         assert!(
             lines
                 .iter()
-                .any(|l| l == &format!("admin listening on {}", served.admin_address)),
+                .any(|l| l == &format!("admin listening on {}", served.admin_addr)),
             "and takes the admin socket too: {lines:?}"
         );
         if let Some(pid) = successor {
@@ -461,14 +462,14 @@ fn admin_restart_restarts_the_binary_under_load_without_a_failed_request() {
 fn a_restart_under_purchases_loses_no_purchase_and_applies_none_twice() {
     const BUYERS: usize = 8;
     let dirs = Dirs::new();
-    let mut served = Served::start(serve_command(&dirs));
+    let mut served = start(serve_command(&dirs));
     let rt = runtime();
     let successor = rt.block_on(async {
         let client = reqwest::Client::new();
         let admin_url = |path: &str| served.admin_url(path);
-        let (tokens, starts) = buyers(&client, &served.address, admin_url, BUYERS).await;
+        let (tokens, starts) = buyers(&client, served.addr, admin_url, BUYERS).await;
         let buy = json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } });
-        let load = Load::run(&served.address, tokens.clone(), buy);
+        let load = Load::run(served.addr, tokens.clone(), buy);
         load.serves(300).await;
         served.signal("-USR2");
         let (successor, _) = successor_announced(&mut served);
@@ -483,8 +484,7 @@ fn a_restart_under_purchases_loses_no_purchase_and_applies_none_twice() {
             report.errors.len(),
             report.errors
         );
-        assert_each_purchase_applied_once(&client, &served.address, &tokens, &starts, &report.ok)
-            .await;
+        assert_each_purchase_applied_once(&client, served.addr, &tokens, &starts, &report.ok).await;
         std::mem::forget(kill_successor_on_failure);
         successor
     });
@@ -504,14 +504,14 @@ fn a_restart_under_purchases_loses_no_purchase_and_applies_none_twice() {
 #[test]
 fn a_purchase_on_the_draining_host_counts_on_its_successor() {
     let dirs = Dirs::new();
-    let mut served = Served::start(serve_command(&dirs));
+    let mut served = start(serve_command(&dirs));
     let rt = runtime();
     let successor = rt.block_on(async {
         // Client `old` keeps one connection to the old host; `new` connects after the restart.
         let old = reqwest::Client::new();
         let new = reqwest::Client::new();
         let token = login(&old, &served.url("/login"), "buyer").await;
-        let start = state_of(&old, &served.address, &token).await;
+        let start = state_of(&old, served.addr, &token).await;
         let logic = served.url("/logic");
         let buy = |client: &reqwest::Client| {
             client
@@ -531,7 +531,7 @@ fn a_purchase_on_the_draining_host_counts_on_its_successor() {
         }
         let status = tokio::task::block_in_place(|| served.child.wait().unwrap());
         assert_eq!(status.code(), Some(0), "the old host drains and exits");
-        let end = state_of(&new, &served.address, &token).await;
+        let end = state_of(&new, served.addr, &token).await;
         assert_eq!(
             end["gold"].as_i64().unwrap(),
             start["gold"].as_i64().unwrap() - 4 * 50,
@@ -552,7 +552,7 @@ fn a_successor_that_cannot_start_leaves_the_old_host_serving() {
     std::fs::write(&site, "[session]\nttl_secs = 3600\n").unwrap();
     let mut command = serve_command(&dirs);
     command.arg("--config").arg(&site);
-    let served = Served::start(command);
+    let served = start(command);
     // Someone breaks the config file; the successor reads it and refuses to start.
     std::fs::write(&site, "[session]\nttl_seconds = 3600\n").unwrap();
     runtime().block_on(async {
@@ -583,7 +583,7 @@ fn every_admin_change_and_every_refused_token_is_logged_with_its_caller() {
     let dirs = Dirs::new();
     let mut command = serve_command(&dirs);
     command.env("GAME_HOST_ADMIN_TOKEN", "the-admin-token");
-    let served = Served::start(command);
+    let served = start(command);
     // The host sees the client's address: 127.0.0.1 and a port of its own.
     let caller = "caller=127.0.0.1:";
     runtime().block_on(async {

@@ -1,15 +1,17 @@
-//! A real `game-host serve` process with the demo modules, the signals tests send it, and a
-//! load of clients to keep it busy meanwhile: what the ops and fleet tests share.
+//! A real `game-host serve` process ([`testkit::served::Served`]) with the demo modules, and a
+//! load of clients to keep it busy meanwhile: what the ops, crash and nginx tests share.
 
 #![allow(dead_code)] // each test module uses a different part
 
 use crate::harness::{self, send, Dirs, DEMO_MODULES};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use testkit::served::{signal as signal_pid, Served};
 
 /// `game-host serve` on `dirs` with the demo modules (see [`harness::serve_command`]).
 pub fn serve_command(dirs: &Dirs) -> Command {
@@ -22,71 +24,9 @@ pub fn serve_command(dirs: &Dirs) -> Command {
     command
 }
 
-/// A running `game-host serve` and its stdout, line by line.
-pub struct Served {
-    pub child: Child,
-    pub stdout: Lines<BufReader<ChildStdout>>,
-    pub address: String,
-    pub admin_address: String,
-}
-
-impl Served {
-    pub fn start(mut command: Command) -> Served {
-        let mut child = command.spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let address = listening_address(&mut stdout);
-        let line = stdout.next().expect("a second line").unwrap();
-        let admin_address = line
-            .strip_prefix("admin listening on ")
-            .unwrap_or_else(|| panic!("second line: {line:?}"))
-            .to_owned();
-        Served {
-            child,
-            stdout,
-            address,
-            admin_address,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    pub fn admin_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.admin_address)
-    }
-
-    pub fn signal(&self, name: &str) {
-        signal_pid(self.child.id(), name);
-    }
-
-    /// Kills the process with SIGKILL, as a crash would: no shutdown path runs, nothing is
-    /// flushed or checkpointed. Returns once it is reaped.
-    pub fn crash(mut self) {
-        self.signal("-KILL");
-        let status = self.child.wait().unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "{status}");
-    }
-
-    /// Waits for the process to exit; its exit code.
-    pub fn wait(mut self) -> Option<i32> {
-        self.child.wait().unwrap().code()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn listening_address(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
-    let line = stdout.next().expect("a first line").unwrap();
-    line.strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_owned()
+/// Starts `command` ([`serve_command`]); panics if it does not serve.
+pub fn start(command: Command) -> Served {
+    Served::start(command).unwrap_or_else(|e| panic!("game-host serve: {e:#}"))
 }
 
 /// Kills process `pid` (a successor, not our child) if the test ends before it stopped it.
@@ -99,14 +39,6 @@ impl Drop for KillOnDrop {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-pub fn signal_pid(pid: u32, name: &str) {
-    let sent = Command::new("kill")
-        .args([name, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {name} {pid}");
 }
 
 /// Waits until process `pid` (not our child) has gone.
@@ -153,7 +85,7 @@ impl LoadReport {
 
 impl Load {
     /// `clients` players (`load0`, `load1`, ...) logged in at `address`, each sending `1203`.
-    pub async fn start(address: &str, clients: usize) -> Load {
+    pub async fn start(address: SocketAddr, clients: usize) -> Load {
         let mut tokens = Vec::new();
         for n in 0..clients {
             let url = format!("http://{address}/login");
@@ -163,7 +95,7 @@ impl Load {
     }
 
     /// One client per token, each sending `command` (a `/logic` body) to `address`.
-    pub fn run(address: &str, tokens: Vec<String>, command: Value) -> Load {
+    pub fn run(address: SocketAddr, tokens: Vec<String>, command: Value) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
@@ -257,7 +189,7 @@ impl Load {
 }
 
 /// The player's record (`1203`), asked at `address` (a host, or nginx in front of hosts).
-pub async fn state_of(client: &reqwest::Client, address: &str, token: &str) -> Value {
+pub async fn state_of(client: &reqwest::Client, address: SocketAddr, token: &str) -> Value {
     let request = client
         .post(format!("http://{address}/logic"))
         .bearer_auth(token)
@@ -277,7 +209,7 @@ pub const POTION: i64 = 50;
 /// [`BUYER_GOLD`] through `admin_url(path)`; their tokens, and their records after the grant.
 pub async fn buyers(
     client: &reqwest::Client,
-    address: &str,
+    address: SocketAddr,
     admin_url: impl Fn(&str) -> String,
     count: usize,
 ) -> (Vec<String>, Vec<Value>) {
@@ -304,7 +236,7 @@ pub async fn buyers(
 /// and the potions held since `starts` are what its `bought` `ret: 0` replies say.
 pub async fn assert_each_purchase_applied_once(
     client: &reqwest::Client,
-    address: &str,
+    address: SocketAddr,
     tokens: &[String],
     starts: &[Value],
     bought: &[u64],
