@@ -148,6 +148,12 @@ bench: setup ## Benchmarks against a ceiling measured in the same run; QUICK=1 f
 	QUICK=$(QUICK) $(CARGO) bench --locked -p bench --bench abi
 	$(TARGET_DIR)/release/game-bench --config-dir $(CONFIG_DIR) $(if $(QUICK),--quick --command-line "make bench QUICK=1",--command-line "make bench" --results bench/RESULTS.md)
 
+# The soak's judgement (no failed request or reload, no 5xx, every hostile request refused as
+# it should be) as a test on the debug build: SOAK_SECONDS=N for longer (20 s unless set).
+.PHONY: soak
+soak: build ## The soak as a pass/fail test on the debug host (mixed load, reloads, a hostile client); SOAK_SECONDS=20
+	$(CARGO) test -p bench --bin game-bench soak::tests -- --ignored --nocapture
+
 .PHONY: docker
 docker: ## Build the Docker image IMAGE (game-host); needs Docker, lint-docker does not
 	@command -v docker >/dev/null || { echo "make docker needs Docker (https://docs.docker.com/engine/install/); without it, make lint-docker still checks the Dockerfile"; exit 1; }

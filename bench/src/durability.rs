@@ -4,10 +4,11 @@
 //! The host's setting is `store.sqlite_synchronous`; this measures the store's work without
 //! the host around it, so that both settings run in alternating rounds on one file system:
 //! a database made by the host's own store (its schema; players created by its `login`), then
-//! the turns of the `write` workload (`1201`) as the host's `sqlite` thread runs them, one
-//! connection, one turn after another: the read transaction (the record and the module's data)
-//! and the write transaction (the record's update), with the store's statements (copied from
-//! `host/src/store/sqlite.rs`). Rounds alternate the two settings; figures are medians.
+//! the turns of the `write` workload (`1201`) through that store, opened with each setting
+//! as `Host::start` opens it (`host::store::open`): one turn after another, each the
+//! player's record and the module's data read (`Store::begin_turn`) and the renamed record
+//! written and committed (`PlayerTurn::end`, timed as the commit). Rounds alternate the two
+//! settings; figures are medians.
 //!
 //! Then the real thing: two `game-host` processes, one per setting
 //! (`GAME_HOST_STORE_SQLITE_SYNCHRONOUS`), under the `write` workload in alternating rounds.
@@ -17,9 +18,7 @@
 use crate::load::{self, LoadRun, Shape, Workload};
 use crate::process::{HostOptions, Server};
 use crate::stats::{median, percentile};
-use host::store::sqlite::SqliteStore;
-use host::store::Store;
-use rusqlite::{params, Connection, OptionalExtension};
+use host::store::{Durability, SessionCheck, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,11 +46,11 @@ impl Synchronous {
         }
     }
 
-    /// What `PRAGMA synchronous` reads back.
-    fn level(self) -> i64 {
+    /// The store's setting.
+    fn durability(self) -> Durability {
         match self {
-            Synchronous::Normal => 1,
-            Synchronous::Full => 2,
+            Synchronous::Normal => Durability::Normal,
+            Synchronous::Full => Durability::Full,
         }
     }
 }
@@ -62,7 +61,7 @@ pub struct Mode {
     pub synchronous: Synchronous,
     /// Turns per second, one per round.
     pub turns_per_sec: Vec<f64>,
-    /// Commit latency (the write transaction's `COMMIT`) over all rounds, sorted.
+    /// Commit latency (a turn's `end`: its write, committed) over all rounds, sorted.
     pub commits: Vec<Duration>,
     /// The host with this setting under `write`, one run per round.
     pub host_write: Vec<LoadRun>,
@@ -117,7 +116,7 @@ impl DurabilityFigures {
 /// Makes the database with the host's store, then runs `rounds` rounds of `window` per
 /// setting; then `rounds` rounds of `write` of `shape` on a host per setting.
 pub async fn run(
-    target: &Path,
+    build: &Path,
     config_dir: &Path,
     shape: Shape,
     host_players: usize,
@@ -142,7 +141,7 @@ pub async fn run(
                 "durability round {round}/{rounds}: synchronous = {}",
                 mode.synchronous.name()
             );
-            let (turns, mut commits) = turns(&path, mode.synchronous, &players, window)?;
+            let (turns, mut commits) = turns(&path, mode.synchronous, &players, window).await?;
             mode.turns_per_sec.push(turns as f64 / window.as_secs_f64());
             mode.commits.append(&mut commits);
         }
@@ -162,7 +161,7 @@ pub async fn run(
                 env: &env,
                 ..HostOptions::default()
             };
-            Server::host_with(target, config_dir, &options)
+            Server::host_with(build, config_dir, &options)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut tokens = Vec::new();
@@ -192,8 +191,7 @@ pub async fn run(
 
 /// A new database at `path` made by the host's store, with [`PLAYERS`] players; their ids.
 async fn create(path: &Path) -> anyhow::Result<Vec<String>> {
-    let store = SqliteStore::open(path, host::store::SqliteOptions::default())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open(path, Synchronous::Normal).await?;
     let mut ids = Vec::with_capacity(PLAYERS);
     for n in 0..PLAYERS {
         let id = format!("{n:032x}");
@@ -208,68 +206,55 @@ async fn create(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(ids)
 }
 
+/// The host's store on the database at `path` with `synchronous`, opened as `Host::start`
+/// opens it: the default config but for `store.url` and `store.sqlite_synchronous`.
+async fn open(path: &Path, synchronous: Synchronous) -> anyhow::Result<Arc<dyn Store>> {
+    let mut config = host::Config::default();
+    config.store.url = format!("sqlite://{}", path.display());
+    config.store.sqlite_synchronous = synchronous.durability();
+    let url = config.database_url().map_err(|e| anyhow::anyhow!("{e}"))?;
+    host::store::open(&url, &config.pool_settings(), config.sqlite_options())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// Turns run in `window` with `synchronous`, and each one's commit time.
-fn turns(
+async fn turns(
     path: &Path,
     synchronous: Synchronous,
     players: &[String],
     window: Duration,
 ) -> anyhow::Result<(u64, Vec<Duration>)> {
-    let mut conn = Connection::open(path)?;
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
-        synchronous.name()
-    ))?;
-    let level: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
-    anyhow::ensure!(level == synchronous.level(), "synchronous is {level}");
+    let store = open(path, synchronous).await?;
     let (mut done, mut commits) = (0u64, Vec::new());
     let end = Instant::now() + window;
     while Instant::now() < end {
         let player = &players[done as usize % players.len()];
-        commits.push(turn(&mut conn, player, done)?);
+        commits.push(turn(store.as_ref(), player, done).await?);
         done += 1;
     }
     // As the host closes: the log folded into the database, outside the measured window.
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((done, commits))
 }
 
-/// One `1201` turn as the store runs it: read, then write a new name; the commit's duration.
-fn turn(conn: &mut Connection, player_id: &str, seq: u64) -> rusqlite::Result<Duration> {
-    let tx = conn.transaction()?;
-    let (head_img, gold, diamond, items) = tx
-        .prepare_cached(
-            "SELECT name, head_img, gold, diamond, items FROM players WHERE player_id = ?1",
-        )?
-        .query_row([player_id], |row| {
-            Ok((
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, String>(4)?,
-            ))
-        })?;
-    let _module_data: Option<String> = tx
-        .prepare_cached("SELECT data FROM module_data WHERE player_id = ?1 AND module = ?2")?
-        .query_row(params![player_id, "player"], |row| row.get(0))
-        .optional()?;
-    tx.finish()?;
-    let tx = conn.transaction()?;
-    tx.prepare_cached(
-        "UPDATE players SET name = ?2, head_img = ?3, gold = ?4, diamond = ?5, items = ?6, updated_at = ?7
-         WHERE player_id = ?1",
-    )?
-    .execute(params![
-        player_id,
-        format!("bench-{seq}"),
-        head_img,
-        gold,
-        diamond,
-        items,
-        seq as i64
-    ])?;
+/// One `1201` turn through the store: read, then write a new name; the commit's duration.
+async fn turn(store: &dyn Store, player_id: &str, seq: u64) -> anyhow::Result<Duration> {
+    // The embedded store does not check the session again (only its host uses the file).
+    let session = SessionCheck {
+        token_hash: "",
+        now_ms: seq as i64,
+    };
+    let turn = store
+        .begin_turn(player_id, "player", session)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut player = turn.player.clone();
+    player.name = format!("bench-{seq}");
     let committing = Instant::now();
-    tx.commit()?;
+    turn.end(Some(&player), None, seq as i64)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(committing.elapsed())
 }
 

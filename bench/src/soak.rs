@@ -8,10 +8,15 @@
 //! Reloads go through the admin API (`POST /admin/modules/mall/reload`) with the watcher off,
 //! so that each is counted once: the demo mall and `fixture-mall-sale` (the same commands at
 //! half price) land in turn on `libmall.so` by a rename, as a deployment would put them.
+//!
+//! The judgement, [`SoakFigures::targets`], is the report's and an `#[ignore]`d test's
+//! (`soak/tests.rs`), which `make soak` runs on the debug build.
 
 mod hostile;
 
 pub use hostile::{Answer, HostileFigures};
+#[cfg(test)]
+pub use hostile::{Kind, KindFigures};
 
 use crate::load::{self, Connection, LoadRun, Shape, Workload};
 use crate::process::{HostOptions, Server};
@@ -48,15 +53,42 @@ pub struct SoakFigures {
     pub hostile: HostileFigures,
 }
 
+/// One of the soak's targets, and whether the run met it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// What it asks, as the report says it.
+    pub asks: &'static str,
+    pub met: bool,
+}
+
 impl SoakFigures {
     /// Failed requests of the load: no reply, a status other than 2xx, or a host error.
     pub fn load_failures(&self) -> u64 {
         self.load.failed + self.load.non_2xx + self.load.negative_ret
     }
+
+    /// The soak's judgement: what the report marks met or missed, and what the soak test
+    /// (`make soak`) requires.
+    pub fn targets(&self) -> [Target; 3] {
+        [
+            Target {
+                asks: "no failed request of the load",
+                met: self.load_failures() == 0,
+            },
+            Target {
+                asks: "no failed reload",
+                met: self.reloads_failed == 0,
+            },
+            Target {
+                asks: "no 5xx and every well-formed hostile request answered as expected",
+                met: self.hostile.failures() == 0,
+            },
+        ]
+    }
 }
 
 pub async fn run(
-    target: &Path,
+    build: &Path,
     config_dir: &Path,
     connections: usize,
     players: usize,
@@ -66,19 +98,13 @@ pub async fn run(
         env: &[("GAME_HOST_PLUGINS_WATCH", "false")],
         ..HostOptions::default()
     };
-    let host = Server::host_with(target, config_dir, &options)?;
+    let host = Server::host_with(build, config_dir, &options)?;
     let builds = Arc::new([
-        read(&target.join("release/libmall.so"))?,
-        read(&target.join("release/libfixture_mall_sale.so"))?,
+        read(&build.join("libmall.so"))?,
+        read(&build.join("libfixture_mall_sale.so"))?,
     ]);
     let tokens = Arc::new(load::login_players(host.addr, players).await?);
-    let (_, login) = Connection::new(host.addr)
-        .post("/login", None, r#"{"account":"hostile"}"#)
-        .await?;
-    let hostile_token = login["token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("login of the hostile client failed: {login}"))?
-        .to_owned();
+    let hostile_token = Connection::new(host.addr).login("hostile").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_start_kib = host.rss_kib()?;
     let peak = Arc::new(AtomicU64::new(rss_start_kib));
@@ -90,12 +116,7 @@ pub async fn run(
         warmup: Duration::ZERO,
         measure: duration,
     };
-    let admin = host
-        .admin_addr
-        .ok_or_else(|| anyhow::anyhow!("the host has no admin listener"))?;
-    let plugins = host
-        .plugins_dir()
-        .ok_or_else(|| anyhow::anyhow!("the host has no plugins folder"))?;
+    let (admin, plugins) = (host.admin_addr, host.plugins_dir());
     let (load, hostile, reloads) = tokio::join!(
         load::run(host.addr, Workload::Mixed, tokens, shape),
         hostile::run(host.addr, hostile_token, end, HOSTILE_PAUSE),
@@ -126,8 +147,12 @@ pub async fn run(
 }
 
 fn read(library: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(library)
-        .map_err(|e| anyhow::anyhow!("{}: {e}; run `make bench`", library.display()))
+    std::fs::read(library).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}; run `make bench` (release) or `make soak` (debug)",
+            library.display()
+        )
+    })
 }
 
 /// Every [`RELOAD_EVERY`] until `end`: the other build of the mall lands on `libmall.so`, and
@@ -163,3 +188,6 @@ async fn reload_until(
     }
     Ok((done, failed, first_failure))
 }
+
+#[cfg(test)]
+mod tests;
