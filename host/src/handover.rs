@@ -12,6 +12,7 @@
 //! The successor's side is [`inherited_listeners`] and [`notify_ready`]; the same code takes
 //! sockets from systemd (`game-host.socket`), and tells systemd its pid and readiness.
 
+use crate::sockets::Listeners;
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::TcpListener;
@@ -51,8 +52,9 @@ pub struct Handover {
 }
 
 impl Handover {
-    /// `client` and `admin` are duplicates of the sockets this process serves.
-    pub fn new(client: TcpListener, admin: Option<TcpListener>, ready_timeout: Duration) -> Self {
+    /// `sockets` are duplicates of the sockets this process serves.
+    pub fn new(sockets: Listeners, ready_timeout: Duration) -> Self {
+        let Listeners { client, admin } = sockets;
         Handover {
             // The path we were started from, read now: after an upgrade it names the new binary.
             exe: std::env::current_exe().unwrap_or_else(|_| "game-host".into()),

@@ -24,9 +24,11 @@ pub mod restart;
 pub mod server;
 pub mod session;
 pub mod signals;
+pub mod sockets;
 pub mod state;
 pub mod static_files;
 pub mod store;
 
 pub use config::Config;
 pub use server::{run, Deps, Host, StartError};
+pub use sockets::Listeners;

@@ -4,17 +4,77 @@
 //! successor and taking over sockets are [`crate::handover`]'s; `SIGUSR2` comes through
 //! [`crate::signals`], `POST /admin/restart` through the admin API.
 
-use crate::handover::{Handover, RestartRequest};
+use crate::handover::{self, Handover, RestartRequest, RestartRequests};
+use crate::signals;
 use crate::state::AppState;
 use crate::store::sole_user::SoleUser;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+/// A running host's restart path: the task that serves restart requests, and how the host
+/// learns that a successor took over.
+pub struct RestartPath {
+    handed_over: Arc<Notify>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RestartPath {
+    /// Starts serving the requests of `requests` (the admin API's and `SIGUSR2`'s, which
+    /// `restart` sends), and, in a successor, tracks its predecessor's exit for the store.
+    pub async fn start(
+        handover: Handover,
+        restart: RestartRequests,
+        requests: mpsc::Receiver<RestartRequest>,
+        state: AppState,
+    ) -> RestartPath {
+        let log = state.log.clone();
+        let sole_user = Arc::new(SoleUser::new(state.store.clone()));
+        if let Some(predecessor) = handover::predecessor() {
+            // The predecessor still serves its last requests on the same database.
+            sole_user.predecessor_running(true).await;
+            tokio::spawn(sole_user_once_exited(
+                predecessor,
+                sole_user.clone(),
+                log.clone(),
+            ));
+        }
+        let handed_over = Arc::new(Notify::new());
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve_requests(
+            handover,
+            requests,
+            stopped,
+            handed_over.clone(),
+            state,
+            sole_user,
+        ));
+        tokio::spawn(signals::restart_on_user2(restart, log));
+        RestartPath {
+            handed_over,
+            stop,
+            task,
+        }
+    }
+
+    /// Resolves once a successor serves with this host's sockets.
+    pub async fn handed_over(&self) {
+        self.handed_over.notified().await;
+    }
+
+    /// Takes no more restart requests (one under way is finished first) and closes the
+    /// copies of the sockets kept for a successor.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 /// Serves restart requests one at a time until a successor has taken over (then notifies
 /// `handed_over`), or until `stop` (a restart under way is finished first). `handover`, and
 /// its copies of the sockets, are dropped on return.
-pub async fn serve_requests(
+async fn serve_requests(
     handover: Handover,
     mut requests: mpsc::Receiver<RestartRequest>,
     mut stop: oneshot::Receiver<()>,
@@ -61,7 +121,7 @@ pub async fn serve_requests(
 
 /// Tells the store once the predecessor has exited: this process, its child until then, has
 /// been re-parented.
-pub async fn sole_user_once_exited(predecessor: u32, sole_user: Arc<SoleUser>, log: slog::Logger) {
+async fn sole_user_once_exited(predecessor: u32, sole_user: Arc<SoleUser>, log: slog::Logger) {
     let mut check = tokio::time::interval(Duration::from_millis(100));
     while std::os::unix::process::parent_id() == predecessor {
         check.tick().await;

@@ -1,15 +1,17 @@
-//! The server's life: start (open the store, load the modules), serve connections, and shut
-//! down in order.
+//! The server's life: start (open the store, load the modules, ready the restart path), serve
+//! connections, and shut down in order. The binary ([`crate::process`]) and the in-process
+//! tests run this same code.
 //!
-//! Shutdown path: the shutdown future resolves (a signal, or a successor took the sockets over,
-//! see [`crate::handover`]) → stop accepting, close the listeners (connections already in the
-//! kernel's queue are taken and served first) → `/health` answers 503, and every game API reply
-//! closes its connection → idle keep-alive connections get [`CLOSE_LINGER`] to bring one last
-//! request → each connection finishes its in-flight request and closes → wait under the grace
-//! period and log how it ended → wait (within the grace period too) for the requests still
-//! running after their clients hung up (each runs in a task of its own, [`crate::listener`])
-//! → run the modules' shutdown hooks, join the module threads,
-//! unload the libraries → close the store.
+//! Shutdown path: the shutdown future resolves (a signal, [`crate::signals`]) or a successor
+//! took the sockets over ([`crate::restart`]) → the restart path stops (a restart under way
+//! finishes; the copies of the sockets kept for a successor close) → stop accepting, close the
+//! listeners (connections already in the kernel's queue are taken and served first) →
+//! `/health` answers 503, and every game API reply closes its connection → idle keep-alive
+//! connections get [`CLOSE_LINGER`] to bring one last request → each connection finishes its
+//! in-flight request and closes → wait under the grace period and log how it ended → wait
+//! (within the grace period too) for the requests still running after their clients hung up
+//! ([`crate::listener`]) → run the modules' shutdown hooks, join the module threads, unload
+//! the libraries → close the store.
 //!
 //! Requests on open connections are served to the end, never refused: a client (nginx with
 //! its kept-alive upstream connections) may send on one at any moment, and a request it has
@@ -19,10 +21,12 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::handover::RestartRequests;
+use crate::handover::{Handover, RestartRequests};
 use crate::metrics::Metrics;
 use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
+use crate::restart::RestartPath;
+use crate::sockets::Listeners;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::{admin, http, listener, signals};
@@ -49,10 +53,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The logging queue's count of dropped lines, exported as a metric.
     pub log_dropped: Counter,
-    /// The admin listener, when it was inherited rather than bound from the config.
-    pub admin_listener: Option<std::net::TcpListener>,
-    /// Where `POST /admin/restart` asks for a successor; `None` when nobody can start one.
-    pub restart: Option<RestartRequests>,
+    /// Whether this process may start a successor with its sockets (`SIGUSR2`,
+    /// `POST /admin/restart`): `game-host serve` may; a host inside another program may not.
+    pub can_restart: bool,
 }
 
 impl Deps {
@@ -61,8 +64,7 @@ impl Deps {
             log,
             clock: Arc::new(SystemClock),
             log_dropped: Counter::default(),
-            admin_listener: None,
-            restart: None,
+            can_restart: false,
         }
     }
 }
@@ -74,11 +76,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot prepare the plugins directory {dir}: {source}")]
     Plugins { dir: String, source: std::io::Error },
-    #[error("cannot listen for the admin API on {address}: {source}")]
-    Admin {
-        address: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("cannot serve on the listening sockets: {0}")]
+    Sockets(std::io::Error),
     #[error("paths.static_dir {0} is not a folder: create it, or unset static_dir (--static-dir) to serve no files")]
     StaticDir(String),
     #[error("cannot watch the plugins directory {dir}: {source}")]
@@ -93,8 +92,11 @@ pub struct Host {
     /// What loading the plugins directory did at start.
     pub scan: ScanReport,
     tasks: Tasks,
-    /// The admin API's listener, bound at start.
+    client: TcpListener,
+    /// The admin API's listener, if it is on.
     admin: Option<TcpListener>,
+    /// `None` when this process may not start a successor ([`Deps::can_restart`]).
+    restart: Option<RestartPath>,
 }
 
 /// The background work of a running host: retiring old versions, watching for new ones.
@@ -134,8 +136,13 @@ impl Tasks {
 }
 
 impl Host {
-    /// Opens the store and loads every module in the plugins directory.
-    pub async fn start(mut config: Config, mut deps: Deps) -> Result<Host, StartError> {
+    /// Opens the store, loads every module in the plugins directory, and readies the restart
+    /// path; serves nothing until [`Host::serve`].
+    pub async fn start(
+        mut config: Config,
+        mut deps: Deps,
+        listeners: Listeners,
+    ) -> Result<Host, StartError> {
         // Resolved once (the hostname, unless set): every log line, metric and admin reply
         // of this host names it.
         config.server.host_id = config.host_id();
@@ -164,15 +171,17 @@ impl Host {
             dir: config.paths.plugins_dir.display().to_string(),
             source: e,
         })?;
-        let admin = match (deps.admin_listener, config.admin.listen) {
-            (Some(inherited), _) => Some(inherited_listener(inherited)?),
-            (None, Some(address)) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .map_err(|source| StartError::Admin { address, source })?,
-            ),
-            (None, None) => None,
+        // A successor gets copies of the sockets; this host serves the originals.
+        let handover = match deps.can_restart {
+            true => Some(Handover::new(
+                listeners.duplicate().map_err(StartError::Sockets)?,
+                Duration::from_secs(config.server.handover_timeout_secs),
+            )),
+            false => None,
         };
+        let client = tokio_listener(listeners.client)?;
+        let admin = listeners.admin.map(tokio_listener).transpose()?;
+        let (restart, requests) = RestartRequests::channel();
         let metrics = Metrics::new(deps.log_dropped, &config.server.host_id);
         let state = AppState::new(
             config,
@@ -181,13 +190,21 @@ impl Host {
             deps.clock,
             deps.log,
             metrics,
-            deps.restart,
+            handover.as_ref().map(|_| restart.clone()),
         );
+        let restart = match handover {
+            Some(handover) => {
+                Some(RestartPath::start(handover, restart, requests, state.clone()).await)
+            }
+            None => None,
+        };
         Ok(Host {
             state,
             scan,
             tasks,
+            client,
             admin,
+            restart,
         })
     }
 
@@ -196,14 +213,33 @@ impl Host {
         self.state.clone()
     }
 
-    /// Serves `listener` until `shutdown` resolves, then shuts down in order.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    /// Serves until `shutdown` resolves or a successor has taken over, then shuts down in
+    /// order (the module's docs).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let Host {
             state,
             tasks,
+            client,
             admin,
+            restart,
             ..
         } = self;
+        let shutdown = async {
+            match restart {
+                Some(restart) => {
+                    tokio::select! {
+                        () = shutdown => {}
+                        () = restart.handed_over() => {}
+                    }
+                    // The copies of the listening sockets kept for a successor close before
+                    // the host's own: while one is open the kernel goes on queueing connections
+                    // that nobody accepts, and resets them, requests and all, when the process
+                    // exits.
+                    restart.stop().await;
+                }
+                None => shutdown.await,
+            }
+        };
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin = admin.map(|listener| {
             let stopped = async {
@@ -216,7 +252,7 @@ impl Host {
                 stopped,
             ))
         });
-        let clients = listener::accept_until(listener, state.clone(), http::handle, shutdown).await;
+        let clients = listener::accept_until(client, state.clone(), http::handle, shutdown).await;
         state.begin_shutdown();
         let _ = stop_admin.send(());
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
@@ -271,33 +307,37 @@ impl Host {
         slog::info!(state.log, "shut down");
     }
 
+    /// The client listener's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.client
+            .local_addr()
+            .expect("a listening socket has an address")
+    }
+
     /// The admin listener's address, if it has one.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 }
 
-/// An inherited admin listener, made ready for tokio.
-fn inherited_listener(listener: std::net::TcpListener) -> Result<TcpListener, StartError> {
-    let address = listener
-        .local_addr()
-        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+/// A listening socket made ready for tokio.
+fn tokio_listener(listener: std::net::TcpListener) -> Result<TcpListener, StartError> {
     listener
         .set_nonblocking(true)
         .and_then(|()| TcpListener::from_std(listener))
-        .map_err(|source| StartError::Admin { address, source })
+        .map_err(StartError::Sockets)
 }
 
 /// Starts the host and serves until `shutdown` resolves: what `main` does, for tests.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     config: Config,
     deps: Deps,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    Host::start(config, deps)
+    Host::start(config, deps, listeners)
         .await?
-        .serve(listener, shutdown)
+        .serve(shutdown)
         .await;
     Ok(())
 }

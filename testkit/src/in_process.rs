@@ -6,7 +6,7 @@
 
 use host::plugins::ScanReport;
 use host::state::AppState;
-use host::{Config, Deps, Host};
+use host::{Config, Deps, Host, Listeners};
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
@@ -26,21 +26,22 @@ pub struct InProcessHost {
 }
 
 impl InProcessHost {
-    /// Binds `config.server.listen`, starts the host (store, modules, admin listener) and
-    /// spawns its serving task.
+    /// Binds `config.server.listen` (and `admin.listen`), starts the host (store, modules)
+    /// and spawns its serving task: `Host::start` and `Host::serve` as the binary calls them,
+    /// with no restart path (a test process cannot be replaced by a successor).
     pub async fn start(config: Config, deps: Deps) -> anyhow::Result<InProcessHost> {
-        let address = config.server.listen;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| anyhow::anyhow!("bind {address}: {e}"))?;
-        let addr = listener.local_addr()?;
-        let started = Host::start(config, deps)
+        let listeners = Listeners::bind(&config)?;
+        let started = Host::start(config, deps, listeners)
             .await
             .map_err(|e| anyhow::anyhow!("the host does not start: {e}"))?;
-        let (admin_addr, scan, state) =
-            (started.admin_addr(), started.scan.clone(), started.state());
+        let (addr, admin_addr, scan, state) = (
+            started.addr(),
+            started.admin_addr(),
+            started.scan.clone(),
+            started.state(),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(started.serve(listener, async {
+        let task = tokio::spawn(started.serve(async {
             let _ = stopped.await;
         }));
         Ok(InProcessHost {

@@ -336,7 +336,8 @@ async fn a_host_that_requires_signatures_does_not_start_without_its_public_key()
     let missing = dirs.root.path().join("keys/modules.pub");
     config.trust.public_keys = vec![missing.display().to_string()];
     let deps = host::Deps::new(host::logging::discard());
-    let Err(error) = host::Host::start(config, deps).await else {
+    let listeners = host::Listeners::bind(&config).unwrap();
+    let Err(error) = host::Host::start(config, deps, listeners).await else {
         panic!("started without its key");
     };
     let message = error.to_string();

@@ -126,7 +126,9 @@ async fn a_static_dir_that_is_not_a_folder_stops_the_start_with_what_to_do() {
     let dirs = Dirs::new();
     let mut config = dirs.config();
     config.paths.static_dir = Some(missing.clone());
-    let error = host::Host::start(config, host::Deps::new(crate::harness::test_logger()))
+    let listeners = host::Listeners::bind(&config).unwrap();
+    let deps = host::Deps::new(crate::harness::test_logger());
+    let error = host::Host::start(config, deps, listeners)
         .await
         .err()
         .expect("refused");
