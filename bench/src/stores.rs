@@ -11,6 +11,9 @@
 //!
 //! nginx runs the production example as written ([`testkit::nginx`]), its upstream the two
 //! hosts; `NGINX` names the binary if it is not in `/usr/sbin`.
+//!
+//! Length: one section over three stores and two topologies (one host, two behind nginx), with the
+//! setup each needs; the shared parts are in testkit.
 
 use crate::load::{self, Shape, Workload};
 use crate::process::{self, HostOptions, Server};

@@ -32,6 +32,10 @@ pub enum CheckError {
     /// The host would refuse the library.
     #[error(transparent)]
     Refused(#[from] Refused),
+    /// The config's `[trust]` cannot be used (a key that cannot be read, ...): nothing is
+    /// known of the library.
+    #[error("the config's [trust] cannot be used: {0}")]
+    Trust(#[from] crate::plugins::trust::Untrusted),
     /// `check` itself could not run: nothing is known of the library.
     #[error("cannot check {}: {what}: {source}", file.display())]
     Setup {
@@ -52,7 +56,7 @@ pub async fn check(
         let file = file.to_owned();
         move |source| CheckError::Setup { file, what, source }
     };
-    let trust = Trust::from_config(&config.trust).map_err(Refused::from)?;
+    let trust = Trust::from_config(&config.trust)?;
     let executor = Arc::new(Executor::start(1).map_err(setup("cannot start a module thread"))?);
     let shadow_dir = private_dir().map_err(setup("cannot make a private directory"))?;
     let pipeline = Pipeline::new(

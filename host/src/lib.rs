@@ -30,5 +30,5 @@ pub mod static_files;
 pub mod store;
 
 pub use config::Config;
-pub use server::{run, Deps, Host, StartError};
+pub use server::{Deps, Host, StartError};
 pub use sockets::Listeners;

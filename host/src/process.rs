@@ -23,6 +23,8 @@ pub enum ServeError {
 /// has taken over; then shuts down in order.
 pub async fn serve(config: Config, deps: Deps) -> Result<(), ServeError> {
     let log = deps.log.clone();
+    // Watched before anything else: from here on a TERM or INT shuts down in order.
+    let shutdown = signals::Shutdown::watch();
     let listeners = Listeners::inherited_or_bound(&config)?;
     let deps = Deps {
         can_restart: true,
@@ -39,7 +41,7 @@ pub async fn serve(config: Config, deps: Deps) -> Result<(), ServeError> {
     if let Err(e) = handover::notify_ready() {
         slog::warn!(log, "cannot tell the predecessor that this host is ready"; "error" => %e);
     }
-    host.serve(signals::shutdown()).await;
+    host.serve(shutdown.received()).await;
     Ok(())
 }
 

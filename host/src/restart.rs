@@ -50,7 +50,7 @@ impl RestartPath {
             state,
             sole_user,
         ));
-        tokio::spawn(signals::restart_on_user2(restart, log));
+        signals::restart_on_user2(restart, log);
         RestartPath {
             handed_over,
             stop,

@@ -155,6 +155,17 @@ impl Host {
                 return Err(StartError::StaticDir(dir.display().to_string()));
             }
         }
+        // The sockets first: nothing else is running yet if they cannot be used. A successor
+        // gets copies of them; this host serves the originals.
+        let handover = match deps.can_restart {
+            true => Some(Handover::new(
+                listeners.duplicate().map_err(StartError::Sockets)?,
+                Duration::from_secs(config.server.handover_timeout_secs),
+            )),
+            false => None,
+        };
+        let client = tokio_listener(listeners.client)?;
+        let admin = listeners.admin.map(tokio_listener).transpose()?;
         let url = config.database_url()?;
         let store = store::open(&url, &config.pool_settings(), config.sqlite_options()).await?;
         slog::info!(deps.log, "store open"; "database" => %url);
@@ -171,16 +182,6 @@ impl Host {
             dir: config.paths.plugins_dir.display().to_string(),
             source: e,
         })?;
-        // A successor gets copies of the sockets; this host serves the originals.
-        let handover = match deps.can_restart {
-            true => Some(Handover::new(
-                listeners.duplicate().map_err(StartError::Sockets)?,
-                Duration::from_secs(config.server.handover_timeout_secs),
-            )),
-            false => None,
-        };
-        let client = tokio_listener(listeners.client)?;
-        let admin = listeners.admin.map(tokio_listener).transpose()?;
         let (restart, requests) = RestartRequests::channel();
         let metrics = Metrics::new(deps.log_dropped, &config.server.host_id);
         let state = AppState::new(
@@ -326,18 +327,4 @@ fn tokio_listener(listener: std::net::TcpListener) -> Result<TcpListener, StartE
         .set_nonblocking(true)
         .and_then(|()| TcpListener::from_std(listener))
         .map_err(StartError::Sockets)
-}
-
-/// Starts the host and serves until `shutdown` resolves: what `main` does, for tests.
-pub async fn run(
-    listeners: Listeners,
-    config: Config,
-    deps: Deps,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), StartError> {
-    Host::start(config, deps, listeners)
-        .await?
-        .serve(shutdown)
-        .await;
-    Ok(())
 }

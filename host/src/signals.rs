@@ -6,33 +6,54 @@
 use crate::handover::RestartRequests;
 use crate::plugins::Registry;
 use std::sync::Arc;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Resolves on `SIGTERM` or `SIGINT`; never, if they cannot be watched.
-pub async fn shutdown() {
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// `SIGTERM` and `SIGINT`, watched from the moment this is made (a process that says it is
+/// ready must already handle them: their default action kills it without a shutdown).
+pub struct Shutdown {
+    term: Option<Signal>,
+    int: Option<Signal>,
+}
+
+impl Shutdown {
+    pub fn watch() -> Shutdown {
+        Shutdown {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Resolves on the first of them; never, if they could not be watched.
+    pub async fn received(mut self) {
+        let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 
-/// Until a restart succeeds, each `SIGUSR2` asks for one, as `POST /admin/restart` does.
-pub async fn restart_on_user2(restart: RestartRequests, log: slog::Logger) {
+/// Watches `SIGUSR2` now, then, until a restart succeeds, asks for one at each, as
+/// `POST /admin/restart` does. Must be called before the process says it is ready: the
+/// signal's default action kills it.
+pub fn restart_on_user2(restart: RestartRequests, log: slog::Logger) {
     let Ok(mut user2) = signal(SignalKind::user_defined2()) else {
+        slog::warn!(
+            log,
+            "cannot watch SIGUSR2: restart with POST /admin/restart"
+        );
         return;
     };
-    while user2.recv().await.is_some() {
-        slog::info!(log, "SIGUSR2: restarting the host binary");
-        if restart.request().await.is_ok() {
-            return;
+    tokio::spawn(async move {
+        while user2.recv().await.is_some() {
+            slog::info!(log, "SIGUSR2: restarting the host binary");
+            if restart.request().await.is_ok() {
+                return;
+            }
         }
-    }
+    });
 }
 
 /// Each `SIGHUP` rescans the plugins directory, as the watcher would.

@@ -39,8 +39,8 @@ pub struct Shared {
     /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
     /// to start (the host runs inside tests).
     pub restart: Option<RestartRequests>,
-    /// Every request being served, each in a task of its own ([`crate::listener`]): a client
-    /// that hangs up does not cancel its request, and shutdown waits for them all.
+    /// Every request being served, wherever it runs ([`crate::listener`]'s `ToTheEnd`): a
+    /// client that hangs up does not cancel its request, and shutdown waits for them all.
     pub requests: tokio_util::task::TaskTracker,
     /// Set when the host stops accepting (a signal, or a successor took the sockets over):
     /// `/health` answers 503 and every game API reply closes its connection.

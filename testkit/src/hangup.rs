@@ -14,7 +14,9 @@ pub enum HangUp {
     AfterSending,
     /// This long after sending: while the host runs the request.
     After(Duration),
-    /// Once the first bytes of the reply have come, without reading the rest.
+    /// Once the first bytes of the reply have come, without reading the rest. (A small reply
+    /// is written whole by then: this is a hang-up after the host's last await, as the
+    /// reply goes out.)
     DuringReply,
     /// Never: the reply is read whole (the request says `Connection: close`).
     Never,

@@ -7,6 +7,8 @@
 //! answer with the protocol's refusal for it (`ret` -4 for an oversized body, ...); a malformed
 //! kind is not HTTP, and any answer but a hang will do (hyper's bare 400, or closing). No kind
 //! may get a 5xx. The sequence comes from a fixed seed, so every run sends the same requests.
+//!
+//! Length: one arm per kind of hostile request and its bytes; the loop that sends them is short.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

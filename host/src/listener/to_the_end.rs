@@ -4,8 +4,9 @@
 //! the request future in place, at no cost while the client stays; if it is dropped before the
 //! request is done, it moves the rest of the request into a task of its own, which finishes
 //! it. Moving it is sound: the request future is pinned in a `Box`, and only the box moves.
-//! The request counts in the host's [`TaskTracker`] from its first poll to its end, in place
-//! or in its task, so that shutdown waits for it.
+//! The request counts in the host's [`TaskTracker`] from the moment hyper hands it over to
+//! its end, in place or in its task, so that shutdown waits for it (up to
+//! `server.shutdown_grace_secs`).
 //!
 //! Spawning every request into a task instead cost about a tenth of the `read` throughput
 //! (an extra task to schedule and wake per request); this costs one allocation.
@@ -45,14 +46,22 @@ where
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let request = self
+        // Taken out while it is polled: if it panics, it is dropped as the panic unwinds, and
+        // `Drop` finds nothing to finish (a panicked future must not be polled again).
+        let mut request = self
             .request
-            .as_mut()
+            .take()
             .expect("a request future is not polled after its end");
-        let reply = std::task::ready!(request.as_mut().poll(cx));
-        self.request = None;
-        self.running = None;
-        Poll::Ready(reply)
+        match request.as_mut().poll(cx) {
+            Poll::Ready(reply) => {
+                self.running = None;
+                Poll::Ready(reply)
+            }
+            Poll::Pending => {
+                self.request = Some(request);
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -65,7 +74,9 @@ where
         let (Some(request), Some(running)) = (self.request.take(), self.running.take()) else {
             return;
         };
-        // Outside a runtime (it is shutting down) there is nothing left to run it on.
+        // Only a runtime that is shutting down drops its tasks, this one included: after
+        // `server.shutdown_grace_secs`, the host no longer waits for requests
+        // (ARCHITECTURE.md, "Cancellation"; the store's own cancel safety holds then).
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 let _reply = request.await;

@@ -1,5 +1,7 @@
 //! The log files: where they go, what each one takes, how a line looks, how they roll over
 //! day by day and how many days are kept, and what happens when the queue is full.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use super::file::{Buffering, FLUSH_INTERVAL};
 use super::files::{FileDrain, OpenFiles};

@@ -59,7 +59,9 @@ pub struct CallStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallCounts {
     pub calls: u64,
-    /// Calls that panicked, failed, broke the reply rules, or passed their deadline.
+    /// Calls that failed or panicked in the module, passed their deadline, or were not run
+    /// because too many were stuck. (What the host refuses of a module's reply afterwards, an
+    /// invalid record or one over the size limit, is logged and answered -5, not counted here.)
     pub failures: u64,
     pub in_flight: u64,
     pub stuck: u64,
@@ -85,9 +87,7 @@ impl CallStats {
         self.stuck.load(Ordering::Acquire) < max_stuck
     }
 
-    /// Counts a failure the call itself did not see: the host refused what the module
-    /// returned (an invalid record, a reply over the size limit).
-    pub fn failed(&self) {
+    fn failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 }

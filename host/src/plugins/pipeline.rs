@@ -100,8 +100,17 @@ impl Pipeline {
                 })
             })
             .await??;
-        routes.check_clash(&version, replacing)?;
+        if let Err(clash) = routes.check_clash(&version, replacing) {
+            self.unload(version).await;
+            return Err(clash);
+        }
         self.init_within_deadline(version).await
+    }
+
+    /// Drops a version that will not serve on a module thread: unloading runs the library's
+    /// finalizers, which are module code.
+    async fn unload(&self, version: ModuleVersion) {
+        let _ = self.executor.run(move || drop(version)).await;
     }
 
     /// Runs `version`'s init hook under `plugins.init_timeout_ms`. An init that does not
@@ -124,7 +133,11 @@ impl Pipeline {
             )
             .await;
         match initialized {
-            Ok((version, initialized)) => initialized.map(|()| version),
+            Ok((version, Ok(()))) => Ok(version),
+            Ok((version, Err(refused))) => {
+                self.unload(version).await;
+                Err(refused)
+            }
             Err(RunError::Closed(closed)) => Err(closed.into()),
             Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(Refused::InitFailed {
                 file,

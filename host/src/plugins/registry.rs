@@ -8,6 +8,10 @@
 //! [`Registry::remove_file`] or [`Registry::rollback`], serialized by one lock: load beside
 //! the serving version, check, then either swap and retire the old one, or refuse and keep
 //! what serves. Start-up is a rescan from empty.
+//!
+//! Length: the change path is one unit (load, remove, rescan, rollback, publish and refuse share
+//! the control lock and what it guards); the routing snapshot, the load pipeline, retirement and
+//! the archive are files of their own.
 
 mod routes;
 

@@ -17,6 +17,9 @@
 //! A turn reads the player's record and module data from memory when it can ([`cache`]): only
 //! this host writes the file, through this thread, so what it last committed is what the file
 //! holds. A read then costs no database job at all.
+//!
+//! Length: the `Store` implementation is one impl block of fifteen methods; its turn, options,
+//! cache, operators' queries and database thread are files of their own.
 
 use super::{
     items_json, AuditEntry, AuditNote, Grant, PlayerDetails, PlayerTurn, SessionCheck,

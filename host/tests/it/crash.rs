@@ -10,6 +10,8 @@
 //! after the restart their record must equal the acknowledged outcome, or that plus exactly
 //! the cut command (its gold, items and module data together). Nothing depends on when the kill
 //! lands, only on the replies that arrived before it.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::databases::{Backend, ScratchDb};
 use crate::harness::{send, Dirs};

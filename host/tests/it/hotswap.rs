@@ -2,6 +2,8 @@
 //! clients play, with no failed request; the old version drains, retires and leaves memory.
 //! Bad libraries are refused and the old version keeps serving. Removal, rollback, and a
 //! library that pins itself in memory.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::harness::{library, Dirs, TestHost, DEMO_MODULES};
 use host::plugins::events::{Event, EventKind};

@@ -1,6 +1,8 @@
 //! What ops rely on, on the real binary: the log files and a clean SIGTERM that loses no line,
 //! `game-host config` and the config precedence, `/metrics`, socket activation, and the
 //! zero-downtime restart (`SIGUSR2`, `POST /admin/restart`) under load.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
 use crate::served::{

@@ -20,6 +20,8 @@
 //! anything worse, `/health` must say the database is down, the host must come back by itself,
 //! and every purchase acknowledged with `ret: 0` must be in the data afterwards. No duration is
 //! asserted; the deadlines below only keep a broken host from hanging the test.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::databases::{databases_required, report_skipped};
 use crate::harness::{Dirs, TestHost, DEMO_MODULES};

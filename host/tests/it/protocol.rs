@@ -1,5 +1,7 @@
 //! PROTOCOL.md v1 to the letter: the endpoints, every host code with its HTTP status, the
 //! reply `cmd` rule, `msg` on every error, JSON content type, sessions and cookies.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::harness::{send, TestHost, DAY_MS};
 use serde_json::{json, Value};

@@ -2,6 +2,8 @@
 //! signatures required, libraries not signed by its key; the version serving keeps serving,
 //! which HTTP shows. Keys and signatures are made by the real binary (`keygen`, `sign`), and
 //! `check` gives the same verdicts.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::harness::{binary, library, Dirs, TestHost, CONFIG_DIR, DEMO_MODULES};
 use host::plugins::events::EventKind;

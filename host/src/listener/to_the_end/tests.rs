@@ -60,3 +60,36 @@ async fn a_request_never_polled_still_runs() {
         .expect("the request finished in its own task");
     assert!(done.load(Ordering::SeqCst));
 }
+
+#[tokio::test]
+async fn a_request_that_panics_is_not_run_again() {
+    let requests = TaskTracker::new();
+    let polls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut running = ToTheEnd::new(Panics(polls.clone()), &requests);
+    let poll = std::panic::AssertUnwindSafe(|| {
+        let waker = futures::task::noop_waker();
+        let _ = std::pin::Pin::new(&mut running).poll(&mut Context::from_waker(&waker));
+    });
+    assert!(
+        std::panic::catch_unwind(poll).is_err(),
+        "the panic reaches the connection"
+    );
+    drop(running);
+    requests.close();
+    tokio::time::timeout(Duration::from_secs(5), requests.wait())
+        .await
+        .expect("nothing is left counted");
+    assert_eq!(polls.load(Ordering::SeqCst), 1, "polled once, never again");
+}
+
+/// A future that panics each time it is polled, and counts the polls.
+struct Panics(Arc<std::sync::atomic::AtomicU32>);
+
+impl Future for Panics {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("the handler panicked");
+    }
+}

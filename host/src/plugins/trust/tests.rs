@@ -1,5 +1,7 @@
 //! Trust on real files: modes set with chmod, owners with chown (as root), keys made by
 //! keygen, signatures by sign. Cases that need root say so and are skipped without it.
+//!
+//! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use super::permissions::{self, Ids, Problem};
 use super::signature::{self, KeyError};
