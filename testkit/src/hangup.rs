@@ -54,17 +54,26 @@ pub async fn post(
     body: &str,
     hang_up: HangUp,
 ) -> std::io::Result<Option<Reply>> {
-    let mut request = format!(
+    let auth = token.map(|token| format!("Bearer {token}"));
+    let request = post_bytes(addr, path, auth.as_deref(), body.as_bytes());
+    send(addr, &request, hang_up).await
+}
+
+/// The bytes of a `POST` of JSON `body` to `path` with `Connection: close` and, if given, the
+/// `Authorization` header's value `auth`.
+pub fn post_bytes(addr: SocketAddr, path: &str, auth: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
-    if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    if let Some(auth) = auth {
+        head.push_str(&format!("Authorization: {auth}\r\n"));
     }
-    request.push_str("\r\n");
-    request.push_str(body);
-    send(addr, request.as_bytes(), hang_up).await
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 /// Sends the bytes of a whole `request` on a new connection, closed as `hang_up` says; the

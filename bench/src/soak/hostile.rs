@@ -299,20 +299,9 @@ impl Random {
     }
 }
 
-/// A `POST` with `Connection: close`, the token if any, and `body`.
+/// A `POST` with `Connection: close`, the `Authorization` value if any, and `body`.
 fn post(path: &str, auth: Option<&str>, body: &[u8], addr: SocketAddr) -> Vec<u8> {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some(auth) = auth {
-        head.push_str(&format!("Authorization: {auth}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    hangup::post_bytes(addr, path, auth, body)
 }
 
 fn request(kind: Kind, token: &str, addr: SocketAddr, random: &mut Random) -> Request {

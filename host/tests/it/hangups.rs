@@ -37,12 +37,12 @@ const ROUNDS: u64 = 80;
 /// usually milliseconds, but the pool rolls a dropped transaction back only once its
 /// connection is back, and the database server can stall for seconds (another test's
 /// `DROP DATABASE`, a loaded CI machine). A transaction left behind never ends.
-const SETTLE: Duration = Duration::from_secs(30);
+const SETTLE: Duration = Duration::from_secs(60);
 
 /// The statement timeout of these tests' stores, well past [`SETTLE`]: PostgreSQL ends a
 /// transaction idle for that long by itself (`idle_in_transaction_session_timeout`), which
 /// would hide one left behind.
-const PATIENT: Duration = Duration::from_secs(120);
+const PATIENT: Duration = Duration::from_secs(300);
 
 /// A store on `db` as a host opens it, with [`PATIENT`] timeouts.
 async fn open_patient(db: &ScratchDb) -> Arc<dyn Store> {
@@ -373,12 +373,19 @@ async fn clients_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
     );
     assert!(host.state.player_locks.is_empty(), "player locks left held");
     let open = db.open_transactions_after(SETTLE).await;
-    assert_eq!(
-        open,
-        0,
-        "the host's connections left inside a transaction: {:?}",
-        describe_open_transactions(&db).await
-    );
+    if open > 0 {
+        let failed: Vec<String> = host
+            .metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with("game_host_requests_total") && !l.contains(r#"ret="0""#))
+            .map(str::to_owned)
+            .collect();
+        panic!(
+            "the host's connections left inside a transaction: {:?}; requests that failed: {failed:?}",
+            describe_open_transactions(&db).await
+        );
+    }
 
     // 200 new players, 20 at a time, each logged in and served their first command.
     for batch in 0..10 {
