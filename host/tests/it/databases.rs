@@ -14,7 +14,7 @@
 
 use host::store::server::PoolSettings;
 use host::store::{DatabaseUrl, Store};
-use sqlx::{AnyConnection, Connection, Executor};
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -128,40 +128,53 @@ impl ScratchDb {
 }
 
 impl ScratchDb {
-    /// How many connections to this database (other than the one asking) are inside a
-    /// transaction, as the server sees them: PostgreSQL's `pg_stat_activity`, InnoDB's
-    /// `innodb_trx`. SQLite has no server and no connection of another process to ask: 0.
+    /// The connections to this database (other than the one asking) that are inside a
+    /// transaction, as the server sees them (PostgreSQL's `pg_stat_activity`, InnoDB's
+    /// `innodb_trx`), one line each saying since when and what it holds, for a failing
+    /// test's message. SQLite has no server and no connection of another process to ask: none.
     ///
     /// InnoDB lists a transaction from its first statement on, so a bare `BEGIN` is not seen
     /// until the connection runs something inside it.
-    pub async fn open_transactions(&self) -> u64 {
+    pub async fn open_transactions(&self) -> Vec<String> {
         let sql = match self.backend {
-            Backend::Sqlite => return 0,
+            Backend::Sqlite => return Vec::new(),
             Backend::Postgres => {
-                "SELECT CAST(count(*) AS BIGINT) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                 AND xact_start IS NOT NULL"
+                "SELECT CONCAT(pid, ' ', state, ' since ', xact_start, ': ', query) \
+                 FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
             }
             Backend::MySql => {
-                "SELECT CAST(count(*) AS SIGNED) FROM information_schema.innodb_trx t \
+                "SELECT CONCAT(t.trx_mysql_thread_id, ' ', t.trx_state, ' since ', \
+                 t.trx_started, ', rows locked ', t.trx_rows_locked, ', modified ', \
+                 t.trx_rows_modified, ': ', COALESCE(t.trx_query, p.info, '-')) \
+                 FROM information_schema.innodb_trx t \
                  JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
                  WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID()"
             }
         };
         let mut conn = AnyConnection::connect(&self.url).await.unwrap();
-        let count: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
         let _ = conn.close().await;
-        count as u64
+        // sqlx's `Any` driver reads MariaDB's CONCAT as bytes, PostgreSQL's as text.
+        rows.iter()
+            .map(|row| match row.try_get::<Option<String>, _>(0) {
+                Ok(line) => line.unwrap_or_default(),
+                Err(_) => {
+                    let bytes: Option<Vec<u8>> = row.try_get(0).unwrap();
+                    String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
+                }
+            })
+            .collect()
     }
 
     /// Waits up to `within` for every connection to this database to be outside a
     /// transaction (connections come back to a pool, and a dropped transaction is rolled back,
-    /// a moment after their request ended); returns the count last seen.
-    pub async fn open_transactions_after(&self, within: Duration) -> u64 {
+    /// a moment after their request ended); returns those last seen inside one.
+    pub async fn open_transactions_after(&self, within: Duration) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let open = self.open_transactions().await;
-            if open == 0 || tokio::time::Instant::now() >= deadline {
+            if open.is_empty() || tokio::time::Instant::now() >= deadline {
                 return open;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
