@@ -134,7 +134,11 @@ impl ScratchDb {
     /// test's message. SQLite has no server and no connection of another process to ask: none.
     ///
     /// InnoDB lists a transaction from its first statement on, so a bare `BEGIN` is not seen
-    /// until the connection runs something inside it.
+    /// until the connection runs something inside it. It lists them from a cache that it
+    /// refreshes only when the last read of it is more than 100 ms old: read more often than
+    /// that (two tests polling at once), it shows the transactions of the moment it froze for
+    /// ever, long committed. So the reads of this process wait their turn, each
+    /// [`INNODB_TRX_REFRESH`] after the one before.
     pub async fn open_transactions(&self) -> Vec<String> {
         let sql = match self.backend {
             Backend::Sqlite => return Vec::new(),
@@ -153,7 +157,17 @@ impl ScratchDb {
             }
         };
         let mut conn = AnyConnection::connect(&self.url).await.unwrap();
-        let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+        let rows = {
+            let mut last_read = INNODB_TRX_LAST_READ.lock().await;
+            if self.backend == Backend::MySql {
+                if let Some(at) = *last_read {
+                    tokio::time::sleep(INNODB_TRX_REFRESH.saturating_sub(at.elapsed())).await;
+                }
+            }
+            let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+            *last_read = Some(std::time::Instant::now());
+            rows
+        };
         let _ = conn.close().await;
         // sqlx's `Any` driver reads MariaDB's CONCAT as bytes, PostgreSQL's as text.
         rows.iter()
@@ -181,6 +195,14 @@ impl ScratchDb {
         }
     }
 }
+
+/// How long after a read of `information_schema.innodb_trx` the next one sees it refreshed
+/// (InnoDB refreshes it only when its last read is more than 100 ms old).
+const INNODB_TRX_REFRESH: Duration = Duration::from_millis(150);
+
+/// When this process last read `innodb_trx`; held while reading it.
+static INNODB_TRX_LAST_READ: tokio::sync::Mutex<Option<std::time::Instant>> =
+    tokio::sync::Mutex::const_new(None);
 
 /// Small timeouts: a test that waits on a lock fails in seconds, not minutes.
 pub fn pool_settings() -> PoolSettings {
