@@ -86,9 +86,11 @@ static MALL_IN_PROCESS: ModuleDef = ModuleDef {
     prefix: "11",
     version: env!("CARGO_PKG_VERSION"),
     commands: &[
-        ("1101", rules::list_goods as Handler),
-        ("1103", rules::buy as Handler),
+        ("1101", &glue::Typed::new(rules::list_goods)),
+        ("1103", &glue::Typed::new(rules::buy)),
     ],
+    refusals: &[rules::NOT_ENOUGH_GOLD, rules::NO_SUCH_GOOD, rules::BAD_COUNT],
+    bad_request: plugin_api::BAD_REQUEST,
     init: None,
     shutdown: None,
 };

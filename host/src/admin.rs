@@ -230,6 +230,7 @@ fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u
         "sha256": meta.sha256,
         "file": meta.file.display().to_string(),
         "commands": meta.commands,
+        "refusals": meta.refusals,
         "generation": version.generation,
         "loaded_at_ms": loaded_at_ms,
         "in_flight": counts.in_flight,

@@ -213,6 +213,12 @@ fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             println!("prefix: {}", meta.prefix);
             println!("version: {}", meta.version);
             println!("commands: {}", meta.commands.join(", "));
+            let refusals: Vec<String> = meta
+                .refusals
+                .iter()
+                .map(|r| format!("{} {}", r.code, r.name))
+                .collect();
+            println!("refusals: {}", refusals.join(", "));
             println!("sha256: {}", meta.sha256);
             if let Some(key) = &checked.signed_by {
                 println!("signed by: {key}");

@@ -72,6 +72,16 @@ pub struct ModuleInfo {
     pub version: RStr<'static>,
     /// Every command the module serves, four digits each.
     pub commands: RVec<RStr<'static>>,
+    /// Every refusal the module declares.
+    pub refusals: RVec<DeclaredRefusal>,
+}
+
+/// A refusal a module declares: its positive code and its name.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct DeclaredRefusal {
+    pub code: i32,
+    pub name: RStr<'static>,
 }
 
 /// One command, as the host hands it to a module. Every field is JSON text.

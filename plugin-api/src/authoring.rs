@@ -1,7 +1,8 @@
 //! What a module author writes against: plain Rust types with no ABI in sight.
 //!
-//! A command handler is `fn(&mut Ctx, Value) -> Reply`. It reads the request `data`, changes
-//! `ctx.player` and `ctx.data` as it likes, and returns the reply `data` or a [`Refusal`].
+//! A command handler is `fn(&mut Ctx, Request) -> Reply`, where `Request` is the request `data`
+//! as `serde_json::Value` or any `serde` type. It changes `ctx.player` and `ctx.data` as it
+//! likes, and returns the reply `data` or a [`Refusal`] of a code the module declared.
 //! The host commits the changes only if the handler returned `Ok`.
 
 use crate::abi::{HostRef, HostServices, LogLevel};
@@ -14,24 +15,52 @@ use std::fmt;
 /// What a command handler returns: the reply `data`, or a game-level refusal.
 pub type Reply = Result<Value, Refusal>;
 
-/// A command handler.
+/// A command handler that takes its request `data` as JSON. A handler may take it as any
+/// `serde` type instead (`fn(&mut Ctx, BuyRequest) -> Reply`): a request that does not fit is
+/// then refused with the module's `bad_request` code, naming the field, before the handler runs.
 pub type Handler = fn(&mut Ctx<'_>, Value) -> Reply;
 
-/// A game-level refusal: a positive code of the module's own and a message for the player.
+/// A refusal a module declares: its positive code and a name (`not_enough_gold`), listed by
+/// `game-host check` and the admin API so that client developers know every `ret` to expect.
+///
+/// ```
+/// use plugin_api::RefusalCode;
+/// pub const NOT_ENOUGH_GOLD: RefusalCode = RefusalCode::new(1, "not_enough_gold");
+/// let refusal = NOT_ENOUGH_GOLD.because("50 needed, 20 owned");
+/// assert_eq!((refusal.code, refusal.msg.as_str()), (1, "50 needed, 20 owned"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusalCode {
+    /// Positive, and unique within the module (the host refuses a library otherwise).
+    pub code: i32,
+    /// Lowercase words joined by `_`, unique within the module.
+    pub name: &'static str,
+}
+
+impl RefusalCode {
+    pub const fn new(code: i32, name: &'static str) -> Self {
+        RefusalCode { code, name }
+    }
+
+    /// This refusal, with a message for the player.
+    pub fn because(self, msg: impl Into<String>) -> Refusal {
+        Refusal {
+            code: self.code,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// The refusal of a request that does not fit a typed handler's request type, unless the
+/// module declares its own (`bad_request:` in [`export_module!`](crate::export_module)).
+pub const BAD_REQUEST: RefusalCode = RefusalCode::new(99, "bad_request");
+
+/// A game-level refusal: a code the module declared and a message for the player.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// Positive; the host turns a non-positive code into a module failure.
     pub code: i32,
     pub msg: String,
-}
-
-impl Refusal {
-    pub fn new(code: i32, msg: impl Into<String>) -> Self {
-        Refusal {
-            code,
-            msg: msg.into(),
-        }
-    }
 }
 
 impl fmt::Display for Refusal {
@@ -40,9 +69,9 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Shorthand for `Err(Refusal::new(code, msg))`.
-pub fn refuse<T>(code: i32, msg: impl Into<String>) -> Result<T, Refusal> {
-    Err(Refusal::new(code, msg))
+/// Shorthand for `Err(code.because(msg))`.
+pub fn refuse<T>(code: RefusalCode, msg: impl Into<String>) -> Result<T, Refusal> {
+    Err(code.because(msg))
 }
 
 /// The services of the host, usable from init, commands and shutdown.

@@ -6,11 +6,14 @@
 //! `std::thread::current()`, no threads, no stdout. A panic never crosses the boundary: it becomes
 //! a [`CommandOutcome::Failed`] (or an init error) carrying the panic message and location.
 
-use crate::abi::{CommandCall, CommandOutcome, HostRef, ModuleInfo};
-use crate::authoring::{Ctx, Handler, Host};
+use crate::abi::{CommandCall, CommandOutcome, DeclaredRefusal, HostRef, ModuleInfo};
+use crate::authoring::{Ctx, Host, RefusalCode, Reply};
 use crate::player::Player;
 use abi_stable::std_types::{RNone, ROption, RResult, RSome, RStr, RString, RVec};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::any::TypeId;
+use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
@@ -27,9 +30,60 @@ pub struct ModuleDef {
     pub name: &'static str,
     pub prefix: &'static str,
     pub version: &'static str,
-    pub commands: &'static [(&'static str, Handler)],
+    pub commands: &'static [(&'static str, &'static dyn Command)],
+    /// The refusals the module declares, besides `bad_request`.
+    pub refusals: &'static [RefusalCode],
+    /// The refusal of a request that does not fit a typed handler's request type.
+    pub bad_request: RefusalCode,
     pub init: Option<InitHook>,
     pub shutdown: Option<ShutdownHook>,
+}
+
+/// A command's handler, whatever type it takes its request as.
+pub trait Command: Sync {
+    /// Reads the request as the handler's type and runs the handler; `Err` names what in the
+    /// request did not fit.
+    fn run(&self, ctx: &mut Ctx<'_>, request: Value) -> Result<Reply, String>;
+    /// Whether a request can fail to fit (the handler does not take any JSON value).
+    fn is_typed(&self) -> bool;
+}
+
+/// A handler `fn(&mut Ctx, R) -> Reply` as a [`Command`]: how the macro stores each one.
+pub struct Typed<F, R> {
+    handler: F,
+    request: PhantomData<fn(R)>,
+}
+
+impl<F, R> Typed<F, R>
+where
+    F: Fn(&mut Ctx<'_>, R) -> Reply,
+{
+    pub const fn new(handler: F) -> Self {
+        Typed {
+            handler,
+            request: PhantomData,
+        }
+    }
+}
+
+impl<F, R> Command for Typed<F, R>
+where
+    F: Fn(&mut Ctx<'_>, R) -> Reply + Sync,
+    R: DeserializeOwned + 'static,
+{
+    fn run(&self, ctx: &mut Ctx<'_>, request: Value) -> Result<Reply, String> {
+        let request = serde_path_to_error::deserialize(request).map_err(|e| {
+            match e.path().to_string().as_str() {
+                "." => e.inner().to_string(),
+                path => format!("`{path}`: {}", e.inner()),
+            }
+        })?;
+        Ok((self.handler)(ctx, request))
+    }
+
+    fn is_typed(&self) -> bool {
+        TypeId::of::<R>() != TypeId::of::<Value>()
+    }
 }
 
 /// `Some(first)` of a zero- or one-element list: how the macro spells an optional hook.
@@ -37,6 +91,14 @@ pub const fn optional<T: Copy>(hooks: &[T]) -> Option<T> {
     match hooks {
         [hook, ..] => Some(*hook),
         [] => None,
+    }
+}
+
+/// The module's `bad_request` refusal if it declares one, else [`crate::BAD_REQUEST`].
+pub const fn bad_request(declared: &[RefusalCode]) -> RefusalCode {
+    match declared {
+        [code, ..] => *code,
+        [] => crate::BAD_REQUEST,
     }
 }
 
@@ -50,7 +112,21 @@ pub fn describe(def: &ModuleDef) -> ModuleInfo {
             .iter()
             .map(|(cmd, _)| RStr::from_str(cmd))
             .collect::<RVec<_>>(),
+        refusals: declared_refusals(def)
+            .map(|refusal| DeclaredRefusal {
+                code: refusal.code,
+                name: RStr::from_str(refusal.name),
+            })
+            .collect(),
     }
+}
+
+/// The module's refusals, with `bad_request` among them if a handler is typed.
+fn declared_refusals(def: &ModuleDef) -> impl Iterator<Item = RefusalCode> + '_ {
+    let typed = def.commands.iter().any(|(_, command)| command.is_typed());
+    let bad_request =
+        (typed && !def.refusals.contains(&def.bad_request)).then_some(def.bad_request);
+    def.refusals.iter().copied().chain(bad_request)
 }
 
 pub fn init(def: &ModuleDef, host: HostRef<'_>) -> RResult<(), RString> {
@@ -64,7 +140,7 @@ pub fn init(def: &ModuleDef, host: HostRef<'_>) -> RResult<(), RString> {
 }
 
 pub fn handle(def: &ModuleDef, host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome {
-    let Some(&(_, handler)) = def
+    let Some(&(_, command)) = def
         .commands
         .iter()
         .find(|(cmd, _)| *cmd == call.cmd.as_str())
@@ -72,8 +148,10 @@ pub fn handle(def: &ModuleDef, host: HostRef<'_>, call: CommandCall<'_>) -> Comm
         return CommandOutcome::UnknownCommand;
     };
     let host = host_of(&host);
-    catch(host, || run(handler, host, call)).unwrap_or_else(|panic_msg| CommandOutcome::Failed {
-        msg: format!("panicked: {panic_msg}").into(),
+    catch(host, || run(def, command, host, call)).unwrap_or_else(|panic_msg| {
+        CommandOutcome::Failed {
+            msg: format!("panicked: {panic_msg}").into(),
+        }
     })
 }
 
@@ -94,7 +172,12 @@ pub fn host_of<'a>(host: &'a HostRef<'_>) -> Host<'a> {
 }
 
 /// Decodes the call, runs the handler, encodes what changed.
-fn run(handler: Handler, host: Host<'_>, call: CommandCall<'_>) -> CommandOutcome {
+fn run(
+    def: &ModuleDef,
+    command: &dyn Command,
+    host: Host<'_>,
+    call: CommandCall<'_>,
+) -> CommandOutcome {
     let decoded = (
         serde_json::from_str::<Value>(call.data.as_str()),
         serde_json::from_str::<Player>(call.player.as_str()),
@@ -112,7 +195,13 @@ fn run(handler: Handler, host: Host<'_>, call: CommandCall<'_>) -> CommandOutcom
         data: module_data.clone(),
         host,
     };
-    match handler(&mut ctx, data) {
+    let reply = command.run(&mut ctx, data).unwrap_or_else(|misfit| {
+        Err(def.bad_request.because(format!(
+            "the request does not fit command {}: {misfit}",
+            call.cmd
+        )))
+    });
+    match reply {
         Ok(reply) => CommandOutcome::Done {
             data: to_json(&reply).into(),
             player: changed(&player, &ctx.player),

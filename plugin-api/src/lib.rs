@@ -19,6 +19,7 @@
 //!     name: "mall",
 //!     prefix: "11",
 //!     version: env!("CARGO_PKG_VERSION"),
+//!     refusals: [rules::NOT_ENOUGH_GOLD],
 //!     commands: {
 //!         "1101" => rules::list_goods,
 //!         "1103" => rules::buy,
@@ -26,15 +27,17 @@
 //! }
 //!
 //! // rules.rs
-//! use plugin_api::{refuse, Ctx, Reply};
+//! use plugin_api::{refuse, Ctx, RefusalCode, Reply};
 //! use serde_json::{json, Value};
+//!
+//! pub const NOT_ENOUGH_GOLD: RefusalCode = RefusalCode::new(1, "not_enough_gold");
 //!
 //! pub fn list_goods(_ctx: &mut Ctx, _data: Value) -> Reply {
 //!     Ok(json!({ "goods": [] }))
 //! }
 //! pub fn buy(ctx: &mut Ctx, data: Value) -> Reply {
 //!     if ctx.player.gold < 10 {
-//!         return refuse(1, "not enough gold");
+//!         return refuse(NOT_ENOUGH_GOLD, "not enough gold");
 //!     }
 //!     ctx.player.gold -= 10;
 //!     Ok(json!({ "gold": ctx.player.gold }))
@@ -46,8 +49,9 @@
 //! abi_stable paths. See `plugins/mall` for a complete module.
 //!
 //! A handler gets a [`Ctx`]: the shared [`Player`] record, the module's private data for that
-//! player, and the [`Host`] (log, clock, config). It returns the reply `data` or a [`Refusal`]
-//! with a positive code. The host commits `ctx.player` and `ctx.data` in one transaction only
+//! player, and the [`Host`] (log, clock, config), and the request `data` as JSON or as any
+//! `serde` type (a request that does not fit is refused with the module's `bad_request` code).
+//! It returns the reply `data` or a [`Refusal`] of a [`RefusalCode`] the module declared. The host commits `ctx.player` and `ctx.data` in one transaction only
 //! when the handler returned `Ok`; commands of one player run one at a time.
 //!
 //! # Rules for module code
@@ -79,12 +83,18 @@ pub mod glue;
 
 pub use abi::LogLevel;
 pub use abi::INTERFACE_VERSION;
-pub use authoring::{refuse, Ctx, Handler, Host, Refusal, Reply, TestHost};
+pub use authoring::{
+    refuse, Ctx, Handler, Host, Refusal, RefusalCode, Reply, TestHost, BAD_REQUEST,
+};
 pub use player::{Player, STARTING_GOLD};
 
-/// Declares a module library: its name, two-digit prefix, version, command table and optional
-/// `init` / `shutdown` hooks. Expands to the library's root module, built as a static.
+/// Declares a module library: its name, two-digit prefix, version, the refusals it declares,
+/// its command table and optional `init` / `shutdown` hooks. Expands to the library's root
+/// module, built as a static.
 ///
+/// - `refusals: [NOT_ENOUGH_GOLD, ...]` lists the module's [`RefusalCode`]s (optional).
+/// - `bad_request: CODE` is the refusal of a request that does not fit a typed handler's
+///   request type (optional; [`BAD_REQUEST`], code 99, by default).
 /// - `init: fn(Host) -> Result<(), String>` runs once after loading; `Err` refuses the library.
 /// - `shutdown: fn(Host)` runs once when the version retires.
 #[macro_export]
@@ -93,6 +103,8 @@ macro_rules! export_module {
         name: $name:literal,
         prefix: $prefix:literal,
         version: $version:expr,
+        $(refusals: [$($refusal:path),* $(,)?],)?
+        $(bad_request: $bad_request:path,)?
         commands: { $($cmd:literal => $handler:path),+ $(,)? }
         $(, init: $init:path)?
         $(, shutdown: $shutdown:path)?
@@ -112,7 +124,9 @@ macro_rules! export_module {
                 name: $name,
                 prefix: $prefix,
                 version: $version,
-                commands: &[$(($cmd, $handler as $crate::Handler)),+],
+                commands: &[$(($cmd, &glue::Typed::new($handler) as &dyn glue::Command)),+],
+                refusals: &[$($($refusal),*)?],
+                bad_request: glue::bad_request(&[$($bad_request)?]),
                 init: glue::optional::<glue::InitHook>(&[$($init)?]),
                 shutdown: glue::optional::<glue::ShutdownHook>(&[$($shutdown)?]),
             };

@@ -26,9 +26,18 @@ pub struct ModuleMeta {
     pub prefix: String,
     pub version: String,
     pub commands: Vec<String>,
+    /// The refusals it declares: each positive code and its name.
+    pub refusals: Vec<DeclaredRefusal>,
     /// The file it was loaded from (not the shadow copy).
     pub file: PathBuf,
     pub sha256: String,
+}
+
+/// A refusal a module declares (`RefusalCode` in plugin-api), copied into host memory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeclaredRefusal {
+    pub code: i32,
+    pub name: String,
 }
 
 /// A loaded, checked and initialized module version.
@@ -208,6 +217,14 @@ fn describe(root: ModuleRoot_Ref, file: &Path, sha256: String) -> Result<ModuleM
             .iter()
             .map(|c| c.as_str().to_owned())
             .collect(),
+        refusals: info
+            .refusals
+            .iter()
+            .map(|r| DeclaredRefusal {
+                code: r.code,
+                name: r.name.as_str().to_owned(),
+            })
+            .collect(),
         file: file.to_owned(),
         sha256,
     };
@@ -258,5 +275,67 @@ fn metadata_problem(meta: &ModuleMeta) -> Option<String> {
             meta.name, meta.prefix
         ));
     }
+    numbering_problem(meta).or_else(|| refusals_problem(meta))
+}
+
+/// Each declared refusal has a positive code and a name of lowercase words, both unique.
+fn refusals_problem(meta: &ModuleMeta) -> Option<String> {
+    let name = &meta.name;
+    for (i, refusal) in meta.refusals.iter().enumerate() {
+        let (code, what) = (refusal.code, &refusal.name);
+        if code <= 0 {
+            return Some(format!(
+                "module `{name}` declares refusal `{what}` with code {code}: a refusal's code must be positive"
+            ));
+        }
+        let well_named = (1..=64).contains(&what.len())
+            && what
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !well_named {
+            return Some(format!(
+                "module `{name}` declares refusal {code} named `{what}`: a refusal's name must be 1 to 64 characters of a-z 0-9 _"
+            ));
+        }
+        if let Some(twin) = meta.refusals[..i]
+            .iter()
+            .find(|r| r.code == code || r.name == *what)
+        {
+            return Some(format!(
+                "module `{name}` declares refusals `{}` ({}) and `{what}` ({code}): each refusal needs a code and a name of its own",
+                twin.name, twin.code
+            ));
+        }
+    }
     None
 }
+
+/// The command numbering rule (docs/modules.md, "Command numbers"): a command is answered by
+/// the command plus one, so that reply must stay inside the module's prefix and must not be
+/// a command of its own; and each command is declared once.
+fn numbering_problem(meta: &ModuleMeta) -> Option<String> {
+    let name = &meta.name;
+    for (i, cmd) in meta.commands.iter().enumerate() {
+        if meta.commands[..i].contains(cmd) {
+            return Some(format!("module `{name}` declares command `{cmd}` twice"));
+        }
+        let reply = Cmd::parse(cmd)?.reply();
+        if !reply.starts_with(meta.prefix.as_str()) || reply.len() != 4 {
+            return Some(format!(
+                "module `{name}` declares command `{cmd}`, whose reply `{reply}` would leave its \
+                 prefix {} (a reply is the command plus one): number commands {0}01 to {0}97",
+                meta.prefix
+            ));
+        }
+        if meta.commands.contains(&reply) {
+            return Some(format!(
+                "module `{name}` declares both `{cmd}` and `{reply}`, but `{reply}` is the reply \
+                 to `{cmd}` (a reply is the command plus one): give commands odd numbers"
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -61,6 +61,14 @@ async fn modules_lists_what_serves_with_its_numbers() {
         (Some(1), Some(2), Some(0))
     );
     assert_eq!(mall["commands"], json!(["1101", "1103"]));
+    assert_eq!(
+        mall["refusals"],
+        json!([
+            { "code": 1, "name": "not_enough_gold" },
+            { "code": 2, "name": "no_such_good" },
+            { "code": 3, "name": "bad_count" },
+        ])
+    );
     assert!(mall["loaded_at_ms"].as_u64().unwrap() > 0);
     assert_eq!(mall["previous"], json!([]));
     assert_eq!(

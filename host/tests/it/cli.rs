@@ -24,6 +24,7 @@ fn check_prints_what_a_good_library_is() {
         "prefix: 11",
         "version: 0.1.0",
         "commands: 1101, 1103",
+        "refusals: 1 not_enough_gold, 2 no_such_good, 3 bad_count",
     ] {
         assert!(
             stdout.lines().any(|l| l == line),
@@ -41,6 +42,10 @@ fn check_says_why_a_bad_library_would_be_refused() {
     for (file, words) in [
         (library("fixture_incompatible"), "plugin-api 0.99.0"),
         (library("fixture_badprefix"), "two digits"),
+        (
+            library("fixture_badnumber"),
+            "whose reply `9800` would leave its prefix 97",
+        ),
         (garbage, "not a loadable library"),
     ] {
         let output = check(&file);

@@ -71,6 +71,7 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
             bytes_of("fixture_incompatible"),
         ),
         ("libfixture_badprefix.so", bytes_of("fixture_badprefix")),
+        ("libfixture_badnumber.so", bytes_of("fixture_badnumber")),
         ("libzz_clash.so", bytes_of("fixture_clash")),
         ("libnot_a_module.so", bytes_of_any_shared_object()),
         (
@@ -83,7 +84,7 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
     let mut loaded = host.scan.loaded.clone();
     loaded.sort();
     assert_eq!(loaded, ["activity", "mall", "player"]);
-    assert_eq!(host.scan.refused.len(), 9, "{:?}", host.scan.refused);
+    assert_eq!(host.scan.refused.len(), 10, "{:?}", host.scan.refused);
 
     assert_mentions(
         &reason(&host, "libgarbage.so"),
@@ -110,13 +111,17 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
         &reason(&host, "libfixture_incompatible.so"),
         &[
             "plugin-api 0.99.0",
-            "plugin-api 0.1.0",
-            "rebuild the module against plugin-api 0.1.0",
+            "plugin-api 0.2.0",
+            "rebuild the module against plugin-api 0.2.0",
         ],
     );
     assert_mentions(
         &reason(&host, "libfixture_badprefix.so"),
         &["`1x`", "two digits"],
+    );
+    assert_mentions(
+        &reason(&host, "libfixture_badnumber.so"),
+        &["`9799`", "reply `9800`", "prefix 97", "9701 to 9797"],
     );
     assert_mentions(
         &reason(&host, "libzz_clash.so"),
@@ -129,7 +134,7 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
 
     assert_demo_serves(&host).await;
     let (_, token) = host.login("clash-check").await;
-    let (_, body) = host.logic(&token, "1199", json!({})).await;
+    let (_, body) = host.logic(&token, "1197", json!({})).await;
     assert_eq!(body["ret"], -1, "the refused clash serves nothing: {body}");
 }
 
@@ -140,7 +145,7 @@ async fn the_first_library_by_file_name_wins_a_prefix() {
     assert_mentions(&reason(&host, "libmall.so"), &["prefix 11", "`clash`"]);
     let (_, token) = host.login("first-wins").await;
     assert_eq!(
-        host.ok(&token, "1199", json!({})).await,
+        host.ok(&token, "1197", json!({})).await,
         json!({ "from": "clash" })
     );
 }

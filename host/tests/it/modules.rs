@@ -199,6 +199,52 @@ async fn a_refusal_commits_nothing_the_module_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_typed_request_that_does_not_fit_is_refused_with_the_declared_code_naming_the_field() {
+    let host = with_faulty(|_| {}).await;
+    let (_, token) = host.login("typed").await;
+    let (status, body) = host.logic(&token, "9019", json!({ "gold": "lots" })).await;
+    assert_eq!((status, body["ret"].as_i64()), (200, Some(8)), "{body}");
+    assert_eq!(body["cmd"], "9020", "{body}");
+    let msg = body["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("command 9019") && msg.contains("`gold`: invalid type: string"),
+        "{msg}"
+    );
+    let (_, body) = host.logic(&token, "9019", json!({ "gift": 5 })).await;
+    assert_eq!(body["ret"].as_i64(), Some(8), "{body}");
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `gift`"),
+        "{body}"
+    );
+    assert_eq!(gold(&host, &token).await, 1000, "nothing given");
+
+    // A request that fits reaches the handler as its type.
+    assert_eq!(
+        host.ok(&token, "9019", json!({ "gold": 5, "note": "thanks" }))
+            .await,
+        json!({ "gold": 1005, "note": "thanks" })
+    );
+    // The module lists the code it declared for requests that do not fit.
+    let (_, modules) = host.admin(hyper::Method::GET, "/admin/modules", None).await;
+    let faulty = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "faulty")
+        .unwrap();
+    assert_eq!(
+        faulty["refusals"],
+        json!([
+            { "code": 7, "name": "refused_after_change" },
+            { "code": 8, "name": "request_does_not_fit" },
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn module_data_persists_and_stays_private_to_its_module() {
     let host = with_faulty(|_| {}).await;
     let (_, token) = host.login("secretive").await;

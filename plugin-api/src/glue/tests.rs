@@ -1,7 +1,8 @@
 use super::*;
 use crate::abi::{HostServices, HostServices_TO, LogLevel};
-use crate::authoring::{refuse, Reply};
+use crate::authoring::{refuse, RefusalCode, Reply};
 use abi_stable::sabi_trait::TD_Opaque;
+use serde::Deserialize;
 use serde_json::json;
 
 /// Host services for these tests: a fixed clock, a config, and the lines logged.
@@ -34,9 +35,24 @@ fn earn(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     ctx.data.insert("earned".into(), json!(true));
     Ok(json!({}))
 }
+const SAID_NO: RefusalCode = RefusalCode::new(4, "said_no");
+const DOES_NOT_FIT: RefusalCode = RefusalCode::new(5, "does_not_fit");
+
 fn refuse_after_change(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     ctx.player.gold = 0;
-    refuse(4, "no")
+    refuse(SAID_NO, "no")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pay {
+    amount: u32,
+    to: Option<String>,
+}
+
+fn pay(ctx: &mut Ctx<'_>, request: Pay) -> Reply {
+    ctx.player.gold -= i64::from(request.amount);
+    Ok(json!({ "to": request.to }))
 }
 fn explode(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     panic!("exploded with {}", 42)
@@ -55,11 +71,14 @@ static DEF: ModuleDef = ModuleDef {
     prefix: "77",
     version: "1.2.3",
     commands: &[
-        ("7701", read_only),
-        ("7703", earn),
-        ("7705", refuse_after_change),
-        ("7707", explode),
+        ("7701", &Typed::new(read_only)),
+        ("7703", &Typed::new(earn)),
+        ("7705", &Typed::new(refuse_after_change)),
+        ("7707", &Typed::new(explode)),
+        ("7709", &Typed::new(pay)),
     ],
+    refusals: &[SAID_NO],
+    bad_request: DOES_NOT_FIT,
     init: Some(init_from_config),
     shutdown: None,
 };
@@ -90,7 +109,71 @@ fn describe_lists_the_declaration() {
         ("test", "77", "1.2.3")
     );
     let commands: Vec<&str> = info.commands.iter().map(|c| c.as_str()).collect();
-    assert_eq!(commands, ["7701", "7703", "7705", "7707"]);
+    assert_eq!(commands, ["7701", "7703", "7705", "7707", "7709"]);
+    let refusals: Vec<(i32, &str)> = info
+        .refusals
+        .iter()
+        .map(|r| (r.code, r.name.as_str()))
+        .collect();
+    // `bad_request` is listed because a handler (`pay`) takes a typed request.
+    assert_eq!(refusals, [(4, "said_no"), (5, "does_not_fit")]);
+}
+
+#[test]
+fn a_module_whose_handlers_take_any_json_lists_no_bad_request() {
+    static UNTYPED: ModuleDef = ModuleDef {
+        name: "untyped",
+        prefix: "78",
+        version: "1",
+        commands: &[("7801", &Typed::new(read_only))],
+        refusals: &[],
+        bad_request: crate::BAD_REQUEST,
+        init: None,
+        shutdown: None,
+    };
+    assert!(describe(&UNTYPED).refusals.is_empty());
+}
+
+#[test]
+fn a_typed_request_reaches_its_handler() {
+    let services = Services::default();
+    match call(&services, "7709", r#"{"amount":3,"to":"bob"}"#) {
+        CommandOutcome::Done { data, player, .. } => {
+            assert_eq!(data.as_str(), r#"{"to":"bob"}"#);
+            assert!(player.unwrap().as_str().contains(r#""gold":7"#));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_request_that_does_not_fit_is_refused_naming_the_field() {
+    let services = Services::default();
+    for (request, words) in [
+        (
+            r#"{"amount":"3"}"#,
+            "`amount`: invalid type: string \"3\", expected u32",
+        ),
+        (r#"{"to":"bob"}"#, "missing field `amount`"),
+        (r#"{"amount":-1}"#, "`amount`: invalid value"),
+        (r#"{"amount":1,"tip":2}"#, "unknown field `tip`"),
+        (
+            r#""pay""#,
+            "invalid type: string \"pay\", expected struct Pay",
+        ),
+    ] {
+        match call(&services, "7709", request) {
+            CommandOutcome::Refused { code, msg } => {
+                assert_eq!(code, 5, "{request}: {msg}");
+                assert!(
+                    msg.starts_with("the request does not fit command 7709: ")
+                        && msg.contains(words),
+                    "{request}: {msg}"
+                );
+            }
+            other => panic!("{request}: {other:?}"),
+        }
+    }
 }
 
 #[test]

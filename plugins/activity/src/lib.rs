@@ -9,6 +9,7 @@ plugin_api::export_module! {
     name: "activity",
     prefix: "10",
     version: env!("CARGO_PKG_VERSION"),
+    refusals: [rules::ALREADY_SIGNED_IN],
     commands: {
         "1001" => rules::sign_in,
     },

@@ -1,8 +1,11 @@
 //! The daily sign-in: +100 gold once per UTC day, and a streak of consecutive days.
 
-use plugin_api::{refuse, Ctx, Reply};
+use plugin_api::{refuse, Ctx, RefusalCode, Reply};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// `1001`: the player has already signed in today.
+pub const ALREADY_SIGNED_IN: RefusalCode = RefusalCode::new(1, "already_signed_in");
 
 /// Gold granted by one sign-in.
 pub const REWARD: i64 = 100;
@@ -17,13 +20,16 @@ pub struct SignIn {
     pub streak: u32,
 }
 
-/// `1001`: signs in for today. Refusal 1: already signed in today.
+/// `1001`: signs in for today. Refusal [`ALREADY_SIGNED_IN`].
 pub fn sign_in(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     // The host clock, not the system's: tests and the host agree on what day it is.
     let today = ctx.host.today();
     let mut state: SignIn = ctx.state();
     if state.last_day == Some(today) {
-        return refuse(1, "already signed in today, come back tomorrow (UTC)");
+        return refuse(
+            ALREADY_SIGNED_IN,
+            "already signed in today, come back tomorrow (UTC)",
+        );
     }
     state.streak = if state.last_day == Some(today - 1) {
         state.streak + 1

@@ -10,6 +10,7 @@ plugin_api::export_module! {
     name: "mall",
     prefix: "11",
     version: env!("CARGO_PKG_VERSION"),
+    refusals: [rules::NOT_ENOUGH_GOLD, rules::NO_SUCH_GOOD, rules::BAD_COUNT],
     commands: {
         "1101" => rules::list_goods,
         "1103" => rules::buy,

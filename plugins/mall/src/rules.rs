@@ -1,6 +1,6 @@
 //! The mall's rules: the catalogue and buying.
 
-use plugin_api::{refuse, Ctx, Reply};
+use plugin_api::{refuse, Ctx, RefusalCode, Reply};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -31,6 +31,13 @@ pub const GOODS: [Good; 3] = [
     },
 ];
 
+/// `1103`: the player has less gold than the purchase costs.
+pub const NOT_ENOUGH_GOLD: RefusalCode = RefusalCode::new(1, "not_enough_gold");
+/// `1103`: `id` names no good of the catalogue.
+pub const NO_SUCH_GOOD: RefusalCode = RefusalCode::new(2, "no_such_good");
+/// `1103`: `count` is not a whole number from 1 to [`MAX_COUNT`].
+pub const BAD_COUNT: RefusalCode = RefusalCode::new(3, "bad_count");
+
 /// Largest count one purchase may ask for.
 pub const MAX_COUNT: i64 = 99;
 
@@ -39,17 +46,20 @@ pub fn list_goods(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     Ok(json!({ "goods": GOODS }))
 }
 
-/// `1103`: buys `count` of good `id`. Refusals: 1 not enough gold, 2 no such good, 3 bad count.
+/// `1103`: buys `count` of good `id`. Refusals: [`NOT_ENOUGH_GOLD`], [`NO_SUCH_GOOD`],
+/// [`BAD_COUNT`]. (It reads its request as JSON, not a typed struct: protocol v1 answers a
+/// missing `id` with 2 and a missing `count` with 3, where a typed request would answer both
+/// with one `bad_request` code.)
 pub fn buy(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     let id = &data["id"];
     let Some(good) = id.as_str().and_then(find_good) else {
-        return refuse(2, format!("no such good: {id}"));
+        return refuse(NO_SUCH_GOOD, format!("no such good: {id}"));
     };
     let count = match data["count"].as_i64() {
         Some(n) if (1..=MAX_COUNT).contains(&n) => n,
         _ => {
             return refuse(
-                3,
+                BAD_COUNT,
                 format!("count must be a whole number from 1 to {MAX_COUNT}"),
             )
         }
@@ -57,7 +67,7 @@ pub fn buy(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     let cost = good.price * count;
     if ctx.player.gold < cost {
         return refuse(
-            1,
+            NOT_ENOUGH_GOLD,
             format!("not enough gold: {cost} needed, {} owned", ctx.player.gold),
         );
     }

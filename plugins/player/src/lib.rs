@@ -9,6 +9,7 @@ plugin_api::export_module! {
     name: "player",
     prefix: "12",
     version: env!("CARGO_PKG_VERSION"),
+    refusals: [rules::BAD_FIELD],
     commands: {
         "1201" => rules::update_profile,
         "1203" => rules::record,

@@ -1,7 +1,10 @@
 //! The profile: updating the name and avatar, and reading the whole record.
 
-use plugin_api::{refuse, Ctx, Reply};
+use plugin_api::{refuse, Ctx, RefusalCode, Reply};
 use serde_json::Value;
+
+/// `1201`: a field of the wrong type or length.
+pub const BAD_FIELD: RefusalCode = RefusalCode::new(1, "bad_field");
 
 /// Longest name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -9,7 +12,7 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub const MAX_HEAD_IMG_CHARS: usize = 512;
 
 /// `1201`: updates `name` and/or `head_img`; replies the whole record.
-/// Refusal 1: a field of the wrong type or length (nothing is changed).
+/// Refusal [`BAD_FIELD`]: a field of the wrong type or length (nothing is changed).
 pub fn update_profile(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     let name = match data.get("name") {
         None => None,
@@ -20,7 +23,7 @@ pub fn update_profile(ctx: &mut Ctx<'_>, data: Value) -> Reply {
         }
         Some(_) => {
             return refuse(
-                1,
+                BAD_FIELD,
                 format!("`name` must be a string of 1 to {MAX_NAME_CHARS} characters"),
             )
         }
@@ -30,7 +33,7 @@ pub fn update_profile(ctx: &mut Ctx<'_>, data: Value) -> Reply {
         Some(Value::String(url)) if url.chars().count() <= MAX_HEAD_IMG_CHARS => Some(url.clone()),
         Some(_) => {
             return refuse(
-                1,
+                BAD_FIELD,
                 format!("`head_img` must be a string of at most {MAX_HEAD_IMG_CHARS} characters"),
             )
         }

@@ -6,6 +6,7 @@ fn meta(version: &str, sha256: &str) -> ModuleMeta {
         prefix: "11".into(),
         version: version.into(),
         commands: vec!["1101".into()],
+        refusals: Vec::new(),
         file: "libmall.so".into(),
         sha256: sha256.into(),
     }

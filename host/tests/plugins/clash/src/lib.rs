@@ -7,7 +7,7 @@ plugin_api::export_module! {
     name: "clash",
     prefix: "11",
     version: env!("CARGO_PKG_VERSION"),
-    commands: { "1199" => nothing },
+    commands: { "1197" => nothing },
 }
 
 fn nothing(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {

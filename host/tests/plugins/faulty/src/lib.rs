@@ -2,13 +2,16 @@
 //! that tests can show the host survives each one. Its init reads `[modules.faulty] init`:
 //! `"fail"` or `"panic"` refuse the load; `"hang"` waits until the file `gate` exists.
 
-use plugin_api::{refuse, Ctx, Host, Reply};
+use plugin_api::{refuse, Ctx, Host, RefusalCode, Reply};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 plugin_api::export_module! {
     name: "faulty",
     prefix: "90",
     version: env!("CARGO_PKG_VERSION"),
+    refusals: [REFUSED_AFTER_CHANGE],
+    bad_request: REQUEST_DOES_NOT_FIT,
     commands: {
         "9001" => echo,
         "9003" => panic,
@@ -19,6 +22,7 @@ plugin_api::export_module! {
         "9013" => record,
         "9015" => wait_for_file,
         "9017" => big_reply,
+        "9019" => give,
     },
     init: init,
     shutdown: shutdown,
@@ -58,6 +62,25 @@ fn panic(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     panic!("boom on purpose")
 }
 
+/// 9009's refusal.
+const REFUSED_AFTER_CHANGE: RefusalCode = RefusalCode::new(7, "refused_after_change");
+/// The refusal of a request that does not fit 9019's type.
+const REQUEST_DOES_NOT_FIT: RefusalCode = RefusalCode::new(8, "request_does_not_fit");
+
+/// 9019's request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Give {
+    gold: u32,
+    note: Option<String>,
+}
+
+/// 9019: a typed request: adds `gold` to the player's gold; replies the note.
+fn give(ctx: &mut Ctx<'_>, request: Give) -> Reply {
+    ctx.player.gold += i64::from(request.gold);
+    Ok(json!({ "gold": ctx.player.gold, "note": request.note }))
+}
+
 /// 9005: returns an invalid record (negative gold); the host must refuse to store it.
 fn negative_gold(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     ctx.player.gold = -5;
@@ -74,7 +97,7 @@ fn sleep(_ctx: &mut Ctx<'_>, data: Value) -> Reply {
 /// 9009: changes the record, then refuses; the host must commit nothing.
 fn refuse_after_change(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     ctx.player.gold += 1;
-    refuse(7, "refused after changing gold")
+    refuse(REFUSED_AFTER_CHANGE, "refused after changing gold")
 }
 
 /// 9011: stores `data.value` in its private data; replies what was stored before.

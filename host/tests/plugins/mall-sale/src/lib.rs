@@ -2,7 +2,7 @@
 //! tests install it over the demo mall while a page is open, and see the next purchase cost
 //! half as much.
 
-use plugin_api::{refuse, Ctx, Reply};
+use plugin_api::{refuse, Ctx, RefusalCode, Reply};
 use serde_json::{json, Value};
 
 /// The demo mall's goods, at half the price.
@@ -11,6 +11,10 @@ const GOODS: [(&str, &str, i64); 3] = [
     ("sword", "Iron sword (sale)", 150),
     ("shield", "Oak shield (sale)", 100),
 ];
+
+const NOT_ENOUGH_GOLD: RefusalCode = RefusalCode::new(1, "not_enough_gold");
+const NO_SUCH_GOOD: RefusalCode = RefusalCode::new(2, "no_such_good");
+const BAD_COUNT: RefusalCode = RefusalCode::new(3, "bad_count");
 
 fn list_goods(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     let goods: Vec<Value> = GOODS
@@ -22,15 +26,15 @@ fn list_goods(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
 
 fn buy(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     let Some(&(id, _, price)) = GOODS.iter().find(|(id, _, _)| data["id"] == *id) else {
-        return refuse(2, format!("no such good: {}", data["id"]));
+        return refuse(NO_SUCH_GOOD, format!("no such good: {}", data["id"]));
     };
     let count = match data["count"].as_i64() {
         Some(n) if (1..=99).contains(&n) => n,
-        _ => return refuse(3, "count must be a whole number from 1 to 99"),
+        _ => return refuse(BAD_COUNT, "count must be a whole number from 1 to 99"),
     };
     if ctx.player.gold < price * count {
         return refuse(
-            1,
+            NOT_ENOUGH_GOLD,
             format!(
                 "not enough gold: {} needed, {} owned",
                 price * count,
@@ -47,6 +51,7 @@ plugin_api::export_module! {
     name: "mall",
     prefix: "11",
     version: env!("CARGO_PKG_VERSION"),
+    refusals: [NOT_ENOUGH_GOLD, NO_SUCH_GOOD, BAD_COUNT],
     commands: {
         "1101" => list_goods,
         "1103" => buy,
