@@ -249,17 +249,22 @@ async fn end_turns_queued_together(
     let wal = PathBuf::from(format!("{}-wal", path.display()));
     let wal_before = std::fs::metadata(&wal).unwrap().len();
     let (release, held) = std::sync::mpsc::channel::<()>();
+    let (holding, in_slot) = tokio::sync::oneshot::channel::<()>();
     let holder = tokio::spawn({
         let store = store.clone();
         async move {
             store
                 .with_slot(move |_| {
+                    let _ = holding.send(());
                     held.recv().unwrap();
                     Ok(())
                 })
                 .await
         }
     });
+    // The turns are queued only once the holder has the slot: queued before it, some would be
+    // taken with it, and the queue would never hold them all.
+    in_slot.await.unwrap();
     let turns: Vec<_> = players
         .iter()
         .enumerate()
