@@ -89,7 +89,11 @@ static MALL_IN_PROCESS: ModuleDef = ModuleDef {
         ("1101", &glue::Typed::new(rules::list_goods)),
         ("1103", &glue::Typed::new(rules::buy)),
     ],
-    refusals: &[rules::NOT_ENOUGH_GOLD, rules::NO_SUCH_GOOD, rules::BAD_COUNT],
+    refusals: &[
+        rules::NOT_ENOUGH_GOLD,
+        rules::NO_SUCH_GOOD,
+        rules::BAD_COUNT,
+    ],
     bad_request: plugin_api::BAD_REQUEST,
     init: None,
     shutdown: None,
@@ -194,16 +198,12 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         serde_json::from_str(MODULE_DATA).expect("the module data decodes");
     let host_ref = services.as_host_ref();
     let host = glue::host_of(&host_ref);
-    let new_ctx = || Ctx {
-        player: player.clone(),
-        data: module_data.clone(),
-        host,
-    };
+    let new_ctx = || Ctx::new(player.clone(), module_data.clone(), host);
     let mut ctx = new_ctx();
     let outputs = Outputs {
         reply: (command.handler)(&mut ctx, data.clone()).expect("the command succeeds"),
+        module_data: (ctx.saved_json() != &module_data).then(|| ctx.saved_json().clone()),
         player: (ctx.player != player).then_some(ctx.player),
-        module_data: (ctx.data != module_data).then_some(ctx.data),
     };
 
     let through_abi = || library.call(cmd, black_box(command.data), PLAYER, MODULE_DATA);

@@ -1,8 +1,9 @@
 //! What a module author writes against: plain Rust types with no ABI in sight.
 //!
 //! A command handler is `fn(&mut Ctx, Request) -> Reply`, where `Request` is the request `data`
-//! as `serde_json::Value` or any `serde` type. It changes `ctx.player` and `ctx.data` as it
-//! likes, and returns the reply `data` or a [`Refusal`] of a code the module declared.
+//! as `serde_json::Value` or any `serde` type. It changes `ctx.player` and its saved data
+//! (`ctx.saved()`, `ctx.save(..)`) as it likes, and returns the reply `data` or a [`Refusal`]
+//! of a code the module declared.
 //! The host commits the changes only if the handler returned `Ok`.
 
 use crate::abi::{HostRef, HostServices, LogLevel};
@@ -143,38 +144,64 @@ impl<'a> Host<'a> {
 }
 
 /// Everything a command handler may read and change.
+///
+/// Two things are called "data" on the wire, and neither is called that here: the request
+/// `data` is the handler's second argument, and the module's saved data for the player is
+/// reached only through [`Ctx::saved`] and [`Ctx::save`], as the module's own type.
 pub struct Ctx<'a> {
     /// The player record shared by all modules.
     pub player: Player,
-    /// This module's private data for this player (other modules never see it).
-    pub data: Map<String, Value>,
+    /// This module's saved data for this player, as stored (other modules never see it).
+    pub(crate) saved: Map<String, Value>,
     /// Host services: log, clock, config.
     pub host: Host<'a>,
 }
 
-impl Ctx<'_> {
-    /// Reads this module's private data as a typed value (`T::default()` for a new player).
-    ///
-    /// # Panics
-    /// If the stored data does not fit `T`; the command then fails with -5 and commits nothing.
-    pub fn state<T: DeserializeOwned + Default>(&self) -> T {
-        if self.data.is_empty() {
-            return T::default();
-        }
-        match serde_json::from_value(Value::Object(self.data.clone())) {
-            Ok(state) => state,
-            Err(e) => panic!("stored module data does not fit its type: {e}"),
+impl<'a> Ctx<'a> {
+    /// The context the glue builds for one command (public for benchmarks that run a handler
+    /// as the glue would).
+    #[doc(hidden)]
+    pub fn new(player: Player, saved: Map<String, Value>, host: Host<'a>) -> Self {
+        Ctx {
+            player,
+            saved,
+            host,
         }
     }
 
-    /// Replaces this module's private data with a typed value.
+    /// The saved data as stored, for the glue and benchmarks.
+    #[doc(hidden)]
+    pub fn saved_json(&self) -> &Map<String, Value> {
+        &self.saved
+    }
+}
+
+impl Ctx<'_> {
+    /// This module's saved data for this player, as the module's type (`T::default()` for a
+    /// player it has not saved anything for yet).
     ///
     /// # Panics
-    /// If `state` does not serialize to a JSON object (use a struct with named fields).
-    pub fn set_state<T: Serialize>(&mut self, state: &T) {
-        match serde_json::to_value(state) {
-            Ok(Value::Object(map)) => self.data = map,
-            other => panic!("module state must serialize to a JSON object, got {other:?}"),
+    /// If the stored data does not fit `T`; the command then fails with -5 and commits nothing.
+    /// Keep `T` readable by the version before yours and the one after (docs/modules.md).
+    pub fn saved<T: DeserializeOwned + Default>(&self) -> T {
+        if self.saved.is_empty() {
+            return T::default();
+        }
+        match serde_json::from_value(Value::Object(self.saved.clone())) {
+            Ok(saved) => saved,
+            Err(e) => panic!("the saved data does not fit its type: {e}"),
+        }
+    }
+
+    /// Replaces this module's saved data for this player; the host stores it with the
+    /// player record when the handler returns `Ok`.
+    ///
+    /// # Panics
+    /// If `saved` does not serialize to a JSON object (use a struct with named fields).
+    pub fn save<T: Serialize>(&mut self, saved: &T) {
+        match serde_json::to_value(saved) {
+            Ok(Value::Object(map)) => self.saved = map,
+            other => panic!("saved data must serialize to a JSON object, got {other:?}"),
         }
     }
 }
@@ -248,12 +275,9 @@ impl HostServicesExt for TestHost {
 }
 
 impl<'a> Ctx<'a> {
-    /// A context for unit tests: this player, empty module data, the test host.
+    /// A context for unit tests: this player, nothing saved yet, the test host. Give it saved
+    /// data with [`Ctx::save`]; read what the handler saved with [`Ctx::saved`].
     pub fn for_test(player: Player, host: &'a TestHost) -> Self {
-        Ctx {
-            player,
-            data: Map::new(),
-            host: Host::new(host),
-        }
+        Ctx::new(player, Map::new(), Host::new(host))
     }
 }

@@ -190,11 +190,7 @@ fn run(
             return failed(format!("could not read the call: {why:?}"));
         }
     };
-    let mut ctx = Ctx {
-        player: player.clone(),
-        data: module_data.clone(),
-        host,
-    };
+    let mut ctx = Ctx::new(player.clone(), module_data.clone(), host);
     let reply = command.run(&mut ctx, data).unwrap_or_else(|misfit| {
         Err(def.bad_request.because(format!(
             "the request does not fit command {}: {misfit}",
@@ -205,7 +201,7 @@ fn run(
         Ok(reply) => CommandOutcome::Done {
             data: to_json(&reply).into(),
             player: changed(&player, &ctx.player),
-            module_data: changed(&module_data, &ctx.data),
+            module_data: changed(&module_data, ctx.saved_json()),
         },
         Err(refusal) => CommandOutcome::Refused {
             code: refusal.code,

@@ -51,8 +51,9 @@
 //! A handler gets a [`Ctx`]: the shared [`Player`] record, the module's private data for that
 //! player, and the [`Host`] (log, clock, config), and the request `data` as JSON or as any
 //! `serde` type (a request that does not fit is refused with the module's `bad_request` code).
-//! It returns the reply `data` or a [`Refusal`] of a [`RefusalCode`] the module declared. The host commits `ctx.player` and `ctx.data` in one transaction only
-//! when the handler returned `Ok`; commands of one player run one at a time.
+//! It returns the reply `data` or a [`Refusal`] of a [`RefusalCode`] the module declared. The
+//! host commits `ctx.player` and the module's saved data (`ctx.saved()`, `ctx.save(..)`) in one
+//! transaction only when the handler returned `Ok`; commands of one player run one at a time.
 //!
 //! # Rules for module code
 //!

@@ -32,7 +32,7 @@ fn read_only(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
 }
 fn earn(ctx: &mut Ctx<'_>, data: Value) -> Reply {
     ctx.player.gold += data["amount"].as_i64().unwrap_or(0);
-    ctx.data.insert("earned".into(), json!(true));
+    ctx.save(&json!({ "earned": true }));
     Ok(json!({}))
 }
 const SAID_NO: RefusalCode = RefusalCode::new(4, "said_no");

@@ -11,7 +11,7 @@ pub const ALREADY_SIGNED_IN: RefusalCode = RefusalCode::new(1, "already_signed_i
 pub const REWARD: i64 = 100;
 
 /// What this module keeps per player (its private data; no other module sees it).
-#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SignIn {
     /// The UTC day (days since 1970-01-01) of the last sign-in.
@@ -24,7 +24,7 @@ pub struct SignIn {
 pub fn sign_in(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     // The host clock, not the system's: tests and the host agree on what day it is.
     let today = ctx.host.today();
-    let mut state: SignIn = ctx.state();
+    let mut state: SignIn = ctx.saved();
     if state.last_day == Some(today) {
         return refuse(
             ALREADY_SIGNED_IN,
@@ -38,7 +38,7 @@ pub fn sign_in(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     };
     state.last_day = Some(today);
     ctx.player.gold += REWARD;
-    ctx.set_state(&state);
+    ctx.save(&state);
     Ok(json!({ "gold": ctx.player.gold, "streak": state.streak }))
 }
 

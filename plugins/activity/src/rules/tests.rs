@@ -3,15 +3,12 @@ use plugin_api::{Player, TestHost};
 
 const DAY_MS: i64 = 86_400_000;
 
-fn sign(
-    host: &TestHost,
-    player: Player,
-    data: serde_json::Map<String, Value>,
-) -> (Reply, Player, serde_json::Map<String, Value>) {
+fn sign(host: &TestHost, player: Player, saved: SignIn) -> (Reply, Player, SignIn) {
     let mut ctx = plugin_api::Ctx::for_test(player, host);
-    ctx.data = data;
+    ctx.save(&saved);
     let reply = sign_in(&mut ctx, json!({}));
-    (reply, ctx.player, ctx.data)
+    let saved = ctx.saved();
+    (reply, ctx.player, saved)
 }
 
 #[test]
@@ -21,7 +18,7 @@ fn first_sign_in_grants_the_reward_with_a_streak_of_one() {
     let (reply, player, data) = sign(&host, Player::new("p", "P", ""), Default::default());
     assert_eq!(reply.unwrap(), json!({ "gold": 1100, "streak": 1 }));
     assert_eq!(player.gold, 1100);
-    assert_eq!(data["last_day"], 10);
+    assert_eq!(data.last_day, Some(10));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use plugin_api::{refuse, Ctx, Host, RefusalCode, Reply};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 plugin_api::export_module! {
     name: "faulty",
@@ -102,8 +102,10 @@ fn refuse_after_change(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
 
 /// 9011: stores `data.value` in its private data; replies what was stored before.
 fn keep_secret(ctx: &mut Ctx<'_>, data: Value) -> Reply {
-    let before = Value::Object(ctx.data.clone());
-    ctx.data.insert("secret".into(), data["value"].clone());
+    let mut saved: Map<String, Value> = ctx.saved();
+    let before = Value::Object(saved.clone());
+    saved.insert("secret".into(), data["value"].clone());
+    ctx.save(&saved);
     Ok(json!({ "module_data": before }))
 }
 
