@@ -21,6 +21,7 @@ pub mod plugins;
 pub mod process;
 pub mod protocol;
 pub mod restart;
+pub mod scaffold;
 pub mod server;
 pub mod session;
 pub mod signals;

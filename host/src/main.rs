@@ -1,7 +1,8 @@
 //! The `game-host` binary, a thin command line over the library: parse the arguments, load
 //! the config (flags last), set up logging, then call it: `serve` is [`host::process::serve`]
 //! (sockets, the restart path, signals), `check` is [`host::check::check`], `sign` and
-//! `keygen` are [`host::plugins::trust::signature`]'s.
+//! `keygen` are [`host::plugins::trust::signature`]'s, `new-module` is
+//! [`host::scaffold::new_module`].
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -53,6 +54,22 @@ enum Command {
         /// The libraries to sign.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Write a new module crate: one command (PREFIX01) with a typed request, a declared
+    /// refusal, saved data and unit tests. Run in the host's workspace root, it goes to
+    /// plugins/NAME and joins the workspace; with --dir, it is a crate of its own.
+    NewModule {
+        /// The module's name: a-z 0-9 _, starting with a letter.
+        name: String,
+        /// Its two-digit command prefix, not used by another module (the demo has 10, 11, 12).
+        prefix: String,
+        /// Make a crate of its own in this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// With --dir: the plugin-api folder of the host's source [default: the one this
+        /// binary was built from].
+        #[arg(long)]
+        plugin_api: Option<PathBuf>,
     },
     /// Make a signing key pair: the private key (mode 0600) for `game-host sign`, and the
     /// public key for trust.public_keys.
@@ -116,6 +133,12 @@ fn main() -> ExitCode {
         Command::Config(args) => print_config(&args),
         Command::Sign { key, files } => sign(&key, &files),
         Command::Keygen { key, public } => keygen(&key, public),
+        Command::NewModule {
+            name,
+            prefix,
+            dir,
+            plugin_api,
+        } => new_module(&name, &prefix, dir, plugin_api),
     };
     match result {
         Ok(code) => code,
@@ -196,6 +219,35 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Every line logged so far is written before the process exits.
     drop(flush_on_exit);
     Ok(served.map(|()| ExitCode::SUCCESS)?)
+}
+
+fn new_module(
+    name: &str,
+    prefix: &str,
+    dir: Option<PathBuf>,
+    plugin_api: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use host::scaffold::Place;
+    let place = match dir {
+        None => Place::Workspace {
+            root: std::env::current_dir().context("cannot read the current folder")?,
+        },
+        Some(dir) => Place::Standalone {
+            dir,
+            plugin_api: plugin_api
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api")),
+        },
+    };
+    let created = host::scaffold::new_module(name, prefix, &place)?;
+    println!(
+        "wrote the module `{name}` (prefix {prefix}) in {}",
+        created.dir.display()
+    );
+    println!("next:");
+    for step in &created.next_steps {
+        println!("  {step}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {

@@ -29,6 +29,7 @@ mod persistence;
 mod private_postgres;
 mod properties;
 mod protocol;
+mod scaffold;
 mod served;
 mod smoke;
 mod store_contract;
