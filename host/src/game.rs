@@ -209,7 +209,14 @@ async fn decide(
                 .map(|text| checked_module_data(module, &text))
                 .transpose()?,
         }),
-        CallOutcome::Refused { code, msg } if code > 0 => Ok(Decision::Refuse { code, msg }),
+        CallOutcome::Refused { code, msg } if code > 0 => {
+            let declared = version.meta.refusals.iter().any(|r| r.code == code);
+            if !declared && version.stats.first_undeclared_refusal() {
+                slog::warn!(state.log, "module refused with a code it does not declare (logged once per version): declare it in export_module!'s refusals, so that clients can know it";
+                    "module" => module, "version" => &version.meta.version, "cmd" => cmd.as_str(), "code" => code);
+            }
+            Ok(Decision::Refuse { code, msg })
+        }
         CallOutcome::Refused { code, msg } => Err(failed(
             module,
             format!("refused with code {code}, codes must be positive: {msg}"),

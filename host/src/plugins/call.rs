@@ -10,7 +10,7 @@
 use super::executor::{Executor, ExecutorClosed, RunError};
 use super::version::{CallOutcome, ModuleVersion};
 use crate::protocol::Cmd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +53,8 @@ pub struct CallStats {
     /// Calls past their deadline that have not returned (shared with the executor's jobs,
     /// which uncount themselves when they return).
     stuck: Arc<AtomicU64>,
+    /// Whether the version has refused with a code it does not declare (logged once).
+    undeclared_refusal: AtomicBool,
 }
 
 /// A reading of [`CallStats`].
@@ -75,6 +77,13 @@ impl CallStats {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             stuck: self.stuck.load(Ordering::Acquire),
         }
+    }
+
+    /// Whether this is the version's first refusal with a code it does not declare: that one
+    /// is logged, the next are not (a module refusing with it on every call would flood the
+    /// log).
+    pub fn first_undeclared_refusal(&self) -> bool {
+        !self.undeclared_refusal.swap(true, Ordering::Relaxed)
     }
 
     /// Calls running now (a version drains until none is).

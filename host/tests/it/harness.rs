@@ -119,11 +119,21 @@ impl TestHost {
         clock: Arc<ManualClock>,
         tweak: impl FnOnce(&mut Config),
     ) -> TestHost {
+        TestHost::start_logged(dirs, clock, test_logger(), tweak).await
+    }
+
+    /// A host on `dirs` that logs to `log`.
+    pub async fn start_logged(
+        dirs: Dirs,
+        clock: Arc<ManualClock>,
+        log: slog::Logger,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestHost {
         let mut config = dirs.config();
         tweak(&mut config);
         let deps = Deps {
             clock: clock.clone(),
-            ..Deps::new(test_logger())
+            ..Deps::new(log)
         };
         let host = InProcessHost::start(config, deps)
             .await

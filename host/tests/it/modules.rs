@@ -2,8 +2,10 @@
 //! and a misbehaving module (`fixture-faulty`) failing alone: -5, -7, refusals that commit
 //! nothing, private module data.
 
-use crate::harness::{Dirs, TestHost, DAY_MS, DEMO_MODULES};
+use crate::harness::{Dirs, TestHost, DAY_MS, DEMO_MODULES, NOON_MS};
+use host::clock::ManualClock;
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 
 /// A host with the demo modules and the faulty fixture, with `tweak` applied to its config.
 pub async fn with_faulty(tweak: impl FnOnce(&mut host::Config)) -> TestHost {
@@ -242,6 +244,47 @@ async fn a_typed_request_that_does_not_fit_is_refused_with_the_declared_code_nam
             { "code": 8, "name": "request_does_not_fit" },
         ])
     );
+}
+
+/// The messages of the log lines at warning level or above.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl slog::Drain for Warnings {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, record: &slog::Record<'_>, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        if record.level().is_at_least(slog::Level::Warning) {
+            self.0.lock().unwrap().push(record.msg().to_string());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_with_an_undeclared_code_is_served_and_logged_once() {
+    let dirs = Dirs::new();
+    dirs.install("fixture_faulty");
+    let warnings = Warnings::default();
+    let log = slog::Logger::root(warnings.clone(), slog::o!());
+    let clock = Arc::new(ManualClock::new(NOON_MS));
+    let host = TestHost::start_logged(dirs, clock, log, |_| {}).await;
+    let (_, token) = host.login("undeclared").await;
+    for _ in 0..3 {
+        let (status, body) = host.logic(&token, "9021", json!({})).await;
+        assert_eq!((status, body["ret"].as_i64()), (200, Some(9)), "{body}");
+    }
+    // A declared one is not logged.
+    host.logic(&token, "9009", json!({})).await;
+    let about_undeclared: Vec<String> = warnings
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.contains("does not declare"))
+        .cloned()
+        .collect();
+    assert_eq!(about_undeclared.len(), 1, "{about_undeclared:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

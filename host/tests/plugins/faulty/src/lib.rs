@@ -23,6 +23,7 @@ plugin_api::export_module! {
         "9015" => wait_for_file,
         "9017" => big_reply,
         "9019" => give,
+        "9021" => refuse_undeclared,
     },
     init: init,
     shutdown: shutdown,
@@ -79,6 +80,14 @@ struct Give {
 fn give(ctx: &mut Ctx<'_>, request: Give) -> Reply {
     ctx.player.gold += i64::from(request.gold);
     Ok(json!({ "gold": ctx.player.gold, "note": request.note }))
+}
+
+/// 9021: refuses with a code the module does not declare.
+fn refuse_undeclared(_ctx: &mut Ctx<'_>, _data: Value) -> Reply {
+    refuse(
+        RefusalCode::new(9, "undeclared"),
+        "a code nobody was told about",
+    )
 }
 
 /// 9005: returns an invalid record (negative gold); the host must refuse to store it.
