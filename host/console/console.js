@@ -67,6 +67,10 @@ async function loadModules() {
     cell(row, m.in_flight);
     cell(row, m.calls ?? "");
     cell(row, m.failures ?? "");
+    // The refusals clients may get, with the commands they may get them from in the title.
+    const refusals = cell(row, (m.refusals ?? []).map((r) => `${r.code} ${r.name}`).join(", "));
+    refusals.className = "refusals";
+    refusals.title = `commands ${m.commands.join(", ")}`;
     const buttons = row.insertCell();
     for (const action of ["reload", "rollback"]) {
       const button = document.createElement("button");

@@ -18,6 +18,11 @@ test("an operator grants gold with a reason and revokes the player's sessions", 
   console_.on("pageerror", (error) => consoleErrors.push(error.message));
   await console_.goto(`${env.host.adminUrl}/console/`);
   await console_.waitForSelector('#modules tr[data-module="mall"]');
+  // Each module's declared refusals, for client developers.
+  assert.equal(
+    await text(console_, '#modules tr[data-module="mall"] .refusals'),
+    "1 not_enough_gold, 2 no_such_good, 3 bad_count",
+  );
   await console_.fill("#who [name=operator]", "ops-ann");
   await screenshot(console_, "6-console");
 
