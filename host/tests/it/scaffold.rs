@@ -1,9 +1,11 @@
-//! `game-host new-module`: the crate it writes builds, passes its own tests, passes
-//! `game-host check`, and is served: a typed request that fits is answered, one that does not
-//! gets the default `bad_request` refusal naming the field.
+//! Module crates as a newcomer makes them, built by a real `cargo`:
+//! - `game-host new-module`: the crate it writes builds, passes its own tests, passes
+//!   `game-host check`, and is served: a typed request that fits is answered, one that does
+//!   not gets the default `bad_request` refusal naming the field.
+//! - The bank of docs/modules.md, taken from the page's code blocks: it builds, passes its
+//!   tests and passes `game-host check`, as the page says it does.
 //!
-//! The crate is standalone (`--dir`), built by a real `cargo` against this workspace's
-//! `plugin-api`, offline from the workspace's `Cargo.lock` (the same dependency versions,
+//! Each is built offline from the workspace's `Cargo.lock` (the same dependency versions,
 //! already downloaded), in a build folder of its own under `target/` that later runs reuse.
 
 use crate::harness::{binary, target_dir, Dirs, TestHost, CONFIG_DIR, DEMO_MODULES};
@@ -103,4 +105,78 @@ async fn a_new_module_builds_passes_its_tests_and_is_served() {
         .logic(&token, "4201", json!({ "name": "x".repeat(40) }))
         .await;
     assert_eq!(body["ret"].as_i64(), Some(1), "{body}");
+}
+
+/// The `rust` or `toml` code block under `heading` in docs/modules.md (the first after it).
+fn block_under(page: &str, heading: &str, lang: &str) -> String {
+    let section = &page[page
+        .find(heading)
+        .unwrap_or_else(|| panic!("{heading} is gone"))..];
+    let fence = format!("```{lang}\n");
+    let start = section.find(&fence).unwrap() + fence.len();
+    section[start..][..section[start..].find("```").unwrap()].to_owned()
+}
+
+#[test]
+fn the_bank_of_the_module_guide_builds_passes_its_tests_and_its_check() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let page = std::fs::read_to_string(root.join("docs/modules.md")).unwrap();
+    // A workspace like this one, with plugin-api and the bank as its members.
+    let out = tempfile::tempdir().unwrap();
+    let mut manifest: toml_edit::DocumentMut = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut members = toml_edit::Array::new();
+    members.push("plugin-api");
+    members.push("plugins/bank");
+    manifest["workspace"]["members"] = toml_edit::value(members);
+    std::fs::write(out.path().join("Cargo.toml"), manifest.to_string()).unwrap();
+    std::fs::copy(root.join("Cargo.lock"), out.path().join("Cargo.lock")).unwrap();
+    copy_folder(&root.join("plugin-api"), &out.path().join("plugin-api"));
+    let bank = out.path().join("plugins/bank");
+    std::fs::create_dir_all(bank.join("src/rules")).unwrap();
+    for (file, heading, lang) in [
+        ("Cargo.toml", "### 2. The crate", "toml"),
+        ("src/lib.rs", "### 3. `src/lib.rs`", "rust"),
+        ("src/rules.rs", "### 4. `src/rules.rs`", "rust"),
+        ("src/rules/tests.rs", "### 5. `src/rules/tests.rs`", "rust"),
+    ] {
+        std::fs::write(bank.join(file), block_under(&page, heading, lang)).unwrap();
+    }
+
+    cargo(out.path(), &["test", "--quiet", "-p", "bank"]);
+    cargo(out.path(), &["build", "--quiet", "-p", "bank"]);
+    let checked = Command::new(binary())
+        .args(["check", "--config-dir", CONFIG_DIR])
+        .arg(target_dir().join("../scaffold/debug/libbank.so"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{report}");
+    // What the guide's step 6 shows `check` printing.
+    let shown = block_under(&page, "### 6. Build and check", "text");
+    // (Not its first line: the path is the guide's, not this build's.)
+    for line in shown
+        .lines()
+        .filter(|l| !l.contains("...") && !l.starts_with("ok: "))
+    {
+        assert!(
+            report.lines().any(|l| l == line),
+            "the guide shows `{line}`; check printed:\n{report}"
+        );
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
