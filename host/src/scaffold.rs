@@ -16,9 +16,6 @@ const TESTS: &str = include_str!("../templates/module/tests.rs.tmpl");
 const CARGO_IN_WORKSPACE: &str = include_str!("../templates/module/Cargo.workspace.toml.tmpl");
 const CARGO_STANDALONE: &str = include_str!("../templates/module/Cargo.standalone.toml.tmpl");
 
-/// The abi_stable version the host loads with: a module must be built with exactly it.
-const ABI_STABLE: &str = "0.11.3";
-
 /// Where the new crate goes.
 #[derive(Debug, Clone)]
 pub enum Place {
@@ -102,7 +99,6 @@ pub fn new_module(name: &str, prefix: &str, place: &Place) -> Result<Created, Sc
             .replace("{{name}}", name)
             .replace("{{prefix}}", prefix)
             .replace("{{plugin_api}}", plugin_api)
-            .replace("{{abi_stable}}", ABI_STABLE)
     };
     let (dir, manifest) = match place {
         Place::Workspace { root } => {

@@ -6,9 +6,12 @@
 //! `std::thread::current()`, no threads, no stdout. A panic never crosses the boundary: it becomes
 //! a [`CommandOutcome::Failed`] (or an init error) carrying the panic message and location.
 
-use crate::abi::{CommandCall, CommandOutcome, DeclaredRefusal, HostRef, ModuleInfo};
+use crate::abi::{
+    CommandCall, CommandOutcome, DeclaredRefusal, HostRef, ModuleInfo, ModuleRoot_Ref,
+};
 use crate::authoring::{Ctx, Host, RefusalCode, Reply};
 use crate::player::Player;
+use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
 use abi_stable::std_types::{RNone, ROption, RResult, RSome, RStr, RString, RVec};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -83,6 +86,32 @@ where
 
     fn is_typed(&self) -> bool {
         TypeId::of::<R>() != TypeId::of::<Value>()
+    }
+}
+
+/// A module's root, as [`export_module!`](crate::export_module) builds it.
+pub trait RootOf {
+    fn root() -> ModuleRoot_Ref;
+}
+
+/// Hands abi_stable's loader the root module of `M`, turning a panic into an error.
+extern "C" fn construct_root<M: RootOf>() -> RootModuleResult {
+    abi_stable::library::__call_root_module_loader(M::root)
+}
+
+/// The header abi_stable's loader reads from a library: its ABI version, the root module's
+/// name, version and type layout (checked against the host's), and how to build the root.
+/// What `#[abi_stable::export_root_module]` builds, written here so that a module's crate
+/// needs no abi_stable dependency of its own (that attribute's expansion names `::abi_stable`).
+#[allow(unsafe_code)]
+pub const fn lib_header<M: RootOf>() -> LibHeader {
+    // SAFETY: `from_constructor` requires that the constructor's `PrefixRef<ErasedPrefix>` be
+    // one cast from a `PrefixRef` of the module type given, here `ModuleRoot_Ref`.
+    // `construct_root::<M>` returns what `__call_root_module_loader` makes of `M::root()`, a
+    // `ModuleRoot_Ref`: its prefix reference cast to `ErasedPrefix`, as the attribute's
+    // expansion does for a function returning `ModuleRoot_Ref`.
+    unsafe {
+        LibHeader::from_constructor::<ModuleRoot_Ref>(construct_root::<M>, CheckTypeLayout::Yes)
     }
 }
 

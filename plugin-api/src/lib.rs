@@ -45,8 +45,8 @@
 //! ```
 //!
 //! `Cargo.toml` needs `crate-type = ["cdylib", "rlib"]` (the `rlib` lets unit tests link the
-//! rules), and `abi_stable = "=0.11.3"` beside `plugin-api`, because the export expands to
-//! abi_stable paths. See `plugins/mall` for a complete module.
+//! rules); `plugin-api` is its only dependency that the export needs. See `plugins/mall` for a
+//! complete module, or write one with `game-host new-module NAME PREFIX`.
 //!
 //! A handler gets a [`Ctx`]: the shared [`Player`] record, the module's private data for that
 //! player, and the [`Host`] (log, clock, config), and the request `data` as JSON or as any
@@ -111,8 +111,11 @@ macro_rules! export_module {
         $(, shutdown: $shutdown:path)?
         $(,)?
     ) => {
-        // abi_stable's `staticref!` and `#[export_root_module]` expand to `unsafe` blocks and a
-        // `#[no_mangle]` static; they are checked by abi_stable, not written by module authors.
+        // abi_stable's `staticref!` expands to an `unsafe` block, checked by abi_stable, and the
+        // library header is a static under the name abi_stable's loader looks up (`unsafe_code`
+        // flags `#[export_name]`); neither is written by module authors. The header is built by
+        // `glue::lib_header` rather than abi_stable's `#[export_root_module]`, whose expansion
+        // names `::abi_stable` and so needs it as a dependency of every module.
         // Items here are not hygienic: their `__module` names keep them from shadowing the
         // author's handlers and hooks.
         #[allow(unsafe_code)]
@@ -157,10 +160,17 @@ macro_rules! export_module {
                 ));
             }
 
-            #[abi_stable::export_root_module]
-            fn __module_root() -> ModuleRoot_Ref {
-                ModuleRoot_Ref(__ModuleRoot::MODULE.as_prefix())
+            impl glue::RootOf for __ModuleRoot {
+                fn root() -> ModuleRoot_Ref {
+                    ModuleRoot_Ref(__ModuleRoot::MODULE.as_prefix())
+                }
             }
+
+            // `abi_stable::library::ROOT_MODULE_LOADER_NAME` (an attribute takes only a
+            // literal; plugin-api's tests keep the two equal).
+            #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+            static __MODULE_LIB_HEADER: abi_stable::library::LibHeader =
+                glue::lib_header::<__ModuleRoot>();
         };
     };
 }

@@ -282,3 +282,14 @@ fn init_reads_config_and_reports_errors_and_panics() {
         "{panicked}"
     );
 }
+
+#[test]
+fn the_library_header_has_the_name_abi_stables_loader_looks_up() {
+    // export_module! writes the name as a literal: an attribute takes nothing else.
+    let source = include_str!("../lib.rs");
+    let literal = format!(
+        "#[export_name = \"{}\"]",
+        abi_stable::library::ROOT_MODULE_LOADER_NAME
+    );
+    assert!(source.contains(&literal), "lib.rs has no {literal}");
+}
