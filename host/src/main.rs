@@ -270,7 +270,11 @@ fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|r| format!("{} {}", r.code, r.name))
                 .collect();
-            println!("refusals: {}", refusals.join(", "));
+            if refusals.is_empty() {
+                println!("refusals: none");
+            } else {
+                println!("refusals: {}", refusals.join(", "));
+            }
             println!("sha256: {}", meta.sha256);
             if let Some(key) = &checked.signed_by {
                 println!("signed by: {key}");

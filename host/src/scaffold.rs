@@ -42,6 +42,12 @@ pub enum ScaffoldError {
     NotAWorkspace(PathBuf),
     /// No `plugin-api` folder to depend on.
     NoPluginApi(PathBuf),
+    /// A module of the workspace already declares this name or prefix (in its `lib.rs`).
+    Taken {
+        what: &'static str,
+        value: String,
+        by: PathBuf,
+    },
     Io(String),
 }
 
@@ -73,6 +79,12 @@ impl fmt::Display for ScaffoldError {
                  (plugin-api {})",
                 path.display(),
                 plugin_api::INTERFACE_VERSION
+            ),
+            ScaffoldError::Taken { what, value, by } => write!(
+                f,
+                "{what} `{value}` is taken: {} declares it; the host serves one module per {what}, \
+                 so choose another",
+                by.display()
             ),
             ScaffoldError::Io(why) => f.write_str(why),
         }
@@ -119,13 +131,22 @@ pub fn new_module(name: &str, prefix: &str, place: &Place) -> Result<Created, Sc
                 return Err(ScaffoldError::NoPluginApi(plugin_api.clone()));
             }
             let plugin_api = plugin_api.canonicalize().map_err(io(plugin_api))?;
-            let path = plugin_api.display().to_string();
-            (dir.clone(), fill(CARGO_STANDALONE, &path))
+            // A TOML string, quoted and escaped (a path may hold `"` or `\`).
+            let path = toml_edit::Value::from(plugin_api.display().to_string()).to_string();
+            (dir.clone(), fill(CARGO_STANDALONE, path.trim()))
         }
     };
     let empty = std::fs::read_dir(&dir).map_or(true, |mut entries| entries.next().is_none());
     if !empty {
         return Err(ScaffoldError::Exists(dir));
+    }
+    if let Place::Workspace { root } = place {
+        for (what, value) in [("name", name), ("prefix", prefix)] {
+            if let Some(by) = declared_by(&root.join("plugins"), what, value) {
+                let value = value.to_owned();
+                return Err(ScaffoldError::Taken { what, value, by });
+            }
+        }
     }
     let files = [
         ("Cargo.toml", manifest),
@@ -154,6 +175,24 @@ pub fn new_module(name: &str, prefix: &str, place: &Place) -> Result<Created, Sc
         ],
     };
     Ok(Created { dir, next_steps })
+}
+
+/// The `lib.rs` of a module under `plugins` whose `export_module!` declares `what: "value"`
+/// (as the templates and the demo write it; the host itself refuses a clash at load).
+fn declared_by(plugins: &Path, what: &str, value: &str) -> Option<PathBuf> {
+    let declaration = format!("{what}: \"{value}\"");
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(plugins)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path().join("src/lib.rs"))
+        .collect();
+    modules.sort();
+    modules.into_iter().find(|lib| {
+        std::fs::read_to_string(lib).is_ok_and(|text| {
+            text.lines()
+                .any(|line| line.trim().trim_end_matches(',') == declaration)
+        })
+    })
 }
 
 /// Adds `member` to the `[workspace] members` of `manifest`, keeping the rest as it was.

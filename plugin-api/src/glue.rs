@@ -15,7 +15,7 @@ use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
 use abi_stable::std_types::{RNone, ROption, RResult, RSome, RStr, RString, RVec};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
@@ -75,6 +75,14 @@ where
     R: DeserializeOwned + 'static,
 {
     fn run(&self, ctx: &mut Ctx<'_>, request: Value) -> Result<Reply, String> {
+        // A handler that takes any JSON gets the value as it is: deserializing a `Value` into a
+        // `Value` would rebuild every node of it.
+        let mut as_is = Some(request);
+        if let Some(request) = (&mut as_is as &mut dyn Any).downcast_mut::<Option<R>>() {
+            let request = request.take().expect("taken once");
+            return Ok((self.handler)(ctx, request));
+        }
+        let request = as_is.expect("not taken");
         let request = serde_path_to_error::deserialize(request).map_err(|e| {
             match e.path().to_string().as_str() {
                 "." => e.inner().to_string(),
@@ -150,11 +158,13 @@ pub fn describe(def: &ModuleDef) -> ModuleInfo {
     }
 }
 
-/// The module's refusals, with `bad_request` among them if a handler is typed.
+/// The module's refusals, with `bad_request` among them if a handler is typed (the host may
+/// answer it) or if the module names its own (its handlers may refuse with it).
 fn declared_refusals(def: &ModuleDef) -> impl Iterator<Item = RefusalCode> + '_ {
     let typed = def.commands.iter().any(|(_, command)| command.is_typed());
+    let own = def.bad_request != crate::BAD_REQUEST;
     let bad_request =
-        (typed && !def.refusals.contains(&def.bad_request)).then_some(def.bad_request);
+        ((typed || own) && !def.refusals.contains(&def.bad_request)).then_some(def.bad_request);
     def.refusals.iter().copied().chain(bad_request)
 }
 

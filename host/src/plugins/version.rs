@@ -323,7 +323,7 @@ fn numbering_problem(meta: &ModuleMeta) -> Option<String> {
         if !reply.starts_with(meta.prefix.as_str()) || reply.len() != 4 {
             return Some(format!(
                 "module `{name}` declares command `{cmd}`, whose reply `{reply}` would leave its \
-                 prefix {} (a reply is the command plus one): number commands {0}01 to {0}97",
+                 prefix {} (a reply is the command plus one): give commands odd numbers from {0}01 to {0}97",
                 meta.prefix
             ));
         }

@@ -98,3 +98,67 @@ fn a_standalone_crate_depends_on_plugin_api_by_path() {
         "{cargo}"
     );
 }
+
+#[test]
+fn a_plugin_api_path_with_quotes_and_backslashes_stays_one_toml_string() {
+    let out = tempfile::tempdir().unwrap();
+    let plugin_api = out.path().join(r#"odd "plugin" \api"#);
+    std::fs::create_dir(&plugin_api).unwrap();
+    std::fs::write(plugin_api.join("Cargo.toml"), "[package]\n").unwrap();
+    let dir = out.path().join("greeter");
+    let place = Place::Standalone {
+        dir: dir.clone(),
+        plugin_api: plugin_api.clone(),
+    };
+    new_module("greeter", "42", &place).unwrap();
+    let cargo: toml_edit::DocumentMut = std::fs::read_to_string(dir.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = plugin_api.canonicalize().unwrap();
+    assert_eq!(
+        cargo["dependencies"]["plugin-api"]["path"].as_str(),
+        Some(path.to_str().unwrap())
+    );
+}
+
+#[test]
+fn a_name_or_prefix_another_module_of_the_workspace_declares_is_refused() {
+    let root = workspace();
+    let place = Place::Workspace {
+        root: root.path().to_owned(),
+    };
+    new_module("greeter", "42", &place).unwrap();
+    let greeter = root.path().join("plugins/greeter/src/lib.rs");
+
+    let refused = new_module("welcome", "42", &place).unwrap_err();
+    assert_eq!(
+        refused,
+        ScaffoldError::Taken {
+            what: "prefix",
+            value: "42".into(),
+            by: greeter.clone()
+        }
+    );
+    assert!(refused.to_string().contains("choose another"), "{refused}");
+    // A module whose folder is not named after it.
+    std::fs::rename(
+        root.path().join("plugins/greeter"),
+        root.path().join("plugins/hello"),
+    )
+    .unwrap();
+    let refused = new_module("greeter", "43", &place).unwrap_err();
+    assert_eq!(
+        refused,
+        ScaffoldError::Taken {
+            what: "name",
+            value: "greeter".into(),
+            by: root.path().join("plugins/hello/src/lib.rs")
+        }
+    );
+    assert!(
+        !root.path().join("plugins/greeter").exists(),
+        "nothing written"
+    );
+    new_module("welcome", "43", &place).unwrap();
+}

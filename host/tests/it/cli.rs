@@ -34,6 +34,14 @@ fn check_prints_what_a_good_library_is() {
 }
 
 #[test]
+fn check_says_so_when_a_library_declares_no_refusals() {
+    let output = check(&library("fixture_swap_a"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "refusals: none"), "{stdout}");
+}
+
+#[test]
 fn check_says_why_a_bad_library_would_be_refused() {
     // In a private folder: one straight in the shared /tmp would be refused for that alone.
     let folder = tempfile::tempdir().unwrap();

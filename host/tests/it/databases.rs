@@ -157,16 +157,16 @@ impl ScratchDb {
             }
         };
         let mut conn = AnyConnection::connect(&self.url).await.unwrap();
-        let rows = {
+        let rows = if self.backend == Backend::MySql {
             let mut last_read = INNODB_TRX_LAST_READ.lock().await;
-            if self.backend == Backend::MySql {
-                if let Some(at) = *last_read {
-                    tokio::time::sleep(INNODB_TRX_REFRESH.saturating_sub(at.elapsed())).await;
-                }
+            if let Some(at) = *last_read {
+                tokio::time::sleep(INNODB_TRX_REFRESH.saturating_sub(at.elapsed())).await;
             }
             let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
             *last_read = Some(std::time::Instant::now());
             rows
+        } else {
+            sqlx::query(sql).fetch_all(&mut conn).await.unwrap()
         };
         let _ = conn.close().await;
         // sqlx's `Any` driver reads MariaDB's CONCAT as bytes, PostgreSQL's as text.

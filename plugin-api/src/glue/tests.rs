@@ -135,6 +135,27 @@ fn a_module_whose_handlers_take_any_json_lists_no_bad_request() {
 }
 
 #[test]
+fn a_bad_request_code_of_the_modules_own_is_listed_even_with_no_typed_handler() {
+    // Its handlers may refuse with it themselves (the bank of docs/modules.md does).
+    static OWN: ModuleDef = ModuleDef {
+        name: "own",
+        prefix: "79",
+        version: "1",
+        commands: &[("7901", &Typed::new(read_only))],
+        refusals: &[],
+        bad_request: DOES_NOT_FIT,
+        init: None,
+        shutdown: None,
+    };
+    let refusals: Vec<(i32, String)> = describe(&OWN)
+        .refusals
+        .iter()
+        .map(|r| (r.code, r.name.to_string()))
+        .collect();
+    assert_eq!(refusals, [(5, "does_not_fit".to_string())]);
+}
+
+#[test]
 fn a_typed_request_reaches_its_handler() {
     let services = Services::default();
     match call(&services, "7709", r#"{"amount":3,"to":"bob"}"#) {

@@ -44,3 +44,17 @@ fn the_next_day_extends_the_streak_and_a_gap_resets_it() {
     let (reply, _, _) = sign(&host, player, data);
     assert_eq!(reply.unwrap(), json!({ "gold": 1300, "streak": 1 }));
 }
+
+#[test]
+fn a_player_with_nothing_saved_signs_in_for_the_first_time() {
+    let host = TestHost::new();
+    host.set_now_millis(10 * DAY_MS);
+    // Nothing saved at all (a new player), not an empty record saved.
+    let mut ctx = plugin_api::Ctx::for_test(Player::new("p", "P", ""), &host);
+    assert_eq!(
+        sign_in(&mut ctx, json!({})).unwrap(),
+        json!({ "gold": 1100, "streak": 1 })
+    );
+    let saved: SignIn = ctx.saved();
+    assert_eq!((saved.last_day, saved.streak), (Some(10), 1));
+}
