@@ -95,6 +95,8 @@ static MALL_IN_PROCESS: ModuleDef = ModuleDef {
         rules::BAD_COUNT,
     ],
     bad_request: plugin_api::BAD_REQUEST,
+    schema: 1,
+    migrations: &[],
     init: None,
     shutdown: None,
 };

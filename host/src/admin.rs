@@ -231,6 +231,7 @@ fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u
         "file": meta.file.display().to_string(),
         "commands": meta.commands,
         "refusals": meta.refusals,
+        "schema": meta.schema,
         "generation": version.generation,
         "loaded_at_ms": loaded_at_ms,
         "in_flight": counts.in_flight,

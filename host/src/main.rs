@@ -275,6 +275,7 @@ fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             } else {
                 println!("refusals: {}", refusals.join(", "));
             }
+            println!("saved-data schema: {}", meta.schema);
             println!("sha256: {}", meta.sha256);
             if let Some(key) = &checked.signed_by {
                 println!("signed by: {key}");

@@ -74,6 +74,10 @@ pub struct ModuleInfo {
     pub commands: RVec<RStr<'static>>,
     /// Every refusal the module declares.
     pub refusals: RVec<DeclaredRefusal>,
+    /// The schema version of the saved data this version writes (1 unless declared).
+    pub schema: u32,
+    /// The schema each declared migration starts from (it goes one schema up, and back).
+    pub migrations: RVec<u32>,
 }
 
 /// A refusal a module declares: its positive code and its name.
@@ -94,7 +98,9 @@ pub struct CommandCall<'a> {
     pub data: RStr<'a>,
     /// The player record shared by all modules (see [`Player`](crate::Player)).
     pub player: RStr<'a>,
-    /// This module's own data for this player: a JSON object, `{}` at first.
+    /// This module's own data for this player: a JSON object, `{}` at first. Data of a schema
+    /// above 1 carries it under the key `$schema`, which the glue reads, migrates from and
+    /// writes; handlers never see it.
     pub module_data: RStr<'a>,
 }
 

@@ -20,6 +20,9 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
+mod saved_schema;
+pub use saved_schema::{Migration, Steps, SCHEMA_KEY};
+
 #[doc(hidden)]
 pub use abi_stable;
 
@@ -38,6 +41,10 @@ pub struct ModuleDef {
     pub refusals: &'static [RefusalCode],
     /// The refusal of a request that does not fit a typed handler's request type.
     pub bad_request: RefusalCode,
+    /// The schema version of the saved data this version writes.
+    pub schema: u32,
+    /// Each migration, by the schema it starts from.
+    pub migrations: &'static [(u32, &'static dyn Migration)],
     pub init: Option<InitHook>,
     pub shutdown: Option<ShutdownHook>,
 }
@@ -131,6 +138,14 @@ pub const fn optional<T: Copy>(hooks: &[T]) -> Option<T> {
     }
 }
 
+/// The module's schema if it declares one, else 1.
+pub const fn schema(declared: &[u32]) -> u32 {
+    match declared {
+        [schema, ..] => *schema,
+        [] => 1,
+    }
+}
+
 /// The module's `bad_request` refusal if it declares one, else [`crate::BAD_REQUEST`].
 pub const fn bad_request(declared: &[RefusalCode]) -> RefusalCode {
     match declared {
@@ -155,6 +170,8 @@ pub fn describe(def: &ModuleDef) -> ModuleInfo {
                 name: RStr::from_str(refusal.name),
             })
             .collect(),
+        schema: def.schema,
+        migrations: def.migrations.iter().map(|(from, _)| *from).collect(),
     }
 }
 
@@ -222,12 +239,16 @@ fn run(
         serde_json::from_str::<Player>(call.player.as_str()),
         serde_json::from_str::<Map<String, Value>>(call.module_data.as_str()),
     );
-    let (data, player, module_data) = match decoded {
+    let (data, player, stored) = match decoded {
         (Ok(d), Ok(p), Ok(m)) => (d, p, m),
         (d, p, m) => {
             let why = [d.err(), p.err(), m.err()].into_iter().flatten().next();
             return failed(format!("could not read the call: {why:?}"));
         }
+    };
+    let module_data = match saved_schema::read(def, stored) {
+        Ok(module_data) => module_data,
+        Err(why) => return failed(why),
     };
     let mut ctx = Ctx::new(player.clone(), module_data.clone(), host);
     let reply = command.run(&mut ctx, data).unwrap_or_else(|misfit| {
@@ -237,11 +258,21 @@ fn run(
         )))
     });
     match reply {
-        Ok(reply) => CommandOutcome::Done {
-            data: to_json(&reply).into(),
-            player: changed(&player, &ctx.player),
-            module_data: changed(&module_data, ctx.saved_json()),
-        },
+        Ok(reply) => {
+            let module_data = if module_data == ctx.saved {
+                RNone
+            } else {
+                match saved_schema::write(def, std::mem::take(&mut ctx.saved)) {
+                    Ok(stamped) => RSome(to_json(&stamped).into()),
+                    Err(why) => return failed(why),
+                }
+            };
+            CommandOutcome::Done {
+                data: to_json(&reply).into(),
+                player: changed(&player, &ctx.player),
+                module_data,
+            }
+        }
         Err(refusal) => CommandOutcome::Refused {
             code: refusal.code,
             msg: refusal.msg.into(),

@@ -96,6 +96,15 @@ pub use player::{Player, STARTING_GOLD};
 /// - `refusals: [NOT_ENOUGH_GOLD, ...]` lists the module's [`RefusalCode`]s (optional).
 /// - `bad_request: CODE` is the refusal of a request that does not fit a typed handler's
 ///   request type (optional; [`BAD_REQUEST`], code 99, by default).
+/// - `schema: N` is the schema version of the saved data this version writes (optional; 1 by
+///   default). Raise it when the saved data changes shape, and add a migration from the old
+///   schema:
+/// - `migrations: [(1, upgrade, downgrade), ...]`: for each schema below `N`, an upgrade
+///   `fn(Old) -> Result<New, String>` to the next schema and a downgrade
+///   `fn(New) -> Result<Old, String>` back (`Old` and `New` are your saved-data types, or
+///   `serde_json::Value`). Saved data of an older schema is upgraded when a command reads it,
+///   and stored at schema `N` when the command saves (docs/modules.md, "Saved data that
+///   changes shape").
 /// - `init: fn(Host) -> Result<(), String>` runs once after loading; `Err` refuses the library.
 /// - `shutdown: fn(Host)` runs once when the version retires.
 #[macro_export]
@@ -106,6 +115,8 @@ macro_rules! export_module {
         version: $version:expr,
         $(refusals: [$($refusal:path),* $(,)?],)?
         $(bad_request: $bad_request:path,)?
+        $(schema: $schema:literal,)?
+        $(migrations: [$(($from:literal, $upgrade:path, $downgrade:path)),* $(,)?],)?
         commands: { $($cmd:literal => $handler:path),+ $(,)? }
         $(, init: $init:path)?
         $(, shutdown: $shutdown:path)?
@@ -131,6 +142,8 @@ macro_rules! export_module {
                 commands: &[$(($cmd, &glue::Typed::new($handler) as &dyn glue::Command)),+],
                 refusals: &[$($($refusal),*)?],
                 bad_request: glue::bad_request(&[$($bad_request)?]),
+                schema: glue::schema(&[$($schema)?]),
+                migrations: &[$($(($from, &glue::Steps::new($upgrade, $downgrade) as &dyn glue::Migration)),*)?],
                 init: glue::optional::<glue::InitHook>(&[$($init)?]),
                 shutdown: glue::optional::<glue::ShutdownHook>(&[$($shutdown)?]),
             };

@@ -28,6 +28,10 @@ pub struct ModuleMeta {
     pub commands: Vec<String>,
     /// The refusals it declares: each positive code and its name.
     pub refusals: Vec<DeclaredRefusal>,
+    /// The schema version of the saved data it writes (plugin-api's `saved_schema`).
+    pub schema: u32,
+    /// The schema each of its migrations starts from, as declared.
+    pub migrations: Vec<u32>,
     /// The file it was loaded from (not the shadow copy).
     pub file: PathBuf,
     pub sha256: String,
@@ -225,6 +229,8 @@ fn describe(root: ModuleRoot_Ref, file: &Path, sha256: String) -> Result<ModuleM
                 name: r.name.as_str().to_owned(),
             })
             .collect(),
+        schema: info.schema,
+        migrations: info.migrations.to_vec(),
         file: file.to_owned(),
         sha256,
     };
@@ -275,7 +281,40 @@ fn metadata_problem(meta: &ModuleMeta) -> Option<String> {
             meta.name, meta.prefix
         ));
     }
-    numbering_problem(meta).or_else(|| refusals_problem(meta))
+    numbering_problem(meta)
+        .or_else(|| refusals_problem(meta))
+        .or_else(|| schema_problem(meta))
+}
+
+/// A module at schema N declares one migration from each schema below N, and no other: its
+/// saved data of any older schema can then be upgraded, and downgraded back.
+fn schema_problem(meta: &ModuleMeta) -> Option<String> {
+    let (name, schema) = (&meta.name, meta.schema);
+    if schema == 0 {
+        return Some(format!(
+            "module `{name}` declares saved-data schema 0: schemas start at 1"
+        ));
+    }
+    for (i, from) in meta.migrations.iter().enumerate() {
+        if *from == 0 || *from >= schema {
+            return Some(format!(
+                "module `{name}` declares a migration from schema {from}, but its schema is {schema}: \
+                 declare one from each schema 1 to {}",
+                schema - 1
+            ));
+        }
+        if meta.migrations[..i].contains(from) {
+            return Some(format!(
+                "module `{name}` declares two migrations from schema {from}"
+            ));
+        }
+    }
+    let missing = (1..schema).find(|from| !meta.migrations.contains(from))?;
+    Some(format!(
+        "module `{name}` declares saved-data schema {schema} but no migration from schema {missing} \
+         to {}: add ({missing}, upgrade, downgrade) to export_module!'s migrations",
+        missing + 1
+    ))
 }
 
 /// Each declared refusal has a positive code and a name of lowercase words, both unique.

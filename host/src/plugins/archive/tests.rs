@@ -7,6 +7,8 @@ fn meta(version: &str, sha256: &str) -> ModuleMeta {
         version: version.into(),
         commands: vec!["1101".into()],
         refusals: Vec::new(),
+        schema: 1,
+        migrations: Vec::new(),
         file: "libmall.so".into(),
         sha256: sha256.into(),
     }

@@ -8,6 +8,8 @@ fn module(prefix: &str, commands: &[&str]) -> ModuleMeta {
         version: "1.0.0".into(),
         commands: commands.iter().map(|c| c.to_string()).collect(),
         refusals: vec![refusal(1, "not_enough_gold"), refusal(99, "bad_request")],
+        schema: 1,
+        migrations: Vec::new(),
         file: PathBuf::from("libbank.so"),
         sha256: String::new(),
     }
@@ -77,5 +79,40 @@ fn declared_refusals_need_positive_codes_and_names_of_their_own() {
         meta.refusals.push(bad.clone());
         let problem = metadata_problem(&meta).unwrap_or_default();
         assert!(problem.contains(words), "{bad:?}: {problem}");
+    }
+}
+
+fn at_schema(schema: u32, migrations: &[u32]) -> ModuleMeta {
+    ModuleMeta {
+        schema,
+        migrations: migrations.to_vec(),
+        ..module("13", &["1301"])
+    }
+}
+
+#[test]
+fn a_schema_with_one_migration_from_each_older_schema_is_accepted() {
+    assert_eq!(metadata_problem(&at_schema(1, &[])), None);
+    assert_eq!(metadata_problem(&at_schema(3, &[2, 1])), None);
+}
+
+#[test]
+fn a_schema_whose_migrations_do_not_cover_each_older_schema_once_is_refused() {
+    for (schema, migrations, words) in [
+        (0, &[][..], "schemas start at 1"),
+        (3, &[1][..], "no migration from schema 2 to 3"),
+        (
+            2,
+            &[1, 2][..],
+            "a migration from schema 2, but its schema is 2",
+        ),
+        (2, &[0, 1][..], "a migration from schema 0"),
+        (3, &[1, 1, 2][..], "two migrations from schema 1"),
+    ] {
+        let problem = metadata_problem(&at_schema(schema, migrations)).unwrap();
+        assert!(
+            problem.contains(words),
+            "{schema} {migrations:?}: {problem}"
+        );
     }
 }

@@ -1,0 +1,176 @@
+//! The schema version of a module's saved data, and the migrations between versions.
+//!
+//! A module declares the schema its saved data has (`schema: 2` in
+//! [`export_module!`](crate::export_module), 1 by default) and, for each older schema, a
+//! migration one schema up and back down (`migrations: [(1, upgrade, downgrade)]`). Saved data
+//! of a schema above 1 is stored with its schema under the key [`SCHEMA_KEY`]; data without it
+//! is of schema 1, which is how every module's data was stored before schemas existed.
+//!
+//! Here the glue reads the stored data at the version's own schema before the handler runs
+//! (upgrading older data step by step), and stamps what the handler saved with that schema.
+//! Data of a newer schema (written by a newer version, before a rollback) cannot be read by
+//! this version: the command fails and says so, and nothing is written.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::marker::PhantomData;
+
+use super::ModuleDef;
+
+/// The key under which saved data of a schema above 1 carries its schema.
+pub const SCHEMA_KEY: &str = "$schema";
+
+/// One migration, between a schema and the next: how [`export_module!`](crate::export_module)
+/// stores each `(from, upgrade, downgrade)`.
+pub trait Migration: Sync {
+    /// Data of schema `from` to schema `from + 1`.
+    fn up(&self, data: Map<String, Value>) -> Result<Map<String, Value>, String>;
+    /// Data of schema `from + 1` back to schema `from`.
+    fn down(&self, data: Map<String, Value>) -> Result<Map<String, Value>, String>;
+}
+
+/// An upgrade `fn(Old) -> Result<New, String>` and a downgrade `fn(New) -> Result<Old, String>`
+/// as a [`Migration`]; `Old` and `New` are the module's types (or `serde_json::Value`).
+pub struct Steps<U, D, Old, New> {
+    upgrade: U,
+    downgrade: D,
+    types: PhantomData<fn(Old) -> New>,
+}
+
+impl<U, D, Old, New> Steps<U, D, Old, New>
+where
+    U: Fn(Old) -> Result<New, String>,
+    D: Fn(New) -> Result<Old, String>,
+{
+    pub const fn new(upgrade: U, downgrade: D) -> Self {
+        Steps {
+            upgrade,
+            downgrade,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<U, D, Old, New> Migration for Steps<U, D, Old, New>
+where
+    U: Fn(Old) -> Result<New, String> + Sync,
+    D: Fn(New) -> Result<Old, String> + Sync,
+    Old: DeserializeOwned + Serialize,
+    New: DeserializeOwned + Serialize,
+{
+    fn up(&self, data: Map<String, Value>) -> Result<Map<String, Value>, String> {
+        step(data, &self.upgrade)
+    }
+
+    fn down(&self, data: Map<String, Value>) -> Result<Map<String, Value>, String> {
+        step(data, &self.downgrade)
+    }
+}
+
+/// Reads `data` as `From`, runs `f`, writes the result back as a JSON object.
+fn step<From, To>(
+    data: Map<String, Value>,
+    f: impl Fn(From) -> Result<To, String>,
+) -> Result<Map<String, Value>, String>
+where
+    From: DeserializeOwned,
+    To: Serialize,
+{
+    let from: From =
+        serde_path_to_error::deserialize(Value::Object(data)).map_err(|e| {
+            match e.path().to_string().as_str() {
+                "." => format!("the data does not fit: {}", e.inner()),
+                path => format!("the data does not fit: `{path}`: {}", e.inner()),
+            }
+        })?;
+    match serde_json::to_value(f(from)?) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!("it returned {other}, not a JSON object")),
+        Err(e) => Err(format!("its result does not serialize: {e}")),
+    }
+}
+
+/// The stored data `stored` at the module's schema, without its stamp: upgraded if older.
+/// Empty data (nothing saved) is of every schema.
+pub(crate) fn read(
+    def: &ModuleDef,
+    mut stored: Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
+    let from = match stored.remove(SCHEMA_KEY) {
+        None => 1,
+        Some(stamp) => match stamp.as_u64().and_then(|s| u32::try_from(s).ok()) {
+            Some(schema) if schema >= 1 => schema,
+            _ => {
+                return Err(format!(
+                    "the saved data's schema `{SCHEMA_KEY}` is {stamp}, not a schema version"
+                ))
+            }
+        },
+    };
+    if stored.is_empty() || from == def.schema {
+        return Ok(stored);
+    }
+    if from > def.schema {
+        return Err(format!(
+            "the saved data is of schema {from}, written by a newer version of module `{}`; \
+             this version ({}) reads schema {} and cannot downgrade it: serve a version with \
+             schema {from} or above again",
+            def.name, def.version, def.schema
+        ));
+    }
+    migrate(def, stored, from, def.schema)
+}
+
+/// `data` of schema `from` to schema `to`, through each migration on the way.
+pub fn migrate(
+    def: &ModuleDef,
+    mut data: Map<String, Value>,
+    from: u32,
+    to: u32,
+) -> Result<Map<String, Value>, String> {
+    let step = |schema: u32| {
+        def.migrations
+            .iter()
+            .find(|(start, _)| *start == schema)
+            .map(|(_, migration)| *migration)
+            .ok_or_else(|| {
+                format!(
+                    "module `{}` declares no migration from schema {schema} to {}",
+                    def.name,
+                    schema + 1
+                )
+            })
+    };
+    for schema in from..to {
+        data = step(schema)?
+            .up(data)
+            .map_err(|why| format!("upgrading saved data from schema {schema}: {why}"))?;
+    }
+    for schema in (to..from).rev() {
+        data = step(schema)?.down(data).map_err(|why| {
+            format!(
+                "downgrading saved data from schema {} to {schema}: {why}",
+                schema + 1
+            )
+        })?;
+    }
+    Ok(data)
+}
+
+/// What the handler saved, stamped with the module's schema (left bare at schema 1, and when
+/// empty).
+pub(crate) fn write(
+    def: &ModuleDef,
+    mut saved: Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
+    if saved.contains_key(SCHEMA_KEY) {
+        return Err(format!(
+            "the saved data has a field `{SCHEMA_KEY}`, which holds its schema version: rename it"
+        ));
+    }
+    if def.schema > 1 && !saved.is_empty() {
+        saved.insert(SCHEMA_KEY.to_owned(), Value::from(def.schema));
+    }
+    Ok(saved)
+}
