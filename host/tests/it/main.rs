@@ -29,6 +29,7 @@ mod persistence;
 mod private_postgres;
 mod properties;
 mod protocol;
+mod saved_schema;
 mod scaffold;
 mod served;
 mod smoke;
