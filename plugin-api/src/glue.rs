@@ -344,4 +344,6 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
 }
 
 #[cfg(test)]
+mod test_services;
+#[cfg(test)]
 mod tests;

@@ -174,3 +174,6 @@ pub(crate) fn write(
     }
     Ok(saved)
 }
+
+#[cfg(test)]
+mod tests;
