@@ -151,7 +151,8 @@ impl<'a> Host<'a> {
 pub struct Ctx<'a> {
     /// The player record shared by all modules.
     pub player: Player,
-    /// This module's saved data for this player, as stored (other modules never see it).
+    /// This module's saved data for this player, at this version's schema (the glue upgrades
+    /// older data and keeps the `$schema` stamp out of it); other modules never see it.
     pub(crate) saved: Map<String, Value>,
     /// Host services: log, clock, config.
     pub host: Host<'a>,
@@ -169,7 +170,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The saved data as stored, for the glue and benchmarks.
+    /// The saved data as the handler sees it, for the glue and benchmarks.
     #[doc(hidden)]
     pub fn saved_json(&self) -> &Map<String, Value> {
         &self.saved

@@ -102,7 +102,7 @@ pub use player::{Player, STARTING_GOLD};
 /// - `migrations: [(1, upgrade, downgrade), ...]`: for each schema below `N`, an upgrade
 ///   `fn(Old) -> Result<New, String>` to the next schema and a downgrade
 ///   `fn(New) -> Result<Old, String>` back (`Old` and `New` are your saved-data types, or
-///   `serde_json::Value`). Saved data of an older schema is upgraded when a command reads it,
+///   `serde_json::Value`; both derive `Serialize` and `Deserialize`). Saved data of an older schema is upgraded when a command reads it,
 ///   and stored at schema `N` when the command saves (docs/modules.md, "Saved data that
 ///   changes shape").
 /// - `init: fn(Host) -> Result<(), String>` runs once after loading; `Err` refuses the library.

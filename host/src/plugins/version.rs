@@ -295,6 +295,12 @@ fn schema_problem(meta: &ModuleMeta) -> Option<String> {
             "module `{name}` declares saved-data schema 0: schemas start at 1"
         ));
     }
+    if schema == 1 && !meta.migrations.is_empty() {
+        return Some(format!(
+            "module `{name}` declares migrations but saved-data schema 1: schema 1 needs none; \
+             declare `schema:` with the schema its data has now"
+        ));
+    }
     for (i, from) in meta.migrations.iter().enumerate() {
         if *from == 0 || *from >= schema {
             return Some(format!(

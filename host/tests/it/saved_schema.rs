@@ -75,6 +75,8 @@ async fn a_swap_to_a_new_schema_under_load_upgrades_saved_data_and_loses_no_bump
     for _ in 0..3 {
         host.ok(&early, "9401", json!({})).await;
     }
+    let (_, reader) = host.login("reader").await;
+    host.ok(&reader, "9401", json!({})).await;
     assert_eq!(
         peek(&host, &early).await.unwrap(),
         json!({ "schema": 1, "total": 3 })
@@ -88,23 +90,30 @@ async fn a_swap_to_a_new_schema_under_load_upgrades_saved_data_and_loses_no_bump
         let (host, busy, stop, bumps) = (host.clone(), busy.clone(), stop.clone(), bumps.clone());
         async move {
             let mut seen_schema_2 = 0;
+            let give_up = Instant::now() + Duration::from_secs(60);
             while !stop.load(Ordering::Relaxed) || seen_schema_2 < 3 {
+                assert!(Instant::now() < give_up, "schema 2 never answered the load");
                 let reply = host.ok(&busy, "9401", json!({})).await;
                 let n = bumps.fetch_add(1, Ordering::Relaxed) + 1;
                 assert_eq!(reply["total"], n, "every bump counts once: {reply}");
                 if reply["schema"] == 2 {
                     seen_schema_2 += 1;
+                    assert_eq!(reply["since_upgrade"], seen_schema_2, "{reply}");
                 }
             }
         }
     });
     while bumps.load(Ordering::Relaxed) < 20 {
+        assert!(!load.is_finished(), "the load ended before the swap");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     ship(&host.dirs.plugins(), 2);
     wait_for_schema(&host, &early, 2).await;
     stop.store(true, Ordering::Relaxed);
-    load.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(90), load)
+        .await
+        .expect("the load ends")
+        .unwrap();
 
     // Saved under schema 1 and not touched since: upgraded on read, stored as schema 2 on the
     // next write.
@@ -115,6 +124,11 @@ async fn a_swap_to_a_new_schema_under_load_upgrades_saved_data_and_loses_no_bump
     assert_eq!(
         host.ok(&early, "9401", json!({})).await,
         json!({ "schema": 2, "total": 4, "since_upgrade": 1 })
+    );
+    // Only read under schema 2: still stored at schema 1.
+    assert_eq!(
+        peek(&host, &reader).await.unwrap(),
+        json!({ "schema": 2, "total": 1 })
     );
     // A player new under schema 2.
     let (_, late) = host.login("late").await;
@@ -134,6 +148,11 @@ async fn a_swap_to_a_new_schema_under_load_upgrades_saved_data_and_loses_no_bump
         (status, failed["ret"].as_i64()),
         (500, Some(-5)),
         "{failed}"
+    );
+    // A player whose data schema 2 only read is served as before.
+    assert_eq!(
+        host.ok(&reader, "9401", json!({})).await,
+        json!({ "schema": 1, "total": 2 })
     );
     // What the store holds, as the operator console shows it: every bump, stamped with the
     // schema that wrote it, and not the early player's failed one.

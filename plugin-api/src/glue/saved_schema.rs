@@ -119,7 +119,10 @@ pub(crate) fn read(
             def.name, def.version, def.schema
         ));
     }
-    migrate(def, stored, from, def.schema)
+    let mut upgraded = migrate(def, stored, from, def.schema)?;
+    // A step on bare JSON may copy the stamp along; the handler never sees it.
+    upgraded.remove(SCHEMA_KEY);
+    Ok(upgraded)
 }
 
 /// `data` of schema `from` to schema `to`, through each migration on the way.

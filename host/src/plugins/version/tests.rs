@@ -100,6 +100,7 @@ fn a_schema_with_one_migration_from_each_older_schema_is_accepted() {
 fn a_schema_whose_migrations_do_not_cover_each_older_schema_once_is_refused() {
     for (schema, migrations, words) in [
         (0, &[][..], "schemas start at 1"),
+        (1, &[1][..], "schema 1 needs none"),
         (3, &[1][..], "no migration from schema 2 to 3"),
         (
             2,
