@@ -21,7 +21,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
 mod saved_schema;
-pub use saved_schema::{Migration, Steps, SCHEMA_KEY};
+pub use saved_schema::{Migration, Steps};
 
 #[doc(hidden)]
 pub use abi_stable;
@@ -89,19 +89,21 @@ where
             let request = request.take().expect("taken once");
             return Ok((self.handler)(ctx, request));
         }
-        let request = as_is.expect("not taken");
-        let request = serde_path_to_error::deserialize(request).map_err(|e| {
-            match e.path().to_string().as_str() {
-                "." => e.inner().to_string(),
-                path => format!("`{path}`: {}", e.inner()),
-            }
-        })?;
+        let request = read_naming_the_field(as_is.expect("not taken"))?;
         Ok((self.handler)(ctx, request))
     }
 
     fn is_typed(&self) -> bool {
         TypeId::of::<R>() != TypeId::of::<Value>()
     }
+}
+
+/// `value` as a `T`, or why it does not fit, naming the field (`` `gold`: invalid type ``).
+fn read_naming_the_field<T: DeserializeOwned>(value: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| match e.path().to_string().as_str() {
+        "." => e.inner().to_string(),
+        path => format!("`{path}`: {}", e.inner()),
+    })
 }
 
 /// A module's root, as [`export_module!`](crate::export_module) builds it.

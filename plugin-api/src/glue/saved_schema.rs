@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
 
-use super::ModuleDef;
+use super::{read_naming_the_field, ModuleDef};
 
 /// The key under which saved data of a schema above 1 carries its schema.
 pub const SCHEMA_KEY: &str = "$schema";
@@ -77,13 +77,8 @@ where
     From: DeserializeOwned,
     To: Serialize,
 {
-    let from: From =
-        serde_path_to_error::deserialize(Value::Object(data)).map_err(|e| {
-            match e.path().to_string().as_str() {
-                "." => format!("the data does not fit: {}", e.inner()),
-                path => format!("the data does not fit: `{path}`: {}", e.inner()),
-            }
-        })?;
+    let from: From = read_naming_the_field(Value::Object(data))
+        .map_err(|misfit| format!("the data does not fit: {misfit}"))?;
     match serde_json::to_value(f(from)?) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(format!("it returned {other}, not a JSON object")),
@@ -126,7 +121,7 @@ pub(crate) fn read(
 }
 
 /// `data` of schema `from` to schema `to`, through each migration on the way.
-pub fn migrate(
+pub(crate) fn migrate(
     def: &ModuleDef,
     mut data: Map<String, Value>,
     from: u32,

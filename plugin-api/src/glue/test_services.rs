@@ -1,6 +1,8 @@
-//! Host services shared by the glue's tests.
+//! Host services, and a command call through them, shared by the glue's tests.
 
-use crate::abi::{HostServices, LogLevel};
+use super::{handle, ModuleDef};
+use crate::abi::{CommandCall, CommandOutcome, HostServices, HostServices_TO, LogLevel};
+use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RStr, RString};
 
 /// Host services for these tests: a fixed clock, a config, and the lines logged.
@@ -27,3 +29,22 @@ impl HostServices for Services {
 
 pub(crate) const PLAYER: &str =
     r#"{"player_id":"p","name":"n","head_img":"","gold":10,"diamond":0,"items":{}}"#;
+
+/// Runs `cmd` of `def` as a library call would: request `data`, the player [`PLAYER`], the
+/// module's stored data `module_data`.
+pub(crate) fn call(
+    def: &ModuleDef,
+    services: &Services,
+    cmd: &str,
+    data: &str,
+    module_data: &str,
+) -> CommandOutcome {
+    let host = HostServices_TO::from_ptr(services, TD_Opaque);
+    let call = CommandCall {
+        cmd: RStr::from_str(cmd),
+        data: RStr::from_str(data),
+        player: RStr::from_str(PLAYER),
+        module_data: RStr::from_str(module_data),
+    };
+    handle(def, host, call)
+}

@@ -1,4 +1,4 @@
-use super::test_services::{Services, PLAYER};
+use super::test_services::{self, Services};
 use super::*;
 use crate::abi::{HostServices_TO, LogLevel};
 use crate::authoring::{refuse, RefusalCode, Reply};
@@ -65,14 +65,7 @@ static DEF: ModuleDef = ModuleDef {
 };
 
 fn call(services: &Services, cmd: &str, data: &str) -> CommandOutcome {
-    let host = HostServices_TO::from_ptr(services, TD_Opaque);
-    let call = CommandCall {
-        cmd: RStr::from_str(cmd),
-        data: RStr::from_str(data),
-        player: RStr::from_str(PLAYER),
-        module_data: RStr::from_str("{}"),
-    };
-    handle(&DEF, host, call)
+    test_services::call(&DEF, services, cmd, data, "{}")
 }
 
 #[test]

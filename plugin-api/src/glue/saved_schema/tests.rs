@@ -1,12 +1,10 @@
 //! The saved-data schema through the glue's `handle`, as a library call would run it.
 
-use super::super::test_services::{Services, PLAYER};
-use super::super::{describe, handle, ModuleDef, Typed};
+use super::super::test_services::{call, Services};
+use super::super::{describe, ModuleDef, Typed};
 use super::{migrate, Steps};
-use crate::abi::{CommandCall, CommandOutcome, HostServices_TO};
+use crate::abi::CommandOutcome;
 use crate::authoring::{Ctx, Reply};
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RStr;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -93,15 +91,7 @@ static AT_3: ModuleDef = ModuleDef {
 };
 
 fn call_at_3(cmd: &str, module_data: &str) -> CommandOutcome {
-    let services = Services::default();
-    let host = HostServices_TO::from_ptr(&services, TD_Opaque);
-    let call = CommandCall {
-        cmd: RStr::from_str(cmd),
-        data: RStr::from_str("{}"),
-        player: RStr::from_str(PLAYER),
-        module_data: RStr::from_str(module_data),
-    };
-    handle(&AT_3, host, call)
+    call(&AT_3, &Services::default(), cmd, "{}", module_data)
 }
 
 /// The reply and the saved data written (`None`: nothing written) of a call that succeeded.
