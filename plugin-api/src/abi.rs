@@ -36,6 +36,11 @@ use abi_stable::{
 /// The version of this interface crate, which a library must match exactly to be loaded.
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The key under which a player's saved data of a schema above 1 carries its schema, as
+/// stored: the glue writes and reads it, the host reads it to tell which version can read the
+/// data. Data without it is of schema 1.
+pub const SCHEMA_KEY: &str = "$schema";
+
 /// The root module: the one value a module library exports.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -49,8 +54,14 @@ pub struct ModuleRoot {
     /// Runs one command.
     pub handle: extern "C" fn(host: HostRef<'_>, call: CommandCall<'_>) -> CommandOutcome,
     /// Called once when the version is retired, after its last command returned.
-    #[sabi(last_prefix_field)]
     pub shutdown: extern "C" fn(host: HostRef<'_>),
+    /// Migrates one player's saved data (JSON text, stamped with its schema as stored) to
+    /// schema `to`, through the module's declared migrations; returns it stamped with `to`, as
+    /// it would be stored. The host calls it to check a swap's migrations over stored data, and
+    /// on a version that stepped back to an older schema, to downgrade data it cannot read.
+    #[sabi(last_prefix_field)]
+    pub migrate:
+        extern "C" fn(host: HostRef<'_>, data: RStr<'_>, to: u32) -> RResult<RString, RString>,
 }
 
 impl RootModule for ModuleRoot_Ref {

@@ -221,6 +221,22 @@ pub fn shutdown(def: &ModuleDef, host: HostRef<'_>) {
     }
 }
 
+/// Migrates stored data (JSON text with its stamp) to schema `to`: the root module's `migrate`.
+/// A failing or panicking step is an error naming the schemas and the reason.
+pub fn migrate(
+    def: &ModuleDef,
+    host: HostRef<'_>,
+    data: RStr<'_>,
+    to: u32,
+) -> RResult<RString, RString> {
+    let host = host_of(&host);
+    let migrated = catch(host, || {
+        saved_schema::migrate_stored(def, data.as_str(), to)
+    })
+    .unwrap_or_else(|panic_msg| Err(format!("a migration step panicked: {panic_msg}")));
+    migrated.map(RString::from).map_err(RString::from).into()
+}
+
 /// The [`Host`] that [`handle`] gives a handler for the host handle `host`.
 ///
 /// Public so that benchmarks can run a handler alone, with the same host services that a call

@@ -160,6 +160,9 @@ macro_rules! export_module {
             extern "C" fn __module_shutdown(host: HostRef<'_>) {
                 glue::shutdown(&__MODULE, host)
             }
+            extern "C" fn __module_migrate(host: HostRef<'_>, data: abi_stable::std_types::RStr<'_>, to: u32) -> RResult<RString, RString> {
+                glue::migrate(&__MODULE, host, data, to)
+            }
 
             struct __ModuleRoot;
             impl __ModuleRoot {
@@ -169,6 +172,7 @@ macro_rules! export_module {
                         init: __module_init,
                         handle: __module_handle,
                         shutdown: __module_shutdown,
+                        migrate: __module_migrate,
                     }
                 ));
             }

@@ -111,8 +111,8 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
         &reason(&host, "libfixture_incompatible.so"),
         &[
             "plugin-api 0.99.0",
-            "plugin-api 0.2.0",
-            "rebuild the module against plugin-api 0.2.0",
+            "plugin-api 0.3.0",
+            "rebuild the module against plugin-api 0.3.0",
         ],
     );
     assert_mentions(

@@ -18,8 +18,7 @@ use std::marker::PhantomData;
 
 use super::{read_naming_the_field, ModuleDef};
 
-/// The key under which saved data of a schema above 1 carries its schema.
-pub const SCHEMA_KEY: &str = "$schema";
+pub use crate::abi::SCHEMA_KEY;
 
 /// One migration, between a schema and the next: how [`export_module!`](crate::export_module)
 /// stores each `(from, upgrade, downgrade)`.
@@ -92,17 +91,7 @@ pub(crate) fn read(
     def: &ModuleDef,
     mut stored: Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
-    let from = match stored.remove(SCHEMA_KEY) {
-        None => 1,
-        Some(stamp) => match stamp.as_u64().and_then(|s| u32::try_from(s).ok()) {
-            Some(schema) if schema >= 1 => schema,
-            _ => {
-                return Err(format!(
-                    "the saved data's schema `{SCHEMA_KEY}` is {stamp}, not a schema version"
-                ))
-            }
-        },
-    };
+    let from = take_stamp(&mut stored)?;
     if stored.is_empty() || from == def.schema {
         return Ok(stored);
     }
@@ -118,6 +107,49 @@ pub(crate) fn read(
     // A step on bare JSON may copy the stamp along; the handler never sees it.
     upgraded.remove(SCHEMA_KEY);
     Ok(upgraded)
+}
+
+/// Stored data (JSON text, stamped as stored) migrated to schema `to` and stamped with it, as
+/// it would be stored: what the root module's `migrate` returns. Both schemas must be this
+/// version's or older; empty data is of every schema and comes back empty.
+pub(crate) fn migrate_stored(def: &ModuleDef, stored: &str, to: u32) -> Result<String, String> {
+    let mut data: Map<String, Value> = serde_json::from_str(stored)
+        .map_err(|e| format!("the saved data is not a JSON object: {e}"))?;
+    let from = take_stamp(&mut data)?;
+    for (what, schema) in [("the saved data is", from), ("the target is", to)] {
+        if schema > def.schema || schema == 0 {
+            return Err(format!(
+                "{what} of schema {schema}; version {} of module `{}` knows schemas 1 to {}",
+                def.version, def.name, def.schema
+            ));
+        }
+    }
+    if !data.is_empty() {
+        data = migrate(def, data, from, to)?;
+        data.remove(SCHEMA_KEY);
+        stamp(&mut data, to);
+    }
+    Ok(Value::Object(data).to_string())
+}
+
+/// Removes the stamp from stored data and returns its schema (1 if it has none).
+fn take_stamp(stored: &mut Map<String, Value>) -> Result<u32, String> {
+    match stored.remove(SCHEMA_KEY) {
+        None => Ok(1),
+        Some(stamp) => match stamp.as_u64().and_then(|s| u32::try_from(s).ok()) {
+            Some(schema) if schema >= 1 => Ok(schema),
+            _ => Err(format!(
+                "the saved data's schema `{SCHEMA_KEY}` is {stamp}, not a schema version"
+            )),
+        },
+    }
+}
+
+/// Stamps data of `schema` as it is stored: schema 1, and empty data, stay bare.
+fn stamp(data: &mut Map<String, Value>, schema: u32) {
+    if schema > 1 && !data.is_empty() {
+        data.insert(SCHEMA_KEY.to_owned(), Value::from(schema));
+    }
 }
 
 /// `data` of schema `from` to schema `to`, through each migration on the way.
@@ -167,9 +199,7 @@ pub(crate) fn write(
             "the saved data has a field `{SCHEMA_KEY}`, which holds its schema version: rename it"
         ));
     }
-    if def.schema > 1 && !saved.is_empty() {
-        saved.insert(SCHEMA_KEY.to_owned(), Value::from(def.schema));
-    }
+    stamp(&mut saved, def.schema);
     Ok(saved)
 }
 

@@ -1,10 +1,12 @@
 //! The saved-data schema through the glue's `handle`, as a library call would run it.
 
 use super::super::test_services::{call, Services};
-use super::super::{describe, ModuleDef, Typed};
+use super::super::{describe, migrate as migrate_entry, ModuleDef, Typed};
 use super::{migrate, Steps};
-use crate::abi::CommandOutcome;
+use crate::abi::{CommandOutcome, HostServices_TO};
 use crate::authoring::{Ctx, Reply};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::RStr;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -199,4 +201,80 @@ fn migrate_goes_down_as_well_as_up() {
     let v1 = migrate(&AT_3, v3.clone(), 3, 1).unwrap();
     assert_eq!(Value::Object(v1.clone()), json!({ "count": 9 }));
     assert_eq!(migrate(&AT_3, v1, 1, 3).unwrap(), v3);
+}
+
+/// The root module's `migrate` of `stored` to schema `to`, as the host calls it.
+fn migrate_at_3(stored: &str, to: u32) -> Result<Value, String> {
+    let services = Services::default();
+    let host = HostServices_TO::from_ptr(&services, TD_Opaque);
+    migrate_entry(&AT_3, host, RStr::from_str(stored), to)
+        .into_result()
+        .map(|text| serde_json::from_str(&text).unwrap())
+        .map_err(|e| e.into_string())
+}
+
+#[test]
+fn the_migrate_entry_takes_stored_data_to_any_known_schema_stamped_as_stored() {
+    let at_3 = migrate_at_3(r#"{"count":4}"#, 3).unwrap();
+    assert_eq!(at_3, json!({ "total": 4, "bumps": 0, "$schema": 3 }));
+    let at_2 = migrate_at_3(&at_3.to_string(), 2).unwrap();
+    assert_eq!(at_2, json!({ "counts": { "total": 4 }, "$schema": 2 }));
+    // Schema 1 is stored bare.
+    assert_eq!(
+        migrate_at_3(&at_2.to_string(), 1).unwrap(),
+        json!({ "count": 4 })
+    );
+    assert_eq!(migrate_at_3("{}", 1).unwrap(), json!({}));
+    assert_eq!(migrate_at_3("{}", 3).unwrap(), json!({}));
+}
+
+#[test]
+fn the_migrate_entry_refuses_schemas_it_does_not_know_and_names_a_failing_step() {
+    let newer = migrate_at_3(r#"{"total":1,"$schema":4}"#, 1).unwrap_err();
+    assert!(
+        newer.contains("of schema 4") && newer.contains("knows schemas 1 to 3"),
+        "{newer}"
+    );
+    let target = migrate_at_3(r#"{"count":1}"#, 5).unwrap_err();
+    assert!(target.contains("the target is of schema 5"), "{target}");
+    let zero = migrate_at_3(r#"{"count":1}"#, 0).unwrap_err();
+    assert!(zero.contains("schema 0"), "{zero}");
+    let step = migrate_at_3(r#"{"counts":{"total":5000},"$schema":2}"#, 3).unwrap_err();
+    assert!(step.contains("a total of 5000 is too large"), "{step}");
+    let text = migrate_at_3("[1]", 2).unwrap_err();
+    assert!(text.contains("not a JSON object"), "{text}");
+}
+
+fn panicking_up(_old: Value) -> Result<Value, String> {
+    panic!("no way up")
+}
+
+static PANICS: ModuleDef = ModuleDef {
+    name: "panics",
+    prefix: "79",
+    version: "2.0.0",
+    commands: &[("7901", &Typed::new(peek))],
+    refusals: &[],
+    bad_request: crate::BAD_REQUEST,
+    schema: 2,
+    migrations: &[(1, &Steps::new(panicking_up, down_to_2))],
+    init: None,
+    shutdown: None,
+};
+
+#[test]
+fn a_panicking_step_is_an_error_of_the_migrate_entry_and_is_logged() {
+    let services = Services::default();
+    let host = HostServices_TO::from_ptr(&services, TD_Opaque);
+    let result = migrate_entry(&PANICS, host, RStr::from_str(r#"{"a":1}"#), 2).into_result();
+    let msg = result.unwrap_err().into_string();
+    assert!(
+        msg.contains("a migration step panicked") && msg.contains("no way up"),
+        "{msg}"
+    );
+    let logs = services.logs.lock().unwrap();
+    assert!(
+        logs.iter().any(|(_, line)| line.contains("no way up")),
+        "{logs:?}"
+    );
 }
