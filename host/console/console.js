@@ -53,7 +53,12 @@ function cell(row, text) {
 }
 
 async function loadModules() {
-  const { modules, draining, not_unloaded: leaked } = await api("GET", "/admin/modules");
+  const {
+    modules,
+    draining,
+    not_unloaded: leaked,
+    data_checks: dataChecks = [],
+  } = await api("GET", "/admin/modules");
   const body = $("#modules tbody");
   body.replaceChildren();
   for (const m of modules) {
@@ -71,14 +76,26 @@ async function loadModules() {
     const refusals = cell(row, (m.refusals ?? []).map((r) => `${r.code} ${r.name}`).join(", "));
     refusals.className = "refusals";
     refusals.title = `commands ${m.commands.join(", ")}`;
+    // The saved-data schema, and the newer version kept to downgrade data after a step back.
+    const schema = cell(
+      row,
+      m.migrator ? `${m.schema} (migrator ${m.migrator.version}, schema ${m.migrator.schema})` : m.schema,
+    );
+    schema.className = "schema";
     const buttons = row.insertCell();
     for (const action of ["reload", "rollback"]) {
       const button = document.createElement("button");
       button.textContent = action;
       button.addEventListener("click", () =>
         act(async () => {
-          const reply = await api("POST", `/admin/modules/${m.name}/${action}`);
-          say(`${m.name}: ${action} ${reply.change ?? "done"}`);
+          // A swap between schemas checks the stored data first: show its progress meanwhile.
+          const progress = setInterval(() => loadModules().catch(() => {}), 500);
+          try {
+            const reply = await api("POST", `/admin/modules/${m.name}/${action}`);
+            say(`${m.name}: ${action} ${reply.change ?? "done"}`);
+          } finally {
+            clearInterval(progress);
+          }
           await loadModules();
         }),
       );
@@ -87,6 +104,14 @@ async function loadModules() {
   }
   $("#draining").textContent =
     `Draining: ${draining.length || "none"} · not unloaded: ${leaked.length || "none"}`;
+  $("#data-checks").replaceChildren(
+    ...dataChecks.map((check) => {
+      const item = document.createElement("li");
+      item.textContent = describeCheck(check);
+      item.className = check.state;
+      return item;
+    }),
+  );
   const { events } = await api("GET", "/admin/events");
   $("#events").replaceChildren(
     ...events.slice(-20).reverse().map((event) => {
@@ -94,6 +119,18 @@ async function loadModules() {
       item.textContent = JSON.stringify(event);
       return item;
     }),
+  );
+}
+
+/** One line on a module's last saved-data check. */
+function describeCheck(c) {
+  const sample = c.sampled ? ` (a sample of ${c.players} of ${c.stored_players})` : "";
+  const failure = c.first_failure
+    ? `; ${c.failed} failed, e.g. ${c.first_failure.player_id || "-"}: ${c.first_failure.reason}`
+    : "";
+  return (
+    `${c.module} ${c.version}, schema ${c.from_schema} → ${c.to_schema}: ${c.state}, ` +
+    `${c.checked} of ${c.players} players checked${sample}${failure}`
   );
 }
 

@@ -1,9 +1,11 @@
 //! The admin API, on its own listener: what runs, and reloads and rollbacks on demand.
 //!
 //! - `GET /admin/modules`: each serving module (version, sha256, generation, load time,
-//!   calls, failures, in-flight, the versions kept for rollback), the versions draining or
-//!   stuck, and those that did not leave memory.
-//! - `POST /admin/modules/{name}/reload`: load the module's library from the plugins directory now.
+//!   calls, failures, in-flight, the versions kept for rollback, the migrator kept after a
+//!   step back to an older saved-data schema), the versions draining or stuck, those that did
+//!   not leave memory, and each module's last saved-data check (running or done).
+//! - `POST /admin/modules/{name}/reload`: load the module's library from the plugins directory
+//!   now, even if that content was refused before (its stored data may be fixed since).
 //! - `POST /admin/modules/{name}/rollback`: serve the previous version again.
 //! - `GET /admin/events`: recent load, swap, refuse, drain, retire, leak and rollback events.
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
@@ -198,10 +200,12 @@ async fn modules(state: &AppState) -> Reply {
     let registry = &state.registry;
     let mut modules = Vec::new();
     for version in registry.routes().versions() {
-        let previous = registry.history(&version.meta.name).await;
+        let previous = registry.history(&version.meta.name);
+        let migrator = registry.migrator(&version.meta.name);
         modules.push(describe(
             &version,
             &previous,
+            migrator.as_deref(),
             state.config.plugins.max_stuck_calls,
         ));
     }
@@ -213,10 +217,17 @@ async fn modules(state: &AppState) -> Reply {
         "draining": retirement.draining(),
         "not_unloaded": retirement.leaked(),
         "retired": retirement.retired_count(),
+        // The last saved-data check of each module: running, passed, failed or aborted.
+        "data_checks": registry.data_checks(),
     }))
 }
 
-fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u64) -> Value {
+fn describe(
+    version: &ModuleVersion,
+    previous: &[(String, String)],
+    migrator: Option<&ModuleVersion>,
+    max_stuck: u64,
+) -> Value {
     let counts = version.stats.counts();
     let meta = &version.meta;
     let loaded_at_ms = version
@@ -242,13 +253,22 @@ fn describe(version: &ModuleVersion, previous: &[(String, String)], max_stuck: u
         "stuck_calls": counts.stuck,
         "healthy": version.stats.healthy(max_stuck),
         "previous": previous.iter().map(|(v, sha)| json!({ "version": v, "sha256": sha })).collect::<Vec<_>>(),
+        // A newer version kept loaded after a step back to an older schema, to downgrade the
+        // saved data it wrote (docs/modules.md, "Saved data that changes shape").
+        "migrator": migrator.map(|m| json!({
+            "version": m.meta.version,
+            "schema": m.meta.schema,
+            "sha256": m.meta.sha256,
+            "calls": m.stats.counts().calls,
+            "failures": m.stats.counts().failures,
+        })),
     })
 }
 
 async fn reload(state: &AppState, name: &str) -> Result<Reply, ApiError> {
     let version = serving(state, name)?;
     Ok(change_reply(
-        state.registry.load_file(&version.meta.file).await,
+        state.registry.reload_file(&version.meta.file).await,
     ))
 }
 

@@ -7,13 +7,20 @@
 //! with `require_signature` the library needs its `.sig`. The init hook runs under
 //! `plugins.init_timeout_ms`, as in the host. The copy it loads goes to a fresh private
 //! directory (mode 0700, a random name) under the system's temporary directory.
+//!
+//! Given a database (`--database-url`), it also runs the saved-data check a swap runs
+//! ([`crate::plugins::data_check`]) over that database's stored data of the module: every
+//! player's data must go up to the library's schema and back unchanged. It opens the database
+//! as the host does (bringing the host's tables up to date) and writes no player's data.
 
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::plugins::data_check::{DataCheckReport, DataChecks, Swap};
 use crate::plugins::executor::Executor;
 use crate::plugins::pipeline::Pipeline;
 use crate::plugins::trust::Trust;
 use crate::plugins::{ModuleMeta, Refused, Routes};
+use crate::store::{self, DatabaseUrl};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +31,8 @@ use std::time::{Duration, Instant};
 pub struct Checked {
     pub meta: ModuleMeta,
     pub signed_by: Option<String>,
+    /// The saved-data check over the database given, if one was.
+    pub data_check: Option<DataCheckReport>,
 }
 
 /// Why `check` has no verdict on the library, or the host's refusal of it.
@@ -36,6 +45,9 @@ pub enum CheckError {
     /// known of the library.
     #[error("the config's [trust] cannot be used: {0}")]
     Trust(#[from] crate::plugins::trust::Untrusted),
+    /// The database given cannot be opened: the library's saved-data check did not run.
+    #[error("cannot open the database to check saved data against: {0}")]
+    Database(String),
     /// `check` itself could not run: nothing is known of the library.
     #[error("cannot check {}: {what}: {source}", file.display())]
     Setup {
@@ -45,16 +57,26 @@ pub enum CheckError {
     },
 }
 
-/// Judges, loads, checks and initializes `file`, then shuts it down and unloads it. Module
-/// code runs on a module thread, as it would in the host.
+/// Judges, loads, checks and initializes `file`, checks its migrations over the stored data of
+/// `database` if given, then shuts it down and unloads it. Module code runs on a module
+/// thread, as it would in the host.
 pub async fn check(
     file: &Path,
     config: &Config,
     log: &slog::Logger,
+    database: Option<&DatabaseUrl>,
 ) -> Result<Checked, CheckError> {
     let setup = |what| {
         let file = file.to_owned();
         move |source| CheckError::Setup { file, what, source }
+    };
+    let store = match database {
+        Some(url) => Some(
+            store::open(url, &config.pool_settings(), config.sqlite_options())
+                .await
+                .map_err(|e| CheckError::Database(e.to_string()))?,
+        ),
+        None => None,
     };
     let trust = Trust::from_config(&config.trust)?;
     let executor = Arc::new(Executor::start(1).map_err(setup("cannot start a module thread"))?);
@@ -74,13 +96,39 @@ pub async fn check(
             .open(file, opened.bytes, &Routes::default(), None, 0)
             .await?;
         let meta = version.meta.clone();
-        executor.run(move || version.shutdown()).await?;
+        let version = Arc::new(version);
+        let data_check = match &store {
+            Some(store) => {
+                let checks = DataChecks::new(
+                    Some(store.clone()),
+                    config.plugins.migration_check_max_players,
+                );
+                let swap = Swap {
+                    incoming: &version,
+                    serving_schema: meta.schema,
+                    migrator: version.clone(),
+                    deadline: config.call_timeout(&meta.name),
+                };
+                let checked = checks.run(&executor, swap).await;
+                pipeline.discard(version).await;
+                checked?;
+                checks.reports().pop()
+            }
+            None => {
+                pipeline.discard(version).await;
+                None
+            }
+        };
         Ok::<_, Refused>(Checked {
             meta,
             signed_by: admitted.signed_by,
+            data_check,
         })
     }
     .await;
+    if let Some(store) = store {
+        let _ = store.close().await;
+    }
     let executor_done = executor.clone();
     let _ = tokio::task::spawn_blocking(move || {
         executor_done.shutdown(Instant::now() + Duration::from_secs(5))

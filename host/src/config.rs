@@ -156,6 +156,9 @@ pub struct PluginsConfig {
     pub keep_versions: usize,
     /// Versions that did not leave memory before reloads are refused (restart to reclaim).
     pub max_leaked_versions: usize,
+    /// Players whose saved data a swap between saved-data schemas checks at most; above it,
+    /// a random sample of this many (the check's event says so).
+    pub migration_check_max_players: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -277,6 +280,7 @@ impl Default for PluginsConfig {
             drain_deadline_secs: 30,
             keep_versions: 3,
             max_leaked_versions: 32,
+            migration_check_max_players: 100_000,
         }
     }
 }

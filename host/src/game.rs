@@ -6,7 +6,7 @@
 //! transaction, only if the module succeeded and only if something changed.
 
 use crate::error::ApiError;
-use crate::plugins::{CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
+use crate::plugins::{migrator, CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
@@ -138,6 +138,15 @@ pub async fn run_command(
         }
         Err(e) => return Err(store_error(e)),
     };
+    // Data a newer version wrote before a step back is downgraded first (and stored so when
+    // the turn commits).
+    let downgraded = match readable_data(state, &version, &turn.module_data).await {
+        Ok(downgraded) => downgraded,
+        Err(e) => {
+            turn.abandon().await;
+            return Err(e);
+        }
+    };
     // The module decides; the turn then commits what it changed, or is abandoned (rolled back
     // before the player's lock is released, so that the player's next turn finds the row
     // free).
@@ -146,7 +155,10 @@ pub async fn run_command(
         &version,
         cmd,
         request.data,
-        (&turn.player, &turn.module_data),
+        (
+            &turn.player,
+            downgraded.as_ref().unwrap_or(&turn.module_data),
+        ),
     );
     match decided.await {
         Ok(Decision::Commit {
@@ -155,6 +167,7 @@ pub async fn run_command(
             module_data,
         }) => {
             let now = state.clock.now_millis();
+            let module_data = module_data.or(downgraded);
             turn.end(player.as_ref(), module_data.as_ref(), now)
                 .await
                 .map_err(store_error)?;
@@ -224,6 +237,27 @@ async fn decide(
         CallOutcome::UnknownCommand => Err(no_such_command(version, cmd)),
         CallOutcome::Failed { msg } => Err(failed(module, msg)),
     }
+}
+
+/// The player's module data as `version` can read it: downgraded by the module's migrator if a
+/// newer version wrote it ([`migrator::readable_by`]); `None` if it needs nothing.
+async fn readable_data(
+    state: &AppState,
+    version: &ModuleVersion,
+    data: &ModuleData,
+) -> Result<Option<ModuleData>, ApiError> {
+    let module = &version.meta.name;
+    let migrator = state.registry.migrator(module);
+    if migrator.is_none() {
+        return Ok(None);
+    }
+    let limits = CallLimits {
+        deadline: state.config.call_timeout(module),
+        max_stuck: state.config.plugins.max_stuck_calls,
+    };
+    migrator::readable_by(version, migrator, state.registry.executor(), limits, data)
+        .await
+        .map_err(|e| failed(module, e.to_string()))
 }
 
 /// Calls the module ([`ModuleVersion::run_command`]: its deadline, its cap of stuck calls, its

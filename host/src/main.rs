@@ -42,6 +42,10 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         config: ConfigArgs,
+        /// Also check the library's saved-data migrations over this database's stored data of
+        /// the module (`sqlite:PATH`, `postgres://…`, `mysql://…`), as a swap would.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Print the effective configuration (every source applied, secrets redacted) as TOML.
     Config(ServeArgs),
@@ -129,7 +133,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Check { file, config } => check(&file, &config),
+        Command::Check {
+            file,
+            config,
+            database_url,
+        } => check(&file, &config, database_url.as_deref()),
         Command::Config(args) => print_config(&args),
         Command::Sign { key, files } => sign(&key, &files),
         Command::Keygen { key, public } => keygen(&key, public),
@@ -250,13 +258,22 @@ fn new_module(
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+fn check(file: &Path, args: &ConfigArgs, database_url: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = load_config(args)?;
+    let database = database_url
+        .map(|url| host::store::DatabaseUrl::parse(url, &config.paths.data_dir))
+        .transpose()
+        .context("--database-url")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let checked = runtime.block_on(host::check::check(file, &config, &logging::discard()));
+    let checked = runtime.block_on(host::check::check(
+        file,
+        &config,
+        &logging::discard(),
+        database.as_ref(),
+    ));
     match checked {
         Ok(checked) => {
             let meta = &checked.meta;
@@ -276,6 +293,20 @@ fn check(file: &Path, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 println!("refusals: {}", refusals.join(", "));
             }
             println!("saved-data schema: {}", meta.schema);
+            if let Some(report) = &checked.data_check {
+                let sample = if report.sampled {
+                    format!(
+                        " (a random sample of {} of {}: plugins.migration_check_max_players)",
+                        report.players, report.stored_players
+                    )
+                } else {
+                    String::new()
+                };
+                println!(
+                    "stored saved data: {} players checked up to schema {} and back{sample}",
+                    report.checked, meta.schema
+                );
+            }
             println!("sha256: {}", meta.sha256);
             if let Some(key) = &checked.signed_by {
                 println!("signed by: {key}");

@@ -7,6 +7,8 @@
 //! - [`services`] is what the host offers a module during a call;
 //! - [`executor`] is the fixed set of threads that run module code;
 //! - [`pipeline`] is the one way a library's bytes become a version that may serve;
+//! - [`data_check`] runs a swap's saved-data migrations over stored data before it is let in;
+//! - [`migrator`] downgrades a player's data of a newer schema after a step back;
 //! - [`registry`] holds the routing snapshot and the one path by which it changes;
 //! - [`retire`] drains, shuts down and unloads versions that no longer serve;
 //! - [`watcher`] reports changes in the plugins directory to the registry;
@@ -17,9 +19,11 @@
 pub mod archive;
 pub mod budget;
 pub mod call;
+pub mod data_check;
 pub mod events;
 pub mod executor;
 pub mod loader;
+pub mod migrator;
 pub mod pipeline;
 pub mod registry;
 pub mod retire;

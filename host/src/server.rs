@@ -173,8 +173,13 @@ impl Host {
             dir: config.paths.plugins_dir.display().to_string(),
             source,
         };
-        let registry = Registry::new(config.clone(), deps.clock.clone(), deps.log.clone())
-            .map_err(plugins_error)?;
+        let registry = Registry::new(
+            config.clone(),
+            deps.clock.clone(),
+            deps.log.clone(),
+            store.clone(),
+        )
+        .map_err(plugins_error)?;
         // Start-up is a rescan from empty: the same path every later change takes.
         let scan = registry.rescan().await.map_err(plugins_error)?;
         let registry = Arc::new(registry);

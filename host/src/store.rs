@@ -281,6 +281,20 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
+    /// Up to `limit` players' saved data of `module` (JSON text as stored), in player id order,
+    /// from the first id after `after` (`""`: from the first). For scans over one module's data
+    /// (a swap's saved-data check): reads what is committed, locks no player, holds no
+    /// transaction between pages.
+    async fn module_data_page(
+        &self,
+        module: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// How many players have saved data of `module`.
+    async fn module_data_count(&self, module: &str) -> Result<u64, StoreError>;
+
     /// Whether this process is the database's only user (as it is from the start). During a
     /// restart the old host and its successor share the embedded database for a moment; while
     /// they do, neither may answer from what it keeps in memory, as the other may have written

@@ -23,6 +23,8 @@ test("an operator grants gold with a reason and revokes the player's sessions", 
     await text(console_, '#modules tr[data-module="mall"] .refusals'),
     "1 not_enough_gold, 2 no_such_good, 3 bad_count",
   );
+  // Its saved-data schema (no migrator: nothing stepped back).
+  assert.equal(await text(console_, '#modules tr[data-module="mall"] .schema'), "1");
   await console_.fill("#who [name=operator]", "ops-ann");
   await screenshot(console_, "6-console");
 

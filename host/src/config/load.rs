@@ -171,6 +171,12 @@ impl Config {
         )?;
         range("session.recheck_secs", self.session.recheck_secs, 0, 3600)?;
         range("plugins.keep_versions", plugins.keep_versions as u64, 0, 16)?;
+        range(
+            "plugins.migration_check_max_players",
+            plugins.migration_check_max_players,
+            1,
+            1 << 40,
+        )?;
         range("store.pool_size", u64::from(self.store.pool_size), 1, 1000)?;
         range(
             "store.connect_timeout_ms",

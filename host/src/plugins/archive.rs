@@ -74,6 +74,15 @@ impl Archive {
             .collect()
     }
 
+    /// The library of the version before `serving_sha256`, and its sha256: what a rollback
+    /// would load. Changes nothing.
+    pub fn previous_of(&self, module: &str, serving_sha256: &str) -> Option<(PathBuf, String)> {
+        let kept = self.modules.get(module)?;
+        let serving = kept.iter().rposition(|k| k.sha256 == serving_sha256)?;
+        let previous = kept.get(serving.checked_sub(1)?)?.sha256.clone();
+        Some((self.path(module, &previous), previous))
+    }
+
     /// For a rollback from `serving_sha256`: forgets that version and returns the library of
     /// the one before it (which becomes the newest) and its sha256.
     pub fn take_previous(

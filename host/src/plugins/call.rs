@@ -121,6 +121,48 @@ impl ModuleVersion {
         cmd: Cmd,
         input: CallInput,
     ) -> Result<CallOutcome, CallError> {
+        let pinned = self.clone();
+        let outcome = self
+            .run_counted(executor, limits, move || {
+                pinned.call(cmd, &input.data, &input.player, &input.module_data)
+            })
+            .await?;
+        if !matches!(
+            outcome,
+            CallOutcome::Done { .. } | CallOutcome::Refused { .. }
+        ) {
+            self.stats.failed();
+        }
+        Ok(outcome)
+    }
+
+    /// Migrates one player's stored data to schema `to` ([`ModuleVersion::migrate`]) on an
+    /// `executor` thread under `limits`, counted as a call of this version like a command.
+    pub async fn run_migrate(
+        self: &Arc<Self>,
+        executor: &Executor,
+        limits: CallLimits,
+        stored: String,
+        to: u32,
+    ) -> Result<Result<String, String>, CallError> {
+        let pinned = self.clone();
+        let migrated = self
+            .run_counted(executor, limits, move || pinned.migrate(&stored, to))
+            .await?;
+        if migrated.is_err() {
+            self.stats.failed();
+        }
+        Ok(migrated)
+    }
+
+    /// Runs `job` (module code of this version) on an `executor` thread under `limits`, counted
+    /// among the version's calls, and as a failure if it has no outcome.
+    async fn run_counted<T: Send + 'static>(
+        &self,
+        executor: &Executor,
+        limits: CallLimits,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CallError> {
         let stats = &self.stats;
         let stuck = stats.stuck.load(Ordering::Acquire);
         if stuck >= limits.max_stuck {
@@ -130,25 +172,19 @@ impl ModuleVersion {
         stats.calls.fetch_add(1, Ordering::Relaxed);
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let _running = Running(stats);
-        let pinned = self.clone();
         let outcome = executor
-            .run_within(limits.deadline, &stats.stuck, limits.max_stuck, move || {
-                pinned.call(cmd, &input.data, &input.player, &input.module_data)
-            })
+            .run_within(limits.deadline, &stats.stuck, limits.max_stuck, job)
             .await;
-        if !matches!(
-            outcome,
-            Ok(CallOutcome::Done { .. } | CallOutcome::Refused { .. })
-        ) {
+        outcome.map_err(|e| {
             stats.failed();
-        }
-        outcome.map_err(|e| match e {
-            RunError::Closed(closed) => CallError::Closed(closed),
-            RunError::TooManyStuck(stuck) => CallError::TooManyStuck { stuck },
-            RunError::Overdue => CallError::Overdue {
-                deadline: limits.deadline,
-                stuck: stats.stuck.load(Ordering::Acquire),
-            },
+            match e {
+                RunError::Closed(closed) => CallError::Closed(closed),
+                RunError::TooManyStuck(stuck) => CallError::TooManyStuck { stuck },
+                RunError::Overdue => CallError::Overdue {
+                    deadline: limits.deadline,
+                    stuck: stats.stuck.load(Ordering::Acquire),
+                },
+            }
         })
     }
 }

@@ -31,6 +31,9 @@ pub enum EventKind {
     Rollback,
     /// A library was removed from the plugins directory.
     Remove,
+    /// A version's saved-data migrations passed the check over stored data (a refusal is a
+    /// `Refuse`).
+    Check,
 }
 
 impl EventKind {
@@ -46,6 +49,7 @@ impl EventKind {
             EventKind::Leak => "leak",
             EventKind::Rollback => "rollback",
             EventKind::Remove => "remove",
+            EventKind::Check => "check",
         }
     }
 }

@@ -56,6 +56,10 @@ impl Pipeline {
         &self.executor
     }
 
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Reads `file` once, through one descriptor: the bytes every later step judges.
     pub fn read(&self, file: &Path) -> Result<Opened, Refused> {
         Ok(trust::read(file)?)
@@ -111,6 +115,19 @@ impl Pipeline {
     /// finalizers, which are module code.
     async fn unload(&self, version: ModuleVersion) {
         let _ = self.executor.run(move || drop(version)).await;
+    }
+
+    /// Shuts down and drops an initialized version that was refused after [`Pipeline::open`]
+    /// (its saved-data check failed), on a module thread. A step of it still running past its
+    /// deadline holds the library until it returns.
+    pub async fn discard(&self, version: Arc<ModuleVersion>) {
+        let _ = self
+            .executor
+            .run(move || {
+                version.shutdown();
+                drop(version);
+            })
+            .await;
     }
 
     /// Runs `version`'s init hook under `plugins.init_timeout_ms`. An init that does not

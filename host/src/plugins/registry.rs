@@ -18,6 +18,7 @@ mod routes;
 pub use routes::Routes;
 
 use super::archive::Archive;
+use super::data_check::{DataCheckReport, DataChecks, Swap};
 use super::events::{Event, EventKind, EventLog};
 use super::executor::Executor;
 use super::pipeline::Pipeline;
@@ -26,11 +27,12 @@ use super::trust::Trust;
 use super::version::{ModuleVersion, Refused};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::store::Store;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 /// What one change did.
@@ -84,6 +86,11 @@ pub struct Registry {
     events: Arc<EventLog>,
     /// Serializes every change. A tokio mutex: a change awaits module threads while holding it.
     control: tokio::sync::Mutex<Control>,
+    /// Previous good versions' libraries, for rollback. Changed only under `control`; its own
+    /// std `Mutex` (never held across `.await`) lets the admin API read it while a change runs.
+    archive: Mutex<Archive>,
+    /// The saved-data checks of swaps between schemas, and their last reports.
+    data_checks: DataChecks,
     plugins_dir: PathBuf,
     log: slog::Logger,
 }
@@ -94,16 +101,16 @@ struct Control {
     generations: HashMap<String, u64>,
     /// The sha256 of the content last refused per file: not retried until the file changes.
     refused: HashMap<PathBuf, String>,
-    /// Previous good versions' libraries, for rollback.
-    archive: Archive,
 }
 
 impl Registry {
-    /// An empty registry with its executor started.
+    /// An empty registry with its executor started. `store` is what a swap between saved-data
+    /// schemas is checked against.
     pub fn new(
         config: Arc<Config>,
         clock: Arc<dyn Clock>,
         log: slog::Logger,
+        store: Arc<dyn Store>,
     ) -> std::io::Result<Registry> {
         let shadow_dir = config.paths.data_dir.join("shadow");
         // Shadow copies are unlinked once loaded; anything here was left by a crashed run.
@@ -120,6 +127,7 @@ impl Registry {
         let executor = Arc::new(Executor::start(config.plugins.workers)?);
         let plugins_dir = config.paths.plugins_dir.clone();
         let retirement = Arc::new(Retirement::new(config.drain_deadline()));
+        let data_checks = DataChecks::new(Some(store), config.plugins.migration_check_max_players);
         Ok(Registry {
             routes: ArcSwap::from_pointee(Routes::default()),
             pipeline: Pipeline::new(trust, executor, shadow_dir, config, clock, log.clone()),
@@ -128,8 +136,9 @@ impl Registry {
             control: tokio::sync::Mutex::new(Control {
                 generations: HashMap::new(),
                 refused: HashMap::new(),
-                archive,
             }),
+            archive: Mutex::new(archive),
+            data_checks,
             plugins_dir,
             log,
         })
@@ -138,6 +147,11 @@ impl Registry {
     /// The version serving `prefix` right now, pinned for the caller.
     pub fn route(&self, prefix: &str) -> Option<Arc<ModuleVersion>> {
         self.routes.load().by_prefix.get(prefix).cloned()
+    }
+
+    /// The migrator kept for module `name` ([`Routes::migrator`]), pinned for the caller.
+    pub fn migrator(&self, name: &str) -> Option<Arc<ModuleVersion>> {
+        self.routes.load().migrators.get(name).cloned()
     }
 
     /// The current routing snapshot.
@@ -169,8 +183,17 @@ impl Registry {
     }
 
     /// The previous versions kept for rollback of `module`, newest first: (version, sha256).
-    pub async fn history(&self, module: &str) -> Vec<(String, String)> {
-        self.control.lock().await.archive.previous(module)
+    pub fn history(&self, module: &str) -> Vec<(String, String)> {
+        self.archive().previous(module)
+    }
+
+    /// The last saved-data check of each module that had one (the admin API).
+    pub fn data_checks(&self) -> Vec<DataCheckReport> {
+        self.data_checks.reports()
+    }
+
+    fn archive(&self) -> MutexGuard<'_, Archive> {
+        self.archive.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Brings the served modules in line with the plugins directory: loads new and changed
@@ -197,7 +220,23 @@ impl Registry {
 
     /// Loads `file` beside what serves, and swaps it in if it passes every check.
     pub async fn load_file(&self, file: &Path) -> Change {
+        let control = self.control.lock().await;
+        self.load_file_locked(control, file).await
+    }
+
+    /// [`Registry::load_file`], trying again content that was refused (an operator's reload:
+    /// what was refused may pass now, its stored data fixed or its database back).
+    pub async fn reload_file(&self, file: &Path) -> Change {
         let mut control = self.control.lock().await;
+        control.refused.remove(file);
+        self.load_file_locked(control, file).await
+    }
+
+    async fn load_file_locked(
+        &self,
+        mut control: tokio::sync::MutexGuard<'_, Control>,
+        file: &Path,
+    ) -> Change {
         let opened = match self.pipeline.read(file) {
             Ok(opened) => opened,
             Err(e) => return self.refuse(&mut control, file, None, e.to_string()),
@@ -217,18 +256,12 @@ impl Registry {
         }
         let bytes = opened.bytes;
         match self
-            .open_checked(
-                &mut control,
-                file,
-                bytes.clone(),
-                &routes,
-                serving.as_deref(),
-            )
+            .open_checked(&mut control, file, bytes.clone(), &routes, serving.as_ref())
             .await
         {
             Ok(version) => {
                 control.refused.remove(file);
-                control.archive.keep(&version.meta, &bytes);
+                self.archive().keep(&version.meta, &bytes);
                 self.publish(version, serving, EventKind::Load)
             }
             Err(refused) => self.refuse(&mut control, file, Some(sha256), refused.to_string()),
@@ -244,6 +277,7 @@ impl Registry {
         };
         let mut next = Routes::clone(&routes);
         next.by_prefix.remove(&version.meta.prefix);
+        let migrator = next.migrators.remove(&version.meta.name);
         self.routes.store(Arc::new(next));
         slog::info!(self.log, "module removed"; "module" => &version.meta.name, "file" => %file.display());
         self.events.push(Event::about(
@@ -253,6 +287,9 @@ impl Registry {
         ));
         let module = version.meta.name.clone();
         self.retirement.retire(version);
+        if let Some(migrator) = migrator {
+            self.retirement.retire(migrator);
+        }
         Change::Removed { module }
     }
 
@@ -265,9 +302,11 @@ impl Registry {
             .by_name(module)
             .cloned()
             .ok_or_else(|| RollbackError::NotServing(module.to_owned()))?;
-        let (archived, sha256) = control
-            .archive
-            .take_previous(module, &serving.meta.sha256)
+        // Forgotten from the archive only once the rollback is done: a refused one changes
+        // nothing.
+        let (archived, sha256) = self
+            .archive()
+            .previous_of(module, &serving.meta.sha256)
             .ok_or_else(|| RollbackError::NothingKept(module.to_owned()))?;
         let bytes = std::fs::read(&archived).map_err(|source| RollbackError::Unreadable {
             file: archived.clone(),
@@ -284,6 +323,7 @@ impl Registry {
             .await
         {
             Ok(version) => {
+                self.archive().take_previous(module, &serving.meta.sha256);
                 // The rolled-back content stays out until the file holds something else.
                 control.refused.insert(file, serving.meta.sha256.clone());
                 Ok(self.publish(version, Some(serving), EventKind::Rollback))
@@ -293,19 +333,20 @@ impl Registry {
     }
 
     /// Opens `bytes` through the pipeline as the module of `file` (it may take the place of
-    /// `replacing`) and numbers it: its generation counts loads of its name since start.
+    /// `replacing`), checks the stored data if its saved-data schema is not `replacing`'s, and
+    /// numbers it: its generation counts loads of its name since start.
     async fn open_checked(
         &self,
         control: &mut Control,
         file: &Path,
         bytes: Vec<u8>,
         routes: &Routes,
-        replacing: Option<&ModuleVersion>,
-    ) -> Result<ModuleVersion, Refused> {
+        replacing: Option<&Arc<ModuleVersion>>,
+    ) -> Result<Arc<ModuleVersion>, Refused> {
         let leaked = self.retirement.leaked().len();
         let mut version = self
             .pipeline
-            .open(file, bytes, routes, replacing, leaked)
+            .open(file, bytes, routes, replacing.map(Arc::as_ref), leaked)
             .await?;
         let generation = control
             .generations
@@ -313,24 +354,98 @@ impl Registry {
             .or_default();
         *generation += 1;
         version.generation = *generation;
+        let version = Arc::new(version);
+        if let Some(serving) = replacing {
+            if let Err(refused) = self.check_saved_data(&version, serving, routes).await {
+                self.pipeline.discard(version).await;
+                return Err(refused);
+            }
+        }
         Ok(version)
     }
 
-    /// Swaps `version` in, in place of `replacing` (which then drains), and says so.
+    /// When `version` writes another saved-data schema than `serving`, checks the module's
+    /// stored data with the migrations between them ([`super::data_check`]).
+    async fn check_saved_data(
+        &self,
+        version: &Arc<ModuleVersion>,
+        serving: &Arc<ModuleVersion>,
+        routes: &Routes,
+    ) -> Result<(), Refused> {
+        if version.meta.schema == serving.meta.schema {
+            return Ok(());
+        }
+        let name = &version.meta.name;
+        // Of the versions involved, the one with the highest schema knows every step.
+        let migrator = [Some(version), Some(serving), routes.migrator(name)]
+            .into_iter()
+            .flatten()
+            .max_by_key(|v| v.meta.schema)
+            .expect("two versions at least")
+            .clone();
+        slog::info!(self.log, "checking stored saved data before the swap";
+            "module" => name, "schema" => version.meta.schema, "serving_schema" => serving.meta.schema);
+        let swap = Swap {
+            incoming: version,
+            serving_schema: serving.meta.schema,
+            migrator,
+            deadline: self.pipeline.config().call_timeout(name),
+        };
+        self.data_checks.run(self.pipeline.executor(), swap).await?;
+        let report = self
+            .data_checks
+            .reports()
+            .into_iter()
+            .find(|r| &r.module == name);
+        if let Some(report) = report {
+            let sampled = if report.sampled {
+                format!(
+                    " (a random sample of {} of {} players: plugins.migration_check_max_players)",
+                    report.players, report.stored_players
+                )
+            } else {
+                String::new()
+            };
+            self.events.push(Event::about(
+                EventKind::Check,
+                version,
+                format!(
+                    "saved data of {} players checked from schema {} to {} and back{sampled}",
+                    report.checked, report.from_schema, report.to_schema
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Swaps `version` in, in place of `replacing` (which then drains), and says so. When
+    /// `version` steps back to an older saved-data schema, the version with the highest schema
+    /// among `replacing` and the module's migrator stays loaded as its migrator; versions no
+    /// longer needed retire.
     fn publish(
         &self,
-        version: ModuleVersion,
+        version: Arc<ModuleVersion>,
         replacing: Option<Arc<ModuleVersion>>,
         kind: EventKind,
     ) -> Change {
-        let version = Arc::new(version);
         let mut next = Routes::clone(&self.routes());
         if let Some(old) = &replacing {
             next.by_prefix.remove(&old.meta.prefix);
         }
         next.by_prefix
             .insert(version.meta.prefix.clone(), version.clone());
+        let old_migrator = next.migrators.remove(&version.meta.name);
+        let migrator = [replacing.clone(), old_migrator.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|m| m.meta.schema > version.meta.schema)
+            .max_by_key(|m| m.meta.schema);
+        if let Some(migrator) = &migrator {
+            next.migrators
+                .insert(version.meta.name.clone(), migrator.clone());
+        }
         self.routes.store(Arc::new(next));
+        let kept = |v: &Arc<ModuleVersion>| migrator.as_ref().is_some_and(|m| Arc::ptr_eq(m, v));
         let (module, generation) = (version.meta.name.clone(), version.generation);
         let meta = &version.meta;
         let kind = if replacing.is_some() && kind == EventKind::Load {
@@ -347,14 +462,27 @@ impl Registry {
             &version,
             format!("serving from {}", meta.file.display()),
         ));
+        if let Some(old) = old_migrator.filter(|m| !kept(m)) {
+            self.retirement.retire(old);
+        }
         match replacing {
             Some(old) => {
+                let kept_as_migrator = if kept(&old) {
+                    format!(
+                        "; kept loaded to downgrade saved data of schema {} for it",
+                        old.meta.schema
+                    )
+                } else {
+                    String::new()
+                };
                 self.events.push(Event::about(
                     EventKind::Drain,
                     &old,
-                    format!("replaced by generation {generation}"),
+                    format!("replaced by generation {generation}{kept_as_migrator}"),
                 ));
-                self.retirement.retire(old);
+                if !kept(&old) {
+                    self.retirement.retire(old);
+                }
                 Change::Swapped { module, generation }
             }
             None => Change::Loaded { module, generation },
@@ -382,6 +510,7 @@ impl Registry {
     pub fn shutdown(&self, deadline: Instant) {
         let routes = self.routes.swap(Arc::new(Routes::default()));
         let mut versions = routes.versions();
+        versions.extend(routes.migrators.values().cloned());
         drop(routes);
         versions.extend(self.retirement.take_all());
         for version in versions {

@@ -135,6 +135,12 @@ pub enum Refused {
         name: String,
         other: PathBuf,
     },
+    #[error("{file}: module `{name}` not swapped in, what serves stays: {problem}")]
+    SavedData {
+        file: PathBuf,
+        name: String,
+        problem: String,
+    },
     #[error("{file}: not loaded: {reason}")]
     Budget {
         file: PathBuf,
@@ -195,6 +201,17 @@ impl ModuleVersion {
         };
         let handle = self.root.handle();
         CallOutcome::from(handle(self.services.as_host_ref(), call))
+    }
+
+    /// One player's saved data (JSON text, stamped as stored) migrated to schema `to` through
+    /// this version's migrations, stamped as it would be stored; or why not (a step failed or
+    /// panicked, a schema this version does not know). Runs module code.
+    pub fn migrate(&self, stored: &str, to: u32) -> Result<String, String> {
+        let migrate = self.root.migrate();
+        migrate(self.services.as_host_ref(), RStr::from_str(stored), to)
+            .into_result()
+            .map(RString::into_string)
+            .map_err(RString::into_string)
     }
 
     /// Runs the module's shutdown hook. Runs module code.

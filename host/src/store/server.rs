@@ -265,6 +265,33 @@ impl Store for ServerStore {
         }
     }
 
+    async fn module_data_page(
+        &self,
+        module: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(&self.sql.module_data_page)
+            .bind(module)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| Ok((text(row, 0)?, text(row, 1)?)))
+            .collect()
+    }
+
+    async fn module_data_count(&self, module: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query(&self.sql.count_module_data)
+            .bind(module)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(int(&row, 0)?.max(0) as u64)
+    }
+
     async fn player_details(&self, player_id: &str) -> Result<Option<PlayerDetails>, StoreError> {
         self.details(player_id).await
     }

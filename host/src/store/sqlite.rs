@@ -372,6 +372,44 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn module_data_page(
+        &self,
+        module: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (module, after) = (module.to_owned(), after.to_owned());
+        self.with_conn(move |conn| {
+            let mut select = conn
+                .prepare_cached(
+                    "SELECT player_id, data FROM module_data WHERE module = ?1 AND player_id > ?2 \
+                     ORDER BY player_id LIMIT ?3",
+                )
+                .map_err(db_error)?;
+            let rows = select
+                .query_map(params![module, after, limit], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn module_data_count(&self, module: &str) -> Result<u64, StoreError> {
+        let module = module.to_owned();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM module_data WHERE module = ?1",
+                [module],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|count| count.max(0) as u64)
+            .map_err(db_error)
+        })
+        .await
+    }
+
     async fn set_sole_user(&self, sole_user: bool) {
         let Some(cache) = self.cache.clone() else {
             return;

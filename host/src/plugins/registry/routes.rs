@@ -6,13 +6,22 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// One immutable routing snapshot: prefix to the version that serves it.
+/// One immutable routing snapshot: prefix to the version that serves it, and by module name
+/// the migrator kept for it (a version with a higher saved-data schema, which downgrades data
+/// the serving version cannot read: [`crate::plugins::migrator`]).
 #[derive(Default, Clone)]
 pub struct Routes {
     pub(super) by_prefix: HashMap<String, Arc<ModuleVersion>>,
+    pub(super) migrators: HashMap<String, Arc<ModuleVersion>>,
 }
 
 impl Routes {
+    /// The migrator kept for module `name`, if its serving version stepped back to an older
+    /// saved-data schema.
+    pub fn migrator(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
+        self.migrators.get(name)
+    }
+
     /// The serving versions, ordered by prefix.
     pub fn versions(&self) -> Vec<Arc<ModuleVersion>> {
         let mut versions: Vec<_> = self.by_prefix.values().cloned().collect();

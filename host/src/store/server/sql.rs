@@ -31,6 +31,9 @@ pub struct Sql {
     pub insert_audit: String,
     pub audit_of_player: String,
     pub audit_of_all: String,
+    /// A page of one module's saved data, in player id order (the saved-data check's scan).
+    pub module_data_page: String,
+    pub count_module_data: String,
     pub ping: String,
 }
 
@@ -91,6 +94,8 @@ impl Sql {
                 "SELECT {AUDIT_COLUMNS} FROM audit WHERE player_id = $1 ORDER BY id DESC LIMIT $2"
             ),
             audit_of_all: format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT $1"),
+            module_data_page: "SELECT player_id, data FROM module_data WHERE module = $1 AND player_id > $2 ORDER BY player_id LIMIT $3".into(),
+            count_module_data: "SELECT COUNT(*) FROM module_data WHERE module = $1".into(),
             ping: "SELECT 1".into(),
         }
     }
@@ -117,6 +122,8 @@ impl Sql {
             insert_audit: q(self.insert_audit),
             audit_of_player: q(self.audit_of_player),
             audit_of_all: q(self.audit_of_all),
+            module_data_page: q(self.module_data_page),
+            count_module_data: q(self.count_module_data),
             ping: self.ping,
         }
     }

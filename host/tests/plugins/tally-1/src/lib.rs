@@ -9,7 +9,7 @@ plugin_api::export_module! {
     name: "tally",
     prefix: "94",
     version: "1.0.0",
-    commands: { "9401" => bump, "9403" => peek },
+    commands: { "9401" => bump, "9403" => peek, "9405" => set },
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -30,4 +30,17 @@ fn bump(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
 fn peek(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
     let tally: Tally = ctx.saved();
     Ok(json!({ "schema": 1, "total": tally.count }))
+}
+
+#[derive(Deserialize)]
+struct SetCount {
+    count: u64,
+}
+
+/// 9405 `{"count": n}`: sets the count (how a test stores data a migration refuses).
+fn set(ctx: &mut Ctx<'_>, request: SetCount) -> Reply {
+    ctx.save(&Tally {
+        count: request.count,
+    });
+    Ok(json!({ "schema": 1, "total": request.count }))
 }

@@ -1,5 +1,6 @@
 //! Test-only module `tally` (prefix 94), saved-data schema 2: the next version of `tally-1`,
-//! keeping `{"total": n, "since_upgrade": m}` instead of `{"count": n}`, with its migration.
+//! keeping `{"total": n, "since_upgrade": m}` instead of `{"count": n}`, with its migration,
+//! which refuses a count over a million.
 
 use plugin_api::{Ctx, Reply};
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,13 @@ struct Tally {
     since_upgrade: u64,
 }
 
+/// The largest count schema 2 takes: a tally above it cannot be right.
+const MOST: u64 = 1_000_000;
+
 fn upgrade(old: TallyV1) -> Result<Tally, String> {
+    if old.count > MOST {
+        return Err(format!("a count of {} is over {MOST}", old.count));
+    }
     Ok(Tally {
         total: old.count,
         since_upgrade: 0,
