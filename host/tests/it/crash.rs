@@ -300,7 +300,8 @@ async fn read_state(
         gold: record["gold"].as_i64().unwrap(),
         items: items_of(record),
         name: record["name"].as_str().unwrap().to_owned(),
-        streak: details["modules"]["activity"]["streak"].as_u64(),
+        // Saved-data schema 2 of the activity module: the current run as a record.
+        streak: details["modules"]["activity"]["streak"]["days"].as_u64(),
     }
 }
 

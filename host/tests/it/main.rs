@@ -13,6 +13,7 @@ mod cors;
 mod databases;
 mod behind_nginx;
 mod crash;
+mod demo_migration;
 mod deploy;
 mod docs;
 mod faults;
