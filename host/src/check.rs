@@ -106,8 +106,9 @@ pub async fn check(
                 let swap = Swap {
                     incoming: &version,
                     serving_schema: meta.schema,
-                    migrator: version.clone(),
+                    newer: None,
                     deadline: config.call_timeout(&meta.name),
+                    deadline_setting: config.call_timeout_setting(&meta.name),
                 };
                 let checked = checks.run(&executor, swap).await;
                 pipeline.discard(version).await;

@@ -342,6 +342,15 @@ impl Config {
         Duration::from_millis(self.call_timeout_ms(module))
     }
 
+    /// The setting [`Config::call_timeout`] comes from, for messages that tell what to change.
+    pub fn call_timeout_setting(&self, module: &str) -> String {
+        if self.plugins.call_timeout_ms_per_module.contains_key(module) {
+            format!("plugins.call_timeout_ms_per_module.{module}")
+        } else {
+            "plugins.call_timeout_ms".to_owned()
+        }
+    }
+
     pub fn call_timeout_ms(&self, module: &str) -> u64 {
         let plugins = &self.plugins;
         plugins

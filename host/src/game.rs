@@ -6,7 +6,8 @@
 //! transaction, only if the module succeeded and only if something changed.
 
 use crate::error::ApiError;
-use crate::plugins::{migrator, CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
+use crate::plugins::migrator::{self, DowngradeError};
+use crate::plugins::{CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
@@ -118,9 +119,12 @@ pub async fn run_command(
 ) -> Result<CommandReply, ApiError> {
     let player_id = caller.player_id.as_str();
     let cmd = request.cmd;
-    let version = state.registry.route(cmd.prefix()).ok_or_else(|| {
-        ApiError::NoSuchCommand(format!("no module serves commands {}xx", cmd.prefix()))
-    })?;
+    let (version, migrator) = state
+        .registry
+        .route_with_migrator(cmd.prefix())
+        .ok_or_else(|| {
+            ApiError::NoSuchCommand(format!("no module serves commands {}xx", cmd.prefix()))
+        })?;
     if !version.serves(cmd) {
         return Err(no_such_command(&version, cmd));
     }
@@ -140,7 +144,7 @@ pub async fn run_command(
     };
     // Data a newer version wrote before a step back is downgraded first (and stored so when
     // the turn commits).
-    let downgraded = match readable_data(state, &version, &turn.module_data).await {
+    let downgraded = match readable_data(state, &version, cmd, migrator, &turn.module_data).await {
         Ok(downgraded) => downgraded,
         Err(e) => {
             turn.abandon().await;
@@ -239,25 +243,38 @@ async fn decide(
     }
 }
 
-/// The player's module data as `version` can read it: downgraded by the module's migrator if a
-/// newer version wrote it ([`migrator::readable_by`]); `None` if it needs nothing.
+/// The player's module data as `version` can read it: downgraded by the module's `migrator`
+/// if a newer version wrote it ([`migrator::readable_by`]); `None` if it needs nothing.
 async fn readable_data(
     state: &AppState,
     version: &ModuleVersion,
+    cmd: Cmd,
+    migrator: Option<Arc<ModuleVersion>>,
     data: &ModuleData,
 ) -> Result<Option<ModuleData>, ApiError> {
-    let module = &version.meta.name;
-    let migrator = state.registry.migrator(module);
-    if migrator.is_none() {
+    let Some(migrator) = migrator else {
         return Ok(None);
+    };
+    let limits = call_limits(state, &migrator.meta.name);
+    let readable = migrator::readable_by(
+        version,
+        Some(migrator.clone()),
+        state.registry.executor(),
+        limits,
+        data,
+    );
+    match readable.await {
+        Ok(downgraded) => Ok(downgraded),
+        Err(DowngradeError::Call(e)) => Err(call_failed(state, &migrator, cmd, limits, e)),
+        Err(step) => Err(failed(&version.meta.name, step.to_string())),
     }
-    let limits = CallLimits {
+}
+
+fn call_limits(state: &AppState, module: &str) -> CallLimits {
+    CallLimits {
         deadline: state.config.call_timeout(module),
         max_stuck: state.config.plugins.max_stuck_calls,
-    };
-    migrator::readable_by(version, migrator, state.registry.executor(), limits, data)
-        .await
-        .map_err(|e| failed(module, e.to_string()))
+    }
 }
 
 /// Calls the module ([`ModuleVersion::run_command`]: its deadline, its cap of stuck calls, its
@@ -270,30 +287,38 @@ async fn call_module(
     player: &Player,
     module_data: &ModuleData,
 ) -> Result<CallOutcome, ApiError> {
-    let module = &version.meta.name;
-    let limits = CallLimits {
-        deadline: state.config.call_timeout(module),
-        max_stuck: state.config.plugins.max_stuck_calls,
-    };
+    let limits = call_limits(state, &version.meta.name);
     let input = CallInput {
         data: Value::Object(data).to_string(),
         player: serde_json::to_string(player).expect("a player record serializes"),
         module_data: Value::Object(module_data.clone()).to_string(),
     };
     let executor = state.registry.executor();
-    match version.run_command(executor, limits, cmd, input).await {
-        Ok(outcome) => Ok(outcome),
-        Err(CallError::Closed(closed)) => {
-            Err(ApiError::unavailable("the host is shutting down", closed))
-        }
-        Err(e @ CallError::TooManyStuck { .. }) => Err(ApiError::unavailable(
+    version
+        .run_command(executor, limits, cmd, input)
+        .await
+        .map_err(|e| call_failed(state, version, cmd, limits, e))
+}
+
+/// The client's error for a call of `version` that has no outcome (-6, -7), logged.
+fn call_failed(
+    state: &AppState,
+    version: &ModuleVersion,
+    cmd: Cmd,
+    limits: CallLimits,
+    error: CallError,
+) -> ApiError {
+    let module = &version.meta.name;
+    match error {
+        CallError::Closed(closed) => ApiError::unavailable("the host is shutting down", closed),
+        e @ CallError::TooManyStuck { .. } => ApiError::unavailable(
             format!("module `{module}` is not answering: try again later"),
             format!(
                 "version {}: {e} (plugins.max_stuck_calls)",
                 version.meta.version
             ),
-        )),
-        Err(CallError::Overdue { deadline, stuck }) => {
+        ),
+        CallError::Overdue { deadline, stuck } => {
             let timeout_ms = deadline.as_millis() as u64;
             slog::warn!(state.log, "module call past its deadline (one that started runs on)";
                 "module" => module, "version" => &version.meta.version, "cmd" => %cmd,
@@ -302,10 +327,10 @@ async fn call_module(
                 slog::error!(state.log, "module unhealthy: its commands are refused until its calls return";
                     "module" => module, "version" => &version.meta.version, "stuck_calls" => stuck);
             }
-            Err(ApiError::Timeout {
+            ApiError::Timeout {
                 module: module.clone(),
                 timeout_ms,
-            })
+            }
         }
     }
 }

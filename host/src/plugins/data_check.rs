@@ -1,31 +1,33 @@
 //! The saved-data check of a swap between saved-data schemas: before a version whose schema
-//! differs from the serving version's may serve, the migrations between the two schemas are
-//! run over the module's stored data, and the version is refused if any player's data fails.
+//! differs from the serving version's may serve, its migrations are run over the module's
+//! stored data, and the version is refused if any player's data fails.
 //!
-//! The check runs with whichever of the two versions has the higher schema (the `migrator`:
-//! only it knows the migrations between them), through its root module's `migrate`. For each
-//! player's stored data, of schema `s`:
-//! - up to the migrator's schema and back down to `s`, which must succeed and give back the
-//!   stored data unchanged (a migration that loses or alters data on the way up is caught
-//!   here, before any player's data is written by the new version);
-//! - when the other version's schema is lower than `s` (a rollback, or a swap to an older
-//!   library), down to that schema too, which must succeed: it is what the request path does
-//!   for that player once the older version serves ([`super::migrator`]).
+//! For each player's stored data, of schema `s`, with `i` the incoming version's schema:
+//! - `s <= i`: the incoming version takes it up to `i` and back down to `s`, through its root
+//!   module's `migrate`; both must succeed and give back the stored data (keys it adds with
+//!   empty values, `#[serde(default)]` fields, aside). A migration that fails on or alters
+//!   data is caught before the version writes any player's data.
+//! - `s > i` (a rollback, or a swap to an older library): the data must go down to `i` with
+//!   the loaded version of the highest schema (the serving one, or the module's migrator),
+//!   which is what the request path does for that player once the incoming version serves
+//!   ([`super::migrator`]).
 //!
 //! It reads the store a page at a time, locks no player and writes nothing, so the serving
-//! version serves throughout; each player's steps run as one job on a module thread under the
-//! module's call deadline, like a command. Above `plugins.migration_check_max_players` players
-//! it checks a random sample of that many: player ids are random, so the players after a
-//! random id are a uniform sample. Its progress and outcome are kept per module for the admin
-//! API ([`DataChecks::reports`]).
+//! version serves throughout; it sees the data as it is while it runs (what the serving
+//! version writes afterwards is not checked). Each player's steps run as one job on a module
+//! thread under the module's call deadline, like a command. Above
+//! `plugins.migration_check_max_players` players it checks a random sample of that many:
+//! player ids are random, so the players after a random id are a uniform sample. Its progress
+//! and outcome are kept per module for the admin API ([`DataChecks::reports`]).
 
 use super::executor::{Executor, RunError};
 use super::version::{ModuleVersion, Refused};
-use crate::store::{ModuleData, Store};
+use crate::store::{ModuleData, Store, StoreError};
 use plugin_api::abi::SCHEMA_KEY;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,8 +79,10 @@ pub struct DataCheckReport {
     pub sampled: bool,
     pub checked: u64,
     pub failed: u64,
-    /// The first player whose data failed, and why; or why the check could not finish.
+    /// The first player whose data failed, and why.
     pub first_failure: Option<Failure>,
+    /// Why the check could not finish, if it did not.
+    pub aborted: Option<String>,
     pub started_at_ms: u64,
     pub finished_at_ms: Option<u64>,
 }
@@ -101,15 +105,18 @@ pub struct DataChecks {
 
 /// The swap a check is for.
 pub struct Swap<'a> {
-    /// The version that would serve.
-    pub incoming: &'a ModuleVersion,
-    /// The schema of the data the serving version writes (the incoming one's own for a first
-    /// load).
+    /// The version that would serve; it checks the data at or below its own schema.
+    pub incoming: &'a Arc<ModuleVersion>,
+    /// The schema of the data the serving version writes (the incoming one's own when there
+    /// is none: `game-host check`).
     pub serving_schema: u32,
-    /// Of the two versions, the one with the higher schema: it runs every step.
-    pub migrator: Arc<ModuleVersion>,
-    /// How long one player's steps may take (the module's call deadline).
+    /// The loaded version of the highest schema above the incoming one's, if any (the serving
+    /// version, or the module's migrator): it downgrades data newer than the incoming one reads.
+    pub newer: Option<Arc<ModuleVersion>>,
+    /// How long one player's steps may take (the module's call deadline), and the setting
+    /// that says so.
     pub deadline: Duration,
+    pub deadline_setting: String,
 }
 
 impl DataChecks {
@@ -149,24 +156,42 @@ impl DataChecks {
                 checked: 0,
                 failed: 0,
                 first_failure: None,
+                aborted: None,
                 started_at_ms: now_ms(),
                 finished_at_ms: None,
             },
         );
-        let lower = swap.serving_schema.min(meta.schema);
+        let stuck = Arc::new(AtomicU64::new(0));
+        let (deadline, deadline_setting) = (swap.deadline, swap.deadline_setting.as_str());
+        let check_one = |player_id: String, stored: String| {
+            let (incoming, newer) = (swap.incoming.clone(), swap.newer.clone());
+            let job = move || round_trip(&incoming, newer.as_deref(), &stored);
+            let stuck = stuck.clone();
+            async move {
+                match executor.run_within(deadline, &stuck, 1, job).await {
+                    Ok(verdict) => Ok(verdict),
+                    Err(RunError::Closed(_)) => Err("the host is shutting down".to_owned()),
+                    Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(format!(
+                        "the migration steps of player {player_id} did not return within {} ms ({})",
+                        deadline.as_millis(),
+                        deadline_setting
+                    )),
+                }
+            }
+        };
         let outcome = self
-            .scan(store.as_ref(), executor, &swap, lower, &module)
+            .scan(store.as_ref(), &module, random_id(), check_one)
             .await;
         let report = self.update(&module, |report| {
             report.finished_at_ms = Some(now_ms());
-            match &outcome {
-                Ok(()) if report.failed == 0 => report.state = CheckState::Passed,
-                Ok(()) => report.state = CheckState::Failed,
+            report.state = match &outcome {
+                Ok(()) if report.failed == 0 => CheckState::Passed,
+                Ok(()) => CheckState::Failed,
                 Err(why) => {
-                    report.state = CheckState::Aborted;
-                    report.first_failure.get_or_insert_with(|| why.clone());
+                    report.aborted = Some(why.clone());
+                    CheckState::Aborted
                 }
-            }
+            };
         });
         match report.state {
             CheckState::Passed | CheckState::Running => Ok(()),
@@ -178,70 +203,54 @@ impl DataChecks {
         }
     }
 
-    /// Reads the module's stored data a page at a time and checks each player's; `Err` when
-    /// the check cannot go on (the database failed, a step is stuck).
-    async fn scan(
+    /// Reads the module's stored data a page at a time and has `check_one` judge each
+    /// player's: `Ok(verdict)` counts it, `Err` ends the check (a step stuck, the host
+    /// stopping), as does a database that fails. A sample starts after `sample_start` and
+    /// wraps around once.
+    async fn scan<F, Fut>(
         &self,
         store: &dyn Store,
-        executor: &Executor,
-        swap: &Swap<'_>,
-        lower: u32,
         module: &str,
-    ) -> Result<(), Failure> {
-        let unreadable = |e: crate::store::StoreError| Failure {
-            player_id: String::new(),
-            reason: format!(
-                "the stored data could not be read: {e}; try again once the database answers"
-            ),
+        sample_start: String,
+        mut check_one: F,
+    ) -> Result<(), String>
+    where
+        F: FnMut(String, String) -> Fut,
+        Fut: Future<Output = Result<Result<(), String>, String>>,
+    {
+        let unreadable = |e: StoreError| {
+            format!(
+                "the stored data could not be read: {e}; once the database answers, reload the module (POST /admin/modules/{module}/reload)"
+            )
         };
         let stored = store.module_data_count(module).await.map_err(unreadable)?;
         let players = stored.min(self.max_players);
         let sampled = players < stored;
-        // A sample starts after a random id (ids are random) and wraps around once.
-        let start = if sampled { random_id() } else { String::new() };
         self.update(module, |report| {
             (report.stored_players, report.players, report.sampled) = (stored, players, sampled);
         });
-        let stuck = Arc::new(AtomicU64::new(0));
+        let start = if sampled { sample_start } else { String::new() };
         let (mut after, mut wrapped, mut checked) = (start.clone(), false, 0u64);
-        while checked < players {
+        loop {
             let page = store
                 .module_data_page(module, &after, PAGE)
                 .await
                 .map_err(unreadable)?;
             let Some((last, _)) = page.last() else {
-                if wrapped || start.is_empty() {
-                    break; // every stored player was read
+                if wrapped || !sampled {
+                    return Ok(()); // every stored player was read
                 }
                 (after, wrapped) = (String::new(), true);
                 continue;
             };
             after = last.clone();
-            for (player_id, stored) in page {
-                if checked == players || (wrapped && player_id > start) {
+            for (player_id, data) in page {
+                // A full scan reads to the end: players added meanwhile do not cut it short.
+                if sampled && (checked == players || (wrapped && player_id > start)) {
                     return Ok(());
                 }
                 checked += 1;
-                let migrator = swap.migrator.clone();
-                let job = move || round_trip(&migrator, &stored, lower);
-                let verdict = match executor.run_within(swap.deadline, &stuck, 1, job).await {
-                    Ok(verdict) => verdict,
-                    Err(RunError::Closed(_)) => {
-                        return Err(Failure {
-                            player_id,
-                            reason: "the host is shutting down".into(),
-                        })
-                    }
-                    Err(RunError::Overdue | RunError::TooManyStuck(_)) => {
-                        return Err(Failure {
-                            player_id,
-                            reason: format!(
-                                "a migration step did not return within {} ms (the module's call deadline)",
-                                swap.deadline.as_millis()
-                            ),
-                        })
-                    }
-                };
+                let verdict = check_one(player_id.clone(), data).await?;
                 self.update(module, |report| {
                     report.checked = checked;
                     if let Err(reason) = verdict {
@@ -253,7 +262,6 @@ impl DataChecks {
                 });
             }
         }
-        Ok(())
     }
 
     /// Changes the module's report under the lock and returns a copy of it.
@@ -274,8 +282,13 @@ impl DataChecks {
     }
 }
 
-/// One player's stored data through `migrator`'s steps (the module's docs); runs module code.
-fn round_trip(migrator: &ModuleVersion, stored: &str, lower: u32) -> Result<(), String> {
+/// One player's stored data through the steps the swap needs (the module's docs); runs module
+/// code.
+fn round_trip(
+    incoming: &ModuleVersion,
+    newer: Option<&ModuleVersion>,
+    stored: &str,
+) -> Result<(), String> {
     let as_stored = |text: &str| match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(mut data)) => {
             let schema = stored_schema(&data)?;
@@ -285,34 +298,71 @@ fn round_trip(migrator: &ModuleVersion, stored: &str, lower: u32) -> Result<(), 
         _ => Err(format!("it is not a JSON object: {}", quoted(text))),
     };
     let (schema, data) = as_stored(stored)?;
-    let top = migrator.meta.schema;
     if data.is_empty() {
         return Ok(()); // nothing saved: of every schema
     }
+    let top = incoming.meta.schema;
     if schema > top {
-        return Err(format!(
-            "it is of schema {schema}, newer than both versions (schema {top} at most)"
-        ));
+        let Some(newer) = newer.filter(|v| v.meta.schema >= schema) else {
+            let most = newer.map_or(top, |v| v.meta.schema);
+            return Err(format!(
+                "it is of schema {schema}, newer than any version loaded (schema {most} at most)"
+            ));
+        };
+        return newer
+            .migrate(stored, top)
+            .map(drop)
+            .map_err(|e| format!("downgrading it from schema {schema} to {top}: {e}"));
     }
-    let up = migrator
+    let up = incoming
         .migrate(stored, top)
         .map_err(|e| format!("upgrading it from schema {schema} to {top}: {e}"))?;
-    let back = migrator
+    let back = incoming
         .migrate(&up, schema)
         .map_err(|e| format!("downgrading it from schema {top} back to {schema}: {e}"))?;
-    if as_stored(&back)?.1 != data {
+    if !comes_back(&Value::Object(data), &Value::Object(as_stored(&back)?.1)) {
         return Err(format!(
             "it does not come back the same from schema {top} to {schema}: stored {}, back {}",
             quoted(stored),
             quoted(&back)
         ));
     }
-    if lower < schema {
-        migrator
-            .migrate(&up, lower)
-            .map_err(|e| format!("downgrading it from schema {top} to {lower}: {e}"))?;
-    }
     Ok(())
+}
+
+/// Whether `back` holds everything `stored` holds: each key with a value that comes back,
+/// numbers equal by value (`1` and `1.0`), and nothing else but keys with empty values (those
+/// a `#[serde(default)]` field or an `Option` adds: null, 0, false, "", [], {}).
+pub fn comes_back(stored: &Value, back: &Value) -> bool {
+    match (stored, back) {
+        (Value::Object(stored), Value::Object(back)) => {
+            stored
+                .iter()
+                .all(|(key, value)| back.get(key).is_some_and(|b| comes_back(value, b)))
+                && back
+                    .iter()
+                    .all(|(key, value)| stored.contains_key(key) || is_empty(value))
+        }
+        (Value::Array(stored), Value::Array(back)) => {
+            stored.len() == back.len() && stored.iter().zip(back).all(|(s, b)| comes_back(s, b))
+        }
+        (Value::Number(stored), Value::Number(back)) => {
+            stored == back || (stored.as_f64().is_some() && stored.as_f64() == back.as_f64())
+        }
+        _ => stored == back,
+    }
+}
+
+/// A value a default adds: null, 0, false, "", [], {}.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 /// What a refusal says of a check that did not pass.
@@ -331,19 +381,15 @@ fn refusal_text(report: &DataCheckReport) -> String {
         report.from_schema.max(report.to_schema)
     );
     let example = report.first_failure.as_ref().map_or(String::new(), |f| {
-        if f.player_id.is_empty() {
-            f.reason.clone()
-        } else {
-            format!("player {}: {}", f.player_id, quoted(&f.reason))
-        }
+        format!("player {}: {}", f.player_id, quoted(&f.reason))
     });
-    match report.state {
-        CheckState::Aborted => format!(
-            "the check of its saved-data migrations ({between}) could not finish after {} of {of} players: {example}",
+    match (&report.state, &report.aborted) {
+        (CheckState::Aborted, Some(why)) => format!(
+            "the check of its saved-data migrations ({between}) could not finish after {} of {of} players: {why}",
             report.checked
         ),
         _ => format!(
-            "its saved-data migrations ({between}) fail on the stored data of {} of {of} players checked, for example {example}: fix the migration (docs/modules.md, \"Saved data that changes shape\")",
+            "its saved-data migrations ({between}) fail on the stored data of {} of {of} players checked, for example {example}: fix the migration (docs/modules.md, \"Saved data that changes shape\"), or the player's data, then ship it again or reload the module",
             report.failed
         ),
     }
@@ -371,3 +417,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+#[cfg(test)]
+mod tests;

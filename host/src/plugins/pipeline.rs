@@ -117,10 +117,13 @@ impl Pipeline {
         let _ = self.executor.run(move || drop(version)).await;
     }
 
-    /// Shuts down and drops an initialized version that was refused after [`Pipeline::open`]
-    /// (its saved-data check failed), on a module thread. A step of it still running past its
-    /// deadline holds the library until it returns.
+    /// Shuts down and drops an initialized version that will not serve (`game-host check`'s),
+    /// on a module thread. If a call of it still runs past its deadline, its shutdown hook does
+    /// not run (the hook follows the last call), and that call drops it when it returns.
     pub async fn discard(&self, version: Arc<ModuleVersion>) {
+        let Ok(version) = Arc::try_unwrap(version) else {
+            return;
+        };
         let _ = self
             .executor
             .run(move || {

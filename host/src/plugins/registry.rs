@@ -149,6 +149,21 @@ impl Registry {
         self.routes.load().by_prefix.get(prefix).cloned()
     }
 
+    /// The version serving `prefix` and its module's migrator ([`Routes::migrator`]), from one
+    /// snapshot, pinned for the caller.
+    pub fn route_with_migrator(
+        &self,
+        prefix: &str,
+    ) -> Option<(Arc<ModuleVersion>, Option<Arc<ModuleVersion>>)> {
+        let routes = self.routes.load();
+        let version = routes.by_prefix.get(prefix)?.clone();
+        let migrator = match routes.migrators.is_empty() {
+            true => None,
+            false => routes.migrators.get(&version.meta.name).cloned(),
+        };
+        Some((version, migrator))
+    }
+
     /// The migrator kept for module `name` ([`Routes::migrator`]), pinned for the caller.
     pub fn migrator(&self, name: &str) -> Option<Arc<ModuleVersion>> {
         self.routes.load().migrators.get(name).cloned()
@@ -357,7 +372,8 @@ impl Registry {
         let version = Arc::new(version);
         if let Some(serving) = replacing {
             if let Err(refused) = self.check_saved_data(&version, serving, routes).await {
-                self.pipeline.discard(version).await;
+                // Retirement runs its shutdown hook only once no step of it runs any more.
+                self.retirement.retire(version);
                 return Err(refused);
             }
         }
@@ -372,24 +388,28 @@ impl Registry {
         serving: &Arc<ModuleVersion>,
         routes: &Routes,
     ) -> Result<(), Refused> {
-        if version.meta.schema == serving.meta.schema {
+        let name = &version.meta.name;
+        // A library that now declares another module has none of this one's data to read.
+        if version.meta.schema == serving.meta.schema || &serving.meta.name != name {
             return Ok(());
         }
-        let name = &version.meta.name;
-        // Of the versions involved, the one with the highest schema knows every step.
-        let migrator = [Some(version), Some(serving), routes.migrator(name)]
+        // Data newer than the incoming version reads is downgraded by the loaded version of the
+        // highest schema above it (on a tie, the serving one: it is what wrote the data).
+        let newer = [routes.migrator(name), Some(serving)]
             .into_iter()
             .flatten()
+            .filter(|v| v.meta.schema > version.meta.schema)
             .max_by_key(|v| v.meta.schema)
-            .expect("two versions at least")
-            .clone();
+            .cloned();
         slog::info!(self.log, "checking stored saved data before the swap";
             "module" => name, "schema" => version.meta.schema, "serving_schema" => serving.meta.schema);
+        let config = self.pipeline.config();
         let swap = Swap {
             incoming: version,
             serving_schema: serving.meta.schema,
-            migrator,
-            deadline: self.pipeline.config().call_timeout(name),
+            newer,
+            deadline: config.call_timeout(name),
+            deadline_setting: config.call_timeout_setting(name),
         };
         self.data_checks.run(self.pipeline.executor(), swap).await?;
         let report = self
@@ -434,15 +454,20 @@ impl Registry {
         }
         next.by_prefix
             .insert(version.meta.prefix.clone(), version.clone());
-        let old_migrator = next.migrators.remove(&version.meta.name);
-        let migrator = [replacing.clone(), old_migrator.clone()]
+        let name = &version.meta.name;
+        // A library that declares another module than the one it replaces: the old module's
+        // migrator leaves with it, and it is not the new module's migrator.
+        let renamed = replacing.as_ref().filter(|old| &old.meta.name != name);
+        let orphan = renamed.and_then(|old| next.migrators.remove(&old.meta.name));
+        let old_migrator = next.migrators.remove(name);
+        let predecessor = replacing.clone().filter(|old| &old.meta.name == name);
+        let migrator = [predecessor, old_migrator.clone()]
             .into_iter()
             .flatten()
             .filter(|m| m.meta.schema > version.meta.schema)
             .max_by_key(|m| m.meta.schema);
         if let Some(migrator) = &migrator {
-            next.migrators
-                .insert(version.meta.name.clone(), migrator.clone());
+            next.migrators.insert(name.clone(), migrator.clone());
         }
         self.routes.store(Arc::new(next));
         let kept = |v: &Arc<ModuleVersion>| migrator.as_ref().is_some_and(|m| Arc::ptr_eq(m, v));
@@ -462,8 +487,10 @@ impl Registry {
             &version,
             format!("serving from {}", meta.file.display()),
         ));
-        if let Some(old) = old_migrator.filter(|m| !kept(m)) {
-            self.retirement.retire(old);
+        for old in [old_migrator, orphan].into_iter().flatten() {
+            if !kept(&old) {
+                self.retirement.retire(old);
+            }
         }
         match replacing {
             Some(old) => {

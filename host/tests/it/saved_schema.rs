@@ -6,8 +6,8 @@
 //! 1 is upgraded when read; after the rollback, schema 2 stays loaded as the migrator and what
 //! it wrote is downgraded for schema 1. Before each swap the stored data is checked both ways:
 //! one player whose data the migration refuses keeps schema 2 out, says who, and leaves schema
-//! 1 serving; `game-host check --database-url` runs the same check. On SQLite, PostgreSQL and
-//! MariaDB (the store keeps the schema in the data itself).
+//! 1 serving, as does a step past its deadline; `game-host check --database-url` runs the same
+//! check. On SQLite, PostgreSQL and MariaDB (the store keeps the schema in the data itself).
 //!
 //! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
@@ -398,6 +398,41 @@ async fn check_runs_the_swap_check_over_a_database_given_to_it(db: ScratchDb) {
     assert!(
         stdout.contains("stored saved data: 2 players checked up to schema 2 and back"),
         "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_step_past_the_deadline_ends_the_check_and_keeps_the_new_schema_out() {
+    crate::databases::with_db(crate::databases::Backend::Sqlite, slow_step).await
+}
+
+async fn slow_step(db: ScratchDb) {
+    let host = host_on(&db, |config| config.plugins.call_timeout_ms = 300).await;
+    let (_, a) = host.login("a").await;
+    host.ok(&a, "9401", json!({})).await;
+    let (slow_id, slow) = host.login("slow").await;
+    host.ok(&slow, "9405", json!({ "count": 999_999 })).await;
+
+    ship(&host.dirs.plugins(), 2);
+    let check = finished_check(&host).await;
+    assert_eq!(check["state"], "aborted", "{check}");
+    let why = check["aborted"].as_str().unwrap();
+    for part in [
+        slow_id.as_str(),
+        "did not return within 300 ms",
+        "plugins.call_timeout_ms",
+    ] {
+        assert!(why.contains(part), "`{part}` missing: {why}");
+    }
+    // Schema 1 serves on, for both players.
+    assert_eq!(tally(&host).await["schema"], 1);
+    assert_eq!(
+        host.ok(&a, "9401", json!({})).await,
+        json!({ "schema": 1, "total": 2 })
+    );
+    assert_eq!(
+        peek(&host, &slow).await.unwrap(),
+        json!({ "schema": 1, "total": 999_999 })
     );
 }
 

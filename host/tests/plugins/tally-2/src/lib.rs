@@ -1,6 +1,6 @@
 //! Test-only module `tally` (prefix 94), saved-data schema 2: the next version of `tally-1`,
 //! keeping `{"total": n, "since_upgrade": m}` instead of `{"count": n}`, with its migration,
-//! which refuses a count over a million.
+//! which refuses a count over a million and takes 3 s over a count of 999 999.
 
 use plugin_api::{Ctx, Reply};
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,13 @@ struct Tally {
 /// The largest count schema 2 takes: a tally above it cannot be right.
 const MOST: u64 = 1_000_000;
 
+/// A count whose upgrade takes this long: a step slower than any deadline a test sets.
+const SLOW: (u64, std::time::Duration) = (999_999, std::time::Duration::from_secs(3));
+
 fn upgrade(old: TallyV1) -> Result<Tally, String> {
+    if old.count == SLOW.0 {
+        std::thread::sleep(SLOW.1);
+    }
     if old.count > MOST {
         return Err(format!("a count of {} is over {MOST}", old.count));
     }
