@@ -97,6 +97,7 @@ static MALL_IN_PROCESS: ModuleDef = ModuleDef {
     bad_request: plugin_api::BAD_REQUEST,
     schema: 1,
     migrations: &[],
+    tables: None,
     init: None,
     shutdown: None,
 };
@@ -172,6 +173,7 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         data: command.data.into(),
         player: PLAYER.into(),
         module_data: MODULE_DATA.into(),
+        tables: 0,
     };
     // The host services a version gets, with the log discarded as `mall_library` does.
     let services =

@@ -29,7 +29,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{ROption, RResult, RStr, RString, RVec},
+    std_types::{ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -59,9 +59,40 @@ pub struct ModuleRoot {
     /// schema `to`, through the module's declared migrations; returns it stamped with `to`, as
     /// it would be stored. The host calls it to check a swap's migrations over stored data, and
     /// on a version that stepped back to an older schema, to downgrade data it cannot read.
-    #[sabi(last_prefix_field)]
     pub migrate:
         extern "C" fn(host: HostRef<'_>, data: RStr<'_>, to: u32) -> RResult<RString, RString>,
+    /// Reads the module's data tables (the files of `plugins/<module>.tables/`, by name) with
+    /// its table reader; returns the id under which the library keeps the value it read, for
+    /// [`CommandCall::tables`], or why the tables cannot serve. Only for a module whose
+    /// [`ModuleInfo::tables`] is true.
+    pub load_tables: extern "C" fn(
+        host: HostRef<'_>,
+        files: RSlice<'_, TableFile<'_>>,
+    ) -> RResult<u64, TableRefusal>,
+    /// Frees the tables read under `id`: called once, after the last command that used them.
+    #[sabi(last_prefix_field)]
+    pub drop_tables: extern "C" fn(host: HostRef<'_>, id: u64),
+}
+
+/// One table file, borrowed for the duration of `load_tables`.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub struct TableFile<'a> {
+    /// Its name in the tables folder (`goods.csv`).
+    pub name: RStr<'a>,
+    /// Its content, UTF-8.
+    pub text: RStr<'a>,
+}
+
+/// Why a module's tables cannot serve.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct TableRefusal {
+    /// The file, by its name in the tables folder.
+    pub file: RString,
+    /// The line (1 is the first), or 0 when the problem is not on one line.
+    pub line: u64,
+    pub reason: RString,
 }
 
 impl RootModule for ModuleRoot_Ref {
@@ -89,6 +120,8 @@ pub struct ModuleInfo {
     pub schema: u32,
     /// The schema each declared migration starts from (it goes one schema up, and back).
     pub migrations: RVec<u32>,
+    /// Whether the module reads data tables (`load_tables`).
+    pub tables: bool,
 }
 
 /// A refusal a module declares: its positive code and its name.
@@ -113,6 +146,8 @@ pub struct CommandCall<'a> {
     /// above 1 carries it under the key `$schema`, which the glue reads, migrates from and
     /// writes; handlers never see it.
     pub module_data: RStr<'a>,
+    /// The id of the tables this command reads (from `load_tables`), 0 for none.
+    pub tables: u64,
 }
 
 /// How a command ended.

@@ -11,7 +11,9 @@ use crate::player::Player;
 use abi_stable::std_types::RStr;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 /// What a command handler returns: the reply `data`, or a game-level refusal.
 pub type Reply = Result<Value, Refusal>;
@@ -156,6 +158,8 @@ pub struct Ctx<'a> {
     pub(crate) saved: Map<String, Value>,
     /// Host services: log, clock, config.
     pub host: Host<'a>,
+    /// The module's data tables as its reader read them, if it has any.
+    tables: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -167,7 +171,20 @@ impl<'a> Ctx<'a> {
             player,
             saved,
             host,
+            tables: None,
         }
+    }
+
+    /// This context with the tables the glue found for the call.
+    pub(crate) fn with_read_tables(mut self, tables: Option<Arc<dyn Any + Send + Sync>>) -> Self {
+        self.tables = tables;
+        self
+    }
+
+    /// This context with `tables` as the module's data tables, for unit tests of rules that
+    /// read them (and benchmarks).
+    pub fn with_tables<T: Any + Send + Sync>(self, tables: T) -> Self {
+        self.with_read_tables(Some(Arc::new(tables)))
     }
 
     /// The saved data as the handler sees it, for the glue and benchmarks.
@@ -178,6 +195,26 @@ impl<'a> Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The module's data tables, as its table reader (`tables:` in
+    /// [`export_module!`](crate::export_module)) read them from `plugins/<module>.tables/`.
+    /// Shared by every command of this version and these tables, read-only.
+    ///
+    /// # Panics
+    /// If the module declares no tables, or `T` is not the type its reader returns; the command
+    /// then fails with -5.
+    pub fn tables<T: Any>(&self) -> &T {
+        let Some(tables) = &self.tables else {
+            panic!("no data tables: declare a table reader (`tables:` in export_module!)")
+        };
+        match tables.downcast_ref::<T>() {
+            Some(tables) => tables,
+            None => panic!(
+                "the data tables are not a {}: ask for the type the table reader returns",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
     /// This module's saved data for this player, as the module's type (`T::default()` for a
     /// player it has not saved anything for yet).
     ///

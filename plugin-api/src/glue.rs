@@ -7,12 +7,13 @@
 //! a [`CommandOutcome::Failed`] (or an init error) carrying the panic message and location.
 
 use crate::abi::{
-    CommandCall, CommandOutcome, DeclaredRefusal, HostRef, ModuleInfo, ModuleRoot_Ref,
+    CommandCall, CommandOutcome, DeclaredRefusal, HostRef, ModuleInfo, ModuleRoot_Ref, TableFile,
+    TableRefusal,
 };
 use crate::authoring::{Ctx, Host, RefusalCode, Reply};
 use crate::player::Player;
 use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
-use abi_stable::std_types::{RNone, ROption, RResult, RSome, RStr, RString, RVec};
+use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSome, RStr, RString, RVec};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::any::{Any, TypeId};
@@ -21,7 +22,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
 mod saved_schema;
+mod tables;
 pub use saved_schema::{Migration, Steps};
+pub use tables::{Reader, TablesReader};
 
 #[doc(hidden)]
 pub use abi_stable;
@@ -45,6 +48,8 @@ pub struct ModuleDef {
     pub schema: u32,
     /// Each migration, by the schema it starts from.
     pub migrations: &'static [(u32, &'static dyn Migration)],
+    /// The reader of the module's data tables, if it has any.
+    pub tables: Option<&'static dyn TablesReader>,
     pub init: Option<InitHook>,
     pub shutdown: Option<ShutdownHook>,
 }
@@ -174,6 +179,7 @@ pub fn describe(def: &ModuleDef) -> ModuleInfo {
             .collect(),
         schema: def.schema,
         migrations: def.migrations.iter().map(|(from, _)| *from).collect(),
+        tables: def.tables.is_some(),
     }
 }
 
@@ -237,6 +243,39 @@ pub fn migrate(
     migrated.map(RString::from).map_err(RString::from).into()
 }
 
+/// Reads the module's tables: the root module's `load_tables`. A panicking reader is a
+/// refusal naming no line.
+pub fn load_tables(
+    def: &ModuleDef,
+    host: HostRef<'_>,
+    files: RSlice<'_, TableFile<'_>>,
+) -> RResult<u64, TableRefusal> {
+    let host = host_of(&host);
+    let Some(reader) = def.tables else {
+        return RResult::RErr(TableRefusal {
+            file: RString::new(),
+            line: 0,
+            reason: format!("module `{}` declares no tables", def.name).into(),
+        });
+    };
+    let loaded =
+        catch(host, || tables::load(def.name, reader, files)).unwrap_or_else(|panic_msg| {
+            Err(TableRefusal {
+                file: RString::new(),
+                line: 0,
+                reason: format!("the table reader panicked: {panic_msg}").into(),
+            })
+        });
+    loaded.into()
+}
+
+/// Frees tables read by [`load_tables`]: the root module's `drop_tables`.
+pub fn drop_tables(_def: &ModuleDef, host: HostRef<'_>, id: u64) {
+    let host = host_of(&host);
+    // Dropping the module's value runs its code: a panic there is only logged.
+    let _ = catch(host, || tables::free(id));
+}
+
 /// The [`Host`] that [`handle`] gives a handler for the host handle `host`.
 ///
 /// Public so that benchmarks can run a handler alone, with the same host services that a call
@@ -268,7 +307,11 @@ fn run(
         Ok(module_data) => module_data,
         Err(why) => return failed(why),
     };
-    let mut ctx = Ctx::new(player.clone(), module_data.clone(), host);
+    let tables = match call.tables {
+        0 => None,
+        id => tables::get(id),
+    };
+    let mut ctx = Ctx::new(player.clone(), module_data.clone(), host).with_read_tables(tables);
     let reply = command.run(&mut ctx, data).unwrap_or_else(|misfit| {
         Err(def.bad_request.because(format!(
             "the request does not fit command {}: {misfit}",

@@ -78,6 +78,7 @@
 pub mod abi;
 mod authoring;
 mod player;
+mod tables;
 
 #[doc(hidden)]
 pub mod glue;
@@ -88,6 +89,7 @@ pub use authoring::{
     refuse, Ctx, Handler, Host, Refusal, RefusalCode, Reply, TestHost, BAD_REQUEST,
 };
 pub use player::{Player, STARTING_GOLD};
+pub use tables::{TableError, Tables};
 
 /// Declares a module library: its name, two-digit prefix, version, the refusals it declares,
 /// its command table and optional `init` / `shutdown` hooks. Expands to the library's root
@@ -105,6 +107,10 @@ pub use player::{Player, STARTING_GOLD};
 ///   `serde_json::Value`; both derive `Serialize` and `Deserialize`). Saved data of an older schema is upgraded when a command reads it,
 ///   and stored at schema `N` when the command saves (docs/modules.md, "Saved data that
 ///   changes shape").
+/// - `tables: read_tables` names the module's reader of its data tables,
+///   `fn(&Tables) -> Result<T, TableError>` (optional): the host reads the files of
+///   `plugins/<name>.tables/` with it once per library and tables, and each command reads the
+///   value through [`Ctx::tables`] (docs/modules.md, "Data tables").
 /// - `init: fn(Host) -> Result<(), String>` runs once after loading; `Err` refuses the library.
 /// - `shutdown: fn(Host)` runs once when the version retires.
 #[macro_export]
@@ -117,6 +123,7 @@ macro_rules! export_module {
         $(bad_request: $bad_request:path,)?
         $(schema: $schema:literal,)?
         $(migrations: [$(($from:literal, $upgrade:path, $downgrade:path)),* $(,)?],)?
+        $(tables: $tables:path,)?
         commands: { $($cmd:literal => $handler:path),+ $(,)? }
         $(, init: $init:path)?
         $(, shutdown: $shutdown:path)?
@@ -144,6 +151,7 @@ macro_rules! export_module {
                 bad_request: glue::bad_request(&[$($bad_request)?]),
                 schema: glue::schema(&[$($schema)?]),
                 migrations: &[$($(($from, &glue::Steps::new($upgrade, $downgrade) as &dyn glue::Migration)),*)?],
+                tables: glue::optional::<&'static dyn glue::TablesReader>(&[$(&glue::Reader::new($tables) as &dyn glue::TablesReader)?]),
                 init: glue::optional::<glue::InitHook>(&[$($init)?]),
                 shutdown: glue::optional::<glue::ShutdownHook>(&[$($shutdown)?]),
             };
@@ -160,6 +168,12 @@ macro_rules! export_module {
             extern "C" fn __module_shutdown(host: HostRef<'_>) {
                 glue::shutdown(&__MODULE, host)
             }
+            extern "C" fn __module_load_tables(host: HostRef<'_>, files: abi_stable::std_types::RSlice<'_, $crate::abi::TableFile<'_>>) -> RResult<u64, $crate::abi::TableRefusal> {
+                glue::load_tables(&__MODULE, host, files)
+            }
+            extern "C" fn __module_drop_tables(host: HostRef<'_>, id: u64) {
+                glue::drop_tables(&__MODULE, host, id)
+            }
             extern "C" fn __module_migrate(host: HostRef<'_>, data: abi_stable::std_types::RStr<'_>, to: u32) -> RResult<RString, RString> {
                 glue::migrate(&__MODULE, host, data, to)
             }
@@ -173,6 +187,8 @@ macro_rules! export_module {
                         handle: __module_handle,
                         shutdown: __module_shutdown,
                         migrate: __module_migrate,
+                        load_tables: __module_load_tables,
+                        drop_tables: __module_drop_tables,
                     }
                 ));
             }

@@ -198,6 +198,7 @@ impl ModuleVersion {
             data: RStr::from_str(data),
             player: RStr::from_str(player),
             module_data: RStr::from_str(module_data),
+            tables: 0,
         };
         let handle = self.root.handle();
         CallOutcome::from(handle(self.services.as_host_ref(), call))

@@ -45,6 +45,7 @@ pub(crate) fn call(
         data: RStr::from_str(data),
         player: RStr::from_str(PLAYER),
         module_data: RStr::from_str(module_data),
+        tables: 0,
     };
     handle(def, host, call)
 }

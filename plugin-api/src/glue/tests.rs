@@ -60,6 +60,7 @@ static DEF: ModuleDef = ModuleDef {
     bad_request: DOES_NOT_FIT,
     schema: 1,
     migrations: &[],
+    tables: None,
     init: Some(init_from_config),
     shutdown: None,
 };
@@ -102,6 +103,7 @@ fn a_module_whose_handlers_take_any_json_lists_no_bad_request() {
         bad_request: crate::BAD_REQUEST,
         schema: 1,
         migrations: &[],
+        tables: None,
         init: None,
         shutdown: None,
     };
@@ -120,6 +122,7 @@ fn a_bad_request_code_of_the_modules_own_is_listed_even_with_no_typed_handler() 
         bad_request: DOES_NOT_FIT,
         schema: 1,
         migrations: &[],
+        tables: None,
         init: None,
         shutdown: None,
     };
@@ -250,6 +253,7 @@ fn unreadable_input_is_a_failure_not_a_panic() {
         data: RStr::from_str("{}"),
         player: RStr::from_str("{\"gold\": \"lots\"}"),
         module_data: RStr::from_str("{}"),
+        tables: 0,
     };
     assert!(matches!(
         handle(&DEF, host, call),

@@ -88,6 +88,7 @@ static AT_3: ModuleDef = ModuleDef {
         (1, &Steps::new(up_from_1, down_to_1)),
         (2, &Steps::new(up_from_2, down_to_2)),
     ],
+    tables: None,
     init: None,
     shutdown: None,
 };
@@ -258,6 +259,7 @@ static PANICS: ModuleDef = ModuleDef {
     bad_request: crate::BAD_REQUEST,
     schema: 2,
     migrations: &[(1, &Steps::new(panicking_up, down_to_2))],
+    tables: None,
     init: None,
     shutdown: None,
 };
