@@ -24,6 +24,7 @@ mod players;
 use crate::error::ApiError;
 use crate::http::{error_reply, render, Reply};
 use crate::listener::Peer;
+use crate::plugins::archive::Kept;
 use crate::plugins::{Change, ModuleVersion};
 use crate::state::AppState;
 use bytes::Bytes;
@@ -225,7 +226,7 @@ async fn modules(state: &AppState) -> Reply {
 
 fn describe(
     version: &ModuleVersion,
-    previous: &[(String, String)],
+    previous: &[Kept],
     migrator: Option<&ModuleVersion>,
     max_stuck: u64,
 ) -> Value {
@@ -253,7 +254,9 @@ fn describe(
         // commands are refused (-6) and it is unhealthy until they return.
         "stuck_calls": counts.stuck,
         "healthy": version.stats.healthy(max_stuck),
-        "previous": previous.iter().map(|(v, sha)| json!({ "version": v, "sha256": sha })).collect::<Vec<_>>(),
+        "previous": previous,
+        // The data tables this version read: their hash and files (null: the module has none).
+        "tables": version.tables.as_ref().map(|t| json!({ "sha256": t.sha256, "files": t.files })),
         // A newer version kept loaded after a step back to an older schema, to downgrade the
         // saved data it wrote (docs/modules.md, "Saved data that changes shape").
         "migrator": migrator.map(|m| json!({

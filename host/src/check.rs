@@ -8,6 +8,9 @@
 //! `plugins.init_timeout_ms`, as in the host. The copy it loads goes to a fresh private
 //! directory (mode 0700, a random name) under the system's temporary directory.
 //!
+//! A module with data tables reads them from its tables folder beside the file
+//! (`<module>.tables/`), as the host would.
+//!
 //! Given a database (`--database-url`), it also runs the saved-data check a swap runs
 //! ([`crate::plugins::data_check`]) over that database's stored data of the module: every
 //! player's data must go up to the library's schema and back unchanged. It opens the database
@@ -19,6 +22,7 @@ use crate::plugins::data_check::{DataCheckReport, DataChecks, Swap};
 use crate::plugins::executor::Executor;
 use crate::plugins::pipeline::Pipeline;
 use crate::plugins::trust::Trust;
+use crate::plugins::version::LoadedTables;
 use crate::plugins::{ModuleMeta, Refused, Routes};
 use crate::store::{self, DatabaseUrl};
 use std::os::unix::fs::DirBuilderExt;
@@ -33,6 +37,8 @@ pub struct Checked {
     pub signed_by: Option<String>,
     /// The saved-data check over the database given, if one was.
     pub data_check: Option<DataCheckReport>,
+    /// The data tables it read (from its tables folder beside the file), if it has any.
+    pub tables: Option<LoadedTables>,
 }
 
 /// Why `check` has no verdict on the library, or the host's refusal of it.
@@ -93,9 +99,10 @@ pub async fn check(
         let opened = pipeline.read(file)?;
         let admitted = pipeline.admit(file, &opened)?;
         let version = pipeline
-            .open(file, opened.bytes, &Routes::default(), None, 0)
+            .open(file, opened.bytes, None, &Routes::default(), None, 0)
             .await?;
         let meta = version.meta.clone();
+        let tables = version.tables.clone();
         let version = Arc::new(version);
         let data_check = match &store {
             Some(store) => {
@@ -124,6 +131,7 @@ pub async fn check(
             meta,
             signed_by: admitted.signed_by,
             data_check,
+            tables,
         })
     }
     .await;

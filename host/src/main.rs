@@ -293,6 +293,14 @@ fn check(file: &Path, args: &ConfigArgs, database_url: Option<&str>) -> anyhow::
                 println!("refusals: {}", refusals.join(", "));
             }
             println!("saved-data schema: {}", meta.schema);
+            if let Some(tables) = &checked.tables {
+                println!(
+                    "data tables: {} ({}.tables, sha256 {})",
+                    tables.files.join(", "),
+                    meta.name,
+                    tables.sha256
+                );
+            }
             if let Some(report) = &checked.data_check {
                 let sample = if report.sampled {
                     format!(

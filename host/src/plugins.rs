@@ -7,6 +7,7 @@
 //! - [`services`] is what the host offers a module during a call;
 //! - [`executor`] is the fixed set of threads that run module code;
 //! - [`pipeline`] is the one way a library's bytes become a version that may serve;
+//! - [`tables`] reads a module's data tables folder (a version is a library and its tables);
 //! - [`data_check`] runs a swap's saved-data migrations over stored data before it is let in;
 //! - [`migrator`] downgrades a player's data of a newer schema after a step back;
 //! - [`registry`] holds the routing snapshot and the one path by which it changes;
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod retire;
 pub mod services;
+pub mod tables;
 pub mod trust;
 pub mod version;
 pub mod watcher;

@@ -11,6 +11,7 @@
 use super::budget;
 use super::executor::{Executor, RunError};
 use super::registry::Routes;
+use super::tables::{self, TableSet};
 use super::trust::{self, Admitted, Opened, Trust};
 use super::version::{ModuleVersion, Refused};
 use crate::clock::Clock;
@@ -72,12 +73,15 @@ impl Pipeline {
     }
 
     /// Opens `bytes` as the module of `file`, checks it against `routes` (it may take the
-    /// place of `replacing`) and initializes it. `leaked_versions` are the versions that did
-    /// not leave memory so far (the reload budget). Runs module code on a module thread.
+    /// place of `replacing`), initializes it and, if its module has data tables, has it read
+    /// them: from `tables_from`, or else the module's tables folder beside `file`.
+    /// `leaked_versions` are the versions that did not leave memory so far (the reload
+    /// budget). Runs module code on a module thread.
     pub async fn open(
         &self,
         file: &Path,
         bytes: Vec<u8>,
+        tables_from: Option<&Path>,
         routes: &Routes,
         replacing: Option<&ModuleVersion>,
         leaked_versions: usize,
@@ -108,7 +112,71 @@ impl Pipeline {
             self.unload(version).await;
             return Err(clash);
         }
-        self.init_within_deadline(version).await
+        let version = self.init_within_deadline(version).await?;
+        let folder = match tables_from {
+            Some(folder) => folder.to_owned(),
+            None => tables::folder(file.parent().unwrap_or(Path::new(".")), &version.meta.name),
+        };
+        self.read_tables(version, &folder).await
+    }
+
+    /// Has `version` read its data tables from `folder`, under `plugins.init_timeout_ms`, if
+    /// its module has any. Tables it refuses refuse it (its shutdown hook runs).
+    async fn read_tables(
+        &self,
+        version: ModuleVersion,
+        folder: &Path,
+    ) -> Result<ModuleVersion, Refused> {
+        if !version.meta.tables {
+            return Ok(version);
+        }
+        let refused = |version: &ModuleVersion, reason: String| Refused::Tables {
+            file: version.meta.file.clone(),
+            name: version.meta.name.clone(),
+            table: String::new(),
+            line: None,
+            reason,
+        };
+        let set = match TableSet::read(folder) {
+            Ok(set) => set,
+            Err(e) => {
+                let refusal = refused(&version, e.to_string());
+                self.discard(Arc::new(version)).await;
+                return Err(refusal);
+            }
+        };
+        let timeout_ms = self.config.plugins.init_timeout_ms;
+        let not_counted = Arc::new(AtomicU64::new(0));
+        let read = self
+            .executor
+            .run_within(
+                Duration::from_millis(timeout_ms),
+                &not_counted,
+                u64::MAX,
+                move || {
+                    let mut version = version;
+                    let read = version.load_tables(&set);
+                    (version, read)
+                },
+            )
+            .await;
+        match read {
+            Ok((version, Ok(()))) => Ok(version),
+            Ok((version, Err(refusal))) => {
+                self.discard(Arc::new(version)).await;
+                Err(refusal)
+            }
+            Err(RunError::Closed(closed)) => Err(closed.into()),
+            Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(Refused::Tables {
+                file: folder.to_owned(),
+                name: String::new(),
+                table: String::new(),
+                line: None,
+                reason: format!(
+                    "the module's table reader did not return within {timeout_ms} ms (plugins.init_timeout_ms); it stays in memory until it does"
+                ),
+            }),
+        }
     }
 
     /// Drops a version that will not serve on a module thread: unloading runs the library's

@@ -17,14 +17,15 @@ mod routes;
 
 pub use routes::Routes;
 
-use super::archive::Archive;
+use super::archive::{Archive, Kept};
 use super::data_check::{DataCheckReport, DataChecks, Swap};
 use super::events::{Event, EventKind, EventLog};
 use super::executor::Executor;
 use super::pipeline::Pipeline;
 use super::retire::Retirement;
+use super::tables::{self, TableSet};
 use super::trust::Trust;
-use super::version::{ModuleVersion, Refused};
+use super::version::{identity, ModuleVersion, Refused};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::Store;
@@ -197,8 +198,8 @@ impl Registry {
         tokio::spawn(retirement.run(executor, self.events.clone(), self.log.clone()))
     }
 
-    /// The previous versions kept for rollback of `module`, newest first: (version, sha256).
-    pub fn history(&self, module: &str) -> Vec<(String, String)> {
+    /// The previous versions kept for rollback of `module`, newest first.
+    pub fn history(&self, module: &str) -> Vec<Kept> {
         self.archive().previous(module)
     }
 
@@ -259,8 +260,17 @@ impl Registry {
         let sha256 = super::loader::sha256_hex(&opened.bytes);
         let routes = self.routes();
         let serving = routes.by_file(file).cloned();
-        if serving.as_ref().is_some_and(|v| v.meta.sha256 == sha256)
-            || control.refused.get(file) == Some(&sha256)
+        // What the file and, for a module with tables, its tables folder would load as now.
+        let current = match &serving {
+            Some(v) if v.meta.tables => {
+                let folder = tables::folder(&self.plugins_dir, &v.meta.name);
+                let tables = TableSet::read(&folder).ok().map(|set| set.sha256);
+                identity(&sha256, tables.as_deref())
+            }
+            _ => sha256.clone(),
+        };
+        if serving.as_ref().is_some_and(|v| v.identity() == current)
+            || control.refused.get(file) == Some(&current)
         {
             return Change::Unchanged;
         }
@@ -271,15 +281,53 @@ impl Registry {
         }
         let bytes = opened.bytes;
         match self
-            .open_checked(&mut control, file, bytes.clone(), &routes, serving.as_ref())
+            .open_checked(
+                &mut control,
+                file,
+                bytes.clone(),
+                None,
+                &routes,
+                serving.as_ref(),
+            )
             .await
         {
             Ok(version) => {
                 control.refused.remove(file);
-                self.archive().keep(&version.meta, &bytes);
+                // The tables as they were read (unless they changed since: then not archived).
+                let tables = version.tables.as_ref().and_then(|read| {
+                    TableSet::read(&tables::folder(&self.plugins_dir, &version.meta.name))
+                        .ok()
+                        .filter(|set| set.sha256 == read.sha256)
+                });
+                self.archive().keep(&version.meta, &bytes, tables.as_ref());
                 self.publish(version, serving, EventKind::Load)
             }
-            Err(refused) => self.refuse(&mut control, file, Some(sha256), refused.to_string()),
+            Err(refused) => {
+                // Tables are not remembered by content: fixing a table changes no byte of
+                // the library, and the next event or rescan must try again.
+                let remembered = match refused {
+                    Refused::Tables { .. } => None,
+                    _ => Some(current),
+                };
+                self.refuse(&mut control, file, remembered, refused.to_string())
+            }
+        }
+    }
+
+    /// A file in module `name`'s tables folder changed: its serving library is loaded again
+    /// with the tables as they are now (a new version if they differ). A module not serving
+    /// (its last load refused, say for these tables) is retried by a rescan.
+    pub async fn tables_changed(&self, name: &str) {
+        let serving = self.routes().by_name(name).map(|v| v.meta.file.clone());
+        match serving {
+            Some(file) => {
+                self.load_file(&file).await;
+            }
+            None => {
+                if let Err(e) = self.rescan().await {
+                    slog::warn!(self.log, "rescan after a tables change failed"; "error" => %e);
+                }
+            }
         }
     }
 
@@ -319,28 +367,37 @@ impl Registry {
             .ok_or_else(|| RollbackError::NotServing(module.to_owned()))?;
         // Forgotten from the archive only once the rollback is done: a refused one changes
         // nothing.
-        let (archived, sha256) = self
+        let previous = self
             .archive()
-            .previous_of(module, &serving.meta.sha256)
+            .previous_of(module, &serving.identity())
             .ok_or_else(|| RollbackError::NothingKept(module.to_owned()))?;
+        let archived = previous.library.clone();
         let bytes = std::fs::read(&archived).map_err(|source| RollbackError::Unreadable {
             file: archived.clone(),
             source,
         })?;
         // The archive holds bytes that were admitted when they served; the name is their
         // sha256, so a file changed on disk since is caught here.
-        if super::loader::sha256_hex(&bytes) != sha256 {
+        if super::loader::sha256_hex(&bytes) != previous.sha256 {
             return Err(RollbackError::Changed(archived));
         }
         let file = serving.meta.file.clone();
-        match self
-            .open_checked(&mut control, &file, bytes, &routes, Some(&serving))
-            .await
-        {
+        let opened = self
+            .open_checked(
+                &mut control,
+                &file,
+                bytes,
+                previous.tables.as_deref(),
+                &routes,
+                Some(&serving),
+            )
+            .await;
+        match opened {
             Ok(version) => {
-                self.archive().take_previous(module, &serving.meta.sha256);
-                // The rolled-back content stays out until the file holds something else.
-                control.refused.insert(file, serving.meta.sha256.clone());
+                self.archive().forget(module, &serving.identity());
+                // The rolled-back content (library and tables) stays out until the file or the
+                // tables folder holds something else.
+                control.refused.insert(file, serving.identity());
                 Ok(self.publish(version, Some(serving), EventKind::Rollback))
             }
             Err(refused) => Err(RollbackError::Refused(Box::new(refused))),
@@ -355,13 +412,21 @@ impl Registry {
         control: &mut Control,
         file: &Path,
         bytes: Vec<u8>,
+        tables_from: Option<&Path>,
         routes: &Routes,
         replacing: Option<&Arc<ModuleVersion>>,
     ) -> Result<Arc<ModuleVersion>, Refused> {
         let leaked = self.retirement.leaked().len();
         let mut version = self
             .pipeline
-            .open(file, bytes, routes, replacing.map(Arc::as_ref), leaked)
+            .open(
+                file,
+                bytes,
+                tables_from,
+                routes,
+                replacing.map(Arc::as_ref),
+                leaked,
+            )
             .await?;
         let generation = control
             .generations

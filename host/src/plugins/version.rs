@@ -12,10 +12,11 @@ use super::call::CallStats;
 use super::executor::ExecutorClosed;
 use super::loader::{self, Library, LoadError};
 use super::services::ModuleServices;
+use super::tables::TableSet;
 use crate::clock::Clock;
 use crate::protocol::Cmd;
-use abi_stable::std_types::{RStr, RString};
-use plugin_api::abi::{CommandCall, CommandOutcome, ModuleRoot_Ref};
+use abi_stable::std_types::{RSlice, RStr, RString};
+use plugin_api::abi::{CommandCall, CommandOutcome, ModuleRoot_Ref, TableFile};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct ModuleMeta {
     pub schema: u32,
     /// The schema each of its migrations starts from, as declared.
     pub migrations: Vec<u32>,
+    /// Whether it reads data tables ([`super::tables`]).
+    pub tables: bool,
     /// The file it was loaded from (not the shadow copy).
     pub file: PathBuf,
     pub sha256: String,
@@ -54,10 +57,21 @@ pub struct ModuleVersion {
     pub stats: CallStats,
     /// Where the library was mapped from (unlinked): how `/proc/self/maps` names it.
     pub shadow: PathBuf,
+    /// The data tables this version read, if its module has any.
+    pub tables: Option<LoadedTables>,
     root: ModuleRoot_Ref,
     services: ModuleServices,
     /// Declared last so that it drops last: unloading happens after everything else is gone.
     _library: Library,
+}
+
+/// The data tables a version read: the library keeps the value under `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedTables {
+    pub id: u64,
+    /// The hash of the files read ([`super::tables::TableSet`]).
+    pub sha256: String,
+    pub files: Vec<String>,
 }
 
 /// How a command ended, in host memory.
@@ -135,6 +149,15 @@ pub enum Refused {
         name: String,
         other: PathBuf,
     },
+    #[error("{file}: the data tables of module `{name}` are refused, what serves stays: {name}.tables/{table}{}: {reason}: fix the table", line.map_or(String::new(), |line| format!(", line {line}")))]
+    Tables {
+        file: PathBuf,
+        name: String,
+        /// The file in the tables folder, if the problem is in one.
+        table: String,
+        line: Option<u64>,
+        reason: String,
+    },
     #[error("{file}: module `{name}` not swapped in, what serves stays: {problem}")]
     SavedData {
         file: PathBuf,
@@ -173,6 +196,7 @@ impl ModuleVersion {
             loaded_at: std::time::SystemTime::now(),
             stats: CallStats::default(),
             shadow: loaded.shadow,
+            tables: None,
             root: loaded.root,
             services,
             _library: loaded.library,
@@ -191,6 +215,46 @@ impl ModuleVersion {
             })
     }
 
+    /// Has the module read `set`, its data tables; an error refuses the version with the file,
+    /// line and reason. Runs module code.
+    pub fn load_tables(&mut self, set: &TableSet) -> Result<(), Refused> {
+        let files: Vec<TableFile<'_>> = set
+            .files
+            .iter()
+            .map(|(name, text)| TableFile {
+                name: RStr::from_str(name),
+                text: RStr::from_str(text),
+            })
+            .collect();
+        let load = self.root.load_tables();
+        match load(self.services.as_host_ref(), RSlice::from_slice(&files)).into_result() {
+            Ok(id) => {
+                self.tables = Some(LoadedTables {
+                    id,
+                    sha256: set.sha256.clone(),
+                    files: set.files.iter().map(|(name, _)| name.clone()).collect(),
+                });
+                Ok(())
+            }
+            Err(refusal) => Err(Refused::Tables {
+                file: self.meta.file.clone(),
+                name: self.meta.name.clone(),
+                table: refusal.file.into_string(),
+                line: (refusal.line > 0).then_some(refusal.line),
+                reason: refusal.reason.into_string(),
+            }),
+        }
+    }
+
+    /// What the version is known by: its library's sha256, and its tables' if it has any.
+    /// Two loads of the same library with other tables are two versions.
+    pub fn identity(&self) -> String {
+        identity(
+            &self.meta.sha256,
+            self.tables.as_ref().map(|t| t.sha256.as_str()),
+        )
+    }
+
     /// Runs one command; every field is JSON text. Runs module code.
     pub fn call(&self, cmd: Cmd, data: &str, player: &str, module_data: &str) -> CallOutcome {
         let call = CommandCall {
@@ -198,7 +262,7 @@ impl ModuleVersion {
             data: RStr::from_str(data),
             player: RStr::from_str(player),
             module_data: RStr::from_str(module_data),
-            tables: 0,
+            tables: self.tables.as_ref().map_or(0, |t| t.id),
         };
         let handle = self.root.handle();
         CallOutcome::from(handle(self.services.as_host_ref(), call))
@@ -215,10 +279,14 @@ impl ModuleVersion {
             .map_err(RString::into_string)
     }
 
-    /// Runs the module's shutdown hook. Runs module code.
+    /// Runs the module's shutdown hook, then has it free its tables. Runs module code.
     pub fn shutdown(&self) {
         let shutdown = self.root.shutdown();
         shutdown(self.services.as_host_ref());
+        if let Some(tables) = &self.tables {
+            let drop_tables = self.root.drop_tables();
+            drop_tables(self.services.as_host_ref(), tables.id);
+        }
     }
 
     pub fn serves(&self, cmd: Cmd) -> bool {
@@ -249,6 +317,7 @@ fn describe(root: ModuleRoot_Ref, file: &Path, sha256: String) -> Result<ModuleM
             .collect(),
         schema: info.schema,
         migrations: info.migrations.to_vec(),
+        tables: info.tables,
         file: file.to_owned(),
         sha256,
     };
@@ -402,3 +471,11 @@ fn numbering_problem(meta: &ModuleMeta) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// A version's identity ([`ModuleVersion::identity`]) from its library's and tables' hashes.
+pub fn identity(library_sha256: &str, tables_sha256: Option<&str>) -> String {
+    match tables_sha256 {
+        Some(tables) => format!("{library_sha256}+tables:{tables}"),
+        None => library_sha256.to_owned(),
+    }
+}

@@ -8,8 +8,11 @@
 //! (half-written despite the quiet period) is tried once more after a short backoff, and
 //! again whenever the file changes. A library's signature `<lib>.so.sig` settling counts as a
 //! change of `<lib>.so` (a library refused as unsigned is tried again when its `.sig` lands).
+//! A file settling in a module's tables folder (`<module>.tables/`) counts as a change of that
+//! module's tables: the registry loads its library again with them.
 
 use super::registry::{is_library, Change, Registry};
+use super::tables;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use std::collections::BTreeSet;
@@ -46,13 +49,16 @@ pub fn start(
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
         match result {
             Ok(events) => {
-                let paths: BTreeSet<PathBuf> = events
-                    .into_iter()
-                    .flat_map(|e| e.event.paths)
-                    .filter_map(library_of)
-                    .collect();
-                for path in paths {
-                    let _ = report.send(Settled { path, retry: false });
+                let paths: Vec<PathBuf> = events.into_iter().flat_map(|e| e.event.paths).collect();
+                let libraries: BTreeSet<PathBuf> =
+                    paths.iter().cloned().filter_map(library_of).collect();
+                let tables: BTreeSet<String> =
+                    paths.iter().filter_map(|p| tables::module_of(p)).collect();
+                for path in libraries {
+                    let _ = report.send(Settled::Library { path, retry: false });
+                }
+                for module in tables {
+                    let _ = report.send(Settled::Tables { module });
                 }
             }
             Err(errors) => {
@@ -60,7 +66,8 @@ pub fn start(
             }
         }
     })?;
-    debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+    // Recursive: the tables folders are in it (a new one is watched as it appears).
+    debouncer.watch(&dir, RecursiveMode::Recursive)?;
     slog::info!(log, "watching for module changes"; "dir" => %dir.display(), "debounce_ms" => debounce.as_millis() as u64);
     let task = tokio::spawn(async move {
         while let Some(settled) = changes.recv().await {
@@ -73,11 +80,15 @@ pub fn start(
     })
 }
 
-/// A path whose file has been quiet for the debounce period.
-struct Settled {
-    path: PathBuf,
-    /// This is the one retry after a refusal; it is not retried again.
-    retry: bool,
+/// A change that has been quiet for the debounce period.
+enum Settled {
+    Library {
+        path: PathBuf,
+        /// This is the one retry after a refusal; it is not retried again.
+        retry: bool,
+    },
+    /// A file in this module's tables folder.
+    Tables { module: String },
 }
 
 /// Hands one settled path to the registry; schedules one retry after a refusal.
@@ -87,8 +98,12 @@ async fn apply(
     settled: Settled,
     retry: &UnboundedSender<Settled>,
 ) {
+    let (path, was_retry) = match settled {
+        Settled::Library { path, retry } => (path, retry),
+        Settled::Tables { module } => return registry.tables_changed(&module).await,
+    };
     // Name the file as the registry does (events may carry another spelling of the folder).
-    let Some(name) = settled.path.file_name() else {
+    let Some(name) = path.file_name() else {
         return;
     };
     let file = dir.join(name);
@@ -97,11 +112,11 @@ async fn apply(
         return;
     }
     let refused = matches!(registry.load_file(&file).await, Change::Refused(_));
-    if refused && !settled.retry {
+    if refused && !was_retry {
         let retry = retry.clone();
         tokio::spawn(async move {
             tokio::time::sleep(RETRY_AFTER).await;
-            let _ = retry.send(Settled {
+            let _ = retry.send(Settled::Library {
                 path: file,
                 retry: true,
             });

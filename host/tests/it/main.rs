@@ -35,5 +35,6 @@ mod scaffold;
 mod served;
 mod smoke;
 mod store_contract;
+mod tables;
 mod trust;
 mod web;

@@ -10,6 +10,7 @@ fn module(prefix: &str, commands: &[&str]) -> ModuleMeta {
         refusals: vec![refusal(1, "not_enough_gold"), refusal(99, "bad_request")],
         schema: 1,
         migrations: Vec::new(),
+        tables: false,
         file: PathBuf::from("libbank.so"),
         sha256: String::new(),
     }
