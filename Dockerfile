@@ -18,7 +18,8 @@
 #   under a hidden name, then rename it (the host swaps it in; see README):
 #       docker cp libmall.so game:/srv/game-host/plugins/.libmall.so.tmp
 #       docker exec game mv /srv/game-host/plugins/.libmall.so.tmp /srv/game-host/plugins/libmall.so
-#   `docker kill -s HUP game` rescans the plugins directory.
+#   `docker kill -s HUP game` rescans the plugins directory. A module's data tables go the same
+#   way into plugins/<module>.tables/ (docs/modules.md, "Data tables").
 # - Stop: SIGTERM drains for up to server.shutdown_grace_secs (30 in prod); give docker stop
 #   more than that (--stop-timeout 40, compose's stop_grace_period: 40s).
 # - Upgrade the host itself by replacing the container. SIGUSR2 (re-exec into a successor) is

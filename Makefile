@@ -43,12 +43,23 @@ dist: build-release ## Stage the release host, demo modules and config in DIST_D
 	mkdir -p $(DIST_DIR)/bin $(DIST_DIR)/plugins $(DIST_DIR)/config
 	cp $(TARGET_DIR)/release/game-host $(DIST_DIR)/bin/
 	cp $(foreach m,$(DEMO_MODULES),$(TARGET_DIR)/release/lib$(m).so) $(DIST_DIR)/plugins/
+	@for m in $(DEMO_MODULES); do if [ -d plugins/$$m/tables ]; then \
+	    mkdir -p $(DIST_DIR)/plugins/$$m.tables && cp plugins/$$m/tables/* $(DIST_DIR)/plugins/$$m.tables/; fi; done
 	cp $(CONFIG_DIR)/*.toml $(DIST_DIR)/config/
+
+# A module's data tables, installed before its library (docs/modules.md, "Data tables"): each
+# file of $(1) copied under a hidden name into $(2), then renamed, so that the host's watcher
+# sees whole files; files of $(2) no longer in $(1) are removed. Nothing when $(1) is absent.
+install_tables = if [ -d $(1) ]; then mkdir -p $(2) && \
+	    for t in $(1)/*; do n=$$(basename $$t); cp $$t $(2)/.$$n.tmp && mv -f $(2)/.$$n.tmp $(2)/$$n || exit 1; done && \
+	    for t in $(2)/*; do [ -e $(1)/$$(basename $$t) ] || rm -f $$t; done; fi &&
 
 .PHONY: plugins
 plugins: build ## Install the demo modules into the plugins directory (PLUGINS_DIR)
 	@mkdir -p $(PLUGINS_DIR)
-	@for m in $(DEMO_MODULES); do cp $(TARGET_DIR)/debug/lib$$m.so $(PLUGINS_DIR)/.lib$$m.so.tmp && mv -f $(PLUGINS_DIR)/.lib$$m.so.tmp $(PLUGINS_DIR)/lib$$m.so; done
+	@for m in $(DEMO_MODULES); do \
+	    $(call install_tables,plugins/$$m/tables,$(PLUGINS_DIR)/$$m.tables) \
+	    cp $(TARGET_DIR)/debug/lib$$m.so $(PLUGINS_DIR)/.lib$$m.so.tmp && mv -f $(PLUGINS_DIR)/.lib$$m.so.tmp $(PLUGINS_DIR)/lib$$m.so; done
 	@echo "installed $(DEMO_MODULES) into $(PLUGINS_DIR)"
 
 .PHONY: run
@@ -60,6 +71,10 @@ run: plugins ## Build, install the demo modules and serve on 127.0.0.1:8000 (pro
 # GAME_HOST=/path/to/game-host checks with that binary instead of building the host.
 MODULE_PROFILE_DIR = $(TARGET_DIR)/$(if $(RELEASE),release,debug)
 MODULE_LIB = lib$(subst -,_,$(MODULE)).so
+# Its data tables: the crate's tables/ folder (plugins/<crate>/tables), installed as
+# <module>.tables beside the library; the module is named like its crate.
+MODULE_NAME = $(subst -,_,$(MODULE))
+MODULE_TABLES ?= plugins/$(MODULE)/tables
 CHECKER = $(or $(GAME_HOST),$(MODULE_PROFILE_DIR)/game-host)
 
 .PHONY: install-module
@@ -73,10 +88,12 @@ install-module: setup ## Build, check, install one module: MODULE=<crate> [PLUGI
 	@test -f $(MODULE_PROFILE_DIR)/$(MODULE_LIB) || { \
 	    echo "$(MODULE) built no $(MODULE_PROFILE_DIR)/$(MODULE_LIB): is it a module crate (crate-type cdylib)?"; \
 	    exit 1; }
-	@$(CHECKER) check $(MODULE_PROFILE_DIR)/$(MODULE_LIB) --config-dir $(CONFIG_DIR) --profile $(PROFILE) || { \
+	@$(CHECKER) check $(MODULE_PROFILE_DIR)/$(MODULE_LIB) --config-dir $(CONFIG_DIR) --profile $(PROFILE) \
+	    $(if $(wildcard $(MODULE_TABLES)),--tables $(MODULE_TABLES)) || { \
 	    echo "$(MODULE) NOT installed: the host would refuse it (above); $(PLUGINS_DIR) is unchanged."; \
 	    exit 1; }
 	@mkdir -p $(PLUGINS_DIR)
+	@$(call install_tables,$(MODULE_TABLES),$(PLUGINS_DIR)/$(MODULE_NAME).tables) true
 	@cp $(MODULE_PROFILE_DIR)/$(MODULE_LIB) $(PLUGINS_DIR)/.$(MODULE_LIB).tmp
 	@mv -f $(PLUGINS_DIR)/.$(MODULE_LIB).tmp $(PLUGINS_DIR)/$(MODULE_LIB)
 	@echo "installed $(PLUGINS_DIR)/$(MODULE_LIB): a running host swaps it in after plugins.debounce_ms"

@@ -43,12 +43,13 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use host::clock::SystemClock;
 use host::plugins::executor::Executor;
 use host::plugins::services::ModuleServices;
+use host::plugins::tables::TableSet;
 use host::plugins::{CallOutcome, ModuleVersion};
 use host::protocol::Cmd;
 use mall::rules;
-use plugin_api::abi::CommandCall;
+use plugin_api::abi::{CommandCall, TableFile};
 use plugin_api::glue::{self, ModuleDef};
-use plugin_api::{Ctx, Handler, Player};
+use plugin_api::{Ctx, Handler, Player, Tables};
 use serde_json::{Map, Value};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -97,10 +98,16 @@ static MALL_IN_PROCESS: ModuleDef = ModuleDef {
     bad_request: plugin_api::BAD_REQUEST,
     schema: 1,
     migrations: &[],
-    tables: None,
+    tables: Some(&glue::Reader::new(rules::read_tables)),
     init: None,
     shutdown: None,
 };
+
+/// The mall's data tables as it ships them (`plugins/mall/tables`).
+fn mall_tables() -> TableSet {
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/mall/tables");
+    TableSet::read(std::path::Path::new(folder)).expect("the mall's tables read")
+}
 
 /// The folder of the release build: the bench executable is target/release/deps/abi-*.
 fn release_dir() -> PathBuf {
@@ -139,6 +146,10 @@ fn mall_library() -> Arc<ModuleVersion> {
     )
     .expect("libmall.so loads");
     version.init().expect("the mall initializes");
+    let mut version = version;
+    version
+        .load_tables(&mall_tables())
+        .expect("the mall reads its tables");
     Arc::new(version)
 }
 
@@ -178,6 +189,35 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
     // The host services a version gets, with the log discarded as `mall_library` does.
     let services =
         ModuleServices::new(host::logging::discard(), Arc::new(SystemClock), "{}".into());
+    // The in-process mall reads its tables as the library did.
+    let tables = mall_tables();
+    let files: Vec<TableFile<'_>> = tables
+        .files
+        .iter()
+        .map(|(name, text)| TableFile {
+            name: name.as_str().into(),
+            text: text.as_str().into(),
+        })
+        .collect();
+    let tables_id = glue::load_tables(
+        &MALL_IN_PROCESS,
+        services.as_host_ref(),
+        files.as_slice().into(),
+    )
+    .into_result()
+    .unwrap_or_else(|refusal| panic!("the mall's tables: {refusal:?}"));
+    let call = CommandCall {
+        tables: tables_id,
+        ..call
+    };
+    let catalogue = {
+        let files: Vec<(&str, &str)> = tables
+            .files
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_str()))
+            .collect();
+        rules::read_tables(&Tables::for_test("mall", &files)).expect("the catalogue")
+    };
     let direct_rust = || {
         CallOutcome::from(glue::handle(
             &MALL_IN_PROCESS,
@@ -202,7 +242,8 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         serde_json::from_str(MODULE_DATA).expect("the module data decodes");
     let host_ref = services.as_host_ref();
     let host = glue::host_of(&host_ref);
-    let new_ctx = || Ctx::new(player.clone(), module_data.clone(), host);
+    let new_ctx =
+        || Ctx::new(player.clone(), module_data.clone(), host).with_tables(catalogue.clone());
     let mut ctx = new_ctx();
     let outputs = Outputs {
         reply: (command.handler)(&mut ctx, data.clone()).expect("the command succeeds"),

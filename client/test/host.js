@@ -3,7 +3,7 @@
 // `make test` builds everything first; alone, run `cargo build --workspace`.
 
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +51,11 @@ export async function startHost({
     dirs = mkdtempSync(join(tmpdir(), "game-host-client-"));
     mkdirSync(join(dirs, "plugins"));
     for (const name of modules) {
+      // A demo module's data tables (plugins/<name>/tables) first, as `make plugins` does.
+      const tables = join(ROOT, "plugins", name, "tables");
+      if (existsSync(tables)) {
+        cpSync(tables, join(dirs, "plugins", `${name}.tables`), { recursive: true });
+      }
       copyFileSync(library(name), join(dirs, "plugins", `lib${name}.so`));
     }
   }

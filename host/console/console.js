@@ -82,6 +82,10 @@ async function loadModules() {
       m.migrator ? `${m.schema} (migrator ${m.migrator.version}, schema ${m.migrator.schema})` : m.schema,
     );
     schema.className = "schema";
+    // The data tables this version read: their hash, the files in the title.
+    const tables = cell(row, m.tables ? m.tables.sha256.slice(0, 12) : "none");
+    tables.className = "tables";
+    if (m.tables) tables.title = `${m.name}.tables/: ${m.tables.files.join(", ")}`;
     const buttons = row.insertCell();
     for (const action of ["reload", "rollback"]) {
       const button = document.createElement("button");

@@ -9,7 +9,7 @@
 //! directory (mode 0700, a random name) under the system's temporary directory.
 //!
 //! A module with data tables reads them from its tables folder beside the file
-//! (`<module>.tables/`), as the host would.
+//! (`<module>.tables/`), as the host would, or from the folder `--tables` names.
 //!
 //! Given a database (`--database-url`), it also runs the saved-data check a swap runs
 //! ([`crate::plugins::data_check`]) over that database's stored data of the module: every
@@ -71,6 +71,7 @@ pub async fn check(
     config: &Config,
     log: &slog::Logger,
     database: Option<&DatabaseUrl>,
+    tables: Option<&Path>,
 ) -> Result<Checked, CheckError> {
     let setup = |what| {
         let file = file.to_owned();
@@ -99,7 +100,7 @@ pub async fn check(
         let opened = pipeline.read(file)?;
         let admitted = pipeline.admit(file, &opened)?;
         let version = pipeline
-            .open(file, opened.bytes, None, &Routes::default(), None, 0)
+            .open(file, opened.bytes, tables, &Routes::default(), None, 0)
             .await?;
         let meta = version.meta.clone();
         let tables = version.tables.clone();

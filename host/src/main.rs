@@ -46,6 +46,10 @@ enum Command {
         /// the module (`sqlite:PATH`, `postgres://…`, `mysql://…`), as a swap would.
         #[arg(long)]
         database_url: Option<String>,
+        /// The module's data tables folder, if not `<module>.tables` beside FILE (a crate's
+        /// `tables/` before it is installed).
+        #[arg(long)]
+        tables: Option<PathBuf>,
     },
     /// Print the effective configuration (every source applied, secrets redacted) as TOML.
     Config(ServeArgs),
@@ -137,7 +141,8 @@ fn main() -> ExitCode {
             file,
             config,
             database_url,
-        } => check(&file, &config, database_url.as_deref()),
+            tables,
+        } => check(&file, &config, database_url.as_deref(), tables.as_deref()),
         Command::Config(args) => print_config(&args),
         Command::Sign { key, files } => sign(&key, &files),
         Command::Keygen { key, public } => keygen(&key, public),
@@ -258,7 +263,12 @@ fn new_module(
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(file: &Path, args: &ConfigArgs, database_url: Option<&str>) -> anyhow::Result<ExitCode> {
+fn check(
+    file: &Path,
+    args: &ConfigArgs,
+    database_url: Option<&str>,
+    tables: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(args)?;
     let database = database_url
         .map(|url| host::store::DatabaseUrl::parse(url, &config.paths.data_dir))
@@ -273,6 +283,7 @@ fn check(file: &Path, args: &ConfigArgs, database_url: Option<&str>) -> anyhow::
         &config,
         &logging::discard(),
         database.as_ref(),
+        tables,
     ));
     match checked {
         Ok(checked) => {
@@ -323,9 +334,28 @@ fn check(file: &Path, args: &ConfigArgs, database_url: Option<&str>) -> anyhow::
         }
         Err(host::check::CheckError::Refused(refused)) => {
             println!("refused: {refused}");
+            let beside = file
+                .parent()
+                .map(|dir| dir.join(format!("{}.tables", refused_module(&refused))));
+            if tables.is_none()
+                && matches!(refused, host::plugins::Refused::Tables { .. })
+                && beside.is_some_and(|folder| !folder.is_dir())
+            {
+                println!(
+                    "(check reads a module's tables beside the library; for a crate's tables, give them: --tables plugins/<crate>/tables)"
+                );
+            }
             Ok(ExitCode::FAILURE)
         }
         Err(cannot) => Err(cannot.into()),
+    }
+}
+
+/// The module a refusal of its tables names.
+fn refused_module(refused: &host::plugins::Refused) -> &str {
+    match refused {
+        host::plugins::Refused::Tables { name, .. } => name,
+        _ => "",
     }
 }
 

@@ -37,12 +37,20 @@ impl Folders {
         self.root.path().join("log")
     }
 
-    /// Copies the module library at `library` into the plugins folder, under its own name;
-    /// the copy's path.
+    /// Copies the module library at `library` into the plugins folder, under its own name,
+    /// with the data tables of its crate if it has any (a demo module's
+    /// `plugins/<name>/tables/`, as `<name>.tables/`: [`install_tables`]); the copy's path.
     pub fn install(&self, library: &Path) -> std::io::Result<PathBuf> {
         let name = library
             .file_name()
             .ok_or_else(|| std::io::Error::other(format!("{} names no file", library.display())))?;
+        let module = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("lib"))
+            .and_then(|n| n.strip_suffix(".so"));
+        if let Some(module) = module {
+            install_tables(module, &self.plugins())?;
+        }
         let to = self.plugins().join(name);
         std::fs::copy(library, &to)?;
         Ok(to)
@@ -60,4 +68,25 @@ impl Folders {
         config.paths.log_dir = self.log();
         config
     }
+}
+
+/// Copies the data tables of workspace module crate `module` (`plugins/<module>/tables/`), if
+/// it has any, into `plugins_dir` as `<module>.tables/`, as `make plugins` installs them.
+pub fn install_tables(module: &str, plugins_dir: &Path) -> std::io::Result<()> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins")
+        .join(module)
+        .join("tables");
+    if !source.is_dir() {
+        return Ok(());
+    }
+    let folder = plugins_dir.join(format!("{module}.tables"));
+    std::fs::create_dir_all(&folder)?;
+    for entry in std::fs::read_dir(&source)? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, folder.join(name))?;
+        }
+    }
+    Ok(())
 }

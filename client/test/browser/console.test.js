@@ -25,6 +25,8 @@ test("an operator grants gold with a reason and revokes the player's sessions", 
   );
   // Its saved-data schema (no migrator: nothing stepped back).
   assert.equal(await text(console_, '#modules tr[data-module="mall"] .schema'), "1");
+  // The catalogue's data tables, by hash (the files in the title).
+  assert.match(await text(console_, '#modules tr[data-module="mall"] .tables'), /^[0-9a-f]{12}$/);
   await console_.fill("#who [name=operator]", "ops-ann");
   await screenshot(console_, "6-console");
 

@@ -260,18 +260,16 @@ impl Registry {
         let sha256 = super::loader::sha256_hex(&opened.bytes);
         let routes = self.routes();
         let serving = routes.by_file(file).cloned();
-        // What the file and, for a module with tables, its tables folder would load as now.
-        let current = match &serving {
-            Some(v) if v.meta.tables => {
-                let folder = tables::folder(&self.plugins_dir, &v.meta.name);
-                let tables = TableSet::read(&folder).ok().map(|set| set.sha256);
-                identity(&sha256, tables.as_deref())
-            }
-            _ => sha256.clone(),
-        };
-        if serving.as_ref().is_some_and(|v| v.identity() == current)
-            || control.refused.get(file) == Some(&current)
-        {
+        // The tables folder of the module the file serves, as it is now (the file may hold
+        // another build, with or without tables: what a refusal remembers includes them).
+        let folder_sha256 = serving.as_ref().and_then(|v| self.tables_now(&v.meta.name));
+        let unchanged = serving.as_ref().is_some_and(|v| {
+            v.meta.sha256 == sha256
+                && (!v.meta.tables
+                    || v.tables.as_ref().map(|t| &t.sha256) == folder_sha256.as_ref())
+        });
+        let current = identity(&sha256, folder_sha256.as_deref());
+        if unchanged || control.refused.get(file) == Some(&current) {
             return Change::Unchanged;
         }
         if let Err(untrusted) = self.pipeline.admit(file, &opened) {
@@ -312,6 +310,15 @@ impl Registry {
                 self.refuse(&mut control, file, remembered, refused.to_string())
             }
         }
+    }
+
+    /// The hash of module `name`'s tables folder as it is now, if it has one that reads.
+    fn tables_now(&self, name: &str) -> Option<String> {
+        let folder = tables::folder(&self.plugins_dir, name);
+        if !folder.is_dir() {
+            return None;
+        }
+        TableSet::read(&folder).ok().map(|set| set.sha256)
     }
 
     /// A file in module `name`'s tables folder changed: its serving library is loaded again
@@ -397,7 +404,11 @@ impl Registry {
                 self.archive().forget(module, &serving.identity());
                 // The rolled-back content (library and tables) stays out until the file or the
                 // tables folder holds something else.
-                control.refused.insert(file, serving.identity());
+                let folder_sha256 = self.tables_now(module);
+                control.refused.insert(
+                    file,
+                    identity(&serving.meta.sha256, folder_sha256.as_deref()),
+                );
                 Ok(self.publish(version, Some(serving), EventKind::Rollback))
             }
             Err(refused) => Err(RollbackError::Refused(Box::new(refused))),

@@ -6,9 +6,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output};
 use testkit::served::signal;
 
+/// `game-host check FILE`, with the mall's tables from its crate (they are not beside the
+/// build).
 fn check(file: &std::path::Path) -> Output {
     Command::new(binary())
-        .args(["check", "--config-dir", CONFIG_DIR])
+        .args(["check", "--config-dir", CONFIG_DIR, "--tables"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../plugins/mall/tables"
+        ))
         .arg(file)
         .output()
         .unwrap()

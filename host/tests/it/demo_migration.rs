@@ -168,6 +168,8 @@ async fn activity_0_1_to_0_2_and_back_under_load_keeps_every_streak(db: ScratchD
 
     // Day 1 under release 0.1, then 0.2 lands under the load.
     load.until_signed_in(1).await;
+    // Release 0.2 reads its daily reward from a table: the table first, then the library.
+    testkit::folders::install_tables("activity", &host.dirs.plugins()).unwrap();
     ship(&host.dirs.plugins(), "activity");
     wait_for_schema(&host, 2).await;
 

@@ -80,6 +80,19 @@ impl Deploy {
                 &format!("[package]\nname = \"{module}\"\n\n[lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n"),
             );
             deploy.write(&format!("plugins/{module}/src/lib.rs"), "// v1\n");
+            // The module's data tables, as its crate has them.
+            let tables = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../plugins")
+                .join(module)
+                .join("tables");
+            for entry in std::fs::read_dir(&tables).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                deploy.write(
+                    &format!("plugins/{module}/tables/{name}"),
+                    &std::fs::read_to_string(&path).unwrap(),
+                );
+            }
         }
         // Not module crates: a library crate, and a file.
         deploy.write(
@@ -222,12 +235,16 @@ fn make_executable(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// The demo modules' libraries and their signatures, sorted.
+/// The demo modules' libraries and their signatures, and the tables folders of those that
+/// have data tables, sorted.
 fn demo_libraries() -> Vec<String> {
-    DEMO_MODULES
+    let mut names: Vec<String> = DEMO_MODULES
         .iter()
         .flat_map(|m| [format!("lib{m}.so"), format!("lib{m}.so.sig")])
-        .collect()
+        .chain(["activity.tables".to_owned(), "mall.tables".to_owned()])
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -265,6 +282,45 @@ fn a_push_installs_the_modules_that_changed_and_only_those() {
         "{said}"
     );
     assert_eq!(deploy.plugin_files(), demo_libraries());
+
+    // A designer's change to a table only: checked with the library, the tables installed,
+    // the library left as it is.
+    let goods = "id,name,price\npotion,Healing potion,45\nsword,Iron sword,300\n";
+    deploy.write("plugins/mall/tables/goods.csv", goods);
+    deploy.commit("cheaper potions");
+    let said = deploy.push("main");
+    assert_eq!(deploy.built(), ["mall"], "{said}");
+    assert!(
+        said.contains("mall: installed its tables into ")
+            && said.contains("0 installed, 1 unchanged, 0 refused"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(deploy.plugins().join("mall.tables/goods.csv")).unwrap(),
+        goods
+    );
+    // A bad row: refused by the check, and neither the tables nor the library change.
+    deploy.write(
+        "plugins/mall/tables/goods.csv",
+        "id,name,price\npotion,Healing potion,-1\n",
+    );
+    deploy.commit("a mistake");
+    let said = deploy.push("main");
+    assert_eq!(deploy.built(), ["mall"], "{said}");
+    assert!(
+        said.contains("mall: REFUSED") && said.contains("mall.tables/goods.csv, line 2"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(deploy.plugins().join("mall.tables/goods.csv")).unwrap(),
+        goods
+    );
+    // Back to what was deployed: nothing to do.
+    deploy.write("plugins/mall/tables/goods.csv", goods);
+    deploy.commit("fixed");
+    let said = deploy.push("main");
+    assert_eq!(deploy.built(), Vec::<String>::new(), "{said}");
+    assert!(said.contains("no module changed"), "{said}");
 
     // Nothing under plugins/: nothing built.
     deploy.write("README.md", "a better game\n");

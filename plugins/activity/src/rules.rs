@@ -1,14 +1,28 @@
-//! The daily sign-in: +100 gold once per UTC day, and a streak of consecutive days.
+//! The daily sign-in: gold once per UTC day (the designers' table `reward.json`), and a
+//! streak of consecutive days.
 
-use plugin_api::{refuse, Ctx, RefusalCode, Reply};
+use plugin_api::{refuse, Ctx, RefusalCode, Reply, TableError, Tables};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// `1001`: the player has already signed in today.
 pub const ALREADY_SIGNED_IN: RefusalCode = RefusalCode::new(1, "already_signed_in");
 
-/// Gold granted by one sign-in.
-pub const REWARD: i64 = 100;
+/// What one sign-in grants: the table `reward.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reward {
+    pub gold: i64,
+}
+
+/// Reads `activity.tables/reward.json` (`{"gold": N}`, N above 0).
+pub fn read_tables(tables: &Tables<'_>) -> Result<Reward, TableError> {
+    let reward: Reward = tables.json("reward.json")?;
+    if reward.gold <= 0 {
+        return Err(TableError::file("reward.json", "`gold` must be above 0"));
+    }
+    Ok(reward)
+}
 
 /// What this module keeps per player (its private data; no other module sees it): saved-data
 /// schema 2.
@@ -88,7 +102,7 @@ pub fn sign_in(ctx: &mut Ctx<'_>, _data: Value) -> Reply {
         days,
     });
     state.best = state.best.max(days);
-    ctx.player.gold += REWARD;
+    ctx.player.gold += ctx.tables::<Reward>().gold;
     ctx.save(&state);
     Ok(json!({ "gold": ctx.player.gold, "streak": days }))
 }

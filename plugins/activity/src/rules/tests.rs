@@ -3,8 +3,29 @@ use plugin_api::{Player, TestHost};
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The reward as the module ships it.
+fn reward() -> Reward {
+    let json = include_str!("../../tables/reward.json");
+    read_tables(&plugin_api::Tables::for_test(
+        "activity",
+        &[("reward.json", json)],
+    ))
+    .unwrap()
+}
+
+#[test]
+fn the_shipped_reward_is_100_gold_and_a_reward_of_nothing_is_refused() {
+    assert_eq!(reward(), Reward { gold: 100 });
+    let refused = read_tables(&plugin_api::Tables::for_test(
+        "activity",
+        &[("reward.json", r#"{"gold": 0}"#)],
+    ))
+    .unwrap_err();
+    assert_eq!(refused.to_string(), "reward.json: `gold` must be above 0");
+}
+
 fn sign(host: &TestHost, player: Player, saved: SignIn) -> (Reply, Player, SignIn) {
-    let mut ctx = plugin_api::Ctx::for_test(player, host);
+    let mut ctx = plugin_api::Ctx::for_test(player, host).with_tables(reward());
     ctx.save(&saved);
     let reply = sign_in(&mut ctx, json!({}));
     let saved = ctx.saved();
@@ -59,7 +80,7 @@ fn a_player_with_nothing_saved_signs_in_for_the_first_time() {
     let host = TestHost::new();
     host.set_now_millis(10 * DAY_MS);
     // Nothing saved at all (a new player), not an empty record saved.
-    let mut ctx = plugin_api::Ctx::for_test(Player::new("p", "P", ""), &host);
+    let mut ctx = plugin_api::Ctx::for_test(Player::new("p", "P", ""), &host).with_tables(reward());
     assert_eq!(
         sign_in(&mut ctx, json!({})).unwrap(),
         json!({ "gold": 1100, "streak": 1 })
