@@ -13,7 +13,8 @@
 
 use super::registry::{is_library, Change, Registry};
 use super::tables;
-use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,11 @@ pub fn start(
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
         match result {
             Ok(events) => {
-                let paths: Vec<PathBuf> = events.into_iter().flat_map(|e| e.event.paths).collect();
+                let paths: Vec<PathBuf> = events
+                    .into_iter()
+                    .filter(|e| changes_content(&e.event.kind))
+                    .flat_map(|e| e.event.paths)
+                    .collect();
                 let libraries: BTreeSet<PathBuf> =
                     paths.iter().cloned().filter_map(library_of).collect();
                 let tables: BTreeSet<String> =
@@ -66,8 +71,12 @@ pub fn start(
             }
         }
     })?;
-    // Recursive: the tables folders are in it (a new one is watched as it appears).
-    debouncer.watch(&dir, RecursiveMode::Recursive)?;
+    // Recursive: the tables folders are in it (a new one is watched as it appears). The
+    // watch is on the folder's absolute path: on a relative one (`var/plugins`, as `make run`
+    // gives it), files new to the folder went unreported. Events are named back into `dir`
+    // by file name, as the registry names files.
+    let watched = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+    debouncer.watch(&watched, RecursiveMode::Recursive)?;
     slog::info!(log, "watching for module changes"; "dir" => %dir.display(), "debounce_ms" => debounce.as_millis() as u64);
     let task = tokio::spawn(async move {
         while let Some(settled) = changes.recv().await {
@@ -124,6 +133,17 @@ async fn apply(
     }
 }
 
+/// Whether an event may mean new content: not a file being opened or read (the host reads
+/// libraries and tables itself, and those reads must not count as changes, or each would
+/// start another).
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// The library a changed path is about: itself, or the library a `.sig` signs.
 fn library_of(path: PathBuf) -> Option<PathBuf> {
     if is_library(&path) {
@@ -132,4 +152,32 @@ fn library_of(path: PathBuf) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
     let library = path.with_file_name(name.strip_suffix(".sig")?);
     is_library(&library).then_some(library)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn reads_of_a_file_are_not_changes_and_writes_creates_renames_removals_are() {
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Any),
+        ] {
+            assert!(!changes_content(&kind), "{kind:?}");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+        ] {
+            assert!(changes_content(&kind), "{kind:?}");
+        }
+    }
 }
