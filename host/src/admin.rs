@@ -7,8 +7,8 @@
 //! - `POST /admin/modules/{name}/reload`: load the module's library from the plugins directory
 //!   now, even if that content was refused before (its stored data may be fixed since).
 //! - `POST /admin/modules/{name}/rollback`: serve the previous version again.
-//! - `GET /admin/events`: recent load, swap, refuse, drain, retire, leak, rollback and check
-//!   (a saved-data check passed) events.
+//! - `GET /admin/events`: recent load, swap, refuse, drain, retire, leak, rollback, check (a
+//!   saved-data check passed) and rewrite (stored data rewritten after a step back) events.
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
 //!   answers once it serves, then this process drains and exits.
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).

@@ -10,6 +10,7 @@
 //! - [`tables`] reads a module's data tables folder (a version is a library and its tables);
 //! - [`data_check`] runs a swap's saved-data migrations over stored data before it is let in;
 //! - [`migrator`] downgrades a player's data of a newer schema after a step back;
+//! - [`rewrite`] then rewrites the stored data of a newer schema, in the background;
 //! - [`registry`] holds the routing snapshot and the one path by which it changes;
 //! - [`retire`] drains, shuts down and unloads versions that no longer serve;
 //! - [`watcher`] reports changes in the plugins directory to the registry;
@@ -28,6 +29,7 @@ pub mod migrator;
 pub mod pipeline;
 pub mod registry;
 pub mod retire;
+pub mod rewrite;
 pub mod services;
 pub mod tables;
 pub mod trust;

@@ -295,6 +295,18 @@ pub trait Store: Send + Sync + 'static {
     /// How many players have saved data of `module`.
     async fn module_data_count(&self, module: &str) -> Result<u64, StoreError>;
 
+    /// Replaces `module`'s saved data of `player_id` with `new` if it is still `expected`
+    /// (both JSON text as stored), in one statement; whether it did. Outside any turn: for
+    /// rewriting stored data behind the players' backs (after a step back to an older
+    /// saved-data schema), where a turn that wrote meanwhile wins.
+    async fn replace_module_data(
+        &self,
+        player_id: &str,
+        module: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Whether this process is the database's only user (as it is from the start). During a
     /// restart the old host and its successor share the embedded database for a moment; while
     /// they do, neither may answer from what it keeps in memory, as the other may have written

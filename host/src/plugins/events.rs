@@ -34,6 +34,8 @@ pub enum EventKind {
     /// A version's saved-data migrations passed the check over stored data (a refusal is a
     /// `Refuse`).
     Check,
+    /// After a step back to an older schema, the stored data of a newer one was rewritten.
+    Rewrite,
 }
 
 impl EventKind {
@@ -50,6 +52,7 @@ impl EventKind {
             EventKind::Rollback => "rollback",
             EventKind::Remove => "remove",
             EventKind::Check => "check",
+            EventKind::Rewrite => "rewrite",
         }
     }
 }

@@ -18,11 +18,13 @@ mod routes;
 pub use routes::Routes;
 
 use super::archive::{Archive, Kept};
+use super::call::CallLimits;
 use super::data_check::{DataCheckReport, DataChecks, Swap};
 use super::events::{Event, EventKind, EventLog};
 use super::executor::Executor;
 use super::pipeline::Pipeline;
 use super::retire::Retirement;
+use super::rewrite::{self, Rewrite};
 use super::tables::{self, TableSet};
 use super::trust::Trust;
 use super::version::{identity, ModuleVersion, Refused};
@@ -33,6 +35,7 @@ use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -92,6 +95,10 @@ pub struct Registry {
     archive: Mutex<Archive>,
     /// The saved-data checks of swaps between schemas, and their last reports.
     data_checks: DataChecks,
+    /// The store the checks read and the rewrites after a step back write.
+    store: Arc<dyn Store>,
+    /// Each module's running rewrite after a step back, by its stop flag.
+    rewrites: Mutex<HashMap<String, Arc<AtomicBool>>>,
     plugins_dir: PathBuf,
     log: slog::Logger,
 }
@@ -128,7 +135,10 @@ impl Registry {
         let executor = Arc::new(Executor::start(config.plugins.workers)?);
         let plugins_dir = config.paths.plugins_dir.clone();
         let retirement = Arc::new(Retirement::new(config.drain_deadline()));
-        let data_checks = DataChecks::new(Some(store), config.plugins.migration_check_max_players);
+        let data_checks = DataChecks::new(
+            Some(store.clone()),
+            config.plugins.migration_check_max_players,
+        );
         Ok(Registry {
             routes: ArcSwap::from_pointee(Routes::default()),
             pipeline: Pipeline::new(trust, executor, shadow_dir, config, clock, log.clone()),
@@ -140,6 +150,8 @@ impl Registry {
             }),
             archive: Mutex::new(archive),
             data_checks,
+            store,
+            rewrites: Mutex::new(HashMap::new()),
             plugins_dir,
             log,
         })
@@ -568,6 +580,7 @@ impl Registry {
                 self.retirement.retire(old);
             }
         }
+        self.start_rewrite(&version, migrator.clone());
         match replacing {
             Some(old) => {
                 let kept_as_migrator = if kept(&old) {
@@ -590,6 +603,58 @@ impl Registry {
             }
             None => Change::Loaded { module, generation },
         }
+    }
+
+    /// Stops the module's rewrite of stored data, if one runs, and starts one if `version`
+    /// has a `migrator` (it stepped back to an older schema): [`super::rewrite`].
+    fn start_rewrite(&self, version: &ModuleVersion, migrator: Option<Arc<ModuleVersion>>) {
+        let name = version.meta.name.clone();
+        let mut rewrites = self.rewrites.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = rewrites.remove(&name) {
+            running.store(true, Ordering::Relaxed);
+        }
+        let Some(migrator) = migrator else {
+            return;
+        };
+        let cancelled = Arc::new(AtomicBool::new(false));
+        rewrites.insert(name.clone(), cancelled.clone());
+        let config = self.pipeline.config();
+        let rewrite = Rewrite {
+            module: name.clone(),
+            to: version.meta.schema,
+            limits: CallLimits {
+                deadline: config.call_timeout(&name),
+                max_stuck: config.plugins.max_stuck_calls,
+            },
+            migrator,
+        };
+        let (store, executor, events, log) = (
+            self.store.clone(),
+            self.pipeline.executor().clone(),
+            self.events.clone(),
+            self.log.clone(),
+        );
+        let about = Event::about(EventKind::Rewrite, version, String::new());
+        tokio::spawn(async move {
+            let report = rewrite::run(store.as_ref(), &executor, &rewrite, &cancelled).await;
+            let failed = report.first_failure.as_ref().map_or(String::new(), |f| {
+                format!(
+                    "; {} failed and stay on the migrator, for example player {}: {}",
+                    report.failed, f.player_id, f.reason
+                )
+            });
+            let stopped = report.stopped.as_ref().map_or(String::new(), |why| {
+                format!("; stopped before the end: {why}")
+            });
+            let message = format!(
+                "saved data of a newer schema rewritten at schema {} for {} of {} players ({} changed meanwhile by their own commands){failed}{stopped}",
+                rewrite.to, report.rewritten, report.read, report.changed_meanwhile
+            );
+            slog::info!(log, "saved data rewritten after a step back";
+                "module" => &rewrite.module, "schema" => rewrite.to, "rewritten" => report.rewritten,
+                "read" => report.read, "failed" => report.failed, "stopped" => report.stopped.as_deref());
+            events.push(Event { message, ..about });
+        });
     }
 
     fn refuse(

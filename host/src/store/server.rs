@@ -283,6 +283,26 @@ impl Store for ServerStore {
             .collect()
     }
 
+    async fn replace_module_data(
+        &self,
+        player_id: &str,
+        module: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        // One autocommit statement: it waits for a turn holding the player's row, then sees
+        // what that turn committed.
+        let done = sqlx::query(&self.sql.replace_module_data)
+            .bind(new)
+            .bind(player_id)
+            .bind(module)
+            .bind(expected)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn module_data_count(&self, module: &str) -> Result<u64, StoreError> {
         let row = sqlx::query(&self.sql.count_module_data)
             .bind(module)

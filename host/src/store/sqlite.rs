@@ -410,6 +410,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn replace_module_data(
+        &self,
+        player_id: &str,
+        module: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let (player_id, module, expected, new) = (
+            player_id.to_owned(),
+            module.to_owned(),
+            expected.to_owned(),
+            new.to_owned(),
+        );
+        // On the database thread, between the write queue's transactions: a turn's write
+        // queued before it lands after it and wins (it changed the data); the player cache
+        // may still hold the older text, which the module's migrator reads as before.
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE module_data SET data = ?4 WHERE player_id = ?1 AND module = ?2 AND data = ?3",
+                params![player_id, module, expected, new],
+            )
+            .map(|rows| rows == 1)
+            .map_err(db_error)
+        })
+        .await
+    }
+
     async fn set_sole_user(&self, sole_user: bool) {
         let Some(cache) = self.cache.clone() else {
             return;

@@ -24,6 +24,7 @@ tests_on!(
     a_swap_to_a_new_schema_and_back_under_load_migrates_saved_data_and_loses_no_bump,
     a_migration_that_fails_on_one_stored_player_keeps_the_new_schema_out,
     check_runs_the_swap_check_over_a_database_given_to_it,
+    a_step_back_rewrites_newer_data_so_that_a_restart_needs_no_migrator,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,6 +344,70 @@ async fn a_migration_that_fails_on_one_stored_player_keeps_the_new_schema_out(db
         peek(&host, &huge).await.unwrap(),
         json!({ "schema": 2, "total": 7 })
     );
+}
+
+/// Waits for the newest `rewrite` event, and returns its message.
+async fn rewritten(host: &TestHost) -> String {
+    let start = Instant::now();
+    loop {
+        let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
+        let rewrite = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["kind"] == "rewrite")
+            .cloned();
+        if let Some(rewrite) = rewrite {
+            return rewrite["message"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no rewrite ended: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_step_back_rewrites_newer_data_so_that_a_restart_needs_no_migrator(db: ScratchDb) {
+    let host = host_on(&db, |_| {}).await;
+    let mut players = Vec::new();
+    for n in 0..5 {
+        let (id, token) = host.login(&format!("p{n}")).await;
+        host.ok(&token, "9401", json!({})).await;
+        players.push((id, token));
+    }
+    ship(&host.dirs.plugins(), 2);
+    wait_for_schema(&host, &players[0].1, 2).await;
+    for (id, token) in &players {
+        host.ok(token, "9401", json!({})).await;
+        assert_eq!(stored(&host, id).await["$schema"], 2);
+    }
+
+    // The older library shipped again: a step back, and schema 2's data is rewritten.
+    ship(&host.dirs.plugins(), 1);
+    wait_for_schema(&host, &players[0].1, 1).await;
+    let message = rewritten(&host).await;
+    assert!(
+        message.contains("rewritten at schema 1 for 5 of 5 players"),
+        "{message}"
+    );
+    for (id, _) in &players {
+        assert_eq!(stored(&host, id).await, json!({ "count": 2 }), "player {id}");
+    }
+
+    // A restart: the migrator is gone, and every player is served.
+    let host = Arc::into_inner(host).expect("no other handle");
+    let (dirs, _) = host.stop().await;
+    let url = db.url.clone();
+    let host = TestHost::start_in(dirs, move |config| config.store.url = url).await;
+    assert_eq!(tally(&host).await["migrator"], Value::Null);
+    for (_, token) in &players {
+        assert_eq!(
+            host.ok(token, "9401", json!({})).await,
+            json!({ "schema": 1, "total": 3 })
+        );
+    }
 }
 
 /// `game-host check --database-url URL FILE`: its exit status and stdout.

@@ -34,6 +34,8 @@ pub struct Sql {
     /// A page of one module's saved data, in player id order (the saved-data check's scan).
     pub module_data_page: String,
     pub count_module_data: String,
+    /// A player's module data replaced only if it is still what was read.
+    pub replace_module_data: String,
     pub ping: String,
 }
 
@@ -96,6 +98,7 @@ impl Sql {
             audit_of_all: format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT $1"),
             module_data_page: "SELECT player_id, data FROM module_data WHERE module = $1 AND player_id > $2 ORDER BY player_id LIMIT $3".into(),
             count_module_data: "SELECT COUNT(*) FROM module_data WHERE module = $1".into(),
+            replace_module_data: "UPDATE module_data SET data = $1 WHERE player_id = $2 AND module = $3 AND data = $4".into(),
             ping: "SELECT 1".into(),
         }
     }
@@ -124,6 +127,7 @@ impl Sql {
             audit_of_all: q(self.audit_of_all),
             module_data_page: q(self.module_data_page),
             count_module_data: q(self.count_module_data),
+            replace_module_data: q(self.replace_module_data),
             ping: self.ping,
         }
     }
