@@ -99,7 +99,7 @@ pub async fn check(
     let checked = async {
         let opened = pipeline.read(file)?;
         let admitted = pipeline.admit(file, &opened)?;
-        let version = pipeline
+        let (version, _) = pipeline
             .open(file, opened.bytes, tables, &Routes::default(), None, 0)
             .await?;
         let meta = version.meta.clone();

@@ -309,7 +309,14 @@ fn run(
     };
     let tables = match call.tables {
         0 => None,
-        id => tables::get(id),
+        id => match tables::get(id) {
+            Some(tables) => Some(tables),
+            None => {
+                return failed(format!(
+                    "the call names tables {id}, which this library does not hold (never read, or freed)"
+                ))
+            }
+        },
     };
     let mut ctx = Ctx::new(player.clone(), module_data.clone(), host).with_read_tables(tables);
     let reply = command.run(&mut ctx, data).unwrap_or_else(|misfit| {

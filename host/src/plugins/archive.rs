@@ -42,6 +42,8 @@ pub struct Previous {
     pub library: PathBuf,
     pub sha256: String,
     pub tables: Option<PathBuf>,
+    /// The sha256 of those tables, which the version must read again.
+    pub tables_sha256: Option<String>,
     /// The version's identity ([`super::version::ModuleVersion::identity`]).
     pub identity: String,
 }
@@ -72,7 +74,14 @@ impl Archive {
                     let folder = self.tables(&meta.name, &set.sha256);
                     match folder.exists() {
                         true => Ok(()),
-                        false => set.write(&folder),
+                        // Written whole under another name, then renamed: a folder cut off
+                        // midway is never taken for the tables it is named after.
+                        false => {
+                            let partial = folder.with_extension("tables.partial");
+                            let _ = std::fs::remove_dir_all(&partial);
+                            set.write(&partial)
+                                .and_then(|()| std::fs::rename(&partial, &folder))
+                        }
                     }
                 }
                 None => Ok(()),
@@ -118,8 +127,15 @@ impl Archive {
                 .tables_sha256
                 .as_ref()
                 .map(|sha| self.tables(module, sha)),
+            tables_sha256: previous.tables_sha256.clone(),
             identity: previous.identity(),
         })
+    }
+
+    /// The kept library of `module` with `sha256`, if the archive holds it.
+    pub fn kept_library(&self, module: &str, sha256: &str) -> Option<PathBuf> {
+        let library = self.library(module, sha256);
+        library.is_file().then_some(library)
     }
 
     /// For a rollback from `serving_identity`, done: forgets that version (the one before it

@@ -74,7 +74,8 @@ impl Pipeline {
 
     /// Opens `bytes` as the module of `file`, checks it against `routes` (it may take the
     /// place of `replacing`), initializes it and, if its module has data tables, has it read
-    /// them: from `tables_from`, or else the module's tables folder beside `file`.
+    /// them: from `tables_from`, or else the module's tables folder beside `file`. Returns the
+    /// tables as they were read, for the archive.
     /// `leaked_versions` are the versions that did not leave memory so far (the reload
     /// budget). Runs module code on a module thread.
     pub async fn open(
@@ -85,7 +86,7 @@ impl Pipeline {
         routes: &Routes,
         replacing: Option<&ModuleVersion>,
         leaked_versions: usize,
-    ) -> Result<ModuleVersion, Refused> {
+    ) -> Result<(ModuleVersion, Option<TableSet>), Refused> {
         budget::check(leaked_versions, self.config.plugins.max_leaked_versions).map_err(
             |reason| Refused::Budget {
                 file: file.to_owned(),
@@ -126,10 +127,11 @@ impl Pipeline {
         &self,
         version: ModuleVersion,
         folder: &Path,
-    ) -> Result<ModuleVersion, Refused> {
+    ) -> Result<(ModuleVersion, Option<TableSet>), Refused> {
         if !version.meta.tables {
-            return Ok(version);
+            return Ok((version, None));
         }
+        let (file, name) = (version.meta.file.clone(), version.meta.name.clone());
         let refused = |version: &ModuleVersion, reason: String| Refused::Tables {
             file: version.meta.file.clone(),
             name: version.meta.name.clone(),
@@ -156,20 +158,20 @@ impl Pipeline {
                 move || {
                     let mut version = version;
                     let read = version.load_tables(&set);
-                    (version, read)
+                    (version, read, set)
                 },
             )
             .await;
         match read {
-            Ok((version, Ok(()))) => Ok(version),
-            Ok((version, Err(refusal))) => {
+            Ok((version, Ok(()), set)) => Ok((version, Some(set))),
+            Ok((version, Err(refusal), _)) => {
                 self.discard(Arc::new(version)).await;
                 Err(refusal)
             }
             Err(RunError::Closed(closed)) => Err(closed.into()),
             Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(Refused::Tables {
-                file: folder.to_owned(),
-                name: String::new(),
+                file,
+                name,
                 table: String::new(),
                 line: None,
                 reason: format!(

@@ -107,8 +107,12 @@ pub struct Registry {
 struct Control {
     /// Loads per module name since start.
     generations: HashMap<String, u64>,
-    /// The sha256 of the content last refused per file: not retried until the file changes.
+    /// The sha256 of the library last refused per file (or rolled back from): not tried again
+    /// until the file changes.
     refused: HashMap<PathBuf, String>,
+    /// Per file, the library and tables ([`identity`]) last refused for the tables: not tried
+    /// again until either changes.
+    refused_tables: HashMap<PathBuf, String>,
 }
 
 impl Registry {
@@ -147,6 +151,7 @@ impl Registry {
             control: tokio::sync::Mutex::new(Control {
                 generations: HashMap::new(),
                 refused: HashMap::new(),
+                refused_tables: HashMap::new(),
             }),
             archive: Mutex::new(archive),
             data_checks,
@@ -257,6 +262,7 @@ impl Registry {
     pub async fn reload_file(&self, file: &Path) -> Change {
         let mut control = self.control.lock().await;
         control.refused.remove(file);
+        control.refused_tables.remove(file);
         self.load_file_locked(control, file).await
     }
 
@@ -272,16 +278,18 @@ impl Registry {
         let sha256 = super::loader::sha256_hex(&opened.bytes);
         let routes = self.routes();
         let serving = routes.by_file(file).cloned();
-        // The tables folder of the module the file serves, as it is now (the file may hold
-        // another build, with or without tables: what a refusal remembers includes them).
+        // The tables folder of the module the file serves, as it is now.
         let folder_sha256 = serving.as_ref().and_then(|v| self.tables_now(&v.meta.name));
         let unchanged = serving.as_ref().is_some_and(|v| {
             v.meta.sha256 == sha256
                 && (!v.meta.tables
                     || v.tables.as_ref().map(|t| &t.sha256) == folder_sha256.as_ref())
         });
-        let current = identity(&sha256, folder_sha256.as_deref());
-        if unchanged || control.refused.get(file) == Some(&current) {
+        if unchanged
+            || control.refused.get(file) == Some(&sha256)
+            || control.refused_tables.get(file)
+                == Some(&identity(&sha256, folder_sha256.as_deref()))
+        {
             return Change::Unchanged;
         }
         if let Err(untrusted) = self.pipeline.admit(file, &opened) {
@@ -289,65 +297,97 @@ impl Registry {
             // changing a byte, and the next event or rescan must try again.
             return self.refuse(&mut control, file, None, untrusted.to_string());
         }
-        let bytes = opened.bytes;
-        match self
-            .open_checked(
-                &mut control,
-                file,
-                bytes.clone(),
-                None,
-                &routes,
-                serving.as_ref(),
-            )
+        self.swap_in(&mut control, file, opened.bytes, sha256, &routes, serving)
             .await
-        {
-            Ok(version) => {
+    }
+
+    /// Loads `bytes` (of `sha256`) as the module of `file` with its tables as they are now,
+    /// beside `serving`, and swaps it in; or refuses it, remembering why: a library refused
+    /// for itself is not tried again until the file changes, one refused for its tables until
+    /// the file or the tables change.
+    async fn swap_in(
+        &self,
+        control: &mut Control,
+        file: &Path,
+        bytes: Vec<u8>,
+        sha256: String,
+        routes: &Routes,
+        serving: Option<Arc<ModuleVersion>>,
+    ) -> Change {
+        let opened = self
+            .open_checked(control, file, bytes.clone(), None, routes, serving.as_ref())
+            .await;
+        match opened {
+            Ok((version, tables)) => {
                 control.refused.remove(file);
-                // The tables as they were read (unless they changed since: then not archived).
-                let tables = version.tables.as_ref().and_then(|read| {
-                    TableSet::read(&tables::folder(&self.plugins_dir, &version.meta.name))
-                        .ok()
-                        .filter(|set| set.sha256 == read.sha256)
-                });
+                control.refused_tables.remove(file);
                 self.archive().keep(&version.meta, &bytes, tables.as_ref());
                 self.publish(version, serving, EventKind::Load)
             }
             Err(refused) => {
-                // Tables are not remembered by content: fixing a table changes no byte of
-                // the library, and the next event or rescan must try again.
-                let remembered = match refused {
-                    Refused::Tables { .. } => None,
-                    _ => Some(current),
-                };
-                self.refuse(&mut control, file, remembered, refused.to_string())
-            }
-        }
-    }
-
-    /// The hash of module `name`'s tables folder as it is now, if it has one that reads.
-    fn tables_now(&self, name: &str) -> Option<String> {
-        let folder = tables::folder(&self.plugins_dir, name);
-        if !folder.is_dir() {
-            return None;
-        }
-        TableSet::read(&folder).ok().map(|set| set.sha256)
-    }
-
-    /// A file in module `name`'s tables folder changed: its serving library is loaded again
-    /// with the tables as they are now (a new version if they differ). A module not serving
-    /// (its last load refused, say for these tables) is retried by a rescan.
-    pub async fn tables_changed(&self, name: &str) {
-        let serving = self.routes().by_name(name).map(|v| v.meta.file.clone());
-        match serving {
-            Some(file) => {
-                self.load_file(&file).await;
-            }
-            None => {
-                if let Err(e) = self.rescan().await {
-                    slog::warn!(self.log, "rescan after a tables change failed"; "error" => %e);
+                if let Refused::Tables { name, .. } = &refused {
+                    let tables = self.tables_now(name);
+                    control
+                        .refused_tables
+                        .insert(file.to_owned(), identity(&sha256, tables.as_deref()));
+                    return self.refuse(control, file, None, refused.to_string());
                 }
+                self.refuse(control, file, Some(sha256), refused.to_string())
             }
         }
+    }
+
+    /// The hash of module `name`'s tables folder as it is now (a missing folder is an empty
+    /// set, as the pipeline reads it), if it reads.
+    fn tables_now(&self, name: &str) -> Option<String> {
+        TableSet::read(&tables::folder(&self.plugins_dir, name))
+            .ok()
+            .map(|set| set.sha256)
+    }
+
+    /// A file in module `name`'s tables folder changed. A library in the module's file that
+    /// neither serves nor is kept out (refused, or rolled back from) is tried with the new
+    /// tables: it may be waiting for them. Otherwise the serving library, from the archive,
+    /// is loaded again with them (a rollback stays rolled back). A module not serving is
+    /// retried by a rescan.
+    pub async fn tables_changed(&self, name: &str) {
+        let mut control = self.control.lock().await;
+        let routes = self.routes();
+        let Some(serving) = routes.by_name(name).cloned() else {
+            drop(control);
+            if let Err(e) = self.rescan().await {
+                slog::warn!(self.log, "rescan after a tables change failed"; "error" => %e);
+            }
+            return;
+        };
+        let file = serving.meta.file.clone();
+        if let Ok(opened) = self.pipeline.read(&file) {
+            let sha256 = super::loader::sha256_hex(&opened.bytes);
+            if sha256 != serving.meta.sha256 && control.refused.get(&file) != Some(&sha256) {
+                self.load_file_locked(control, &file).await;
+                return;
+            }
+        }
+        let folder_sha256 = self.tables_now(name);
+        let read = serving.tables.as_ref().map(|t| &t.sha256);
+        let current = identity(&serving.meta.sha256, folder_sha256.as_deref());
+        if !serving.meta.tables
+            || read == folder_sha256.as_ref()
+            || control.refused_tables.get(&file) == Some(&current)
+        {
+            return;
+        }
+        let kept = self.archive().kept_library(name, &serving.meta.sha256);
+        let bytes = kept.and_then(|library| std::fs::read(library).ok());
+        let Some(bytes) = bytes.filter(|b| super::loader::sha256_hex(b) == serving.meta.sha256)
+        else {
+            slog::warn!(self.log, "tables changed, but the serving library is not archived: reload the module to load it with them";
+                "module" => name);
+            return;
+        };
+        let sha256 = serving.meta.sha256.clone();
+        self.swap_in(&mut control, &file, bytes, sha256, &routes, Some(serving))
+            .await;
     }
 
     /// Stops serving the module loaded from `file`; it drains and retires.
@@ -412,15 +452,19 @@ impl Registry {
             )
             .await;
         match opened {
-            Ok(version) => {
+            Ok((version, _)) => {
+                // The tables must be those the version read when it served.
+                let read = version.tables.as_ref().map(|t| t.sha256.clone());
+                if read != previous.tables_sha256 {
+                    self.retirement.retire(version);
+                    return Err(RollbackError::Changed(
+                        previous.tables.unwrap_or(previous.library),
+                    ));
+                }
                 self.archive().forget(module, &serving.identity());
-                // The rolled-back content (library and tables) stays out until the file or the
-                // tables folder holds something else.
-                let folder_sha256 = self.tables_now(module);
-                control.refused.insert(
-                    file,
-                    identity(&serving.meta.sha256, folder_sha256.as_deref()),
-                );
+                // The library rolled back from stays out until the file holds another one
+                // (a tables change loads the serving library with them: `tables_changed`).
+                control.refused.insert(file, serving.meta.sha256.clone());
                 Ok(self.publish(version, Some(serving), EventKind::Rollback))
             }
             Err(refused) => Err(RollbackError::Refused(Box::new(refused))),
@@ -438,9 +482,9 @@ impl Registry {
         tables_from: Option<&Path>,
         routes: &Routes,
         replacing: Option<&Arc<ModuleVersion>>,
-    ) -> Result<Arc<ModuleVersion>, Refused> {
+    ) -> Result<(Arc<ModuleVersion>, Option<TableSet>), Refused> {
         let leaked = self.retirement.leaked().len();
-        let mut version = self
+        let (mut version, tables) = self
             .pipeline
             .open(
                 file,
@@ -465,7 +509,7 @@ impl Registry {
                 return Err(refused);
             }
         }
-        Ok(version)
+        Ok((version, tables))
     }
 
     /// When `version` writes another saved-data schema than `serving`, checks the module's

@@ -19,14 +19,20 @@ pub fn folder(plugins_dir: &Path, name: &str) -> PathBuf {
     plugins_dir.join(format!("{name}.tables"))
 }
 
-/// The module whose tables folder `path` is, or is in (`…/mall.tables/goods.csv` → `mall`).
+/// The module whose tables folder `path` is, or whose table file it is
+/// (`…/mall.tables/goods.csv` → `mall`); not a hidden or other file in the folder (an editor's
+/// swap file, an install's `.goods.csv.tmp`).
 pub fn module_of(path: &Path) -> Option<String> {
     let named = |path: &Path| {
         let name = path.file_name()?.to_str()?;
         let module = name.strip_suffix(".tables")?;
         (!module.is_empty() && !module.starts_with('.')).then(|| module.to_owned())
     };
-    named(path).or_else(|| named(path.parent()?))
+    named(path).or_else(|| {
+        let name = path.file_name()?.to_str()?;
+        let table = !name.starts_with('.') && (name.ends_with(".csv") || name.ends_with(".json"));
+        table.then(|| named(path.parent()?)).flatten()
+    })
 }
 
 /// The table files read from a folder, sorted by name, and their hash.
@@ -53,8 +59,9 @@ pub enum ReadError {
 }
 
 impl TableSet {
-    /// Reads `folder`: its `*.csv` and `*.json` regular files (not hidden ones), sorted. A
-    /// folder that does not exist is an empty set: the module's reader says what it misses.
+    /// Reads `folder`: its `*.csv` and `*.json` regular files (not hidden ones, not links),
+    /// sorted. A folder that does not exist is an empty set: the module's reader says what it
+    /// misses.
     pub fn read(folder: &Path) -> Result<TableSet, ReadError> {
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -71,7 +78,9 @@ impl TableSet {
                     };
                     let table = !name.starts_with('.')
                         && (name.ends_with(".csv") || name.ends_with(".json"));
-                    if table && path.is_file() {
+                    // Not followed through a link: a table is a file of this folder.
+                    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+                    if table && regular {
                         names.push(name.to_owned());
                     }
                 }
@@ -83,6 +92,13 @@ impl TableSet {
         let (mut files, mut total, mut hash) = (Vec::new(), 0u64, Sha256::new());
         for name in names {
             let path = folder.join(&name);
+            // The size first: a huge file is refused before it is read.
+            let size = std::fs::symlink_metadata(&path).map_err(io(&path))?.len();
+            if total + size > MAX_BYTES {
+                return Err(ReadError::TooBig {
+                    folder: folder.to_owned(),
+                });
+            }
             let bytes = std::fs::read(&path).map_err(io(&path))?;
             total += bytes.len() as u64;
             if total > MAX_BYTES {
@@ -146,6 +162,8 @@ mod tests {
             ("/srv/plugins/mall.tables", Some("mall")),
             ("/srv/plugins/libmall.so", None),
             ("/srv/plugins/.tables/x.csv", None),
+            ("/srv/plugins/mall.tables/.goods.csv.tmp", None),
+            ("/srv/plugins/mall.tables/goods.csv~", None),
         ] {
             assert_eq!(module_of(Path::new(path)).as_deref(), module, "{path}");
         }

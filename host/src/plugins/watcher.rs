@@ -47,6 +47,9 @@ pub fn start(
     let (changed, mut changes) = unbounded_channel::<Settled>();
     let report = changed.clone();
     let watch_log = log.clone();
+    // Events name paths under the absolute folder watched (below).
+    let watched = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+    let top = watched.clone();
     let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
         match result {
             Ok(events) => {
@@ -55,8 +58,13 @@ pub fn start(
                     .filter(|e| changes_content(&e.event.kind))
                     .flat_map(|e| e.event.paths)
                     .collect();
-                let libraries: BTreeSet<PathBuf> =
-                    paths.iter().cloned().filter_map(library_of).collect();
+                // Libraries directly in the folder; tables in its `<module>.tables/` folders.
+                let libraries: BTreeSet<PathBuf> = paths
+                    .iter()
+                    .filter(|p| p.parent() == Some(top.as_path()))
+                    .cloned()
+                    .filter_map(library_of)
+                    .collect();
                 let tables: BTreeSet<String> =
                     paths.iter().filter_map(|p| tables::module_of(p)).collect();
                 for path in libraries {
@@ -75,7 +83,6 @@ pub fn start(
     // watch is on the folder's absolute path: on a relative one (`var/plugins`, as `make run`
     // gives it), files new to the folder went unreported. Events are named back into `dir`
     // by file name, as the registry names files.
-    let watched = dir.canonicalize().unwrap_or_else(|_| dir.clone());
     debouncer.watch(&watched, RecursiveMode::Recursive)?;
     slog::info!(log, "watching for module changes"; "dir" => %dir.display(), "debounce_ms" => debounce.as_millis() as u64);
     let task = tokio::spawn(async move {

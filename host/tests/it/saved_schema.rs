@@ -393,7 +393,11 @@ async fn a_step_back_rewrites_newer_data_so_that_a_restart_needs_no_migrator(db:
         "{message}"
     );
     for (id, _) in &players {
-        assert_eq!(stored(&host, id).await, json!({ "count": 2 }), "player {id}");
+        assert_eq!(
+            stored(&host, id).await,
+            json!({ "count": 2 }),
+            "player {id}"
+        );
     }
 
     // A restart: the migrator is gone, and every player is served.

@@ -225,3 +225,66 @@ fn check_reads_the_tables_beside_the_library() {
         "{stdout}"
     );
 }
+
+/// The price of `id` in the mall's list (1101).
+async fn mall_price(host: &TestHost, token: &str, id: &str) -> i64 {
+    let goods = host.ok(token, "1101", json!({})).await["goods"].clone();
+    goods
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == id)
+        .and_then(|g| g["price"].as_i64())
+        .unwrap_or_else(|| panic!("no {id} in {goods}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rollback_a_table_edit_keeps_the_library_rolled_back_to() {
+    let dirs = Dirs::new();
+    dirs.install("mall"); // with its tables: a potion at 50
+    let host = TestHost::start_in(dirs, |config| config.plugins.debounce_ms = 50).await;
+    let (_, token) = host.login("shopper").await;
+    assert_eq!(mall_price(&host, &token, "potion").await, 50);
+    // A later build (everything at half price, no tables) lands, and is rolled back.
+    let sale = host.dirs.plugins().join(".libmall.so.tmp");
+    std::fs::copy(library("fixture_mall_sale"), &sale).unwrap();
+    std::fs::rename(&sale, host.dirs.plugins().join("libmall.so")).unwrap();
+    let start = Instant::now();
+    while mall_price(&host, &token, "potion").await != 25 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the sale never served");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, rolled) = host
+        .admin(Method::POST, "/admin/modules/mall/rollback", None)
+        .await;
+    assert_eq!(rolled["ret"], 0, "{rolled}");
+    assert_eq!(mall_price(&host, &token, "potion").await, 50);
+
+    // A designer changes a price: the library rolled back to serves it, not the sale.
+    let folder = host.dirs.plugins().join("mall.tables");
+    std::fs::write(
+        folder.join(".goods.csv.tmp"),
+        "id,name,price\npotion,Healing potion,45\nsword,Iron sword,300\nshield,Oak shield,200\n",
+    )
+    .unwrap();
+    std::fs::rename(folder.join(".goods.csv.tmp"), folder.join("goods.csv")).unwrap();
+    let start = Instant::now();
+    loop {
+        match mall_price(&host, &token, "potion").await {
+            45 => break,
+            50 => {}
+            other => panic!("potion at {other}: the rolled-back-from build served again"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the new price never served");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, modules) = host.admin(Method::GET, "/admin/modules", None).await;
+    let mall = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "mall")
+        .cloned()
+        .unwrap();
+    assert_eq!(mall["version"], "0.1.0", "{mall}");
+}

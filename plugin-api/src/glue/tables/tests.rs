@@ -95,8 +95,18 @@ fn tables_read_once_serve_every_command_until_freed() {
     }
     let host = HostServices_TO::from_ptr(&services, TD_Opaque);
     drop_tables(&SHOP, host, cheap);
-    // Freed: a command given that id has no tables, and fails saying so.
+    // Freed: a command given that id fails, saying so.
     match call_with(&services, cheap) {
+        CommandOutcome::Failed { msg } => {
+            assert!(
+                msg.contains("does not hold (never read, or freed)"),
+                "{msg}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Given none, a command that reads tables fails, naming the missing declaration.
+    match call_with(&services, 0) {
         CommandOutcome::Failed { msg } => assert!(msg.contains("no data tables"), "{msg}"),
         other => panic!("{other:?}"),
     }
