@@ -148,19 +148,12 @@ impl Pipeline {
             }
         };
         let timeout_ms = self.config.plugins.init_timeout_ms;
-        let not_counted = Arc::new(AtomicU64::new(0));
         let read = self
-            .executor
-            .run_within(
-                Duration::from_millis(timeout_ms),
-                &not_counted,
-                u64::MAX,
-                move || {
-                    let mut version = version;
-                    let read = version.load_tables(&set);
-                    (version, read, set)
-                },
-            )
+            .within_init_deadline(move || {
+                let mut version = version;
+                let read = version.load_tables(&set);
+                (version, read, set)
+            })
             .await;
         match read {
             Ok((version, Ok(()), set)) => Ok((version, Some(set))),
@@ -203,24 +196,30 @@ impl Pipeline {
             .await;
     }
 
+    /// Runs `job`, module code of a version being loaded, on a module thread under
+    /// `plugins.init_timeout_ms`; past it, the job runs on (uncounted) until it returns.
+    async fn within_init_deadline<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, RunError> {
+        let deadline = Duration::from_millis(self.config.plugins.init_timeout_ms);
+        let not_counted = Arc::new(AtomicU64::new(0));
+        self.executor
+            .run_within(deadline, &not_counted, u64::MAX, job)
+            .await
+    }
+
     /// Runs `version`'s init hook under `plugins.init_timeout_ms`. An init that does not
     /// return in time refuses the library, so that the reload (and every later one, which
     /// waits for this one) goes on; the init runs on, holding the library, until it returns.
     async fn init_within_deadline(&self, version: ModuleVersion) -> Result<ModuleVersion, Refused> {
         let (file, name) = (version.meta.file.clone(), version.meta.name.clone());
         let timeout_ms = self.config.plugins.init_timeout_ms;
-        let not_counted = Arc::new(AtomicU64::new(0));
         let initialized = self
-            .executor
-            .run_within(
-                Duration::from_millis(timeout_ms),
-                &not_counted,
-                u64::MAX,
-                move || {
-                    let initialized = version.init();
-                    (version, initialized)
-                },
-            )
+            .within_init_deadline(move || {
+                let initialized = version.init();
+                (version, initialized)
+            })
             .await;
         match initialized {
             Ok((version, Ok(()))) => Ok(version),

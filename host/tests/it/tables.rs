@@ -18,6 +18,7 @@ tests_on!(
     [sqlite: Sqlite, postgres: Postgres, mysql: MySql]
     a_price_changes_under_load_with_no_failed_request_and_no_rebuild,
     a_bad_row_is_refused_by_file_line_and_reason_and_the_serving_tables_go_on,
+    a_command_running_when_its_tables_change_finishes_on_them,
 );
 
 /// Writes `prices.tables/goods.csv` the way a designer's export lands: a hidden file in the
@@ -251,7 +252,10 @@ async fn after_a_rollback_a_table_edit_keeps_the_library_rolled_back_to() {
     std::fs::rename(&sale, host.dirs.plugins().join("libmall.so")).unwrap();
     let start = Instant::now();
     while mall_price(&host, &token, "potion").await != 25 {
-        assert!(start.elapsed() < Duration::from_secs(20), "the sale never served");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sale never served"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (_, rolled) = host
@@ -275,7 +279,10 @@ async fn after_a_rollback_a_table_edit_keeps_the_library_rolled_back_to() {
             50 => {}
             other => panic!("potion at {other}: the rolled-back-from build served again"),
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "the new price never served");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the new price never served"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (_, modules) = host.admin(Method::GET, "/admin/modules", None).await;
@@ -287,4 +294,43 @@ async fn after_a_rollback_a_table_edit_keeps_the_library_rolled_back_to() {
         .cloned()
         .unwrap();
     assert_eq!(mall["version"], "0.1.0", "{mall}");
+}
+
+async fn a_command_running_when_its_tables_change_finishes_on_them(db: ScratchDb) {
+    let host = host_on(&db, 10).await;
+    let (_, token) = host.login("shopper").await;
+    let (_, slow_token) = host.login("slow").await;
+    let slow = tokio::spawn({
+        let (host, token) = (host.clone(), slow_token.clone());
+        async move {
+            host.ok(&token, "9305", json!({ "id": "sword", "ms": 1500 }))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_goods(&host.dirs.plugins(), "id,price\nsword,12\nshield,7\n");
+    wait_for_price(&host, &token, 12).await;
+    assert!(
+        !slow.is_finished(),
+        "the slow command was to straddle the swap"
+    );
+    // It read the same tables before and after the swap: the ones it started with.
+    assert_eq!(
+        slow.await.unwrap(),
+        json!({ "id": "sword", "before": 10, "after": 10 })
+    );
+    // Then its version retires and leaves memory, tables and all.
+    let start = Instant::now();
+    loop {
+        if let Some(retired) = last_event(&host, "retire").await {
+            assert_eq!(retired["module"], "prices", "{retired}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the old version never retired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(last_event(&host, "leak").await, None);
 }

@@ -13,7 +13,7 @@ plugin_api::export_module! {
     version: "1.0.0",
     refusals: [NO_SUCH_GOOD, NOT_ENOUGH_GOLD],
     tables: read_catalogue,
-    commands: { "9301" => quote, "9303" => buy },
+    commands: { "9301" => quote, "9303" => buy, "9305" => quote_slowly },
 }
 
 const NO_SUCH_GOOD: RefusalCode = RefusalCode::new(1, "no_such_good");
@@ -77,4 +77,19 @@ fn buy(ctx: &mut Ctx<'_>, which: Which) -> Reply {
     ctx.player.gold -= price;
     *ctx.player.items.entry(which.id.clone()).or_insert(0) += 1;
     Ok(json!({ "id": which.id, "price": price, "gold": ctx.player.gold }))
+}
+
+#[derive(Deserialize)]
+struct Slowly {
+    id: String,
+    ms: u64,
+}
+
+/// 9305 `{"id", "ms"}`: the price, read before and after waiting `ms` (a command that is
+/// still running when its tables change).
+fn quote_slowly(ctx: &mut Ctx<'_>, slowly: Slowly) -> Reply {
+    let before = price_of(ctx, &slowly.id)?;
+    std::thread::sleep(std::time::Duration::from_millis(slowly.ms));
+    let after = price_of(ctx, &slowly.id)?;
+    Ok(json!({ "id": slowly.id, "before": before, "after": after }))
 }
