@@ -147,6 +147,11 @@ impl Pipeline {
                 return Err(refusal);
             }
         };
+        let names: Vec<&str> = set.files.iter().map(|(name, _)| name.as_str()).collect();
+        if let Err(untrusted) = self.trust.check_tables(&file, folder, &names) {
+            self.discard(Arc::new(version)).await;
+            return Err(untrusted.into());
+        }
         let timeout_ms = self.config.plugins.init_timeout_ms;
         let read = self
             .within_init_deadline(move || {

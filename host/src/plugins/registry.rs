@@ -325,6 +325,10 @@ impl Registry {
                 self.publish(version, serving, EventKind::Load)
             }
             Err(refused) => {
+                if let Refused::Untrusted(_) = &refused {
+                    // Not remembered: a `chmod` or `chown` fixes it without changing a byte.
+                    return self.refuse(control, file, None, refused.to_string());
+                }
                 if let Refused::Tables { name, .. } = &refused {
                     let tables = self.tables_now(name);
                     control

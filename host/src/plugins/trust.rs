@@ -69,6 +69,12 @@ pub enum Untrusted {
         dir: PathBuf,
         flaw: Flaw,
     },
+    #[error("{file} not loaded: its data tables in {folder} could be changed by others: {flaw}")]
+    Tables {
+        file: PathBuf,
+        folder: PathBuf,
+        flaw: Flaw,
+    },
     #[error("{file} not loaded: it was replaced while it was being checked; it is checked again when it changes")]
     Replaced { file: PathBuf },
     #[error("{file} not loaded: it is not signed ({sig} is missing) and trust.require_signature is on: sign it with `game-host sign --key KEY {file}`, and ship the .sig before the library")]
@@ -168,6 +174,34 @@ impl Trust {
                 dir: dir.to_owned(),
                 flaw,
             })
+    }
+
+    /// Whether the tables folder `folder` of the library `file`, and each of its `tables`
+    /// files, can be changed only by root, the host's user and the host's group, as a library
+    /// must (a missing folder has nothing to judge). Tables are not signed: what a designer
+    /// changes is judged by who could change it.
+    pub fn check_tables(
+        &self,
+        file: &Path,
+        folder: &Path,
+        tables: &[&str],
+    ) -> Result<(), Untrusted> {
+        let Some(ids) = self.ids else {
+            return Ok(());
+        };
+        if !folder.exists() {
+            return Ok(());
+        }
+        let flawed = |flaw| Untrusted::Tables {
+            file: file.to_owned(),
+            folder: folder.to_owned(),
+            flaw,
+        };
+        permissions::check_dir(folder, ids).map_err(flawed)?;
+        for table in tables {
+            permissions::check_file(&folder.join(table), ids).map_err(flawed)?;
+        }
+        Ok(())
     }
 
     /// Whether signatures are required.

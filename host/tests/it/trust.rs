@@ -427,3 +427,69 @@ fn keygen_sign_and_check_give_the_hosts_verdicts() {
         "{stderr}"
     );
 }
+
+/// The price of a potion in the mall's list (1101).
+async fn potion_price(host: &TestHost, token: &str) -> i64 {
+    let goods = host.ok(token, "1101", json!({})).await["goods"].clone();
+    goods.as_array().unwrap()[0]["price"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_tables_that_other_users_could_change_are_refused_until_fixed() {
+    let dirs = Dirs::new();
+    dirs.install("mall");
+    let host = swap_host(dirs, |config| config.trust.check_permissions = true).await;
+    let (_, token) = host.login("shopper").await;
+    assert_eq!(potion_price(&host, &token).await, 50);
+
+    // A new price lands in a file every user could write.
+    let folder = host.dirs.plugins().join("mall.tables");
+    let temp = folder.join(".goods.csv.tmp");
+    std::fs::write(
+        &temp,
+        "id,name,price\npotion,Healing potion,45\nsword,Iron sword,300\nshield,Oak shield,200\n",
+    )
+    .unwrap();
+    chmod(&temp, 0o666);
+    std::fs::rename(&temp, folder.join("goods.csv")).unwrap();
+    let start = Instant::now();
+    let refusal = loop {
+        let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
+        let refused = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["kind"] == "refuse")
+            .cloned();
+        if let Some(refused) = refused {
+            break refused["message"].as_str().unwrap().to_owned();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for part in [
+        "mall.tables",
+        "goods.csv",
+        "writable by every user",
+        "chmod o-w",
+    ] {
+        assert!(refusal.contains(part), "`{part}` missing: {refusal}");
+    }
+    assert_eq!(
+        potion_price(&host, &token).await,
+        50,
+        "the serving tables go on"
+    );
+
+    // Fixed by a chmod alone: tried again, and served.
+    chmod(&folder.join("goods.csv"), 0o644);
+    let start = Instant::now();
+    while potion_price(&host, &token).await != 45 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the fixed tables never served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
