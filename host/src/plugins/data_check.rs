@@ -87,6 +87,35 @@ pub struct DataCheckReport {
     pub finished_at_ms: Option<u64>,
 }
 
+impl DataCheckReport {
+    /// The report of a check of `module`'s `version` (from `file`) that starts now, from the
+    /// serving schema to the incoming one.
+    pub fn starting(
+        module: &str,
+        version: &str,
+        file: &str,
+        (from_schema, to_schema): (u32, u32),
+    ) -> DataCheckReport {
+        DataCheckReport {
+            module: module.to_owned(),
+            version: version.to_owned(),
+            file: file.to_owned(),
+            from_schema,
+            to_schema,
+            state: CheckState::Running,
+            stored_players: 0,
+            players: 0,
+            sampled: false,
+            checked: 0,
+            failed: 0,
+            first_failure: None,
+            aborted: None,
+            started_at_ms: now_ms(),
+            finished_at_ms: None,
+        }
+    }
+}
+
 /// One player's failure.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
@@ -141,26 +170,13 @@ impl DataChecks {
         };
         let meta = &swap.incoming.meta;
         let module = meta.name.clone();
-        self.lock().insert(
-            module.clone(),
-            DataCheckReport {
-                module: module.clone(),
-                version: meta.version.clone(),
-                file: meta.file.display().to_string(),
-                from_schema: swap.serving_schema,
-                to_schema: meta.schema,
-                state: CheckState::Running,
-                stored_players: 0,
-                players: 0,
-                sampled: false,
-                checked: 0,
-                failed: 0,
-                first_failure: None,
-                aborted: None,
-                started_at_ms: now_ms(),
-                finished_at_ms: None,
-            },
+        let report = DataCheckReport::starting(
+            &module,
+            &meta.version,
+            &meta.file.display().to_string(),
+            (swap.serving_schema, meta.schema),
         );
+        self.lock().insert(module.clone(), report);
         let stuck = Arc::new(AtomicU64::new(0));
         let (deadline, deadline_setting) = (swap.deadline, swap.deadline_setting.as_str());
         let check_one = |player_id: String, stored: String| {

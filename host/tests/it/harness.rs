@@ -192,6 +192,34 @@ impl TestHost {
         send(request).await
     }
 
+    /// The newest module event of `kind` (`GET /admin/events`), if there is one.
+    pub async fn newest_event(&self, kind: &str) -> Option<Value> {
+        let (_, events) = self
+            .admin(reqwest::Method::GET, "/admin/events", None)
+            .await;
+        events["events"]
+            .as_array()?
+            .iter()
+            .rev()
+            .find(|e| e["kind"] == kind)
+            .cloned()
+    }
+
+    /// Waits up to 20 s for a module event of `kind`, and returns the newest one's message.
+    pub async fn event_message(&self, kind: &str) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(event) = self.newest_event(kind).await {
+                return event["message"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "no `{kind}` event within 20 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// POSTs a raw body with an optional bearer token; returns status and JSON body.
     pub async fn post_raw(
         &self,

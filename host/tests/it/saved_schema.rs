@@ -314,16 +314,7 @@ async fn a_migration_that_fails_on_one_stored_player_keeps_the_new_schema_out(db
         "{reason}"
     );
     // The refusal names the count and the player, and schema 1 serves on.
-    let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
-    let refusal = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["kind"] == "refuse")
-        .cloned()
-        .unwrap_or_else(|| panic!("no refusal: {events}"));
-    let msg = refusal["message"].as_str().unwrap();
+    let msg = host.event_message("refuse").await;
     for part in ["1 of 3 players", huge_id.as_str(), "what serves stays"] {
         assert!(msg.contains(part), "`{part}` missing: {msg}");
     }
@@ -346,29 +337,6 @@ async fn a_migration_that_fails_on_one_stored_player_keeps_the_new_schema_out(db
     );
 }
 
-/// Waits for the newest `rewrite` event, and returns its message.
-async fn rewritten(host: &TestHost) -> String {
-    let start = Instant::now();
-    loop {
-        let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
-        let rewrite = events["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|e| e["kind"] == "rewrite")
-            .cloned();
-        if let Some(rewrite) = rewrite {
-            return rewrite["message"].as_str().unwrap().to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no rewrite ended: {events}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn a_step_back_rewrites_newer_data_so_that_a_restart_needs_no_migrator(db: ScratchDb) {
     let host = host_on(&db, |_| {}).await;
     let mut players = Vec::new();
@@ -387,7 +355,7 @@ async fn a_step_back_rewrites_newer_data_so_that_a_restart_needs_no_migrator(db:
     // The older library shipped again: a step back, and schema 2's data is rewritten.
     ship(&host.dirs.plugins(), 1);
     wait_for_schema(&host, &players[0].1, 1).await;
-    let message = rewritten(&host).await;
+    let message = host.event_message("rewrite").await;
     assert!(
         message.contains("rewritten at schema 1 for 5 of 5 players"),
         "{message}"

@@ -81,18 +81,6 @@ async fn wait_for_price(host: &TestHost, token: &str, price: i64) {
     }
 }
 
-/// The newest event of `kind`.
-async fn last_event(host: &TestHost, kind: &str) -> Option<Value> {
-    let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["kind"] == kind)
-        .cloned()
-}
-
 async fn a_price_changes_under_load_with_no_failed_request_and_no_rebuild(db: ScratchDb) {
     let host = host_on(&db, 10).await;
     let (_, token) = host.login("shopper").await;
@@ -138,7 +126,7 @@ async fn a_price_changes_under_load_with_no_failed_request_and_no_rebuild(db: Sc
         host.ok(&token, "9303", json!({ "id": "sword" })).await["gold"],
         1000 - 12
     );
-    let swap = last_event(&host, "swap").await.expect("a swap event");
+    let swap = host.newest_event("swap").await.expect("a swap event");
     assert_eq!(swap["module"], "prices");
 
     // A rollback serves the previous tables again, whatever the folder holds now.
@@ -166,15 +154,7 @@ async fn a_bad_row_is_refused_by_file_line_and_reason_and_the_serving_tables_go_
         &host.dirs.plugins(),
         "id,price\nsword,11\nshield,7\naxe,-3\n",
     );
-    let start = Instant::now();
-    let refusal = loop {
-        if let Some(refusal) = last_event(&host, "refuse").await {
-            break refusal;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "never refused");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let msg = refusal["message"].as_str().unwrap();
+    let msg = host.event_message("refuse").await;
     for part in [
         "prices.tables/goods.csv, line 4",
         "the price of `axe` must be above 0",
@@ -322,7 +302,7 @@ async fn a_command_running_when_its_tables_change_finishes_on_them(db: ScratchDb
     // Then its version retires and leaves memory, tables and all.
     let start = Instant::now();
     loop {
-        if let Some(retired) = last_event(&host, "retire").await {
+        if let Some(retired) = host.newest_event("retire").await {
             assert_eq!(retired["module"], "prices", "{retired}");
             break;
         }
@@ -332,5 +312,5 @@ async fn a_command_running_when_its_tables_change_finishes_on_them(db: ScratchDb
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(last_event(&host, "leak").await, None);
+    assert_eq!(host.newest_event("leak").await, None);
 }

@@ -452,22 +452,7 @@ async fn data_tables_that_other_users_could_change_are_refused_until_fixed() {
     .unwrap();
     chmod(&temp, 0o666);
     std::fs::rename(&temp, folder.join("goods.csv")).unwrap();
-    let start = Instant::now();
-    let refusal = loop {
-        let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
-        let refused = events["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|e| e["kind"] == "refuse")
-            .cloned();
-        if let Some(refused) = refused {
-            break refused["message"].as_str().unwrap().to_owned();
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "never refused");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let refusal = host.event_message("refuse").await;
     for part in [
         "mall.tables",
         "goods.csv",

@@ -42,7 +42,8 @@ async fn store_with_players(dir: &std::path::Path, count: usize) -> (SqliteStore
 /// starting after `start`.
 async fn scanned(store: &SqliteStore, cap: u64, start: &str) -> (Vec<String>, DataCheckReport) {
     let checks = DataChecks::new(None, cap);
-    checks.lock().insert("m".into(), report_for("m"));
+    let report = DataCheckReport::starting("m", "1", "f", (1, 2));
+    checks.lock().insert("m".into(), report);
     let seen = StdMutex::new(Vec::new());
     checks
         .scan(store, "m", start.to_owned(), |player_id, _| {
@@ -53,26 +54,6 @@ async fn scanned(store: &SqliteStore, cap: u64, start: &str) -> (Vec<String>, Da
         .unwrap();
     let report = checks.reports().pop().unwrap();
     (seen.into_inner().unwrap(), report)
-}
-
-fn report_for(module: &str) -> DataCheckReport {
-    DataCheckReport {
-        module: module.into(),
-        version: "1".into(),
-        file: "f".into(),
-        from_schema: 1,
-        to_schema: 2,
-        state: CheckState::Running,
-        stored_players: 0,
-        players: 0,
-        sampled: false,
-        checked: 0,
-        failed: 0,
-        first_failure: None,
-        aborted: None,
-        started_at_ms: 0,
-        finished_at_ms: None,
-    }
 }
 
 #[tokio::test]
