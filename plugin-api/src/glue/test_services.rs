@@ -49,3 +49,15 @@ pub(crate) fn call(
     };
     handle(def, host, call)
 }
+
+/// Held by each test that makes module code panic: the glue's panic hook keeps the last
+/// panic's message in one process-wide slot (as in a library), and two tests panicking at
+/// once would read each other's.
+pub(crate) static PANICKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`PANICKING`], taken even if a test that held it failed.
+pub(crate) fn one_panic_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    PANICKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

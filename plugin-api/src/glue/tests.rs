@@ -227,6 +227,7 @@ fn an_unknown_command_is_reported() {
 
 #[test]
 fn a_panic_becomes_a_failure_with_message_and_location_and_is_logged() {
+    let _alone = test_services::one_panic_at_a_time();
     let services = Services::default();
     install_panic_hook();
     match call(&services, "7707", "{}") {
@@ -263,6 +264,7 @@ fn unreadable_input_is_a_failure_not_a_panic() {
 
 #[test]
 fn init_reads_config_and_reports_errors_and_panics() {
+    let _alone = test_services::one_panic_at_a_time();
     let with = |config: &str| Services {
         config: config.into(),
         ..Services::default()

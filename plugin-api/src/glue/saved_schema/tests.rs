@@ -266,6 +266,7 @@ static PANICS: ModuleDef = ModuleDef {
 
 #[test]
 fn a_panicking_step_is_an_error_of_the_migrate_entry_and_is_logged() {
+    let _alone = super::super::test_services::one_panic_at_a_time();
     let services = Services::default();
     let host = HostServices_TO::from_ptr(&services, TD_Opaque);
     let result = migrate_entry(&PANICS, host, RStr::from_str(r#"{"a":1}"#), 2).into_result();

@@ -80,6 +80,8 @@ fn call_with(services: &Services, tables: u64) -> CommandOutcome {
 
 #[test]
 fn tables_read_once_serve_every_command_until_freed() {
+    // A command given no tables panics in `ctx.tables()`.
+    let _alone = super::super::test_services::one_panic_at_a_time();
     let services = Services::default();
     let cheap = load(&services, "id,price\nsword,10\n").unwrap();
     let dear = load(&services, "id,price\nsword,12\n").unwrap();
@@ -115,6 +117,7 @@ fn tables_read_once_serve_every_command_until_freed() {
 
 #[test]
 fn a_bad_row_a_bad_file_and_a_panicking_reader_are_refusals() {
+    let _alone = super::super::test_services::one_panic_at_a_time();
     let services = Services::default();
     assert_eq!(
         load(&services, "id,price\nsword,10\nshield,0\n").unwrap_err(),
