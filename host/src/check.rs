@@ -120,8 +120,7 @@ pub async fn check(
                 };
                 let checked = checks.run(&executor, swap).await;
                 pipeline.discard(version).await;
-                checked?;
-                checks.reports().pop()
+                checked?
             }
             None => {
                 pipeline.discard(version).await;

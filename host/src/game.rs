@@ -256,14 +256,8 @@ async fn readable_data(
         return Ok(None);
     };
     let limits = call_limits(state, &migrator.meta.name);
-    let readable = migrator::readable_by(
-        version,
-        Some(migrator.clone()),
-        state.registry.executor(),
-        limits,
-        data,
-    );
-    match readable.await {
+    let executor = state.registry.executor();
+    match migrator::readable_by(version, &migrator, executor, limits, data).await {
         Ok(downgraded) => Ok(downgraded),
         Err(DowngradeError::Call(e)) => Err(call_failed(state, &migrator, cmd, limits, e)),
         Err(step) => Err(failed(&version.meta.name, step.to_string())),

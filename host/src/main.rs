@@ -313,17 +313,11 @@ fn check(
                 );
             }
             if let Some(report) = &checked.data_check {
-                let sample = if report.sampled {
-                    format!(
-                        " (a random sample of {} of {}: plugins.migration_check_max_players)",
-                        report.players, report.stored_players
-                    )
-                } else {
-                    String::new()
-                };
                 println!(
-                    "stored saved data: {} players checked up to schema {} and back{sample}",
-                    report.checked, meta.schema
+                    "stored saved data: {} players checked up to schema {} and back{}",
+                    report.checked,
+                    meta.schema,
+                    report.sample_note()
                 );
             }
             println!("sha256: {}", meta.sha256);
@@ -334,28 +328,18 @@ fn check(
         }
         Err(host::check::CheckError::Refused(refused)) => {
             println!("refused: {refused}");
-            let beside = file
-                .parent()
-                .map(|dir| dir.join(format!("{}.tables", refused_module(&refused))));
-            if tables.is_none()
-                && matches!(refused, host::plugins::Refused::Tables { .. })
-                && beside.is_some_and(|folder| !folder.is_dir())
-            {
-                println!(
-                    "(check reads a module's tables beside the library; for a crate's tables, give them: --tables plugins/<crate>/tables)"
-                );
+            // Tables refused because none lie beside a build: say where else they can come from.
+            if let (None, host::plugins::Refused::Tables { name, .. }) = (tables, &refused) {
+                let dir = file.parent().unwrap_or(Path::new("."));
+                if !host::plugins::tables::folder(dir, name).is_dir() {
+                    println!(
+                        "(check reads a module's tables beside the library; for a crate's tables, give them: --tables plugins/<crate>/tables)"
+                    );
+                }
             }
             Ok(ExitCode::FAILURE)
         }
         Err(cannot) => Err(cannot.into()),
-    }
-}
-
-/// The module a refusal of its tables names.
-fn refused_module(refused: &host::plugins::Refused) -> &str {
-    match refused {
-        host::plugins::Refused::Tables { name, .. } => name,
-        _ => "",
     }
 }
 

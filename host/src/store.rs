@@ -314,6 +314,42 @@ pub trait Store: Send + Sync + 'static {
     async fn set_sole_user(&self, _sole_user: bool) {}
 }
 
+/// A walk over one module's saved data in player id order, a page at a time
+/// ([`Store::module_data_page`]): how the saved-data check and the rewrite after a step back
+/// read a module's players without holding anything between pages.
+pub struct ModuleDataPages<'a> {
+    store: &'a dyn Store,
+    module: &'a str,
+    /// The last player id read (or the start).
+    after: String,
+}
+
+impl<'a> ModuleDataPages<'a> {
+    /// Players read at a time.
+    pub const PAGE: u32 = 256;
+
+    /// The walk from the first player id after `start` (`""`: from the first).
+    pub fn after(store: &'a dyn Store, module: &'a str, start: String) -> Self {
+        ModuleDataPages {
+            store,
+            module,
+            after: start,
+        }
+    }
+
+    /// The next page of (player id, data as stored), or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let page = self
+            .store
+            .module_data_page(self.module, &self.after, Self::PAGE)
+            .await?;
+        Ok(page.last().map(|(last, _)| last.clone()).map(|last| {
+            self.after = last;
+            page
+        }))
+    }
+}
+
 /// What an operator grant leaves of `before`, or why it cannot be applied: balances and item
 /// counts never go below zero. Shared by every store.
 pub fn granted(before: &Player, grant: &Grant) -> Result<Player, StoreError> {

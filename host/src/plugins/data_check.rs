@@ -22,7 +22,7 @@
 
 use super::executor::{Executor, RunError};
 use super::version::{ModuleVersion, Refused};
-use crate::store::{ModuleData, Store, StoreError};
+use crate::store::{ModuleData, ModuleDataPages, Store, StoreError};
 use plugin_api::abi::SCHEMA_KEY;
 use serde::Serialize;
 use serde_json::Value;
@@ -32,8 +32,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Players read from the store at a time.
-const PAGE: u32 = 256;
 /// The longest stored data or reason quoted in a refusal.
 const QUOTED: usize = 200;
 
@@ -88,6 +86,18 @@ pub struct DataCheckReport {
 }
 
 impl DataCheckReport {
+    /// What a message adds when the check read a sample, not every player: ` (a random sample
+    /// of N of M players: plugins.migration_check_max_players)`, or nothing.
+    pub fn sample_note(&self) -> String {
+        match self.sampled {
+            true => format!(
+                " (a random sample of {} of {} players: plugins.migration_check_max_players)",
+                self.players, self.stored_players
+            ),
+            false => String::new(),
+        }
+    }
+
     /// The report of a check of `module`'s `version` (from `file`) that starts now, from the
     /// serving schema to the incoming one.
     pub fn starting(
@@ -162,11 +172,16 @@ impl DataChecks {
         self.lock().values().cloned().collect()
     }
 
-    /// Runs the check of `swap` over the module's stored data on `executor`; `Err` refuses the
-    /// incoming version with the count of players that failed and one of them.
-    pub async fn run(&self, executor: &Executor, swap: Swap<'_>) -> Result<(), Refused> {
+    /// Runs the check of `swap` over the module's stored data on `executor`, and returns its
+    /// report (`None` without a store: nothing to check); `Err` refuses the incoming version
+    /// with the count of players that failed and one of them.
+    pub async fn run(
+        &self,
+        executor: &Executor,
+        swap: Swap<'_>,
+    ) -> Result<Option<DataCheckReport>, Refused> {
         let Some(store) = self.store.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         let meta = &swap.incoming.meta;
         let module = meta.name.clone();
@@ -210,7 +225,7 @@ impl DataChecks {
             };
         });
         match report.state {
-            CheckState::Passed | CheckState::Running => Ok(()),
+            CheckState::Passed | CheckState::Running => Ok(Some(report)),
             CheckState::Failed | CheckState::Aborted => Err(Refused::SavedData {
                 file: meta.file.clone(),
                 name: module,
@@ -246,20 +261,17 @@ impl DataChecks {
             (report.stored_players, report.players, report.sampled) = (stored, players, sampled);
         });
         let start = if sampled { sample_start } else { String::new() };
-        let (mut after, mut wrapped, mut checked) = (start.clone(), false, 0u64);
+        let mut pages = ModuleDataPages::after(store, module, start.clone());
+        let (mut wrapped, mut checked) = (false, 0u64);
         loop {
-            let page = store
-                .module_data_page(module, &after, PAGE)
-                .await
-                .map_err(unreadable)?;
-            let Some((last, _)) = page.last() else {
+            let Some(page) = pages.next().await.map_err(unreadable)? else {
                 if wrapped || !sampled {
                     return Ok(()); // every stored player was read
                 }
-                (after, wrapped) = (String::new(), true);
+                pages = ModuleDataPages::after(store, module, String::new());
+                wrapped = true;
                 continue;
             };
-            after = last.clone();
             for (player_id, data) in page {
                 // A full scan reads to the end: players added meanwhile do not cut it short.
                 if sampled && (checked == players || (wrapped && player_id > start)) {

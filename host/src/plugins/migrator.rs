@@ -40,7 +40,7 @@ pub enum DowngradeError {
 /// Runs the migrator's code on an `executor` thread under `limits`, counted as its call.
 pub async fn readable_by(
     serving: &ModuleVersion,
-    migrator: Option<Arc<ModuleVersion>>,
+    migrator: &Arc<ModuleVersion>,
     executor: &Executor,
     limits: CallLimits,
     data: &ModuleData,
@@ -49,9 +49,9 @@ pub async fn readable_by(
     let Ok(from) = stored_schema(data) else {
         return Ok(None);
     };
-    let Some(migrator) = migrator.filter(|m| from > to && m.meta.schema >= from) else {
+    if from <= to || migrator.meta.schema < from {
         return Ok(None);
-    };
+    }
     let stored = Value::Object(data.clone()).to_string();
     let step = |reason: String| DowngradeError::Step {
         from,

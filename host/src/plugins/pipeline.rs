@@ -132,9 +132,10 @@ impl Pipeline {
             return Ok((version, None));
         }
         let (file, name) = (version.meta.file.clone(), version.meta.name.clone());
-        let refused = |version: &ModuleVersion, reason: String| Refused::Tables {
-            file: version.meta.file.clone(),
-            name: version.meta.name.clone(),
+        // A refusal of the tables as a whole (no file or line of them at fault).
+        let refused = |reason: String| Refused::Tables {
+            file: file.clone(),
+            name: name.clone(),
             table: String::new(),
             line: None,
             reason,
@@ -142,9 +143,8 @@ impl Pipeline {
         let set = match TableSet::read(folder) {
             Ok(set) => set,
             Err(e) => {
-                let refusal = refused(&version, e.to_string());
                 self.discard(Arc::new(version)).await;
-                return Err(refusal);
+                return Err(refused(e.to_string()));
             }
         };
         let names: Vec<&str> = set.files.iter().map(|(name, _)| name.as_str()).collect();
@@ -167,15 +167,9 @@ impl Pipeline {
                 Err(refusal)
             }
             Err(RunError::Closed(closed)) => Err(closed.into()),
-            Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(Refused::Tables {
-                file,
-                name,
-                table: String::new(),
-                line: None,
-                reason: format!(
-                    "the module's table reader did not return within {timeout_ms} ms (plugins.init_timeout_ms); it stays in memory until it does"
-                ),
-            }),
+            Err(RunError::Overdue | RunError::TooManyStuck(_)) => Err(refused(format!(
+                "the module's table reader did not return within {timeout_ms} ms (plugins.init_timeout_ms); it stays in memory until it does"
+            ))),
         }
     }
 
@@ -185,8 +179,8 @@ impl Pipeline {
         let _ = self.executor.run(move || drop(version)).await;
     }
 
-    /// Shuts down and drops an initialized version that will not serve (`game-host check`'s),
-    /// on a module thread. If a call of it still runs past its deadline, its shutdown hook does
+    /// Shuts down and drops an initialized version that will not serve (its tables refused, or
+    /// `game-host check`'s), on a module thread. If a call of it still runs past its deadline, its shutdown hook does
     /// not run (the hook follows the last call), and that call drops it when it returns.
     pub async fn discard(&self, version: Arc<ModuleVersion>) {
         let Ok(version) = Arc::try_unwrap(version) else {

@@ -547,27 +547,16 @@ impl Registry {
             deadline: config.call_timeout(name),
             deadline_setting: config.call_timeout_setting(name),
         };
-        self.data_checks.run(self.pipeline.executor(), swap).await?;
-        let report = self
-            .data_checks
-            .reports()
-            .into_iter()
-            .find(|r| &r.module == name);
-        if let Some(report) = report {
-            let sampled = if report.sampled {
-                format!(
-                    " (a random sample of {} of {} players: plugins.migration_check_max_players)",
-                    report.players, report.stored_players
-                )
-            } else {
-                String::new()
-            };
+        if let Some(report) = self.data_checks.run(self.pipeline.executor(), swap).await? {
             self.events.push(Event::about(
                 EventKind::Check,
                 version,
                 format!(
-                    "saved data of {} players checked from schema {} to {} and back{sampled}",
-                    report.checked, report.from_schema, report.to_schema
+                    "saved data of {} players checked from schema {} to {} and back{}",
+                    report.checked,
+                    report.from_schema,
+                    report.to_schema,
+                    report.sample_note()
                 ),
             ));
         }

@@ -14,12 +14,9 @@ use super::call::{CallError, CallLimits};
 use super::data_check::{stored_schema, Failure};
 use super::executor::Executor;
 use super::version::ModuleVersion;
-use crate::store::{ModuleData, Store};
+use crate::store::{ModuleData, ModuleDataPages, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Players read from the store at a time.
-const PAGE: u32 = 256;
 
 /// What to rewrite: module `module`'s data of a schema above `to`, with `migrator`'s steps.
 pub struct Rewrite {
@@ -54,23 +51,20 @@ pub async fn run(
     cancelled: &AtomicBool,
 ) -> RewriteReport {
     let mut report = RewriteReport::default();
-    let mut after = String::new();
+    let mut pages = ModuleDataPages::after(store, &rewrite.module, String::new());
     loop {
         if cancelled.load(Ordering::Relaxed) {
             report.stopped = Some("the module changed again".into());
             return report;
         }
-        let page = match store.module_data_page(&rewrite.module, &after, PAGE).await {
-            Ok(page) => page,
+        let page = match pages.next().await {
+            Ok(Some(page)) => page,
+            Ok(None) => return report,
             Err(e) => {
                 report.stopped = Some(format!("the stored data could not be read: {e}"));
                 return report;
             }
         };
-        let Some((last, _)) = page.last() else {
-            return report;
-        };
-        after = last.clone();
         for (player_id, stored) in page {
             report.read += 1;
             let newer = serde_json::from_str::<ModuleData>(&stored)

@@ -501,17 +501,9 @@ async fn sampled_above_the_cap(db: ScratchDb) {
         ),
         "{check}"
     );
-    let (_, events) = host.admin(Method::GET, "/admin/events", None).await;
+    let checked = host.event_message("check").await;
     assert!(
-        events["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "check"
-                && e["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("a random sample of 2 of 5 players")),
-        "{events}"
+        checked.contains("a random sample of 2 of 5 players"),
+        "{checked}"
     );
 }

@@ -59,7 +59,7 @@ async fn scanned(store: &SqliteStore, cap: u64, start: &str) -> (Vec<String>, Da
 #[tokio::test]
 async fn a_full_scan_reads_every_player_once_across_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let count = PAGE as usize * 2 + 3;
+    let count = ModuleDataPages::PAGE as usize * 2 + 3;
     let (store, ids) = store_with_players(dir.path(), count).await;
     let (seen, report) = scanned(&store, 1_000_000, &ids[5]).await;
     assert_eq!(
