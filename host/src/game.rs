@@ -128,37 +128,91 @@ pub async fn run_command(
     if !version.serves(cmd) {
         return Err(no_such_command(&version, cmd));
     }
-    let module = version.meta.name.clone();
     let _one_at_a_time = state.player_locks.lock(player_id).await;
+    // A server store's turn is optimistic: another host may change the player between the
+    // turn's read and its write, which then applies nothing; the turn runs again from its
+    // read (the module's command is a function of the turn's state).
+    let mut attempt = 1;
+    loop {
+        match turn(
+            state,
+            caller,
+            &version,
+            migrator.clone(),
+            cmd,
+            &request.data,
+        )
+        .await
+        {
+            Ok(reply) => return Ok(reply),
+            Err(TurnFailed::Api(e)) => return Err(e),
+            Err(TurnFailed::Conflict) if attempt < MAX_TURN_ATTEMPTS => attempt += 1,
+            Err(TurnFailed::Conflict) => {
+                return Err(ApiError::unavailable(
+                    "the player kept changing on other hosts during the command, try again",
+                    StoreError::Conflict,
+                ))
+            }
+        }
+    }
+}
+
+/// How many times a command's turn is run while other hosts change its player meanwhile.
+const MAX_TURN_ATTEMPTS: u32 = 8;
+
+/// Why a turn has no reply.
+enum TurnFailed {
+    /// The client's error.
+    Api(ApiError),
+    /// It wrote nothing, because the player changed after its read: run it again.
+    Conflict,
+}
+
+impl From<ApiError> for TurnFailed {
+    fn from(e: ApiError) -> Self {
+        TurnFailed::Api(e)
+    }
+}
+
+/// One turn of a command, under the player's lock: read, decide, write.
+async fn turn(
+    state: &AppState,
+    caller: &Caller,
+    version: &Arc<ModuleVersion>,
+    migrator: Option<Arc<ModuleVersion>>,
+    cmd: Cmd,
+    data: &Map<String, Value>,
+) -> Result<CommandReply, TurnFailed> {
+    let player_id = caller.player_id.as_str();
     let session = SessionCheck {
         token_hash: &caller.token_hash,
         now_ms: state.clock.now_millis(),
     };
-    let turn = match state.store.begin_turn(player_id, &module, session).await {
+    let turn = match state
+        .store
+        .begin_turn(player_id, &version.meta.name, session)
+        .await
+    {
         Ok(turn) => turn,
         Err(StoreError::SessionEnded) => {
             state.sessions.end(&caller.token_hash, session.now_ms);
-            return Err(session_ended());
+            return Err(session_ended().into());
         }
-        Err(e) => return Err(store_error(e)),
+        Err(e) => return Err(store_error(e).into()),
     };
     // Data a newer version wrote before a step back is downgraded first (and stored so when
     // the turn commits).
-    let downgraded = match readable_data(state, &version, cmd, migrator, &turn.module_data).await {
+    let downgraded = match readable_data(state, version, cmd, migrator, &turn.module_data).await {
         Ok(downgraded) => downgraded,
-        Err(e) => {
-            turn.abandon().await;
-            return Err(e);
-        }
+        Err(e) => return Err(e.into()),
     };
-    // The module decides; the turn then commits what it changed, or is abandoned (rolled back
-    // before the player's lock is released, so that the player's next turn finds the row
-    // free).
+    // The module decides; the turn then writes what it changed, or is dropped, writing
+    // nothing.
     let decided = decide(
         state,
-        &version,
+        version,
         cmd,
-        request.data,
+        data,
         (
             &turn.player,
             downgraded.as_ref().unwrap_or(&turn.module_data),
@@ -172,19 +226,14 @@ pub async fn run_command(
         }) => {
             let now = state.clock.now_millis();
             let module_data = module_data.or(downgraded);
-            turn.end(player.as_ref(), module_data.as_ref(), now)
-                .await
-                .map_err(store_error)?;
-            Ok(CommandReply::Done(data))
+            match turn.end(player.as_ref(), module_data.as_ref(), now).await {
+                Ok(()) => Ok(CommandReply::Done(data)),
+                Err(StoreError::Conflict) => Err(TurnFailed::Conflict),
+                Err(e) => Err(store_error(e).into()),
+            }
         }
-        Ok(Decision::Refuse { code, msg }) => {
-            turn.abandon().await;
-            Ok(CommandReply::Refused { code, msg })
-        }
-        Err(e) => {
-            turn.abandon().await;
-            Err(e)
-        }
+        Ok(Decision::Refuse { code, msg }) => Ok(CommandReply::Refused { code, msg }),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -206,7 +255,7 @@ async fn decide(
     state: &AppState,
     version: &Arc<ModuleVersion>,
     cmd: Cmd,
-    data: Map<String, Value>,
+    data: &Map<String, Value>,
     (player, module_data): (&Player, &ModuleData),
 ) -> Result<Decision, ApiError> {
     let module = &version.meta.name;
@@ -277,13 +326,13 @@ async fn call_module(
     state: &AppState,
     version: &Arc<ModuleVersion>,
     cmd: Cmd,
-    data: Map<String, Value>,
+    data: &Map<String, Value>,
     player: &Player,
     module_data: &ModuleData,
 ) -> Result<CallOutcome, ApiError> {
     let limits = call_limits(state, &version.meta.name);
     let input = CallInput {
-        data: Value::Object(data).to_string(),
+        data: serde_json::to_string(data).expect("a JSON object serializes"),
         player: serde_json::to_string(player).expect("a player record serializes"),
         module_data: Value::Object(module_data.clone()).to_string(),
     };

@@ -142,6 +142,10 @@ pub enum StoreError {
     /// The command's session has ended (logged out or revoked on another host) or expired.
     #[error("the session has ended")]
     SessionEnded,
+    /// The turn wrote nothing: another host changed the player after the turn read it (a
+    /// server store's optimistic turn). Run the turn again, from its read.
+    #[error("the player changed during the turn")]
+    Conflict,
 }
 
 /// The session a command came with, for stores that check it again inside the turn.
@@ -152,9 +156,9 @@ pub struct SessionCheck<'a> {
 }
 
 /// One command's turn on one player: the record and the module's data as the turn read them.
-/// On a server store the player's row stays locked until [`PlayerTurn::end`] or
-/// [`PlayerTurn::abandon`]; a turn dropped instead writes nothing either, but its rollback
-/// reaches the database only when its connection goes back to the pool, a moment later.
+/// A turn dropped instead of ended writes nothing. On a server store it holds a pooled
+/// connection and no lock: its write applies only if no one changed the player since its
+/// read ([`StoreError::Conflict`] otherwise).
 pub struct PlayerTurn {
     pub player: Player,
     pub module_data: ModuleData,
@@ -180,13 +184,6 @@ impl PlayerTurn {
     ) -> Result<(), StoreError> {
         self.writer.end(player, module_data, now_ms).await
     }
-
-    /// Ends the turn without writing anything, and frees the player's row before returning, so
-    /// that the player's next turn does not wait on it. A rollback that fails is left to the
-    /// pool, which closes a connection that does not answer.
-    pub async fn abandon(self) {
-        self.writer.abandon().await;
-    }
 }
 
 /// The store's side of a [`PlayerTurn`].
@@ -198,9 +195,6 @@ pub trait TurnWriter: Send {
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
-
-    /// Ends the turn, writing nothing (by default: dropping the writer).
-    async fn abandon(self: Box<Self>) {}
 }
 
 /// The storage contract.
@@ -243,8 +237,9 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self) -> Result<(), StoreError>;
 
     /// Begins a command's turn on `player_id`: its record and `module`'s data for it (`{}` if
-    /// none yet). A store shared by several hosts checks `session` in the same transaction
-    /// ([`StoreError::SessionEnded`]), so that a logout on one host holds on all of them.
+    /// none yet). A store shared by several hosts checks `session` in the turn's read
+    /// ([`StoreError::SessionEnded`]) and again in its write, so that a logout on one host
+    /// holds on all of them; its [`PlayerTurn::end`] may report [`StoreError::Conflict`].
     async fn begin_turn(
         &self,
         player_id: &str,

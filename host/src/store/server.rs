@@ -5,11 +5,12 @@
 //! [`operator`]. The pool reconnects by itself: while the database is down,
 //! calls fail as [`StoreError::Unavailable`] (the client gets -6) and the host keeps running.
 //!
-//! Hosts share players, so a turn must keep out the other hosts too: it locks the player's row
-//! (`SELECT … FOR UPDATE`) for its whole length, module call included, and re-checks the
-//! session in the same transaction, so that a logout on one host holds on all of them. Both
-//! backends run at READ COMMITTED (PostgreSQL's default, set on MariaDB): a turn's reads after
-//! the lock see what the previous turn committed.
+//! Hosts share players, so a turn must keep out the other hosts too. It is optimistic
+//! ([`turn`]): one read of the record, its version and the session, and a write that applies
+//! only over the version it read and only while the session holds, else the turn runs again.
+//! An operator's change (a grant, a revocation) locks the row (`SELECT … FOR UPDATE`) and
+//! bumps the version. Both backends run at READ COMMITTED (PostgreSQL's default, set on
+//! MariaDB).
 
 mod connect;
 mod migrations;
@@ -20,17 +21,16 @@ mod turn;
 
 use super::url::DatabaseUrl;
 use super::{
-    items_json, parse_module_data, AuditEntry, AuditNote, Grant, ModuleData, PlayerDetails,
-    PlayerTurn, SessionCheck, SessionRecord, Store, StoreError,
+    items_json, AuditEntry, AuditNote, Grant, PlayerDetails, PlayerTurn, SessionCheck,
+    SessionRecord, Store, StoreError,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
-use rows::{db_error, int, optional_text, read_player, text};
+use rows::{db_error, int, read_player, text};
 use sql::Sql;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
-use turn::ServerTurn;
 
 /// Which server database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,33 +224,15 @@ impl Store for ServerStore {
         module: &str,
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError> {
-        let (mut tx, player) = self.lock_player(player_id).await?;
-        let row = sqlx::query(&self.sql.module_data_and_session)
-            .bind(player_id)
-            .bind(module)
-            .bind(session.token_hash)
-            .bind(player_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let data = optional_text(&row, 0)?;
-        let expires_at: Option<i64> = row.try_get(1).map_err(db_error)?;
-        if expires_at.is_none_or(|at| at <= session.now_ms) {
-            // Frees the row now rather than when the connection goes back to the pool.
-            let _ = tx.rollback().await;
-            return Err(StoreError::SessionEnded);
-        }
-        let module_data = match data {
-            Some(text) => parse_module_data(player_id, module, &text)?,
-            None => ModuleData::new(),
-        };
-        let writer = ServerTurn {
-            tx,
-            sql: self.sql.clone(),
-            player_id: player_id.to_owned(),
-            module: module.to_owned(),
-        };
-        Ok(PlayerTurn::new(player, module_data, Box::new(writer)))
+        turn::begin(
+            &self.pool,
+            &self.sql,
+            self.backend,
+            player_id,
+            module,
+            session,
+        )
+        .await
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {

@@ -29,6 +29,11 @@ const POSTGRES: &[Version] = &[
         "the append-only audit log",
         include_str!("../../../migrations/postgres/0002_audit.sql"),
     ),
+    (
+        3,
+        "the player's version, for optimistic turns",
+        include_str!("../../../migrations/postgres/0003_player_version.sql"),
+    ),
 ];
 
 const MYSQL: &[Version] = &[
@@ -41,6 +46,11 @@ const MYSQL: &[Version] = &[
         2,
         "the append-only audit log",
         include_str!("../../../migrations/mysql/0002_audit.sql"),
+    ),
+    (
+        3,
+        "the player's version, for optimistic turns",
+        include_str!("../../../migrations/mysql/0003_player_version.sql"),
     ),
 ];
 

@@ -14,14 +14,24 @@ pub struct Sql {
     pub session: String,
     pub delete_session: String,
     pub count_sessions: String,
-    /// A turn's first read: the record, its row locked until the turn ends.
+    /// An operator's change begins here: the record, its row locked until the change ends.
     pub lock_player: String,
-    /// A turn's second read, once the lock is held: the module's data and the session's
-    /// expiry. Not in the first statement: its snapshot may predate the lock (a statement's
-    /// subqueries see the data as of the statement's start, before it waited for the row).
-    pub module_data_and_session: String,
+    /// A turn's one read, locking nothing: the record, its version, the module's data and the
+    /// session's expiry, from one snapshot (one statement).
+    pub turn_read: String,
+    /// A turn's write of the record alone, bumping its version: it applies only if the
+    /// version is still the one the turn read and the session still holds (no row: run the
+    /// turn again). Parameters: the record's five columns, `updated_at`, the player, the
+    /// version read, the session's token hash, the player again, now.
+    pub turn_write: String,
+    /// A turn's write of the record and the module's data, in one statement. On MariaDB (a
+    /// multi-table `UPDATE`) the module's data must have a row already; the first write of
+    /// a player's module data is [`Sql::turn_write`] and [`Sql::upsert_module_data`] in one
+    /// transaction. Parameters: the record's five columns, `updated_at`, the module's data,
+    /// the player, the module, the version read, the session's token hash, the player again,
+    /// now (`turn::bound_write` binds both statements).
+    pub turn_write_with_data: String,
     pub upsert_module_data: String,
-    pub update_player: String,
     pub account_of: String,
     pub player: String,
     pub modules_of: String,
@@ -41,6 +51,11 @@ pub struct Sql {
 
 const INSERT_PLAYER: &str = "INSERT INTO players (player_id, account, name, head_img, gold, diamond, items, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const PLAYER_COLUMNS: &str = "name, head_img, gold, diamond, items";
+/// A turn's write of the record: only over the version the turn read, only while its session
+/// holds.
+const TURN_WRITE: &str = "UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
+     WHERE player_id = $7 AND version = $8 \
+     AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $9 AND player_id = $10 AND expires_at > $11)";
 const INSERT_AUDIT: &str = "INSERT INTO audit (at_ms, operator, action, player_id, reason, state_before, state_after) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const AUDIT_COLUMNS: &str =
     "id, at_ms, operator, action, player_id, reason, state_before, state_after";
@@ -51,6 +66,16 @@ impl Sql {
             insert_player: format!("{INSERT_PLAYER} ON CONFLICT (account) DO NOTHING"),
             upsert_module_data: "INSERT INTO module_data (player_id, module, data) VALUES ($1, $2, $3) ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data".into(),
             insert_audit: format!("{INSERT_AUDIT} RETURNING id"),
+            // A data-modifying CTE: the module's row is written only if the record's was.
+            // Numbered to bind as MariaDB's statement does.
+            turn_write_with_data: "WITH bumped AS (\
+                 UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
+                 WHERE player_id = $8 AND version = $10 \
+                 AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $11 AND player_id = $12 AND expires_at > $13) \
+                 RETURNING player_id) \
+                 INSERT INTO module_data (player_id, module, data) SELECT player_id, $9, $7 FROM bumped \
+                 ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data"
+                .into(),
             ..Sql::common()
         }
     }
@@ -62,6 +87,13 @@ impl Sql {
             insert_player: format!("{INSERT_PLAYER} ON DUPLICATE KEY UPDATE account = account"),
             upsert_module_data: "INSERT INTO module_data (player_id, module, data) VALUES ($1, $2, $3) ON DUPLICATE KEY UPDATE data = VALUES(data)".into(),
             insert_audit: INSERT_AUDIT.into(),
+            // MariaDB has no data-modifying CTE; a multi-table UPDATE writes both rows at
+            // once (0 rows when the module's row is missing: the turn knows it is).
+            turn_write_with_data: "UPDATE players p JOIN module_data m ON m.player_id = p.player_id \
+                 SET p.name = $1, p.head_img = $2, p.gold = $3, p.diamond = $4, p.items = $5, p.updated_at = $6, p.version = p.version + 1, m.data = $7 \
+                 WHERE p.player_id = $8 AND m.module = $9 AND p.version = $10 \
+                 AND EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = $11 AND s.player_id = $12 AND s.expires_at > $13)"
+                .into(),
             ..common
         }
         .with_question_marks()
@@ -80,16 +112,21 @@ impl Sql {
             lock_player: format!(
                 "SELECT {PLAYER_COLUMNS} FROM players WHERE player_id = $1 FOR UPDATE"
             ),
-            module_data_and_session: "SELECT \
+            turn_read: format!(
+                "SELECT {PLAYER_COLUMNS}, version, \
                  (SELECT data FROM module_data WHERE player_id = $1 AND module = $2), \
-                 (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4)"
-                .into(),
+                 (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4) \
+                 FROM players WHERE player_id = $5"
+            ),
+            turn_write: TURN_WRITE.into(),
+            turn_write_with_data: String::new(),
             upsert_module_data: String::new(),
-            update_player: "UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6 WHERE player_id = $7".into(),
             account_of: "SELECT account, created_at, updated_at FROM players WHERE player_id = $1".into(),
             player: format!("SELECT {PLAYER_COLUMNS} FROM players WHERE player_id = $1"),
             modules_of: "SELECT module, data FROM module_data WHERE player_id = $1 ORDER BY module".into(),
-            update_balances: "UPDATE players SET gold = $1, diamond = $2, items = $3, updated_at = $4 WHERE player_id = $5".into(),
+            // Bumps the version too: a turn that read the record before the grant must not
+            // write over it.
+            update_balances: "UPDATE players SET gold = $1, diamond = $2, items = $3, updated_at = $4, version = version + 1 WHERE player_id = $5".into(),
             delete_sessions_of: "DELETE FROM sessions WHERE player_id = $1".into(),
             insert_audit: String::new(),
             audit_of_player: format!(
@@ -114,9 +151,10 @@ impl Sql {
             delete_session: q(self.delete_session),
             count_sessions: q(self.count_sessions),
             lock_player: q(self.lock_player),
-            module_data_and_session: q(self.module_data_and_session),
+            turn_read: q(self.turn_read),
+            turn_write: q(self.turn_write),
+            turn_write_with_data: q(self.turn_write_with_data),
             upsert_module_data: q(self.upsert_module_data),
-            update_player: q(self.update_player),
             account_of: q(self.account_of),
             player: q(self.player),
             modules_of: q(self.modules_of),
@@ -166,8 +204,12 @@ mod tests {
     fn every_statement_has_its_parameters_in_order() {
         // Building the MariaDB set checks every statement (the rewrite panics otherwise).
         let mysql = Sql::mysql();
-        assert!(!mysql.module_data_and_session.contains('$'));
-        assert_eq!(mysql.module_data_and_session.matches('?').count(), 4);
+        assert!(!mysql.turn_read.contains('$'));
+        assert_eq!(mysql.turn_read.matches('?').count(), 5);
+        // The two dialects of a turn's write bind the same values in the same order.
+        assert_eq!(mysql.turn_write_with_data.matches('?').count(), 13);
+        let postgres = Sql::postgres();
+        assert!((1..=13).all(|n| postgres.turn_write_with_data.contains(&format!("${n}"))));
         assert!(Sql::postgres().insert_audit.ends_with("RETURNING id"));
     }
 

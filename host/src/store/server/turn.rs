@@ -1,22 +1,96 @@
-//! The end of a command's turn on a server store.
+//! A command's turn on a server store: one read, the module's call, then at most one write
+//! that applies only if nothing changed the player meanwhile (an optimistic turn).
+//!
+//! Hosts share players, so a turn must keep out the other hosts' turns on the same player. It
+//! does so without a lock held across the module's call: it reads the record's `version` with
+//! everything else ([`Sql::turn_read`], one statement, one snapshot), and its write bumps the
+//! version only where it is still the one read, and only while the session holds
+//! ([`Sql::turn_write`], [`Sql::turn_write_with_data`]). A write that finds neither applies
+//! nothing and reports [`StoreError::Conflict`]: the caller runs the turn again from its read
+//! (a module's command is a function of the turn's state, so running it again is safe).
+//! Every other writer of a player bumps the version too (an operator's grant), and a logout
+//! or revocation deletes the session the write checks, so it holds on every host.
+//!
+//! Round trips: a turn that changes nothing costs one statement; one that writes costs two
+//! (on MariaDB, a player's first write of a module's data costs a short transaction instead).
+//! The connection is taken from the pool once for the whole turn.
 
-use super::rows::db_error;
+use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
-use crate::store::{items_json, ModuleData, StoreError, TurnWriter};
+use super::Backend;
+use crate::store::{
+    items_json, parse_module_data, ModuleData, PlayerTurn, SessionCheck, StoreError, TurnWriter,
+};
 use async_trait::async_trait;
 use plugin_api::Player;
 use serde_json::Value;
-use sqlx::{Any, Transaction};
+use sqlx::any::AnyArguments;
+use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Connection};
 use std::sync::Arc;
 
-/// The end of a command's turn on a server store: its writes and the commit, which releases
-/// the player's row, or its rollback. Dropped instead, the transaction rolls back too (sqlx
-/// sends the rollback when the connection goes back to the pool).
+/// The end of a command's turn on a server store: its write, if it has one. Dropped (or
+/// abandoned), it writes nothing; there is no transaction to roll back.
 pub(super) struct ServerTurn {
-    pub(super) tx: Transaction<'static, Any>,
-    pub(super) sql: Arc<Sql>,
-    pub(super) player_id: String,
-    pub(super) module: String,
+    conn: PoolConnection<Any>,
+    sql: Arc<Sql>,
+    backend: Backend,
+    player_id: String,
+    module: String,
+    token_hash: String,
+    /// The record as read: written back unchanged when only the module's data changed.
+    player: Player,
+    /// The record's version as read.
+    version: i64,
+    /// Whether the module's data had a row when read.
+    had_data: bool,
+}
+
+/// Reads a turn: the record, the module's data, and the session checked, in one statement on
+/// a connection the turn keeps until it ends.
+pub(super) async fn begin(
+    pool: &AnyPool,
+    sql: &Arc<Sql>,
+    backend: Backend,
+    player_id: &str,
+    module: &str,
+    session: SessionCheck<'_>,
+) -> Result<PlayerTurn, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    let row = sqlx::query(&sql.turn_read)
+        .bind(player_id)
+        .bind(module)
+        .bind(session.token_hash)
+        .bind(player_id)
+        .bind(player_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
+    let player = read_player(&row, 0, player_id.to_owned())?;
+    let version = int(&row, 5)?;
+    let data = optional_text(&row, 6)?;
+    let expires_at: Option<i64> = sqlx::Row::try_get(&row, 7).map_err(db_error)?;
+    if expires_at.is_none_or(|at| at <= session.now_ms) {
+        return Err(StoreError::SessionEnded);
+    }
+    let module_data = match &data {
+        Some(text) => parse_module_data(player_id, module, text)?,
+        None => ModuleData::new(),
+    };
+    let writer = ServerTurn {
+        conn,
+        sql: sql.clone(),
+        backend,
+        player_id: player_id.to_owned(),
+        module: module.to_owned(),
+        token_hash: session.token_hash.to_owned(),
+        player: player.clone(),
+        version,
+        had_data: data.is_some(),
+    };
+    Ok(PlayerTurn::new(player, module_data, Box::new(writer)))
 }
 
 #[async_trait]
@@ -27,38 +101,138 @@ impl TurnWriter for ServerTurn {
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        if player.is_none() && module_data.is_none() {
+            return Ok(());
+        }
         let ServerTurn {
-            mut tx,
+            mut conn,
             sql,
+            backend,
             player_id,
             module,
+            token_hash,
+            player: read,
+            version,
+            had_data,
         } = *self;
-        if let Some(data) = module_data {
-            sqlx::query(&sql.upsert_module_data)
-                .bind(player_id.as_str())
-                .bind(module.as_str())
-                .bind(Value::Object(data.clone()).to_string())
-                .execute(&mut *tx)
+        let write = Write {
+            sql,
+            player: player.cloned().unwrap_or(read),
+            data: module_data.map(|data| Value::Object(data.clone()).to_string()),
+            player_id,
+            module,
+            token_hash,
+            version,
+            now_ms,
+        };
+        let applied = if write.data.is_some() && backend == Backend::MySql && !had_data {
+            // MariaDB's one-statement write needs the module's row: the first one is made in
+            // a transaction with the record's write, in a task of its own (see `first_write`).
+            tokio::spawn(async move { first_write(&mut conn, &write).await })
                 .await
-                .map_err(db_error)?;
-        }
-        if let Some(p) = player {
-            sqlx::query(&sql.update_player)
-                .bind(p.name.as_str())
-                .bind(p.head_img.as_str())
-                .bind(p.gold)
-                .bind(p.diamond)
-                .bind(items_json(p))
-                .bind(now_ms)
-                .bind(player_id.as_str())
-                .execute(&mut *tx)
+                .map_err(|e| StoreError::Unavailable(format!("writing a turn: {e}")))??
+        } else {
+            let query = match &write.data {
+                Some(data) => write.with_data(data),
+                None => write.record(),
+            };
+            query
+                .execute(&mut *conn)
                 .await
-                .map_err(db_error)?;
+                .map_err(db_error)?
+                .rows_affected()
+                > 0
+        };
+        if applied {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
         }
-        tx.commit().await.map_err(db_error)
+    }
+}
+
+/// What a turn writes.
+struct Write {
+    sql: Arc<Sql>,
+    player: Player,
+    /// The module's data, if it changed.
+    data: Option<String>,
+    player_id: String,
+    module: String,
+    token_hash: String,
+    /// The record's version the turn read.
+    version: i64,
+    now_ms: i64,
+}
+
+type Bound<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+impl Write {
+    /// [`Sql::turn_write`], bound.
+    fn record(&self) -> Bound<'_> {
+        let p = &self.player;
+        sqlx::query(&self.sql.turn_write)
+            .bind(p.name.as_str())
+            .bind(p.head_img.as_str())
+            .bind(p.gold)
+            .bind(p.diamond)
+            .bind(items_json(p))
+            .bind(self.now_ms)
+            .bind(self.player_id.as_str())
+            .bind(self.version)
+            .bind(self.token_hash.as_str())
+            .bind(self.player_id.as_str())
+            .bind(self.now_ms)
     }
 
-    async fn abandon(self: Box<Self>) {
-        let _ = self.tx.rollback().await;
+    /// [`Sql::turn_write_with_data`], bound.
+    fn with_data<'q>(&'q self, data: &'q str) -> Bound<'q> {
+        let p = &self.player;
+        sqlx::query(&self.sql.turn_write_with_data)
+            .bind(p.name.as_str())
+            .bind(p.head_img.as_str())
+            .bind(p.gold)
+            .bind(p.diamond)
+            .bind(items_json(p))
+            .bind(self.now_ms)
+            .bind(data)
+            .bind(self.player_id.as_str())
+            .bind(self.module.as_str())
+            .bind(self.version)
+            .bind(self.token_hash.as_str())
+            .bind(self.player_id.as_str())
+            .bind(self.now_ms)
     }
+}
+
+/// The record's write and the module data's first row, in one transaction: both or neither.
+/// Whether they were applied (not: the record changed since the turn read it).
+///
+/// Run in a task of its own, which owns the connection: sqlx 0.8 counts a transaction as
+/// open only once the server has answered `BEGIN`, so a future dropped while it waits would
+/// hand the pool a connection inside a transaction no one owns (`ServerStore::begin`). A task
+/// always reads the answer, and ends the transaction.
+async fn first_write(conn: &mut PoolConnection<Any>, write: &Write) -> Result<bool, StoreError> {
+    let data = write.data.as_deref().unwrap_or_default();
+    let mut tx = conn.begin().await.map_err(db_error)?;
+    if write
+        .record()
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected()
+        == 0
+    {
+        let _ = tx.rollback().await;
+        return Ok(false);
+    }
+    sqlx::query(&write.sql.upsert_module_data)
+        .bind(write.player_id.as_str())
+        .bind(write.module.as_str())
+        .bind(data)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(true)
 }
