@@ -1,7 +1,7 @@
 //! The server store: PostgreSQL or MariaDB/MySQL, one database shared by several hosts.
 //!
 //! sqlx's `Any` driver over a connection pool: one implementation for both backends, with the
-//! statements of each in [`sql`], the pool in [`connect`], the operators' queries in
+//! statements of each in [`sql`], the pool in [`pool`], the operators' queries in
 //! [`operator`]. The pool reconnects by itself: while the database is down,
 //! calls fail as [`StoreError::Unavailable`] (the client gets -6) and the host keeps running.
 //!
@@ -12,9 +12,9 @@
 //! bumps the version. Both backends run at READ COMMITTED (PostgreSQL's default, set on
 //! MariaDB).
 
-mod connect;
 mod migrations;
 mod operator;
+mod pool;
 mod rows;
 mod sql;
 mod turn;
@@ -26,9 +26,10 @@ use super::{
 };
 use async_trait::async_trait;
 use plugin_api::Player;
+use pool::{Lease, Pool};
 use rows::{db_error, int, read_player, text};
 use sql::Sql;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ pub struct PoolSettings {
 
 /// The [`Store`] on a server database.
 pub struct ServerStore {
-    pool: AnyPool,
+    pool: Pool,
     sql: Arc<Sql>,
     backend: Backend,
 }
@@ -73,8 +74,11 @@ impl ServerStore {
                 )))
             }
         };
-        let pool = connect::pool(text, url, backend, settings).await?;
-        migrations::run(&pool, backend).await?;
+        let pool = Pool::connect(text, url, backend, settings).await?;
+        let mut conn = pool.get().await?;
+        migrations::run(conn.unsettled(), backend).await?;
+        conn.settle();
+        drop(conn);
         Ok(ServerStore {
             pool,
             sql: Arc::new(sql),
@@ -82,41 +86,24 @@ impl ServerStore {
         })
     }
 
-    /// Begins a transaction on a pooled connection, in a task of its own, so that it is
-    /// cancel-safe.
-    ///
-    /// sqlx 0.8 counts a transaction as open only once the server has answered its `BEGIN`: a
-    /// future dropped while it waits for that answer (a client that hung up) hands the
-    /// connection back to the pool inside a transaction that no one owns. The pool's release
-    /// check is a ping, which does not see it, so whatever runs on that connection next (a
-    /// login's insert, another player's turn) runs inside it, invisible to the other
-    /// connections and hosts until some later `COMMIT` (`tests/it/hangups.rs`). A task is
-    /// not dropped with its caller: it always reads the answer, and if the caller has gone by
-    /// then, the transaction it returns is dropped with its output, which rolls it back (sqlx
-    /// queues the `ROLLBACK`, and the pool's release ping sends it before the connection can
-    /// be handed out again).
-    async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let pool = self.pool.clone();
-        tokio::spawn(async move { pool.begin().await })
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("beginning a transaction: {e}")))?
-            .map_err(db_error)
+    /// A settled connection from the pool.
+    async fn conn(&self) -> Result<Lease, StoreError> {
+        self.pool.get().await
     }
 
-    /// Begins a transaction and locks the player's row: [`StoreError::NoSuchPlayer`] if none.
+    /// Locks the player's row in `tx` until it ends: [`StoreError::NoSuchPlayer`] if none.
     async fn lock_player(
         &self,
+        tx: &mut Transaction<'_, Any>,
         player_id: &str,
-    ) -> Result<(Transaction<'static, Any>, Player), StoreError> {
-        let mut tx = self.begin().await?;
+    ) -> Result<Player, StoreError> {
         let row = sqlx::query(&self.sql.lock_player)
             .bind(player_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(db_error)?
             .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
-        let player = read_player(&row, 0, player_id.to_owned())?;
-        Ok((tx, player))
+        read_player(&row, 0, player_id.to_owned())
     }
 }
 
@@ -130,24 +117,26 @@ impl Store for ServerStore {
     ) -> Result<Player, StoreError> {
         // Two hosts may log a new account in at once: the insert of the second changes
         // nothing, and both read the one row.
-        sqlx::query(&self.sql.insert_player)
-            .bind(new_player.player_id.as_str())
-            .bind(account)
-            .bind(new_player.name.as_str())
-            .bind(new_player.head_img.as_str())
-            .bind(new_player.gold)
-            .bind(new_player.diamond)
-            .bind(items_json(&new_player))
-            .bind(now_ms)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        let row = sqlx::query(&self.sql.player_by_account)
-            .bind(account)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
+        self.conn()
+            .await?
+            .execute(
+                sqlx::query(&self.sql.insert_player)
+                    .bind(new_player.player_id.as_str())
+                    .bind(account)
+                    .bind(new_player.name.as_str())
+                    .bind(new_player.head_img.as_str())
+                    .bind(new_player.gold)
+                    .bind(new_player.diamond)
+                    .bind(items_json(&new_player))
+                    .bind(now_ms)
+                    .bind(now_ms),
+            )
+            .await?;
+        let row = self
+            .conn()
+            .await?
+            .fetch_one(sqlx::query(&self.sql.player_by_account).bind(account))
+            .await?;
         read_player(&row, 1, text(&row, 0)?)
     }
 
@@ -157,13 +146,15 @@ impl Store for ServerStore {
         player_id: &str,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(&self.sql.insert_session)
-            .bind(token_hash)
-            .bind(player_id)
-            .bind(expires_at_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        self.conn()
+            .await?
+            .execute(
+                sqlx::query(&self.sql.insert_session)
+                    .bind(token_hash)
+                    .bind(player_id)
+                    .bind(expires_at_ms),
+            )
+            .await?;
         Ok(())
     }
 
@@ -172,12 +163,11 @@ impl Store for ServerStore {
         token_hash: &str,
         now_ms: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(&self.sql.session)
-            .bind(token_hash)
-            .bind(now_ms)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = self
+            .conn()
+            .await?
+            .fetch_optional(sqlx::query(&self.sql.session).bind(token_hash).bind(now_ms))
+            .await?;
         row.map(|row| {
             Ok(SessionRecord {
                 player_id: text(&row, 0)?,
@@ -188,33 +178,33 @@ impl Store for ServerStore {
     }
 
     async fn end_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql.delete_session)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let done = self
+            .conn()
+            .await?
+            .execute(sqlx::query(&self.sql.delete_session).bind(token_hash))
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn active_sessions(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let row = sqlx::query(&self.sql.count_sessions)
-            .bind(now_ms)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = self
+            .conn()
+            .await?
+            .fetch_one(sqlx::query(&self.sql.count_sessions).bind(now_ms))
+            .await?;
         Ok(int(&row, 0)?.max(0) as u64)
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        sqlx::query(&self.sql.ping)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        self.conn()
+            .await?
+            .execute(sqlx::query(&self.sql.ping))
+            .await?;
         Ok(())
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.pool.close().await;
+        self.pool.close();
         Ok(())
     }
 
@@ -225,7 +215,7 @@ impl Store for ServerStore {
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError> {
         turn::begin(
-            &self.pool,
+            self.conn().await?,
             &self.sql,
             self.backend,
             player_id,
@@ -236,11 +226,11 @@ impl Store for ServerStore {
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {
-        let row = sqlx::query(&self.sql.player_by_account)
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = self
+            .conn()
+            .await?
+            .fetch_optional(sqlx::query(&self.sql.player_by_account).bind(account))
+            .await?;
         match row {
             Some(row) => self.details(&text(&row, 0)?).await,
             None => Ok(None),
@@ -253,13 +243,16 @@ impl Store for ServerStore {
         after: &str,
         limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(&self.sql.module_data_page)
-            .bind(module)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let rows = self
+            .conn()
+            .await?
+            .fetch_all(
+                sqlx::query(&self.sql.module_data_page)
+                    .bind(module)
+                    .bind(after)
+                    .bind(i64::from(limit)),
+            )
+            .await?;
         rows.iter()
             .map(|row| Ok((text(row, 0)?, text(row, 1)?)))
             .collect()
@@ -272,25 +265,28 @@ impl Store for ServerStore {
         expected: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        // One autocommit statement: it waits for a turn holding the player's row, then sees
-        // what that turn committed.
-        let done = sqlx::query(&self.sql.replace_module_data)
-            .bind(new)
-            .bind(player_id)
-            .bind(module)
-            .bind(expected)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        // One autocommit statement, applied only over the data it expects: a turn's write
+        // that lands first wins.
+        let done = self
+            .conn()
+            .await?
+            .execute(
+                sqlx::query(&self.sql.replace_module_data)
+                    .bind(new)
+                    .bind(player_id)
+                    .bind(module)
+                    .bind(expected),
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn module_data_count(&self, module: &str) -> Result<u64, StoreError> {
-        let row = sqlx::query(&self.sql.count_module_data)
-            .bind(module)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row = self
+            .conn()
+            .await?
+            .fetch_one(sqlx::query(&self.sql.count_module_data).bind(module))
+            .await?;
         Ok(int(&row, 0)?.max(0) as u64)
     }
 

@@ -10,7 +10,7 @@ use super::Backend;
 use crate::store::StoreError;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::AnyPool;
+use sqlx::AnyConnection;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -92,11 +92,11 @@ fn versions(backend: Backend) -> &'static [Version] {
 }
 
 /// Brings the schema up to date, waiting for any other host that is doing the same.
-pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+pub async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
     let migrator = Migrator::new(Embedded(versions(backend)))
         .await
         .map_err(|e| StoreError::Unavailable(format!("cannot read the migrations: {e}")))?;
-    migrator.run(pool).await.map_err(|e| match e {
+    migrator.run(conn).await.map_err(|e| match e {
         MigrateError::VersionMissing(found) => StoreError::SchemaTooNew {
             found,
             known: latest(backend),

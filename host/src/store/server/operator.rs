@@ -16,7 +16,7 @@ impl ServerStore {
     /// Adds an audit row in `tx` and returns it.
     async fn append_audit(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Transaction<'_, Any>,
         action: &str,
         player_id: &str,
         note: &AuditNote,
@@ -54,29 +54,24 @@ impl ServerStore {
         &self,
         player_id: &str,
     ) -> Result<Option<PlayerDetails>, StoreError> {
-        let Some(row) = sqlx::query(&self.sql.account_of)
-            .bind(player_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?
+        let mut conn = self.conn().await?;
+        let Some(row) = conn
+            .fetch_optional(sqlx::query(&self.sql.account_of).bind(player_id))
+            .await?
         else {
             return Ok(None);
         };
         let account = text(&row, 0)?;
         let (created_at_ms, updated_at_ms) = (int(&row, 1)?, int(&row, 2)?);
-        let row = sqlx::query(&self.sql.player)
-            .bind(player_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?
+        let row = conn
+            .fetch_optional(sqlx::query(&self.sql.player).bind(player_id))
+            .await?
             .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
         let player = read_player(&row, 0, player_id.to_owned())?;
         let mut modules = BTreeMap::new();
-        for row in sqlx::query(&self.sql.modules_of)
-            .bind(player_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?
+        for row in conn
+            .fetch_all(sqlx::query(&self.sql.modules_of).bind(player_id))
+            .await?
         {
             let module = text(&row, 0)?;
             let data = parse_module_data(player_id, &module, &text(&row, 1)?)?;
@@ -97,12 +92,15 @@ impl ServerStore {
         grant: &Grant,
         note: &AuditNote,
     ) -> Result<AuditEntry, StoreError> {
-        let (mut tx, before) = self.lock_player(player_id).await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        let before = self.lock_player(&mut tx, player_id).await?;
         let after = match granted(&before, grant) {
             Ok(after) => after,
             Err(refused) => {
-                // Frees the row now rather than when the connection goes back to the pool.
-                let _ = tx.rollback().await;
+                // Frees the row now rather than when the connection is closed.
+                tx.rollback().await.map_err(db_error)?;
+                conn.settle();
                 return Err(refused);
             }
         };
@@ -126,6 +124,7 @@ impl ServerStore {
             )
             .await?;
         tx.commit().await.map_err(db_error)?;
+        conn.settle();
         Ok(entry)
     }
 
@@ -134,7 +133,9 @@ impl ServerStore {
         player_id: &str,
         note: &AuditNote,
     ) -> Result<AuditEntry, StoreError> {
-        let (mut tx, _) = self.lock_player(player_id).await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        self.lock_player(&mut tx, player_id).await?;
         let ended = sqlx::query(&self.sql.delete_sessions_of)
             .bind(player_id)
             .execute(&mut *tx)
@@ -152,6 +153,7 @@ impl ServerStore {
             )
             .await?;
         tx.commit().await.map_err(db_error)?;
+        conn.settle();
         Ok(entry)
     }
 
@@ -161,22 +163,13 @@ impl ServerStore {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = i64::from(limit);
-        let rows = match player_id {
-            Some(player_id) => {
-                sqlx::query(&self.sql.audit_of_player)
-                    .bind(player_id)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                sqlx::query(&self.sql.audit_of_all)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .map_err(db_error)?;
+        let query = match player_id {
+            Some(player_id) => sqlx::query(&self.sql.audit_of_player)
+                .bind(player_id)
+                .bind(limit),
+            None => sqlx::query(&self.sql.audit_of_all).bind(limit),
+        };
+        let rows = self.conn().await?.fetch_all(query).await?;
         rows.iter().map(audit_entry).collect()
     }
 }

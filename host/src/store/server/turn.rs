@@ -13,8 +13,9 @@
 //!
 //! Round trips: a turn that changes nothing costs one statement; one that writes costs two
 //! (on MariaDB, a player's first write of a module's data costs a short transaction instead).
-//! The connection is taken from the pool once for the whole turn.
+//! The turn leases one connection for its whole length.
 
+use super::pool::{Bound, Lease};
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
 use super::Backend;
@@ -24,16 +25,12 @@ use crate::store::{
 use async_trait::async_trait;
 use plugin_api::Player;
 use serde_json::Value;
-use sqlx::any::AnyArguments;
-use sqlx::pool::PoolConnection;
-use sqlx::query::Query;
-use sqlx::{Any, AnyPool, Connection};
 use std::sync::Arc;
 
 /// The end of a command's turn on a server store: its write, if it has one. Dropped (or
 /// abandoned), it writes nothing; there is no transaction to roll back.
 pub(super) struct ServerTurn {
-    conn: PoolConnection<Any>,
+    conn: Lease,
     sql: Arc<Sql>,
     backend: Backend,
     player_id: String,
@@ -48,25 +45,24 @@ pub(super) struct ServerTurn {
 }
 
 /// Reads a turn: the record, the module's data, and the session checked, in one statement on
-/// a connection the turn keeps until it ends.
+/// `conn`, which the turn keeps until it ends.
 pub(super) async fn begin(
-    pool: &AnyPool,
+    mut conn: Lease,
     sql: &Arc<Sql>,
     backend: Backend,
     player_id: &str,
     module: &str,
     session: SessionCheck<'_>,
 ) -> Result<PlayerTurn, StoreError> {
-    let mut conn = pool.acquire().await.map_err(db_error)?;
-    let row = sqlx::query(&sql.turn_read)
+    let read = sqlx::query(&sql.turn_read)
         .bind(player_id)
         .bind(module)
         .bind(session.token_hash)
         .bind(player_id)
-        .bind(player_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error)?
+        .bind(player_id);
+    let row = conn
+        .fetch_optional(read)
+        .await?
         .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
     let player = read_player(&row, 0, player_id.to_owned())?;
     let version = int(&row, 5)?;
@@ -127,21 +123,14 @@ impl TurnWriter for ServerTurn {
         };
         let applied = if write.data.is_some() && backend == Backend::MySql && !had_data {
             // MariaDB's one-statement write needs the module's row: the first one is made in
-            // a transaction with the record's write, in a task of its own (see `first_write`).
-            tokio::spawn(async move { first_write(&mut conn, &write).await })
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("writing a turn: {e}")))??
+            // a transaction with the record's write.
+            first_write(&mut conn, &write).await?
         } else {
             let query = match &write.data {
                 Some(data) => write.with_data(data),
                 None => write.record(),
             };
-            query
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error)?
-                .rows_affected()
-                > 0
+            conn.execute(query).await?.rows_affected() > 0
         };
         if applied {
             Ok(())
@@ -164,8 +153,6 @@ struct Write {
     version: i64,
     now_ms: i64,
 }
-
-type Bound<'q> = Query<'q, Any, AnyArguments<'q>>;
 
 impl Write {
     /// [`Sql::turn_write`], bound.
@@ -206,24 +193,15 @@ impl Write {
 }
 
 /// The record's write and the module data's first row, in one transaction: both or neither.
-/// Whether they were applied (not: the record changed since the turn read it).
-///
-/// Run in a task of its own, which owns the connection: sqlx 0.8 counts a transaction as
-/// open only once the server has answered `BEGIN`, so a future dropped while it waits would
-/// hand the pool a connection inside a transaction no one owns (`ServerStore::begin`). A task
-/// always reads the answer, and ends the transaction.
-async fn first_write(conn: &mut PoolConnection<Any>, write: &Write) -> Result<bool, StoreError> {
+/// Whether they were applied (not: the record changed since the turn read it). Dropped
+/// midway, it leaves the connection unsettled, and the pool closes it (`pool.rs`).
+async fn first_write(conn: &mut Lease, write: &Write) -> Result<bool, StoreError> {
     let data = write.data.as_deref().unwrap_or_default();
-    let mut tx = conn.begin().await.map_err(db_error)?;
-    if write
-        .record()
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected()
-        == 0
-    {
-        let _ = tx.rollback().await;
+    let mut tx = conn.begin().await?;
+    let record = write.record().execute(&mut *tx).await.map_err(db_error)?;
+    if record.rows_affected() == 0 {
+        tx.rollback().await.map_err(db_error)?;
+        conn.settle();
         return Ok(false);
     }
     sqlx::query(&write.sql.upsert_module_data)
@@ -234,5 +212,6 @@ async fn first_write(conn: &mut PoolConnection<Any>, write: &Write) -> Result<bo
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
+    conn.settle();
     Ok(true)
 }

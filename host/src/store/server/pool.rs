@@ -1,0 +1,234 @@
+//! The server store's connections: a pool that hands a connection back out only if its last
+//! statement ran to its end, and asks nothing of the database on the way.
+//!
+//! sqlx's own pool (0.8.6, and 0.9.1 still) pings every connection when it goes back to the
+//! pool, to flush whatever a dropped future left on it: a round trip more per turn, about a
+//! quarter of a read turn's cost on PostgreSQL here. This pool (deadpool's, over sqlx
+//! connections) knows instead whether a connection is *settled*: [`Conn`] marks it unsettled
+//! before each statement or transaction and settled once sqlx has read the whole answer (a
+//! database's error included) or the transaction has ended. A connection given back unsettled
+//! (its future was dropped mid-statement, or inside a transaction, or it failed on the wire)
+//! is closed, never reused, so no one inherits its half-read answer or its open transaction,
+//! and the database rolls such a transaction back when the connection closes. One idle a
+//! while is pinged before it is handed out (the database or the network may have dropped it).
+
+use super::rows::db_error;
+use super::{Backend, PoolSettings};
+use crate::store::{DatabaseUrl, StoreError};
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyQueryResult, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, ConnectOptions, Connection, Executor, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A pooled connection idle longer than this is pinged before it is used, and replaced if it
+/// does not answer.
+const PING_IF_IDLE: Duration = Duration::from_secs(5);
+
+/// A statement with its parameters bound.
+pub(super) type Bound<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+/// The server store's connections.
+pub(super) struct Pool {
+    pool: managed::Pool<Manager>,
+    /// The URL as logs may show it (no password).
+    shown: String,
+    size: usize,
+}
+
+/// A connection leased from the [`Pool`]; it goes back when dropped.
+pub(super) type Lease = managed::Object<Manager>;
+
+impl Pool {
+    /// A pool on `text` (the URL `url` shows redacted), with one connection made now, so that
+    /// a database that cannot be reached is reported at start.
+    pub(super) async fn connect(
+        text: &str,
+        url: &DatabaseUrl,
+        backend: Backend,
+        settings: &PoolSettings,
+    ) -> Result<Pool, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(text)
+            .map_err(|e| StoreError::Unavailable(format!("{url}: {e}")))?;
+        let manager = Manager {
+            options,
+            setup: session_setup(backend, settings.statement_timeout),
+        };
+        let size = settings.size.max(1) as usize;
+        let pool = managed::Pool::builder(manager)
+            .max_size(size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(settings.connect_timeout))
+            .create_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("{url}: {e}")))?;
+        let pool = Pool {
+            pool,
+            shown: url.to_string(),
+            size,
+        };
+        drop(pool.get().await?);
+        Ok(pool)
+    }
+
+    /// A settled connection: a free one, or a new one if there are fewer than the pool's size.
+    pub(super) async fn get(&self) -> Result<Lease, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Timeout(TimeoutType::Wait) => StoreError::Unavailable(format!(
+                "no free connection to {} in time: all {} (store.pool_size) are busy",
+                self.shown, self.size
+            )),
+            PoolError::Timeout(_) => {
+                StoreError::Unavailable(format!("cannot connect to {}: timed out", self.shown))
+            }
+            PoolError::Backend(e) => {
+                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown))
+            }
+            PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
+            other => StoreError::Unavailable(format!("{}: {other}", self.shown)),
+        })
+    }
+
+    /// Closes the idle connections now and every leased one as it comes back; later calls
+    /// fail as unavailable.
+    pub(super) fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// A connection and whether its last statement or transaction ran to its end.
+pub(super) struct Conn {
+    raw: AnyConnection,
+    settled: bool,
+}
+
+impl Conn {
+    pub(super) async fn execute(&mut self, query: Bound<'_>) -> Result<AnyQueryResult, StoreError> {
+        self.settled = false;
+        let done = query.execute(&mut self.raw).await;
+        self.settle_after(done)
+    }
+
+    pub(super) async fn fetch_optional(
+        &mut self,
+        query: Bound<'_>,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        self.settled = false;
+        let done = query.fetch_optional(&mut self.raw).await;
+        self.settle_after(done)
+    }
+
+    pub(super) async fn fetch_one(&mut self, query: Bound<'_>) -> Result<AnyRow, StoreError> {
+        self.settled = false;
+        let done = query.fetch_one(&mut self.raw).await;
+        self.settle_after(done)
+    }
+
+    pub(super) async fn fetch_all(&mut self, query: Bound<'_>) -> Result<Vec<AnyRow>, StoreError> {
+        self.settled = false;
+        let done = query.fetch_all(&mut self.raw).await;
+        self.settle_after(done)
+    }
+
+    /// Begins a transaction. The connection stays unsettled until [`Conn::settle`], which its
+    /// caller calls once the transaction has committed or rolled back.
+    pub(super) async fn begin(&mut self) -> Result<Transaction<'_, Any>, StoreError> {
+        self.settled = false;
+        self.raw.begin().await.map_err(db_error)
+    }
+
+    /// The transaction begun by [`Conn::begin`] has ended.
+    pub(super) fn settle(&mut self) {
+        self.settled = true;
+    }
+
+    /// The connection itself, for sqlx's migrator; settle it afterwards.
+    pub(super) fn unsettled(&mut self) -> &mut AnyConnection {
+        self.settled = false;
+        &mut self.raw
+    }
+
+    /// sqlx has read the whole answer when the call returns, with a value or with the
+    /// database's refusal; an error of the connection itself leaves it unusable.
+    fn settle_after<T>(&mut self, done: Result<T, sqlx::Error>) -> Result<T, StoreError> {
+        self.settled = matches!(
+            &done,
+            Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
+        );
+        done.map_err(db_error)
+    }
+}
+
+/// Makes connections (with the session settings) and decides which may be handed out again.
+pub(super) struct Manager {
+    options: AnyConnectOptions,
+    /// Statements run on every new connection, each with a fallback for the other dialect.
+    setup: Vec<(String, Option<String>)>,
+}
+
+impl managed::Manager for Manager {
+    type Type = Conn;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<Conn, sqlx::Error> {
+        let mut raw = self.options.connect().await?;
+        for (statement, fallback) in &self.setup {
+            if let Err(e) = raw.execute(statement.as_str()).await {
+                let Some(fallback) = fallback else {
+                    return Err(e);
+                };
+                raw.execute(fallback.as_str()).await?;
+            }
+        }
+        Ok(Conn { raw, settled: true })
+    }
+
+    async fn recycle(&self, conn: &mut Conn, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if !conn.settled {
+            return Err(RecycleError::message(
+                "left inside a statement or a transaction",
+            ));
+        }
+        if metrics.last_used() >= PING_IF_IDLE {
+            conn.settled = false;
+            conn.raw.ping().await?;
+            conn.settled = true;
+        }
+        Ok(())
+    }
+}
+
+/// Statements run on every new connection, each with a fallback for the other dialect.
+fn session_setup(backend: Backend, timeout: Duration) -> Vec<(String, Option<String>)> {
+    let ms = timeout.as_millis().max(1);
+    match backend {
+        Backend::Postgres => vec![
+            (format!("SET statement_timeout = {ms}"), None),
+            (
+                format!("SET idle_in_transaction_session_timeout = {ms}"),
+                None,
+            ),
+        ],
+        Backend::MySql => vec![
+            (
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into(),
+                None,
+            ),
+            (
+                format!(
+                    "SET SESSION innodb_lock_wait_timeout = {}",
+                    ms.div_ceil(1000)
+                ),
+                None,
+            ),
+            // MariaDB's statement limit, in seconds; MySQL's is in milliseconds.
+            (
+                format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0),
+                Some(format!("SET SESSION max_execution_time = {ms}")),
+            ),
+        ],
+    }
+}
