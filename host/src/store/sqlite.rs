@@ -470,6 +470,7 @@ fn unavailable(msg: String) -> StoreError {
 
 mod cache;
 mod db_thread;
+pub mod lock;
 mod operator;
 mod options;
 mod turn;
