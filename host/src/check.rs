@@ -77,6 +77,11 @@ pub async fn check(
         let file = file.to_owned();
         move |source| CheckError::Setup { file, what, source }
     };
+    // No lock on a SQLite file (`store::sqlite::lock`), unlike `serve`: the lock keeps a second
+    // host from overwriting players from its memory, and `check` keeps none and writes no
+    // player's data; its reads take SQLite's own locks. An operator checks a library against
+    // the live database, while its host serves, before installing it: refusing then would
+    // leave only a copy of the file to check against.
     let store = match database {
         Some(url) => Some(
             store::open(url, &config.pool_settings(), config.sqlite_options())

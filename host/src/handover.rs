@@ -9,14 +9,21 @@
 //! never close, so no connection is refused. If the successor exits or is not ready in time,
 //! it is killed and this process keeps serving.
 //!
-//! The successor's side is [`inherited_listeners`] and [`notify_ready`]; the same code takes
-//! sockets from systemd (`game-host.socket`), and tells systemd its pid and readiness.
+//! On SQLite, the successor also gets this process's lock on the database file
+//! ([`crate::store::sqlite::lock`]) as its standard input (`HANDOVER_SQLITE_LOCK_FD=0`), so
+//! that no other host can take the file between the two: see [`inherited_sqlite_lock`].
+//!
+//! The successor's side is [`inherited_listeners`], [`inherited_sqlite_lock`] and
+//! [`notify_ready`]; the same code takes sockets from systemd (`game-host.socket`), and tells
+//! systemd its pid and readiness.
 
 use crate::sockets::Listeners;
+use crate::store::sqlite::lock::ServingLock;
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -27,6 +34,9 @@ use tokio::sync::{mpsc, oneshot};
 pub const READY_FD_VAR: &str = "HANDOVER_READY_FD";
 /// The predecessor's pid, for its successor.
 pub const PREDECESSOR_VAR: &str = "HANDOVER_PREDECESSOR_PID";
+/// The variable naming the fd of the predecessor's SQLite lock: always 0, standard input
+/// ([`inherited_sqlite_lock`] says why).
+pub const SQLITE_LOCK_FD_VAR: &str = "HANDOVER_SQLITE_LOCK_FD";
 
 /// Why no successor took over; the current process keeps serving.
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +57,17 @@ pub struct Handover {
     args: Vec<OsString>,
     client: TcpListener,
     admin: Option<TcpListener>,
+    /// A copy of this process's lock on its SQLite file, for each successor; `None` on a
+    /// server database.
+    lock: Option<ServingLock>,
     /// How long a successor may take to load its modules and serve.
     ready_timeout: Duration,
 }
 
 impl Handover {
-    /// `sockets` are duplicates of the sockets this process serves.
-    pub fn new(sockets: Listeners, ready_timeout: Duration) -> Self {
+    /// `sockets` are duplicates of the sockets this process serves; `lock`, a copy of its lock
+    /// on its SQLite file.
+    pub fn new(sockets: Listeners, lock: Option<ServingLock>, ready_timeout: Duration) -> Self {
         let Listeners { client, admin } = sockets;
         Handover {
             // The path we were started from, read now: after an upgrade it names the new binary.
@@ -61,12 +75,24 @@ impl Handover {
             args: std::env::args_os().skip(1).collect(),
             client,
             admin,
+            lock,
             ready_timeout,
         }
     }
 
-    /// Starts a successor and waits until it serves; returns its pid.
+    /// Starts a successor and waits until it serves; returns its pid. If none took over, this
+    /// process still holds the SQLite lock (the successor's copy closed with it) and writes
+    /// its pid in it again, over the one the successor may have written.
     pub async fn start_successor(&self) -> Result<u32, HandoverError> {
+        let outcome = self.spawn_and_wait().await;
+        if let (Err(_), Some(lock)) = (&outcome, &self.lock) {
+            // Only the refusal of another host reads it; a stale pid there misleads, no more.
+            let _ = lock.claim();
+        }
+        outcome
+    }
+
+    async fn spawn_and_wait(&self) -> Result<u32, HandoverError> {
         let spawn_error = |source| HandoverError::Spawn {
             exe: self.exe.display().to_string(),
             source,
@@ -137,9 +163,15 @@ impl Handover {
             child_fd: ready_fd,
         });
         let mut command = Command::new(&self.exe);
+        match &self.lock {
+            Some(lock) => command
+                .stdin(Stdio::from(lock.for_successor()?))
+                .env(SQLITE_LOCK_FD_VAR, "0"),
+            // Ours, if we were handed one, names nothing for a successor.
+            None => command.stdin(Stdio::null()).env_remove(SQLITE_LOCK_FD_VAR),
+        };
         command
             .args(&self.args)
-            .stdin(Stdio::null())
             // Systemd's variables name this process; the successor gets its own.
             .env_remove("LISTEN_PID")
             .env("LISTEN_FDS", names.len().to_string())
@@ -186,6 +218,26 @@ pub fn inherited_listeners() -> std::io::Result<Option<Inherited>> {
     // The variables stay set (changing the environment of a process with threads is unsound);
     // a successor gets its own from `Handover::command`.
     Ok(Some(Inherited { client, admin }))
+}
+
+/// The SQLite lock a predecessor handed over, if it did (`HANDOVER_SQLITE_LOCK_FD=0`): a new
+/// descriptor of standard input, of the same open file description as the predecessor's, and
+/// so holding the same lock. [`ServingLock::take`] adopts it only if it is the lock of the
+/// database this process opens.
+///
+/// Why standard input: taking ownership of an inherited fd at any other number needs
+/// `unsafe` (`OwnedFd::from_raw_fd`), which the host allows only in its loader, while std
+/// lends out standard input's safely; and opening `/proc/self/fd/N` (as [`notify_ready`] does
+/// for the pipe) would make a new open file description, which does not share the lock. The
+/// successor never reads its standard input. Standard input stays open on the lock for the
+/// life of the process (std cannot close it either), which only matters if this process
+/// then serves another database: it keeps the old one locked until it exits.
+pub fn inherited_sqlite_lock() -> Option<File> {
+    if std::env::var(SQLITE_LOCK_FD_VAR).ok()? != "0" {
+        return None;
+    }
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    Some(File::from(fd))
 }
 
 /// The process that started this one as its successor (its parent, until it exits), if any.

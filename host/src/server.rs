@@ -21,14 +21,15 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::handover::{Handover, RestartRequests};
+use crate::handover::{self, Handover, RestartRequests};
 use crate::metrics::Metrics;
 use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
 use crate::restart::RestartPath;
 use crate::sockets::Listeners;
 use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::store::sqlite::lock::{LockError, ServingLock, Taken};
+use crate::store::{self, DatabaseUrl, StoreError};
 use crate::{admin, http, listener, signals};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::counter::Counter;
@@ -74,6 +75,9 @@ impl Deps {
 pub enum StartError {
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    /// Another host serves the SQLite file, or it cannot be locked.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     #[error("cannot prepare the plugins directory {dir}: {source}")]
     Plugins { dir: String, source: std::io::Error },
     #[error("cannot serve on the listening sockets: {0}")]
@@ -97,6 +101,9 @@ pub struct Host {
     admin: Option<TcpListener>,
     /// `None` when this process may not start a successor ([`Deps::can_restart`]).
     restart: Option<RestartPath>,
+    /// The lock on the SQLite file served, held until the store has closed; `None` on a
+    /// server database.
+    lock: Option<ServingLock>,
 }
 
 /// The background work of a running host: retiring old versions, watching for new ones.
@@ -155,18 +162,22 @@ impl Host {
                 return Err(StartError::StaticDir(dir.display().to_string()));
             }
         }
-        // The sockets first: nothing else is running yet if they cannot be used. A successor
-        // gets copies of them; this host serves the originals.
+        let url = config.database_url()?;
+        // Before anything opens the file: a host refused here has not even brought the schema
+        // up to date under the one that serves it.
+        let lock = lock_sqlite(&url, &deps.log)?;
+        // The sockets next: nothing else is running yet if they cannot be used. A successor
+        // gets copies of them, and of the lock; this host serves the originals.
         let handover = match deps.can_restart {
             true => Some(Handover::new(
                 listeners.duplicate().map_err(StartError::Sockets)?,
+                lock.as_ref().map(ServingLock::try_clone).transpose()?,
                 Duration::from_secs(config.server.handover_timeout_secs),
             )),
             false => None,
         };
         let client = tokio_listener(listeners.client)?;
         let admin = listeners.admin.map(tokio_listener).transpose()?;
-        let url = config.database_url()?;
         let store = store::open(&url, &config.pool_settings(), config.sqlite_options()).await?;
         slog::info!(deps.log, "store open"; "database" => %url);
         let plugins_error = |source| StartError::Plugins {
@@ -211,6 +222,7 @@ impl Host {
             client,
             admin,
             restart,
+            lock,
         })
     }
 
@@ -228,6 +240,7 @@ impl Host {
             client,
             admin,
             restart,
+            lock,
             ..
         } = self;
         let shutdown = async {
@@ -310,6 +323,9 @@ impl Host {
             Ok(()) => slog::info!(state.log, "database closed"),
             Err(e) => slog::error!(state.log, "closing the database failed"; "error" => %e),
         }
+        // Released only now: a host that locks the file next finds it checkpointed and
+        // closed. (After a handover the successor's copy keeps it locked.)
+        drop(lock);
         slog::info!(state.log, "shut down");
     }
 
@@ -324,6 +340,28 @@ impl Host {
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
+}
+
+/// Locks the SQLite file `url` names ([`ServingLock`]), adopting the lock a predecessor
+/// handed over if it is this file's; nothing to lock on a server database or in memory.
+fn lock_sqlite(url: &DatabaseUrl, log: &slog::Logger) -> Result<Option<ServingLock>, LockError> {
+    let DatabaseUrl::Sqlite(path) = url else {
+        return Ok(None);
+    };
+    let Some((lock, taken)) = ServingLock::take(path, handover::inherited_sqlite_lock())? else {
+        return Ok(None);
+    };
+    let file = lock.path().display().to_string();
+    match taken {
+        Taken::Locked => slog::info!(log, "database locked for this host"; "lock" => file),
+        Taken::Inherited => {
+            slog::info!(log, "database lock taken over from the predecessor"; "lock" => file)
+        }
+        Taken::InheritedOtherFile => slog::warn!(log,
+            "the predecessor's database lock is of another file; this host locked its own";
+            "lock" => file),
+    }
+    Ok(Some(lock))
 }
 
 /// A listening socket made ready for tokio.

@@ -66,6 +66,8 @@ pub enum LockError {
         lock: String,
         source: io::Error,
     },
+    #[error("cannot copy the lock {lock} for a successor: {source}")]
+    Copy { lock: String, source: io::Error },
 }
 
 /// The pid the holder wrote in the lock file, shown as ` (pid N)`; nothing if it is not known
@@ -133,16 +135,21 @@ impl ServingLock {
             .write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
     }
 
-    /// Another descriptor of the same open file description: it holds the same lock, for a
-    /// successor to inherit, or for the restart path to keep.
-    pub fn try_clone(&self) -> io::Result<ServingLock> {
+    /// Another descriptor of the same open file description, holding the same lock: the
+    /// restart path keeps one to hand to successors.
+    pub fn try_clone(&self) -> Result<ServingLock, LockError> {
+        let file = self.file.try_clone().map_err(|source| LockError::Copy {
+            lock: self.path.display().to_string(),
+            source,
+        })?;
         Ok(ServingLock {
-            file: self.file.try_clone()?,
+            file,
             path: self.path.clone(),
         })
     }
 
-    /// A descriptor of the lock for a successor to inherit (see [`ServingLock::try_clone`]).
+    /// A descriptor of the lock for a successor to inherit: of the same open file
+    /// description, so it holds the same lock.
     pub fn for_successor(&self) -> io::Result<File> {
         self.file.try_clone()
     }
