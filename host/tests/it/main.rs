@@ -34,6 +34,7 @@ mod saved_schema;
 mod scaffold;
 mod served;
 mod smoke;
+mod sqlite_lock;
 mod store_contract;
 mod tables;
 mod trust;

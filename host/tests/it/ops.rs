@@ -7,7 +7,7 @@
 use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
 use crate::served::{
     assert_each_purchase_applied_once, buyers, login, serve_command, signal_pid, start, state_of,
-    wait_gone, KillOnDrop, Load, Served,
+    successor_announced, wait_gone, KillOnDrop, Load,
 };
 use serde_json::json;
 use std::process::Command;
@@ -429,22 +429,6 @@ fn restart_under_load(trigger: Trigger) {
         info.contains(&format!("successor_pid={successor}")),
         "{info}"
     );
-}
-
-/// Reads the old host's stdout up to its `successor <pid> ready`: the successor's pid, and the
-/// lines before it (the successor announces itself on the same stdout first).
-fn successor_announced(served: &mut Served) -> (u32, Vec<String>) {
-    let mut lines = Vec::new();
-    loop {
-        let line = served.stdout.next().expect("stdout ends early").unwrap();
-        if let Some(pid) = line
-            .strip_prefix("successor ")
-            .and_then(|l| l.strip_suffix(" ready"))
-        {
-            return (pid.parse().unwrap(), lines);
-        }
-        lines.push(line);
-    }
 }
 
 #[test]

@@ -54,6 +54,22 @@ pub fn wait_gone(pid: u32) {
     panic!("process {pid} did not exit");
 }
 
+/// Reads the old host's stdout up to its `successor <pid> ready`: the successor's pid, and the
+/// lines before it (the successor announces itself on the same stdout first).
+pub fn successor_announced(served: &mut Served) -> (u32, Vec<String>) {
+    let mut lines = Vec::new();
+    loop {
+        let line = served.stdout.next().expect("stdout ends early").unwrap();
+        if let Some(pid) = line
+            .strip_prefix("successor ")
+            .and_then(|l| l.strip_suffix(" ready"))
+        {
+            return (pid.parse().unwrap(), lines);
+        }
+        lines.push(line);
+    }
+}
+
 pub async fn login(client: &reqwest::Client, url: &str, account: &str) -> String {
     let (status, body) = send(client.post(url).json(&json!({ "account": account }))).await;
     assert_eq!(status, 200, "{body}");
