@@ -167,7 +167,8 @@ impl Handover {
             Some(lock) => command
                 .stdin(Stdio::from(lock.for_successor()?))
                 .env(SQLITE_LOCK_FD_VAR, "0"),
-            // Ours, if we were handed one, names nothing for a successor.
+            // A variable our own predecessor set must not tell a successor that gets no lock
+            // to adopt whatever its stdin is.
             None => command.stdin(Stdio::null()).env_remove(SQLITE_LOCK_FD_VAR),
         };
         command

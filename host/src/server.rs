@@ -143,8 +143,9 @@ impl Tasks {
 }
 
 impl Host {
-    /// Opens the store, loads every module in the plugins directory, and readies the restart
-    /// path; serves nothing until [`Host::serve`].
+    /// Locks a SQLite file ([`ServingLock`]: refused if another host serves it), opens the
+    /// store, loads every module in the plugins directory, and readies the restart path;
+    /// serves nothing until [`Host::serve`].
     pub async fn start(
         mut config: Config,
         mut deps: Deps,
