@@ -131,9 +131,11 @@ pub async fn run_command(
     let _one_at_a_time = state.player_locks.lock(player_id).await;
     // A server store's turn is optimistic: another host may change the player between the
     // turn's read and its write, which then applies nothing; the turn runs again from its
-    // read (the module's command is a function of the turn's state).
+    // read (the module's command is a function of the turn's state), then with the player
+    // locked, so that it cannot lose the race again and again to a busy host.
     let mut attempt = 1;
     loop {
+        let locked = attempt > 1;
         match turn(
             state,
             caller,
@@ -141,24 +143,30 @@ pub async fn run_command(
             migrator.clone(),
             cmd,
             &request.data,
+            locked,
         )
         .await
         {
             Ok(reply) => return Ok(reply),
             Err(TurnFailed::Api(e)) => return Err(e),
-            Err(TurnFailed::Conflict) if attempt < MAX_TURN_ATTEMPTS => attempt += 1,
+            Err(TurnFailed::Conflict) if attempt < MAX_TURN_ATTEMPTS => {
+                state.metrics.turn_conflict();
+                attempt += 1;
+            }
             Err(TurnFailed::Conflict) => {
+                state.metrics.turn_conflict();
                 return Err(ApiError::unavailable(
                     "the player kept changing on other hosts during the command, try again",
                     StoreError::Conflict,
-                ))
+                ));
             }
         }
     }
 }
 
-/// How many times a command's turn is run while other hosts change its player meanwhile.
-const MAX_TURN_ATTEMPTS: u32 = 8;
+/// How many times a command's turn is run while its player changes meanwhile. A locked turn
+/// loses only to a session that ended (then its next read says so), so this is a safety net.
+const MAX_TURN_ATTEMPTS: u32 = 4;
 
 /// Why a turn has no reply.
 enum TurnFailed {
@@ -174,7 +182,8 @@ impl From<ApiError> for TurnFailed {
     }
 }
 
-/// One turn of a command, under the player's lock: read, decide, write.
+/// One turn of a command, under the player's lock: read, decide, write. `locked`: with the
+/// player locked in the store too (`Store::begin_locked_turn`).
 async fn turn(
     state: &AppState,
     caller: &Caller,
@@ -182,17 +191,23 @@ async fn turn(
     migrator: Option<Arc<ModuleVersion>>,
     cmd: Cmd,
     data: &Map<String, Value>,
+    locked: bool,
 ) -> Result<CommandReply, TurnFailed> {
     let player_id = caller.player_id.as_str();
     let session = SessionCheck {
         token_hash: &caller.token_hash,
         now_ms: state.clock.now_millis(),
     };
-    let turn = match state
-        .store
-        .begin_turn(player_id, &version.meta.name, session)
-        .await
-    {
+    let module = version.meta.name.as_str();
+    let begun = if locked {
+        state
+            .store
+            .begin_locked_turn(player_id, module, session)
+            .await
+    } else {
+        state.store.begin_turn(player_id, module, session).await
+    };
+    let turn = match begun {
         Ok(turn) => turn,
         Err(StoreError::SessionEnded) => {
             state.sessions.end(&caller.token_hash, session.now_ms);

@@ -31,6 +31,7 @@ pub struct Metrics {
     versions: Family<VersionLabels, Gauge>,
     sessions: Gauge,
     connections_refused: Counter,
+    turn_conflicts: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -106,6 +107,7 @@ impl Metrics {
             versions: Family::default(),
             sessions: Gauge::default(),
             connections_refused: Counter::default(),
+            turn_conflicts: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -156,6 +158,11 @@ impl Metrics {
             metrics.connections_refused.clone(),
         );
         r.register(
+            "turn_conflicts",
+            "Command turns run again because another host changed the player between the turn's read and its write (server stores)",
+            metrics.turn_conflicts.clone(),
+        );
+        r.register(
             "log_messages_dropped",
             "Log lines dropped because the log queue was full",
             log_dropped,
@@ -175,6 +182,11 @@ impl Metrics {
     /// Counts a connection closed at the cap.
     pub fn connection_refused(&self) {
         self.connections_refused.inc();
+    }
+
+    /// Counts a turn that wrote nothing because the player changed after its read.
+    pub fn turn_conflict(&self) {
+        self.turn_conflicts.inc();
     }
 
     /// Counts a finished request. `cmd` is `None` outside `/logic` or when no module has it.

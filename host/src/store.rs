@@ -247,6 +247,19 @@ pub trait Store: Send + Sync + 'static {
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError>;
 
+    /// [`Store::begin_turn`] for a turn run again after a [`StoreError::Conflict`]: the player
+    /// is locked from the turn's read to its end, so that a turn that lost the race to other
+    /// hosts' turns once cannot lose it forever (they wait for it instead). A store of one
+    /// host has no such race: by default, the same as `begin_turn`.
+    async fn begin_locked_turn(
+        &self,
+        player_id: &str,
+        module: &str,
+        session: SessionCheck<'_>,
+    ) -> Result<PlayerTurn, StoreError> {
+        self.begin_turn(player_id, module, session).await
+    }
+
     /// The player registered under `account`, if any, with every module's data.
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError>;
 

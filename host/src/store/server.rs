@@ -214,13 +214,34 @@ impl Store for ServerStore {
         module: &str,
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError> {
+        let conn = self.conn().await?;
         turn::begin(
-            self.conn().await?,
+            conn,
             &self.sql,
             self.backend,
             player_id,
             module,
             session,
+            false,
+        )
+        .await
+    }
+
+    async fn begin_locked_turn(
+        &self,
+        player_id: &str,
+        module: &str,
+        session: SessionCheck<'_>,
+    ) -> Result<PlayerTurn, StoreError> {
+        let conn = self.conn().await?;
+        turn::begin(
+            conn,
+            &self.sql,
+            self.backend,
+            player_id,
+            module,
+            session,
+            true,
         )
         .await
     }

@@ -5,12 +5,14 @@
 use crate::databases::ScratchDb;
 use crate::harness::{library, Dirs, TestHost, DEMO_MODULES};
 use serde_json::json;
+use std::time::Duration;
 
 tests_on!(
     [postgres: Postgres, mysql: MySql]
     a_player_logs_in_on_one_host_and_plays_on_the_other,
     purchases_split_across_two_hosts_conserve_gold_and_items,
     a_reload_on_one_host_changes_nothing_on_the_other,
+    a_turn_overtaken_by_another_host_runs_again_on_what_it_wrote,
 );
 
 /// A host with the demo modules on `db`, named `host_id`.
@@ -116,4 +118,62 @@ async fn a_reload_on_one_host_changes_nothing_on_the_other(db: ScratchDb) {
         modules.to_string().contains("\"version\":\"0.1.0\""),
         "B still serves the shipped mall: {modules}"
     );
+}
+
+/// A host with the fixture `prices` (a sword at 30 gold) on `db`, named `host_id`.
+async fn prices_host_on(db: &ScratchDb, host_id: &str) -> TestHost {
+    let dirs = Dirs::new();
+    std::fs::copy(
+        library("fixture_prices"),
+        dirs.plugins().join("libprices.so"),
+    )
+    .unwrap();
+    let tables = dirs.plugins().join("prices.tables");
+    std::fs::create_dir_all(&tables).unwrap();
+    std::fs::write(tables.join("goods.csv"), "id,price\nsword,30\n").unwrap();
+    let url = db.url.clone();
+    let host_id = host_id.to_owned();
+    TestHost::start_in(dirs, move |config| {
+        config.store.url = url;
+        config.server.host_id = host_id;
+    })
+    .await
+}
+
+/// The value of the counter `name` in a host's `/metrics`.
+async fn counter(host: &TestHost, name: &str) -> u64 {
+    let text = host.metrics().await;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+async fn a_turn_overtaken_by_another_host_runs_again_on_what_it_wrote(db: ScratchDb) {
+    let (a, b) = (
+        prices_host_on(&db, "a").await,
+        prices_host_on(&db, "b").await,
+    );
+    let (_, token) = a.login("knight").await;
+    let quote = b.ok(&token, "9301", json!({ "id": "sword" })).await;
+    assert_eq!(quote["price"], 30);
+    let start = a.ok(&token, "9303", json!({ "id": "sword" })).await["gold"]
+        .as_i64()
+        .unwrap()
+        + 30;
+    // Host A's purchase reads the player, then waits 600 ms in the module; meanwhile host B
+    // sells a sword to the same player. A's write finds the player changed, applies nothing,
+    // and A runs the purchase again on what B wrote: three swords paid, none twice.
+    let slow = a.logic(&token, "9307", json!({ "id": "sword", "ms": 600 }));
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        b.ok(&token, "9303", json!({ "id": "sword" })).await
+    };
+    let ((_, slow), quick) = tokio::join!(slow, quick);
+    assert_eq!(slow["ret"], 0, "{slow}");
+    assert_eq!(quick["gold"].as_i64().unwrap(), start - 60, "{quick}");
+    assert_eq!(slow["data"]["gold"].as_i64().unwrap(), start - 90, "{slow}");
+    assert_eq!(counter(&a, "game_host_turn_conflicts_total").await, 1);
+    assert_eq!(counter(&b, "game_host_turn_conflicts_total").await, 0);
 }

@@ -23,6 +23,7 @@ tests_on!(
     turns_of_different_players_run_in_parallel,
     turns_of_one_player_apply_one_at_a_time_across_hosts,
     a_turn_over_a_player_changed_meanwhile_writes_nothing,
+    a_locked_turn_wins_over_the_other_hosts_turns,
     a_session_ended_on_another_host_ends_the_turn,
     a_session_ended_during_a_turn_stops_its_write,
     first_logins_on_two_hosts_make_one_player,
@@ -354,6 +355,61 @@ async fn a_turn_over_a_player_changed_meanwhile_writes_nothing(db: ScratchDb) {
         assert!(matches!(err, Some(StoreError::Conflict)), "{err:?}");
         assert_eq!(turn(&host_a, "m").await.player.gold, richer.gold + 5);
     }
+}
+
+async fn a_locked_turn_wins_over_the_other_hosts_turns(db: ScratchDb) {
+    let host_a = logged_in(&db).await;
+    let host_b = db.open().await;
+    let locked = host_a
+        .begin_locked_turn(ALICE, "m", session())
+        .await
+        .unwrap();
+    // Another host's turn reads meanwhile; its write waits for the lock, then finds the
+    // player changed. (On SQLite, a store of one host, both are plain turns: the second
+    // write finds the record changed by the first.)
+    let other = turn(&host_b, "m").await;
+    let other_write = tokio::spawn(async move {
+        let mut richer = other.player.clone();
+        richer.gold += 100;
+        other.end(Some(&richer), None, 2).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut spent = locked.player.clone();
+    spent.gold -= 1;
+    // The module's first data for the player: on MariaDB, in the locked turn's transaction.
+    locked
+        .end(Some(&spent), Some(&data(json!({ "a": 1 }))), 3)
+        .await
+        .unwrap();
+    if db.backend.is_shared() {
+        let err = other_write.await.unwrap().err();
+        assert!(matches!(err, Some(StoreError::Conflict)), "{err:?}");
+        let after = turn(&host_a, "m").await;
+        assert_eq!(after.player.gold, alice().gold - 1);
+        assert_eq!(after.module_data, data(json!({ "a": 1 })));
+    } else {
+        other_write.await.unwrap().unwrap();
+    }
+    // A locked turn that writes nothing, or is dropped, frees the player at once.
+    let idle = host_a
+        .begin_locked_turn(ALICE, "m", session())
+        .await
+        .unwrap();
+    idle.end(None, None, 4).await.unwrap();
+    drop(
+        host_a
+            .begin_locked_turn(ALICE, "m", session())
+            .await
+            .unwrap(),
+    );
+    let next = tokio::time::timeout(
+        Duration::from_secs(5),
+        host_b.begin_locked_turn(ALICE, "m", session()),
+    )
+    .await
+    .expect("a locked turn ended or dropped must free the player")
+    .unwrap();
+    next.end(None, None, 5).await.unwrap();
 }
 
 async fn a_session_ended_during_a_turn_stops_its_write(db: ScratchDb) {

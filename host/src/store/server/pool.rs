@@ -8,8 +8,9 @@
 //! before each statement or transaction and settled once sqlx has read the whole answer (a
 //! database's error included) or the transaction has ended. A connection given back unsettled
 //! (its future was dropped mid-statement, or inside a transaction, or it failed on the wire)
-//! is closed, never reused, so no one inherits its half-read answer or its open transaction,
-//! and the database rolls such a transaction back when the connection closes. One idle a
+//! is taken out of the pool and closed at once ([`Lease`]), never reused, so no one inherits
+//! its half-read answer or its open transaction, and the database rolls such a transaction
+//! back, freeing its locks, as the connection closes. One idle a
 //! while is pinged before it is handed out (the database or the network may have dropped it).
 
 use super::rows::db_error;
@@ -37,8 +38,40 @@ pub(super) struct Pool {
     size: usize,
 }
 
-/// A connection leased from the [`Pool`]; it goes back when dropped.
-pub(super) type Lease = managed::Object<Manager>;
+/// A connection leased from the [`Pool`]. Dropped settled, it goes back to the pool; dropped
+/// unsettled, it is taken out of the pool and closed at once, so that the database rolls back
+/// whatever it was in the middle of and frees its locks now, not when the pool next looks.
+pub(super) struct Lease(Option<managed::Object<Manager>>);
+
+impl std::ops::Deref for Lease {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        self.0
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.0
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            if !object.settled {
+                // Out of the pool (its place is free for a new connection), then dropped:
+                // sqlx closes the socket.
+                drop(managed::Object::take(object));
+            }
+        }
+    }
+}
 
 impl Pool {
     /// A pool on `text` (the URL `url` shows redacted), with one connection made now, so that
@@ -76,20 +109,24 @@ impl Pool {
 
     /// A settled connection: a free one, or a new one if there are fewer than the pool's size.
     pub(super) async fn get(&self) -> Result<Lease, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            PoolError::Timeout(TimeoutType::Wait) => StoreError::Unavailable(format!(
-                "no free connection to {} in time: all {} (store.pool_size) are busy",
-                self.shown, self.size
-            )),
-            PoolError::Timeout(_) => {
-                StoreError::Unavailable(format!("cannot connect to {}: timed out", self.shown))
-            }
-            PoolError::Backend(e) => {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown))
-            }
-            PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
-            other => StoreError::Unavailable(format!("{}: {other}", self.shown)),
-        })
+        self.pool
+            .get()
+            .await
+            .map(|object| Lease(Some(object)))
+            .map_err(|e| match e {
+                PoolError::Timeout(TimeoutType::Wait) => StoreError::Unavailable(format!(
+                    "no free connection to {} in time: all {} (store.pool_size) are busy",
+                    self.shown, self.size
+                )),
+                PoolError::Timeout(_) => {
+                    StoreError::Unavailable(format!("cannot connect to {}: timed out", self.shown))
+                }
+                PoolError::Backend(e) => {
+                    StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown))
+                }
+                PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
+                other => StoreError::Unavailable(format!("{}: {other}", self.shown)),
+            })
     }
 
     /// Closes the idle connections now and every leased one as it comes back; later calls
@@ -103,9 +140,30 @@ impl Pool {
 pub(super) struct Conn {
     raw: AnyConnection,
     settled: bool,
+    /// Inside a transaction begun by [`Conn::start_transaction`]: unsettled until it ends.
+    in_transaction: bool,
 }
 
 impl Conn {
+    /// Begins a transaction that the statements after it run in, until
+    /// [`Conn::end_transaction`]; the connection stays unsettled until then.
+    pub(super) async fn start_transaction(&mut self) -> Result<(), StoreError> {
+        self.settled = false;
+        self.in_transaction = true;
+        let done = self.raw.execute("BEGIN").await;
+        self.settle_after(done).map(drop)
+    }
+
+    /// Commits (`commit`) or rolls back the transaction of [`Conn::start_transaction`].
+    pub(super) async fn end_transaction(&mut self, commit: bool) -> Result<(), StoreError> {
+        self.in_transaction = false;
+        let done = self
+            .raw
+            .execute(if commit { "COMMIT" } else { "ROLLBACK" })
+            .await;
+        self.settle_after(done).map(drop)
+    }
+
     pub(super) async fn execute(&mut self, query: Bound<'_>) -> Result<AnyQueryResult, StoreError> {
         self.settled = false;
         let done = query.execute(&mut self.raw).await;
@@ -152,12 +210,14 @@ impl Conn {
     }
 
     /// sqlx has read the whole answer when the call returns, with a value or with the
-    /// database's refusal; an error of the connection itself leaves it unusable.
+    /// database's refusal; an error of the connection itself leaves it unusable. Inside a
+    /// transaction nothing is settled.
     fn settle_after<T>(&mut self, done: Result<T, sqlx::Error>) -> Result<T, StoreError> {
-        self.settled = matches!(
-            &done,
-            Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
-        );
+        self.settled = !self.in_transaction
+            && matches!(
+                &done,
+                Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
+            );
         done.map_err(db_error)
     }
 }
@@ -183,7 +243,11 @@ impl managed::Manager for Manager {
                 raw.execute(fallback.as_str()).await?;
             }
         }
-        Ok(Conn { raw, settled: true })
+        Ok(Conn {
+            raw,
+            settled: true,
+            in_transaction: false,
+        })
     }
 
     async fn recycle(&self, conn: &mut Conn, metrics: &Metrics) -> RecycleResult<sqlx::Error> {

@@ -27,8 +27,9 @@ use plugin_api::Player;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The end of a command's turn on a server store: its write, if it has one. Dropped (or
-/// abandoned), it writes nothing; there is no transaction to roll back.
+/// The end of a command's turn on a server store: its write, if it has one. Dropped, it
+/// writes nothing: an optimistic turn has no transaction to roll back; a locked one leaves
+/// its connection unsettled, and the pool closes it, which rolls it back.
 pub(super) struct ServerTurn {
     conn: Lease,
     sql: Arc<Sql>,
@@ -42,10 +43,13 @@ pub(super) struct ServerTurn {
     version: i64,
     /// Whether the module's data had a row when read.
     had_data: bool,
+    /// Whether the turn began a transaction and locked the player's row.
+    locked: bool,
 }
 
 /// Reads a turn: the record, the module's data, and the session checked, in one statement on
-/// `conn`, which the turn keeps until it ends.
+/// `conn`, which the turn keeps until it ends. A `locked` turn (one run again after a
+/// conflict) first begins a transaction and locks the player's row, which its end releases.
 pub(super) async fn begin(
     mut conn: Lease,
     sql: &Arc<Sql>,
@@ -53,22 +57,41 @@ pub(super) async fn begin(
     player_id: &str,
     module: &str,
     session: SessionCheck<'_>,
+    locked: bool,
 ) -> Result<PlayerTurn, StoreError> {
+    if locked {
+        conn.start_transaction().await?;
+        // The read comes after the lock, in a statement of its own: a statement's snapshot
+        // is taken as it starts, before it waited for the row.
+        let lock = sqlx::query(&sql.lock_player).bind(player_id);
+        if conn.fetch_optional(lock).await?.is_none() {
+            conn.end_transaction(false).await?;
+            return Err(StoreError::NoSuchPlayer(player_id.to_owned()));
+        }
+    }
     let read = sqlx::query(&sql.turn_read)
         .bind(player_id)
         .bind(module)
         .bind(session.token_hash)
         .bind(player_id)
         .bind(player_id);
-    let row = conn
-        .fetch_optional(read)
-        .await?
-        .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
+    let row = match conn.fetch_optional(read).await? {
+        Some(row) => row,
+        None => {
+            if locked {
+                conn.end_transaction(false).await?;
+            }
+            return Err(StoreError::NoSuchPlayer(player_id.to_owned()));
+        }
+    };
     let player = read_player(&row, 0, player_id.to_owned())?;
     let version = int(&row, 5)?;
     let data = optional_text(&row, 6)?;
     let expires_at: Option<i64> = sqlx::Row::try_get(&row, 7).map_err(db_error)?;
     if expires_at.is_none_or(|at| at <= session.now_ms) {
+        if locked {
+            conn.end_transaction(false).await?;
+        }
         return Err(StoreError::SessionEnded);
     }
     let module_data = match &data {
@@ -85,6 +108,7 @@ pub(super) async fn begin(
         player: player.clone(),
         version,
         had_data: data.is_some(),
+        locked,
     };
     Ok(PlayerTurn::new(player, module_data, Box::new(writer)))
 }
@@ -97,9 +121,6 @@ impl TurnWriter for ServerTurn {
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        if player.is_none() && module_data.is_none() {
-            return Ok(());
-        }
         let ServerTurn {
             mut conn,
             sql,
@@ -110,7 +131,14 @@ impl TurnWriter for ServerTurn {
             player: read,
             version,
             had_data,
+            locked,
         } = *self;
+        if player.is_none() && module_data.is_none() {
+            if locked {
+                conn.end_transaction(true).await?;
+            }
+            return Ok(());
+        }
         let write = Write {
             sql,
             player: player.cloned().unwrap_or(read),
@@ -121,17 +149,27 @@ impl TurnWriter for ServerTurn {
             version,
             now_ms,
         };
-        let applied = if write.data.is_some() && backend == Backend::MySql && !had_data {
-            // MariaDB's one-statement write needs the module's row: the first one is made in
-            // a transaction with the record's write.
-            first_write(&mut conn, &write).await?
-        } else {
-            let query = match &write.data {
-                Some(data) => write.with_data(data),
-                None => write.record(),
-            };
-            conn.execute(query).await?.rows_affected() > 0
+        // MariaDB's one-statement write needs the module's row: the first one is written in a
+        // transaction with the record's.
+        let first_data = write.data.is_some() && backend == Backend::MySql && !had_data;
+        let in_transaction = locked || first_data;
+        if in_transaction && !locked {
+            conn.start_transaction().await?;
+        }
+        let applied = match &write.data {
+            Some(data) if first_data => {
+                let applied = conn.execute(write.record()).await?.rows_affected() > 0;
+                if applied {
+                    conn.execute(write.upsert(data)).await?;
+                }
+                applied
+            }
+            Some(data) => conn.execute(write.with_data(data)).await?.rows_affected() > 0,
+            None => conn.execute(write.record()).await?.rows_affected() > 0,
         };
+        if in_transaction {
+            conn.end_transaction(applied).await?;
+        }
         if applied {
             Ok(())
         } else {
@@ -172,6 +210,14 @@ impl Write {
             .bind(self.now_ms)
     }
 
+    /// [`Sql::upsert_module_data`], bound.
+    fn upsert<'q>(&'q self, data: &'q str) -> Bound<'q> {
+        sqlx::query(&self.sql.upsert_module_data)
+            .bind(self.player_id.as_str())
+            .bind(self.module.as_str())
+            .bind(data)
+    }
+
     /// [`Sql::turn_write_with_data`], bound.
     fn with_data<'q>(&'q self, data: &'q str) -> Bound<'q> {
         let p = &self.player;
@@ -190,28 +236,4 @@ impl Write {
             .bind(self.player_id.as_str())
             .bind(self.now_ms)
     }
-}
-
-/// The record's write and the module data's first row, in one transaction: both or neither.
-/// Whether they were applied (not: the record changed since the turn read it). Dropped
-/// midway, it leaves the connection unsettled, and the pool closes it (`pool.rs`).
-async fn first_write(conn: &mut Lease, write: &Write) -> Result<bool, StoreError> {
-    let data = write.data.as_deref().unwrap_or_default();
-    let mut tx = conn.begin().await?;
-    let record = write.record().execute(&mut *tx).await.map_err(db_error)?;
-    if record.rows_affected() == 0 {
-        tx.rollback().await.map_err(db_error)?;
-        conn.settle();
-        return Ok(false);
-    }
-    sqlx::query(&write.sql.upsert_module_data)
-        .bind(write.player_id.as_str())
-        .bind(write.module.as_str())
-        .bind(data)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    conn.settle();
-    Ok(true)
 }

@@ -13,7 +13,7 @@ plugin_api::export_module! {
     version: "1.0.0",
     refusals: [NO_SUCH_GOOD, NOT_ENOUGH_GOLD],
     tables: read_catalogue,
-    commands: { "9301" => quote, "9303" => buy, "9305" => quote_slowly },
+    commands: { "9301" => quote, "9303" => buy, "9305" => quote_slowly, "9307" => buy_slowly },
 }
 
 const NO_SUCH_GOOD: RefusalCode = RefusalCode::new(1, "no_such_good");
@@ -92,4 +92,11 @@ fn quote_slowly(ctx: &mut Ctx<'_>, slowly: Slowly) -> Reply {
     std::thread::sleep(std::time::Duration::from_millis(slowly.ms));
     let after = price_of(ctx, &slowly.id)?;
     Ok(json!({ "id": slowly.id, "before": before, "after": after }))
+}
+
+/// 9307 `{"id", "ms"}`: waits `ms`, then buys one (a turn that another host's turn on the same
+/// player overtakes).
+fn buy_slowly(ctx: &mut Ctx<'_>, slowly: Slowly) -> Reply {
+    std::thread::sleep(std::time::Duration::from_millis(slowly.ms));
+    buy(ctx, Which { id: slowly.id })
 }
