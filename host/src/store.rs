@@ -17,6 +17,7 @@
 pub mod server;
 pub mod sole_user;
 pub mod sqlite;
+mod tls;
 pub mod url;
 
 pub use sqlite::{Durability, SqliteOptions};

@@ -74,6 +74,7 @@ impl ServerStore {
                 )))
             }
         };
+        super::tls::check_ca_file(url, backend)?;
         let pool = Pool::connect(text, url, backend, settings).await?;
         let mut conn = pool.get().await?;
         migrations::run(conn.unsettled(), backend).await?;

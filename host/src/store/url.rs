@@ -150,6 +150,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_are_kept_and_shown_without_the_password() {
+        for (text, settings) in [
+            (
+                "postgres://game:s3cret@db.internal/game?sslmode=verify-full&sslrootcert=/etc/game/db-ca.pem",
+                "sslmode=verify-full&sslrootcert=/etc/game/db-ca.pem",
+            ),
+            (
+                "mariadb://game:s3cret@db.internal/game?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/game/db-ca.pem&password=s3cret",
+                "ssl-mode=VERIFY_IDENTITY&ssl-ca=%2Fetc%2Fgame%2Fdb-ca.pem&password=***",
+            ),
+        ] {
+            let url = parse(text).unwrap();
+            // What sqlx is given keeps them as written.
+            let (DatabaseUrl::Postgres(given) | DatabaseUrl::MySql(given)) = &url else {
+                panic!("{text} is a server URL");
+            };
+            assert!(given.as_str().ends_with(text.split_once('?').unwrap().1), "{given}");
+            let shown = url.to_string();
+            assert!(shown.ends_with(settings), "{shown}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+    }
+
+    #[test]
     fn unknown_schemes_say_what_is_accepted() {
         let err = parse("redis://u:s3cret@h/0").unwrap_err().to_string();
         assert!(

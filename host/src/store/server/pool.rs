@@ -15,7 +15,7 @@
 
 use super::rows::db_error;
 use super::{Backend, PoolSettings};
-use crate::store::{DatabaseUrl, StoreError};
+use crate::store::{tls, DatabaseUrl, StoreError};
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
@@ -36,6 +36,8 @@ pub(super) struct Pool {
     /// The URL as logs may show it (no password).
     shown: String,
     size: usize,
+    /// Which database, for the names of its TLS settings in a failure's advice.
+    backend: Backend,
 }
 
 /// A connection leased from the [`Pool`]. Dropped settled, it goes back to the pool; dropped
@@ -102,6 +104,7 @@ impl Pool {
             pool,
             shown: url.to_string(),
             size,
+            backend,
         };
         drop(pool.get().await?);
         Ok(pool)
@@ -121,9 +124,11 @@ impl Pool {
                 PoolError::Timeout(_) => {
                     StoreError::Unavailable(format!("cannot connect to {}: timed out", self.shown))
                 }
-                PoolError::Backend(e) => {
-                    StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown))
-                }
+                PoolError::Backend(e) => StoreError::Unavailable(format!(
+                    "cannot connect to {}: {}",
+                    self.shown,
+                    tls::describe(&e, self.backend)
+                )),
                 PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
                 other => StoreError::Unavailable(format!("{}: {other}", self.shown)),
             })
