@@ -7,7 +7,8 @@
 //! starts it with `pg_ctl -w` whenever it likes; dropping the value stops it (`-m immediate`)
 //! and removes the folder. PostgreSQL refuses to run as root, and tests often run as root:
 //! then every PostgreSQL program runs as the `postgres` OS user (through `runuser`), which
-//! owns the folder. Without the PostgreSQL binaries (`/usr/lib/postgresql/<version>/bin/`) the
+//! owns the folder. [`PrivatePostgres::start_tls`] makes one that takes TLS connections only,
+//! with a certificate of the test's (`db_tls.rs`). Without the PostgreSQL binaries (`/usr/lib/postgresql/<version>/bin/`) the
 //! test is skipped the way `databases.rs` skips a server that does not answer (said on stderr
 //! and in `make test`'s report), or fails under `GAME_TEST_REQUIRE_DATABASES=1`.
 //!
@@ -24,6 +25,7 @@
 //! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
 use crate::databases::{databases_required, report_skipped};
+use crate::db_tls::ServerTls;
 use crate::harness::{Dirs, TestHost, DEMO_MODULES};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection, Executor};
@@ -58,12 +60,25 @@ impl PrivatePostgres {
     /// A new, running instance; `None` if the test must be skipped (said on stderr). Panics if
     /// PostgreSQL is there but will not set up or start.
     pub async fn start() -> Option<PrivatePostgres> {
+        PrivatePostgres::start_with(None).await
+    }
+
+    /// A new, running instance that takes TLS connections only, with `tls`'s certificate
+    /// (`ssl = on`; pg_hba.conf: `hostssl` lines only), so that whoever it serves over TCP
+    /// speaks TLS.
+    pub async fn start_tls(tls: &ServerTls) -> Option<PrivatePostgres> {
+        PrivatePostgres::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<&ServerTls>) -> Option<PrivatePostgres> {
         let bin = match find_bin() {
             Ok(bin) => bin,
             Err(why) => return skip(&why),
         };
         let as_postgres = effective_uid() == Some(0);
         let dir = tempfile::tempdir().expect("temp dir");
+        // The owner to give the instance's files, when it is not this process.
+        let mut uid_gid = None;
         if as_postgres {
             // initdb and postgres refuse root: the folder is the `postgres` user's.
             if which("runuser").is_none() {
@@ -76,6 +91,7 @@ impl PrivatePostgres {
             };
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
                 .expect("chown the instance folder to postgres");
+            uid_gid = Some((uid, gid));
         }
         let mut postgres = PrivatePostgres {
             bin,
@@ -84,6 +100,9 @@ impl PrivatePostgres {
             as_postgres,
         };
         postgres.init();
+        if let Some(tls) = tls {
+            postgres.serve_tls_only(tls, uid_gid);
+        }
         // The port is free when picked but not reserved; if something took it meanwhile,
         // PostgreSQL cannot bind it: pick another.
         for attempt in 1..=5 {
@@ -170,12 +189,24 @@ impl PrivatePostgres {
             "\n# private_postgres.rs\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
             self.dir.path().display()
         );
-        let conf = self.data_path().join("postgresql.conf");
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&conf)
-            .expect("open postgresql.conf");
-        std::io::Write::write_all(&mut file, settings.as_bytes()).expect("write postgresql.conf");
+        append(&self.data_path().join("postgresql.conf"), &settings);
+    }
+
+    /// TLS with `tls`'s certificate, and TCP connections over TLS only. PostgreSQL wants its
+    /// key file owned by the user it runs as and private to it (0600).
+    fn serve_tls_only(&self, tls: &ServerTls, owner: Option<(u32, u32)>) {
+        let (cert, key) = tls.install(self.dir.path(), owner);
+        let settings = format!(
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            cert.display(),
+            key.display()
+        );
+        append(&self.data_path().join("postgresql.conf"), &settings);
+        std::fs::write(
+            self.data_path().join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
     }
 
     /// `pg_ctl start -w` on this instance's port; the error carries pg_ctl's output and the
@@ -276,7 +307,7 @@ fn skip(why: &str) -> Option<PrivatePostgres> {
 }
 
 /// This process's effective user id, from `/proc/self/status` (no `unsafe` `geteuid`).
-fn effective_uid() -> Option<u32> {
+pub fn effective_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("Uid:"))?;
     // Uid: real effective saved filesystem
@@ -285,14 +316,19 @@ fn effective_uid() -> Option<u32> {
 
 /// `id <flag> postgres`: the postgres user's uid (`-u`) or gid (`-g`).
 fn id_of(flag: &str) -> Option<u32> {
-    let output = Command::new("id").args([flag, "postgres"]).output().ok()?;
+    os_id(flag, "postgres")
+}
+
+/// `id <flag> <user>`: that OS user's uid (`-u`) or gid (`-g`).
+pub fn os_id(flag: &str, user: &str) -> Option<u32> {
+    let output = Command::new("id").args([flag, user]).output().ok()?;
     if !output.status.success() {
         return None;
     }
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
-fn which(program: &str) -> Option<PathBuf> {
+pub fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(program))
@@ -300,8 +336,18 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// Adds `text` at the end of the file at `path`.
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 /// A TCP port of 127.0.0.1 that was free a moment ago: bound on port 0, then released.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
