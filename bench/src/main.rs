@@ -2,7 +2,8 @@
 //! in the same run. `make bench` runs the ABI bench (criterion) first, then this.
 //!
 //! Sections: `http` (the ceiling and the `read`, `write`, `mixed` workloads on the real
-//! `game-host` binary, with its memory), `reload` (hot-swap latency, failures and memory over
+//! `game-host` binary, with its memory, measured with our generator and with wrk; `read` in
+//! the default profile beside the prod profile's), `reload` (hot-swap latency, failures and memory over
 //! thousands of reloads), `startup` (exec to the first reply), `stores` (the same workloads
 //! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database),
 //! `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`) and
@@ -24,6 +25,7 @@ mod startup;
 mod stats;
 mod stores;
 mod throughput;
+mod wrk;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -26,6 +26,9 @@ pub struct HostOptions<'a> {
     pub host_id: Option<&'a str>,
     /// Further settings, as `GAME_HOST_*` environment variables.
     pub env: &'a [(&'a str, &'a str)],
+    /// No profile: `config/default.toml` alone, as a host started without `--profile` runs
+    /// (its access lines go to stderr at `info` too), instead of the prod profile.
+    pub default_profile: bool,
 }
 
 /// A `game-host` process on folders of its own (plugins, data, logs); killed on drop, then
@@ -44,7 +47,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `game-host` of `build` (the folder of a build's binaries: `target/release`) in
-    /// the prod profile on fresh folders: an empty database, the demo modules copied into its
+    /// the prod profile (unless [`HostOptions::default_profile`]) on fresh folders: an empty database, the demo modules copied into its
     /// plugins folder.
     pub fn host(build: &Path, config_dir: &Path) -> anyhow::Result<Server> {
         Server::host_with(build, config_dir, &HostOptions::default())
@@ -66,9 +69,10 @@ impl Server {
         }
         let stderr_log = folders.root.path().join("stderr.log");
         let mut command = serve_command(&build.join("game-host"), config_dir, &folders);
-        command
-            .args(["--profile", "prod"])
-            .stderr(std::fs::File::create(&stderr_log)?);
+        if !options.default_profile {
+            command.args(["--profile", "prod"]);
+        }
+        command.stderr(std::fs::File::create(&stderr_log)?);
         // The store is the bench's choice, not the environment's: its SQLite unless told.
         // The URL goes by the environment, where other users cannot read it in `ps`.
         command

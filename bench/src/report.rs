@@ -1,7 +1,7 @@
 //! The report: every figure of a run, each target marked met or missed.
 //!
 //! Each section is data: a list of [`Block`]s (a heading, paragraphs, [`Table`]s) built from
-//! the section's figures (`report/http.rs`, `reloads.rs`, `stores.rs`, `soak.rs`), and
+//! the section's figures (`report/http.rs`, `wrk.rs`, `reloads.rs`, `stores.rs`, `soak.rs`), and
 //! [`Report::markdown`] writes them all out, the one place that makes Markdown of them.
 //! The same text is printed and, for a full run, written into `bench/RESULTS.md` between
 //! [`BEGIN`] and [`END`], so the hand-written analysis around it stays.
@@ -11,6 +11,7 @@ mod reloads;
 mod soak;
 mod stores;
 mod table;
+mod wrk;
 
 use crate::criterion::AbiFigures;
 use crate::durability::DurabilityFigures;
@@ -70,6 +71,7 @@ impl Report {
         blocks.extend(http::abi_section(&self.abi));
         if let Some(figures) = &self.http {
             blocks.extend(http::section(figures));
+            blocks.extend(wrk::section(figures));
         }
         if let Some(figures) = &self.reload {
             blocks.extend(reloads::section(figures));

@@ -1,12 +1,16 @@
-//! HTTP throughput, latency and memory: the ceiling and the three workloads, in rounds.
+//! HTTP throughput, latency and memory: the ceiling and the three workloads, in rounds, with
+//! our generator and with wrk.
 //!
 //! Each round runs the ceiling, then `read`, `write` and `mixed` on one host process, one
-//! after the other, so that a noisy moment of the machine hits one round of everything rather
-//! than all rounds of one thing; the report takes medians across rounds.
+//! after the other, then `read` on a second host in the default profile (no `--profile`:
+//! access lines to stderr too), then the same four with wrk (when installed), so that a noisy
+//! moment of the machine hits one round of everything rather than all rounds of one thing;
+//! the report takes medians across rounds.
 
 use crate::load::{self, LoadRun, Shape, Workload};
-use crate::process::{cpu_seconds_by_thread, Ceiling, Server};
+use crate::process::{cpu_seconds_by_thread, Ceiling, HostOptions, Server};
 use crate::stats::median;
+use crate::wrk::{self, WrkFigures, WrkRow};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
@@ -109,6 +113,10 @@ pub struct HttpFigures {
     pub rounds: usize,
     pub ceiling: Row,
     pub workloads: Vec<Row>,
+    /// `read` on a host in the default profile, to compare with the prod profile's `read`.
+    pub default_read: Row,
+    /// The ceiling and the workloads measured with wrk.
+    pub wrk: WrkFigures,
     /// Host RSS after start-up and logging the players in, before any load.
     pub rss_idle_kib: u64,
     /// Highest host RSS sampled (every 100 ms) during the `mixed` runs.
@@ -125,12 +133,21 @@ pub async fn run(
     let ceiling_server = Ceiling::start()?;
     let host = Server::host(build, config_dir)?;
     let tokens = Arc::new(load::login_players(host.addr, players).await?);
+    let default_options = HostOptions {
+        default_profile: true,
+        ..HostOptions::default()
+    };
+    let default_host = Server::host_with(build, config_dir, &default_options)?;
+    let default_tokens = Arc::new(load::login_players(default_host.addr, players).await?);
     // The ceiling checks only that a token is there.
     let ceiling_tokens = Arc::new(vec!["ceiling".to_owned(); players]);
+    let wrk = WrkPart::start(shape, &tokens, &ceiling_tokens)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle_kib = host.rss_kib()?;
     let mut ceiling = Row::new("ceiling");
     let mut workloads: Vec<Row> = Workload::ALL.iter().map(|w| Row::new(w.name())).collect();
+    let mut default_read = Row::new("read, default profile");
+    let mut wrk_rows = WrkRows::new();
     let peak = Arc::new(AtomicU64::new(0));
     for round in 1..=rounds {
         eprintln!("http round {round}/{rounds}: ceiling");
@@ -151,6 +168,24 @@ pub async fn run(
                 sampler.abort();
             }
         }
+        eprintln!("http round {round}/{rounds}: read, default profile");
+        let load = load::run(
+            default_host.addr,
+            Workload::Read,
+            default_tokens.clone(),
+            shape,
+        );
+        default_read.record(default_host.pid(), shape, load).await;
+        if let Some(wrk) = &wrk {
+            eprintln!("http round {round}/{rounds}: wrk");
+            wrk.round(
+                &mut wrk_rows,
+                ceiling_server.addr,
+                ceiling_server.pid(),
+                &host,
+            )
+            .await?;
+        }
     }
     Ok(HttpFigures {
         shape,
@@ -158,9 +193,84 @@ pub async fn run(
         rounds,
         ceiling,
         workloads,
+        default_read,
+        wrk: match wrk {
+            Some(_) => WrkFigures::Measured {
+                ceiling: wrk_rows.ceiling,
+                workloads: wrk_rows.workloads,
+            },
+            None => WrkFigures::Missing(wrk::INSTALL),
+        },
         rss_idle_kib,
         rss_mixed_peak_kib: peak.load(Ordering::Relaxed),
     })
+}
+
+/// wrk and its scripts: the ceiling's (`read` with a placeholder token) and each workload's.
+struct WrkPart {
+    session: wrk::Session,
+    ceiling: std::path::PathBuf,
+    workloads: Vec<std::path::PathBuf>,
+}
+
+/// The wrk table as it fills, round by round.
+struct WrkRows {
+    ceiling: WrkRow,
+    workloads: Vec<WrkRow>,
+}
+
+impl WrkRows {
+    fn new() -> WrkRows {
+        WrkRows {
+            ceiling: WrkRow::new("ceiling"),
+            workloads: Workload::ALL
+                .iter()
+                .map(|w| WrkRow::new(w.name()))
+                .collect(),
+        }
+    }
+}
+
+impl WrkPart {
+    /// `None` when wrk is not installed.
+    fn start(
+        shape: Shape,
+        tokens: &[String],
+        ceiling_tokens: &[String],
+    ) -> anyhow::Result<Option<WrkPart>> {
+        let Some(session) = wrk::Session::start(shape.connections, shape.measure)? else {
+            eprintln!("http: no wrk: {}", wrk::INSTALL);
+            return Ok(None);
+        };
+        let ceiling = session.script("ceiling", Workload::Read, ceiling_tokens)?;
+        let workloads = Workload::ALL
+            .iter()
+            .map(|w| session.script(w.name(), *w, tokens))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Some(WrkPart {
+            session,
+            ceiling,
+            workloads,
+        }))
+    }
+
+    /// One round: the ceiling, then each workload on `host`.
+    async fn round(
+        &self,
+        rows: &mut WrkRows,
+        ceiling: std::net::SocketAddr,
+        ceiling_pid: u32,
+        host: &Server,
+    ) -> anyhow::Result<()> {
+        let session = &self.session;
+        session
+            .record(&mut rows.ceiling, ceiling, ceiling_pid, &self.ceiling)
+            .await?;
+        for (script, row) in self.workloads.iter().zip(&mut rows.workloads) {
+            session.record(row, host.addr, host.pid(), script).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Samples process `pid`'s RSS every 100 ms into `peak` until aborted.

@@ -114,7 +114,46 @@ pub(super) fn section(http: &HttpFigures) -> Vec<Block> {
                 .into(),
         ),
         Block::Table(cpu_table(http)),
+        Block::Text(
+            "The default profile (no `--profile`: `config/default.toml` alone, the access line \
+             also to stderr at `info`, here into a file) against the prod profile, `read`, \
+             same rounds:"
+                .into(),
+        ),
+        Block::Table(profiles_table(http)),
     ]
+}
+
+/// `read` in the default profile against the prod profile, with the issue's target: within
+/// 5% of prod's throughput.
+fn profiles_table(http: &HttpFigures) -> Table {
+    let mut table = Table::new(
+        "lrrrrl",
+        ["run", "req/s", "of prod", "p50 ms", "p99 ms", "target"],
+    );
+    let prod = http.workloads.iter().find(|w| w.name == "read");
+    let prod_rate = prod.map_or(f64::NAN, Row::throughput);
+    for row in prod.into_iter().chain([&http.default_read]) {
+        let share = row.throughput() / prod_rate;
+        let (name, target) = if std::ptr::eq(row, &http.default_read) {
+            let met = share >= 0.95;
+            (
+                row.name.to_owned(),
+                format!("≥ 95% of prod {}", verdict(met)),
+            )
+        } else {
+            ("read, prod profile".to_owned(), String::new())
+        };
+        table.row([
+            name,
+            format!("{:.0}", row.throughput()),
+            format!("{:.0}%", share * 100.0),
+            format!("{:.2}", row.latency_ms(50.0)),
+            format!("{:.2}", row.latency_ms(99.0)),
+            target,
+        ]);
+    }
+    table
 }
 
 /// Where the CPU goes, per request: the server's threads and the generator's. The ceiling's

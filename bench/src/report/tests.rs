@@ -10,6 +10,7 @@ use crate::reload::{Checkpoint, Memory};
 use crate::soak::{Answer, Kind, KindFigures};
 use crate::stores::{Outcome, SetupFigures, StoreRow};
 use crate::throughput::{CpuUse, Row};
+use crate::wrk::{WrkFigures, WrkRow, WrkRun};
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
@@ -50,6 +51,19 @@ const SHAPE: Shape = Shape {
     warmup: Duration::from_secs(2),
     measure: Duration::from_secs(10),
 };
+
+/// A wrk row of one run at `rate` req/s with a p99 of `p99_ms`.
+fn wrk_row(name: &'static str, rate: f64, p99_ms: f64) -> WrkRow {
+    let mut row = WrkRow::new(name);
+    row.runs.push(WrkRun {
+        requests_per_second: rate,
+        p50_ms: 0.9,
+        p99_ms,
+        non_2xx: 0,
+        socket_errors: 0,
+    });
+    row
+}
 
 fn host_cpu() -> CpuUse {
     cpu(
@@ -116,6 +130,15 @@ fn sample() -> Report {
                 row("write", 350_000, host_cpu()),
                 row("mixed", 570_000, host_cpu()),
             ],
+            default_read: row("read, default profile", 510_000, host_cpu()),
+            wrk: WrkFigures::Measured {
+                ceiling: wrk_row("ceiling", 107_000.0, 2.1),
+                workloads: vec![
+                    wrk_row("read", 66_000.0, 4.2),
+                    wrk_row("write", 40_000.0, 6.5),
+                    wrk_row("mixed", 58_000.0, 4.4),
+                ],
+            },
             rss_idle_kib: 17_800,
             rss_mixed_peak_kib: 23_700,
         }),
@@ -242,6 +265,7 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
         [
             "ABI",
             "HTTP",
+            "HTTP,",
             "Reloads",
             "Start-up",
             "Stores",
@@ -262,7 +286,23 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
             assert_eq!(cells(line), cells(lines[0]), "{line}\nin\n{table}");
         }
     }
-    assert_eq!(tables, 9, "{markdown}");
+    assert_eq!(tables, 11, "{markdown}");
+    // The wrk targets, each judged on its own ratio of the wrk-measured ceiling.
+    assert!(
+        markdown.contains(
+            "| read | 66000 | 62% | 0.90 | 4.20 | 0 | 0 | 0.0 | ≥ 60% met, p99 < 5 ms met |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| write | 40000 | 37% | 0.90 | 6.50 | 0 | 0 | 0.0 | ≥ 40% **MISSED**, p99 < 5 ms **MISSED** |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| read, default profile | 51050 | 96% |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("≥ 95% of prod met"), "{markdown}");
     assert!(
         markdown.contains("| MariaDB, 1 host | **FAILED**: nginx \\| exited early |"),
         "{markdown}"
@@ -270,6 +310,19 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
     assert!(markdown.ends_with(
         "no 5xx and every well-formed hostile request answered as expected **MISSED**.\n\n"
     ));
+}
+
+#[test]
+fn without_wrk_the_section_says_how_to_install_it() {
+    let mut report = sample();
+    if let Some(http) = &mut report.http {
+        http.wrk = WrkFigures::Missing(crate::wrk::INSTALL);
+    }
+    let markdown = report.markdown();
+    assert!(
+        markdown.contains("Not measured: install wrk (`apt-get install wrk`) to measure with it."),
+        "{markdown}"
+    );
 }
 
 #[test]
