@@ -2,38 +2,41 @@
 //! `game/error.log` under the log directory, the last two rotated daily), and a readable
 //! stderr log.
 //!
-//! Nothing that logs waits for a disk or a terminal. A file line is formatted by the code that
-//! logs it and appended to that file's bounded batch in memory, which the file's writer thread
-//! writes out ([`file`]); stderr lines go through one bounded queue to their own thread
-//! ([`queue`]). When either is full, lines are dropped and counted. The returned [`LogGuard`]
-//! writes out everything still waiting when dropped: keep it until the host has shut down.
+//! Nothing that logs waits for a disk or a terminal. A line is formatted by the code that logs
+//! it and appended to its output's bounded batch in memory, which that output's writer thread
+//! writes out ([`writer`]): each file ([`file`]) and stderr ([`stderr`]) alike. When a batch is
+//! full, lines are dropped and counted. The returned [`LogGuard`] writes out everything still
+//! waiting when dropped: keep it until the host has shut down.
 
 mod batch;
 pub mod file;
 mod files;
 pub mod format;
-mod queue;
+mod stderr;
+mod writer;
 
 use crate::clock::Clock;
 use crate::config::LogConfig;
-use file::{Buffering, FLUSH_INTERVAL};
 use files::{FileDrain, OpenFiles};
 use prometheus_client::metrics::counter::Counter;
-use queue::DroppingQueue;
 use slog::{o, Drain, Logger, Never, OwnedKVList, Record};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
+use stderr::{StderrDrain, StderrWriter};
+use writer::{Buffering, FLUSH_INTERVAL};
 
 /// Writes out every waiting line when dropped.
 pub struct LogGuard {
-    stderr: Option<slog_async::AsyncGuard>,
+    stderr: Option<StderrWriter<std::io::Stderr>>,
     files: OpenFiles,
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        self.stderr.take();
+        if let Some(stderr) = &self.stderr {
+            stderr.close();
+        }
         self.files.close();
     }
 }
@@ -46,8 +49,8 @@ pub struct LogError {
     source: std::io::Error,
 }
 
-/// The root logger for `config`, writing under `log_dir`. Lines dropped because a queue or a
-/// file's batch was full are counted in `dropped`.
+/// The root logger for `config`, writing under `log_dir`. Lines dropped because an output's
+/// batch was full are counted in `dropped`.
 pub fn init(
     config: &LogConfig,
     log_dir: &Path,
@@ -57,7 +60,7 @@ pub fn init(
     let buffering = Buffering {
         capacity: config.queue_size,
         flush_interval: FLUSH_INTERVAL,
-        dropped: dropped.clone(),
+        dropped,
     };
     let (files, open) = FileDrain::open(log_dir, config.files.values(), &buffering, clock)
         .map_err(|(path, source)| LogError { path, source })?;
@@ -65,17 +68,21 @@ pub fn init(
     if let Some(level) = files.lowest_level() {
         outputs.add(files, level);
     }
-    let mut stderr_guard = None;
+    let mut stderr_writer = None;
     if let Some(level) = config.stderr.level() {
-        let decorator = slog_term::TermDecorator::new().stderr().build();
-        let stderr = slog_term::FullFormat::new(decorator).build().ignore_res();
-        let (queue, guard) = DroppingQueue::start(stderr, config.queue_size, dropped);
-        outputs.add(queue, level);
-        stderr_guard = Some(guard);
+        let (drain, writer) =
+            StderrDrain::start(std::io::stderr(), stderr::wants_color(), buffering).map_err(
+                |source| LogError {
+                    path: "stderr (its writer thread)".into(),
+                    source,
+                },
+            )?;
+        outputs.add(drain, level);
+        stderr_writer = Some(writer);
     }
     let log = Logger::root(outputs, o!());
     let guard = LogGuard {
-        stderr: stderr_guard,
+        stderr: stderr_writer,
         files: open,
     };
     Ok((log, guard))

@@ -1,8 +1,9 @@
 //! The drain that feeds every log file: it formats a record once (date, message, pairs) and
 //! appends a line to each file whose level the record reaches, in that file's format.
 
-use super::file::{Buffering, LogFile};
+use super::file::LogFile;
 use super::format::{write_head, LineBody, Stamp};
+use super::writer::Buffering;
 use crate::clock::Clock;
 use crate::config::LogFileConfig;
 use slog::{Drain, Never, OwnedKVList, Record};

@@ -1,19 +1,19 @@
 //! The log files: where they go, what each one takes, how a line looks, how they roll over
-//! day by day and how many days are kept, and what happens when the queue is full.
+//! day by day and how many days are kept, and what happens when a batch is full; the stderr
+//! log: its lines as slog-term wrote them, none lost, in order, written at close.
 //!
 //! Length: one file per subject, a test per behaviour, sharing this file's helpers.
 
-use super::file::{Buffering, FLUSH_INTERVAL};
 use super::files::{FileDrain, OpenFiles};
-use super::format::Stamp;
-use super::queue::DroppingQueue;
+use super::stderr::{StderrDrain, StderrWriter};
+use super::writer::{Buffering, FLUSH_INTERVAL};
 use super::*;
 use crate::clock::ManualClock;
 use crate::config::{LevelName, LineFormat, LogFileConfig, Rotation};
 use chrono::{Local, TimeZone};
 use regex::Regex;
 use slog::{debug, error, info, warn};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// 1 November 2026 at noon, local time: far from midnight, so whole days can be added.
@@ -354,70 +354,192 @@ fn a_file_that_cannot_keep_up_drops_and_counts_lines_and_says_so_in_the_file() {
     );
 }
 
-/// Records what it is given; the first record waits until `release` is sent, to fill the
-/// queue behind it.
-struct BlockedDrain {
-    release: Mutex<Option<mpsc::Receiver<()>>>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
+/// A stderr that tests read: what the writer thread wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl Drain for BlockedDrain {
-    type Ok = ();
-    type Err = Never;
-
-    fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), Never> {
-        if let Some(release) = self.release.lock().unwrap().take() {
-            let _ = release.recv();
-        }
-        let line = format::line(LineFormat::Simple, &Stamp::of(0), record, values);
-        self.seen.lock().unwrap().push(line);
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
 
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// A logger writing to a captured stderr, its writer and the drop counter.
+fn stderr_logger(
+    capacity: usize,
+    flush_interval: Duration,
+    color: bool,
+) -> (Logger, StderrWriter<Captured>, Captured, Counter) {
+    let out = Captured::default();
+    let buffering = buffering(capacity, flush_interval);
+    let dropped = buffering.dropped.clone();
+    let (drain, writer) = StderrDrain::start(out.clone(), color, buffering).unwrap();
+    (Logger::root(drain, o!()), writer, out, dropped)
+}
+
+/// An access line and a warning, as the host logs them, with a module's pairs.
+fn log_two_lines(log: &Logger) {
+    let log = log.new(o!("module" => "mall", "version" => "1.0.0"));
+    info!(log, "request";
+        "method" => %"POST", "path" => "/logic", "status" => 200u16, "ret" => %0,
+        "cmd" => "1203", "player" => "p-1", "ms" => %"0.412");
+    warn!(log, "slow call"; "ms" => 900, "note" => "two words");
+}
+
+/// `Dec 04 10:20:01.123 `: the date slog-term writes, which differs between two runs.
+const STDERR_DATE: &str = r"^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}\.\d{3} ";
+
 #[test]
-fn a_full_stderr_queue_drops_and_counts_lines_and_says_so_once() {
-    let (release, blocked) = mpsc::channel();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let drain = BlockedDrain {
-        release: Mutex::new(Some(blocked)),
-        seen: seen.clone(),
+fn stderr_lines_read_as_slog_terms_full_format_wrote_them() {
+    let (log, writer, out, _) = stderr_logger(64, NEVER, false);
+    log_two_lines(&log);
+    writer.close();
+    let ours = out.text();
+
+    let theirs = Captured::default();
+    let decorator = slog_term::PlainSyncDecorator::new(theirs.clone());
+    let reference = Logger::root(slog_term::FullFormat::new(decorator).build().fuse(), o!());
+    log_two_lines(&reference);
+    let theirs = theirs.text();
+
+    let date = Regex::new(STDERR_DATE).unwrap();
+    let undated = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|line| {
+                assert!(date.is_match(line), "{line}");
+                date.replace(line, "").into_owned()
+            })
+            .collect()
     };
-    let dropped = Counter::default();
-    let (queue, guard) = DroppingQueue::start(drain, 4, dropped.clone());
-    let log = Logger::root(queue.ignore_res(), o!());
-    for n in 0..100 {
+    assert_eq!(undated(&ours), undated(&theirs));
+    assert_eq!(
+        undated(&ours)[0],
+        "INFO request, ms: 0.412, player: p-1, cmd: 1203, ret: 0, status: 200, path: /logic, method: POST, version: 1.0.0, module: mall"
+    );
+}
+
+#[test]
+fn stderr_keeps_every_line_of_every_thread_in_order() {
+    const THREADS: usize = 4;
+    const LINES: usize = 5_000;
+    let (log, writer, out, dropped) = stderr_logger(THREADS * LINES, FLUSH_INTERVAL, false);
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let log = log.clone();
+            scope.spawn(move || {
+                for n in 0..LINES {
+                    info!(log, "request"; "thread" => thread, "n" => n);
+                }
+            });
+        }
+    });
+    writer.close();
+    assert_eq!(dropped.get(), 0);
+    let text = out.text();
+    let mut next = [0usize; THREADS];
+    let pair = Regex::new(r"request, n: (\d+), thread: (\d+)$").unwrap();
+    for line in text.lines() {
+        let found = pair.captures(line).unwrap_or_else(|| panic!("{line}"));
+        let (n, thread): (usize, usize) = (found[1].parse().unwrap(), found[2].parse().unwrap());
+        assert_eq!(
+            n, next[thread],
+            "thread {thread}'s lines out of order at {line}"
+        );
+        next[thread] += 1;
+    }
+    assert_eq!(next, [LINES; THREADS], "every line written");
+}
+
+#[test]
+fn stderr_lines_that_wait_are_written_when_the_log_closes() {
+    let (log, writer, out, _) = stderr_logger(1_000, NEVER, false);
+    for n in 0..10 {
+        info!(log, "request"; "n" => n);
+    }
+    // Below warning and half the batch, with no interval: nothing is written before closing.
+    assert_eq!(out.text(), "");
+    writer.close();
+    assert_eq!(out.text().lines().count(), 10, "{}", out.text());
+    // After closing, whoever logs writes.
+    info!(log, "late");
+    assert!(out.text().ends_with("INFO late\n"), "{}", out.text());
+}
+
+#[test]
+fn a_stderr_warning_is_written_at_once() {
+    let (log, writer, out, _) = stderr_logger(1_000, NEVER, false);
+    info!(log, "before");
+    warn!(log, "look");
+    let start = std::time::Instant::now();
+    while !out.text().contains("WARN look") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", out.text());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(out.text().contains("INFO before\n"), "{}", out.text());
+    drop(writer);
+}
+
+#[test]
+fn a_stderr_that_cannot_keep_up_drops_and_counts_lines_and_says_so() {
+    let (log, writer, out, dropped) = stderr_logger(4, NEVER, false);
+    let stuck = writer.stall();
+    for n in 0..10 {
         info!(log, "burst"; "n" => n);
     }
-    let lost = dropped.get();
-    // One line in the drain, at most four waiting, the rest dropped: never a wait.
-    assert!(lost >= 95, "dropped {lost}");
-    release.send(()).unwrap();
-    // Let the writer empty the queue, then log again: the warning goes in first.
-    while seen.lock().unwrap().len() < (100 - lost) as usize {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    // Four lines wait, the rest are dropped: the code that logs never waits for stderr.
+    assert_eq!(dropped.get(), 6);
+    drop(stuck);
+    let start = std::time::Instant::now();
+    while !out.text().contains("dropped: 6") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", out.text());
+        std::thread::sleep(Duration::from_millis(5));
     }
     info!(log, "after");
-    info!(log, "after again");
-    drop(guard);
+    writer.close();
 
-    let seen = seen.lock().unwrap();
-    let warnings: Vec<&String> = seen.iter().filter(|l| l.starts_with("[WARNING]")).collect();
-    assert_eq!(warnings.len(), 1, "{seen:#?}");
+    let text = out.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    for (n, line) in lines[..4].iter().enumerate() {
+        assert!(line.ends_with(&format!("burst, n: {n}")), "{text}");
+    }
     assert!(
-        warnings[0].contains("lines were dropped"),
-        "{}",
-        warnings[0]
+        lines[4].contains(" WARN the log writer fell behind: 6 lines"),
+        "{text}"
     );
-    assert!(
-        warnings[0].contains(&format!("dropped={lost}")),
-        "{}",
-        warnings[0]
-    );
+    assert!(lines[4].ends_with("dropped: 6"), "{text}");
+    assert!(lines[5].ends_with("INFO after"), "{text}");
+    assert_eq!(dropped.get(), 6, "nothing dropped once there was room");
+}
+
+#[test]
+fn stderr_on_a_terminal_is_coloured_and_says_the_same() {
+    let (log, writer, out, _) = stderr_logger(64, NEVER, true);
+    log_two_lines(&log);
+    writer.close();
+    let text = out.text();
+    assert!(text.contains("\x1b[32mINFO"), "{text:?}");
+    assert!(text.contains("\x1b[33mWARN"), "{text:?}");
+    assert!(text.contains("\x1b[1mrequest"), "{text:?}");
+
+    let (log, writer, plain, _) = stderr_logger(64, NEVER, false);
+    log_two_lines(&log);
+    writer.close();
+    let escapes = Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    let date = Regex::new(&format!("(?m){}", STDERR_DATE)).unwrap();
+    let uncoloured = escapes.replace_all(&text, "");
     assert_eq!(
-        seen.iter().filter(|l| l.contains("burst")).count() as u64,
-        100 - lost
+        date.replace_all(&uncoloured, ""),
+        date.replace_all(&plain.text(), "")
     );
-    assert!(seen.last().unwrap().contains("after again"));
-    assert_eq!(dropped.get(), lost, "nothing dropped once there was room");
 }
