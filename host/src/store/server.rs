@@ -92,6 +92,27 @@ impl ServerStore {
         self.pool.get().await
     }
 
+    /// A turn on a connection of its own (`locked`: see [`Store::begin_locked_turn`]).
+    async fn turn(
+        &self,
+        player_id: &str,
+        module: &str,
+        session: SessionCheck<'_>,
+        locked: bool,
+    ) -> Result<PlayerTurn, StoreError> {
+        let conn = self.conn().await?;
+        turn::begin(
+            conn,
+            &self.sql,
+            self.backend,
+            player_id,
+            module,
+            session,
+            locked,
+        )
+        .await
+    }
+
     /// Locks the player's row in `tx` until it ends: [`StoreError::NoSuchPlayer`] if none.
     async fn lock_player(
         &self,
@@ -215,17 +236,7 @@ impl Store for ServerStore {
         module: &str,
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError> {
-        let conn = self.conn().await?;
-        turn::begin(
-            conn,
-            &self.sql,
-            self.backend,
-            player_id,
-            module,
-            session,
-            false,
-        )
-        .await
+        self.turn(player_id, module, session, false).await
     }
 
     async fn begin_locked_turn(
@@ -234,17 +245,7 @@ impl Store for ServerStore {
         module: &str,
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError> {
-        let conn = self.conn().await?;
-        turn::begin(
-            conn,
-            &self.sql,
-            self.backend,
-            player_id,
-            module,
-            session,
-            true,
-        )
-        .await
+        self.turn(player_id, module, session, true).await
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {

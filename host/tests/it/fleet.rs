@@ -21,6 +21,11 @@ async fn host_on(db: &ScratchDb, host_id: &str) -> TestHost {
     for module in DEMO_MODULES {
         dirs.install(module);
     }
+    start_on(db, host_id, dirs).await
+}
+
+/// A host serving the modules in `dirs` on `db`, named `host_id`.
+async fn start_on(db: &ScratchDb, host_id: &str, dirs: Dirs) -> TestHost {
     let url = db.url.clone();
     let host_id = host_id.to_owned();
     TestHost::start_in(dirs, move |config| {
@@ -131,13 +136,7 @@ async fn prices_host_on(db: &ScratchDb, host_id: &str) -> TestHost {
     let tables = dirs.plugins().join("prices.tables");
     std::fs::create_dir_all(&tables).unwrap();
     std::fs::write(tables.join("goods.csv"), "id,price\nsword,30\n").unwrap();
-    let url = db.url.clone();
-    let host_id = host_id.to_owned();
-    TestHost::start_in(dirs, move |config| {
-        config.store.url = url;
-        config.server.host_id = host_id;
-    })
-    .await
+    start_on(db, host_id, dirs).await
 }
 
 /// The value of the counter `name` in a host's `/metrics`.

@@ -6,19 +6,11 @@
 
 use crate::harness::{binary, send, Dirs, TestHost, CONFIG_DIR};
 use crate::served::{
-    assert_each_purchase_applied_once, buyers, login, serve_command, signal_pid, start, state_of,
-    successor_announced, wait_gone, KillOnDrop, Load,
+    assert_each_purchase_applied_once, buyers, login, runtime, serve_command, signal_pid, start,
+    state_of, successor_announced, wait_gone, KillOnDrop, Load,
 };
 use serde_json::json;
 use std::process::Command;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

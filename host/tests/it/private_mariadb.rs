@@ -14,8 +14,8 @@
 
 use crate::databases::{databases_required, report_skipped};
 use crate::db_tls::ServerTls;
-use crate::private_postgres::{effective_uid, free_port, os_id, which};
-use sqlx::{AnyConnection, Connection, Executor};
+use crate::private_postgres::{create_database_on, effective_uid, free_port, os_id, which};
+use sqlx::{AnyConnection, Connection};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -128,14 +128,7 @@ impl PrivateMariaDb {
 
     /// Creates database `name` (connecting with `params`).
     pub async fn create_database(&self, name: &str, params: &str) {
-        let admin = self.url("mysql", params);
-        let mut conn = AnyConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("connect to {admin}: {e}\n{}", self.log_tail()));
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let _ = conn.close().await;
+        create_database_on(&self.url("mysql", params), name, || self.log_tail()).await;
     }
 
     /// The end of the server's error log, for failure messages.

@@ -125,15 +125,7 @@ impl PrivatePostgres {
 
     /// Creates database `name`; returns its URL.
     pub async fn create_database(&self, name: &str) -> String {
-        sqlx::any::install_default_drivers();
-        let admin = self.url("postgres");
-        let mut conn = AnyConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("connect to {admin}: {e}\n{}", self.log_tail()));
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let _ = conn.close().await;
+        create_database_on(&self.url("postgres"), name, || self.log_tail()).await;
         self.url(name)
     }
 
@@ -659,4 +651,17 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Creates database `name` on the server of the URL `admin`; `log_tail` says what the server
+/// logged, for a connection that fails.
+pub async fn create_database_on(admin: &str, name: &str, log_tail: impl Fn() -> String) {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {admin}: {e}\n{}", log_tail()));
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    let _ = conn.close().await;
 }

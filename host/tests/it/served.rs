@@ -13,6 +13,15 @@ use std::time::Duration;
 
 pub use testkit::served::{signal as signal_pid, Served};
 
+/// A runtime for a test that drives real processes from synchronous code.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// `game-host serve` on `dirs` with the demo modules (see [`harness::serve_command`]).
 pub fn serve_command(dirs: &Dirs) -> Command {
     for module in DEMO_MODULES {

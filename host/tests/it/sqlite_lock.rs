@@ -5,21 +5,13 @@
 
 use crate::harness::{self, binary, send, Dirs, CONFIG_DIR};
 use crate::served::{
-    login, serve_command, signal_pid, start, state_of, successor_announced, wait_gone, KillOnDrop,
-    Served,
+    login, runtime, serve_command, signal_pid, start, state_of, successor_announced, wait_gone,
+    KillOnDrop, Served,
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The database the host on `dirs` serves by default.
 fn database(dirs: &Dirs) -> PathBuf {

@@ -195,18 +195,24 @@ struct Write {
 impl Write {
     /// [`Sql::turn_write`], bound.
     fn record(&self) -> Bound<'_> {
+        self.with_record(&self.sql.turn_write)
+            .bind(self.player_id.as_str())
+            .bind(self.version)
+            .bind(self.token_hash.as_str())
+            .bind(self.player_id.as_str())
+            .bind(self.now_ms)
+    }
+
+    /// `statement` with its first parameters bound: the record's five columns and
+    /// `updated_at`, which both writes begin with.
+    fn with_record<'q>(&'q self, statement: &'q str) -> Bound<'q> {
         let p = &self.player;
-        sqlx::query(&self.sql.turn_write)
+        sqlx::query(statement)
             .bind(p.name.as_str())
             .bind(p.head_img.as_str())
             .bind(p.gold)
             .bind(p.diamond)
             .bind(items_json(p))
-            .bind(self.now_ms)
-            .bind(self.player_id.as_str())
-            .bind(self.version)
-            .bind(self.token_hash.as_str())
-            .bind(self.player_id.as_str())
             .bind(self.now_ms)
     }
 
@@ -220,14 +226,7 @@ impl Write {
 
     /// [`Sql::turn_write_with_data`], bound.
     fn with_data<'q>(&'q self, data: &'q str) -> Bound<'q> {
-        let p = &self.player;
-        sqlx::query(&self.sql.turn_write_with_data)
-            .bind(p.name.as_str())
-            .bind(p.head_img.as_str())
-            .bind(p.gold)
-            .bind(p.diamond)
-            .bind(items_json(p))
-            .bind(self.now_ms)
+        self.with_record(&self.sql.turn_write_with_data)
             .bind(data)
             .bind(self.player_id.as_str())
             .bind(self.module.as_str())
