@@ -10,6 +10,8 @@
 //!   and the module's data together or not at all;
 //! - module data is keyed by module, so one module never reads another's;
 //! - a session is valid until it expires or is ended;
+//! - a keyed turn's write and the reply stored under its key commit together, and its read
+//!   sees the key's reply (within the window) of any turn that committed before it;
 //! - turns of one player never overlap, even from different hosts (the embedded store relies on
 //!   this host's `player_locks`, as it is never shared; server stores lock the player's row for
 //!   the turn), while turns of different players run in parallel.
@@ -156,6 +158,36 @@ pub struct SessionCheck<'a> {
     pub now_ms: i64,
 }
 
+/// How a turn begins: locked or not, keyed or not ([`Store::open_turn`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnOptions<'a> {
+    /// Lock the player from the turn's read to its end (a turn run again after a
+    /// [`StoreError::Conflict`]; [`Store::begin_locked_turn`]).
+    pub locked: bool,
+    /// The command's idempotency key: look it up in the turn's read, and store the reply
+    /// with the turn's write.
+    pub key: Option<TurnKey<'a>>,
+}
+
+/// A keyed command's key as its turn looks it up and stores it (the `Idempotency-Key`
+/// header; `crate::idempotency`). Keys are per player.
+#[derive(Debug, Clone, Copy)]
+pub struct TurnKey<'a> {
+    pub key: &'a str,
+    /// What identifies the request (sha256 of its command and data, hex).
+    pub fingerprint: &'a str,
+    /// A stored key created at or before this moment is expired: the read ignores it.
+    pub expired_at_ms: i64,
+}
+
+/// What a keyed turn's read found stored under its key: the first request's fingerprint and
+/// its reply data (JSON text as the module returned it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReply {
+    pub fingerprint: String,
+    pub reply: String,
+}
+
 /// One command's turn on one player: the record and the module's data as the turn read them.
 /// A turn dropped instead of ended writes nothing. On a server store it holds a pooled
 /// connection and no lock: its write applies only if no one changed the player since its
@@ -163,6 +195,8 @@ pub struct SessionCheck<'a> {
 pub struct PlayerTurn {
     pub player: Player,
     pub module_data: ModuleData,
+    /// A keyed turn's stored reply, if its key was used within the window; `None` otherwise.
+    pub stored: Option<StoredReply>,
     writer: Box<dyn TurnWriter>,
 }
 
@@ -171,8 +205,15 @@ impl PlayerTurn {
         PlayerTurn {
             player,
             module_data,
+            stored: None,
             writer,
         }
+    }
+
+    /// The turn with what its read found under its key.
+    pub fn with_stored(mut self, stored: Option<StoredReply>) -> Self {
+        self.stored = stored;
+        self
     }
 
     /// Writes what the command changed (`None`: unchanged), in one transaction, and ends the
@@ -183,17 +224,34 @@ impl PlayerTurn {
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.writer.end(player, module_data, now_ms).await
+        self.writer.end(player, module_data, None, now_ms).await
+    }
+
+    /// [`PlayerTurn::end`] for a command that replied `reply` (its data, JSON text): a keyed
+    /// turn that writes stores the reply under its key, in the same transaction. A turn that
+    /// writes nothing stores nothing.
+    pub async fn end_replying(
+        self,
+        player: Option<&Player>,
+        module_data: Option<&ModuleData>,
+        reply: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .end(player, module_data, Some(reply), now_ms)
+            .await
     }
 }
 
-/// The store's side of a [`PlayerTurn`].
+/// The store's side of a [`PlayerTurn`]. `reply`: what to store under the turn's key, if it
+/// has one and writes anything.
 #[async_trait]
 pub trait TurnWriter: Send {
     async fn end(
         self: Box<Self>,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
+        reply: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
 }
@@ -246,20 +304,43 @@ pub trait Store: Send + Sync + 'static {
         player_id: &str,
         module: &str,
         session: SessionCheck<'_>,
-    ) -> Result<PlayerTurn, StoreError>;
+    ) -> Result<PlayerTurn, StoreError> {
+        self.open_turn(player_id, module, session, TurnOptions::default())
+            .await
+    }
 
     /// [`Store::begin_turn`] for a turn run again after a [`StoreError::Conflict`]: the player
     /// is locked from the turn's read to its end, so that a turn that lost the race to other
     /// hosts' turns once cannot lose it forever (they wait for it instead). A store of one
-    /// host has no such race: by default, the same as `begin_turn`.
+    /// host has no such race: it ignores the lock.
     async fn begin_locked_turn(
         &self,
         player_id: &str,
         module: &str,
         session: SessionCheck<'_>,
     ) -> Result<PlayerTurn, StoreError> {
-        self.begin_turn(player_id, module, session).await
+        let options = TurnOptions {
+            locked: true,
+            key: None,
+        };
+        self.open_turn(player_id, module, session, options).await
     }
+
+    /// Begins a turn as [`Store::begin_turn`] and [`Store::begin_locked_turn`] do, as
+    /// `options` say. A keyed turn's read also looks its key up, in the same read (no round
+    /// trip more on a server store), and gives what it found ([`PlayerTurn::stored`]); its
+    /// [`PlayerTurn::end_replying`] stores the reply with the turn's write, atomically.
+    async fn open_turn(
+        &self,
+        player_id: &str,
+        module: &str,
+        session: SessionCheck<'_>,
+        options: TurnOptions<'_>,
+    ) -> Result<PlayerTurn, StoreError>;
+
+    /// Deletes up to `limit` stored keys created at or before `expired_at_ms`; how many it
+    /// deleted. The background sweep's (`crate::idempotency::sweep`), one batch a statement.
+    async fn delete_expired_keys(&self, expired_at_ms: i64, limit: u32) -> Result<u64, StoreError>;
 
     /// The player registered under `account`, if any, with every module's data.
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError>;

@@ -22,7 +22,7 @@ mod turn;
 use super::url::DatabaseUrl;
 use super::{
     items_json, AuditEntry, AuditNote, Grant, PlayerDetails, PlayerTurn, SessionCheck,
-    SessionRecord, Store, StoreError,
+    SessionRecord, Store, StoreError, TurnOptions,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -90,27 +90,6 @@ impl ServerStore {
     /// A settled connection from the pool.
     async fn conn(&self) -> Result<Lease, StoreError> {
         self.pool.get().await
-    }
-
-    /// A turn on a connection of its own (`locked`: see [`Store::begin_locked_turn`]).
-    async fn turn(
-        &self,
-        player_id: &str,
-        module: &str,
-        session: SessionCheck<'_>,
-        locked: bool,
-    ) -> Result<PlayerTurn, StoreError> {
-        let conn = self.conn().await?;
-        turn::begin(
-            conn,
-            &self.sql,
-            self.backend,
-            player_id,
-            module,
-            session,
-            locked,
-        )
-        .await
     }
 
     /// Locks the player's row in `tx` until it ends: [`StoreError::NoSuchPlayer`] if none.
@@ -230,22 +209,31 @@ impl Store for ServerStore {
         Ok(())
     }
 
-    async fn begin_turn(
+    async fn open_turn(
         &self,
         player_id: &str,
         module: &str,
         session: SessionCheck<'_>,
+        options: TurnOptions<'_>,
     ) -> Result<PlayerTurn, StoreError> {
-        self.turn(player_id, module, session, false).await
+        let conn = self.conn().await?;
+        turn::begin(
+            conn,
+            &self.sql,
+            self.backend,
+            player_id,
+            module,
+            session,
+            options,
+        )
+        .await
     }
 
-    async fn begin_locked_turn(
-        &self,
-        player_id: &str,
-        module: &str,
-        session: SessionCheck<'_>,
-    ) -> Result<PlayerTurn, StoreError> {
-        self.turn(player_id, module, session, true).await
+    async fn delete_expired_keys(&self, expired_at_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let delete = sqlx::query(&self.sql.delete_expired_keys)
+            .bind(expired_at_ms)
+            .bind(i64::from(limit));
+        Ok(self.conn().await?.execute(delete).await?.rows_affected())
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {

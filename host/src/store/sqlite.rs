@@ -23,7 +23,7 @@
 
 use super::{
     items_json, AuditEntry, AuditNote, Grant, PlayerDetails, PlayerTurn, SessionCheck,
-    SessionRecord, Store, StoreError,
+    SessionRecord, Store, StoreError, TurnOptions,
 };
 use async_trait::async_trait;
 use cache::TurnCache;
@@ -41,6 +41,10 @@ const SCHEMA_VERSION: i64 = SCHEMA[SCHEMA.len() - 1].0;
 const SCHEMA: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_players.sql")),
     (2, include_str!("../../migrations/sqlite/0002_audit.sql")),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_idempotency_keys.sql"),
+    ),
 ];
 
 /// SQLite-backed [`Store`]. Clones share the database thread, which ends (closing the
@@ -278,46 +282,61 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn begin_turn(
+    async fn open_turn(
         &self,
         player_id: &str,
         module: &str,
         _session: SessionCheck<'_>,
+        options: TurnOptions<'_>,
     ) -> Result<PlayerTurn, StoreError> {
         // The session is not checked again: only this host uses the file, and its session
-        // cache sees every logout and revoke at once. Nor is anything locked: this host's
-        // `player_locks` already keep a player's turns apart.
-        let writer = |player_id: String, module: String| {
+        // cache sees every logout and revoke at once. Nor is anything locked, `locked` or
+        // not: this host's `player_locks` already keep a player's turns apart.
+        let key = options.key.map(OwnedKey::from);
+        let writer = |player_id: String, module: String, key: Option<OwnedKey>| {
             Box::new(SqliteTurn {
                 store: self.clone(),
                 player_id,
                 module,
+                key,
             })
         };
+        // The cache holds no keys: a keyed turn reads the file.
         if let Some((player, module_data)) = self
             .cache
             .as_ref()
+            .filter(|_| key.is_none())
             .and_then(|cache| cache.get(player_id, module))
         {
-            let writer = writer(player_id.to_owned(), module.to_owned());
+            let writer = writer(player_id.to_owned(), module.to_owned(), None);
             return Ok(PlayerTurn::new(player, module_data, writer));
         }
         let (player_id, module) = (player_id.to_owned(), module.to_owned());
         let cache = self.cache.clone();
-        let (player, module_data, player_id, module) = self
+        let (player, module_data, stored, player_id, module, key) = self
             .with_conn(move |conn| {
-                let (player, data) = load(conn, &player_id, &module)?;
+                let (player, data, stored) = load(conn, &player_id, &module, key.as_ref())?;
                 if let Some(cache) = cache {
                     cache.loaded(&player_id, &module, &player, &data);
                 }
-                Ok((player, data, player_id, module))
+                Ok((player, data, stored, player_id, module, key))
             })
             .await?;
-        Ok(PlayerTurn::new(
-            player,
-            module_data,
-            writer(player_id, module),
-        ))
+        let writer = writer(player_id, module, key);
+        Ok(PlayerTurn::new(player, module_data, writer).with_stored(stored))
+    }
+
+    async fn delete_expired_keys(&self, expired_at_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        self.with_conn(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM idempotency_keys WHERE rowid IN \
+                 (SELECT rowid FROM idempotency_keys WHERE created_at <= ?1 LIMIT ?2)",
+            )
+            .and_then(|mut delete| delete.execute(params![expired_at_ms, limit]))
+            .map(|deleted| deleted as u64)
+            .map_err(db_error)
+        })
+        .await
     }
 
     async fn find_player(&self, account: &str) -> Result<Option<PlayerDetails>, StoreError> {
@@ -476,7 +495,7 @@ mod options;
 mod turn;
 
 pub use options::{Durability, SqliteOptions, DEFAULT_CACHE_PLAYERS};
-use turn::{load, read_player, SqliteTurn};
+use turn::{load, read_player, OwnedKey, SqliteTurn};
 
 #[cfg(test)]
 mod tests;

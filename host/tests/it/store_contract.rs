@@ -3,7 +3,10 @@
 //! shared by several hosts open the database twice and skip SQLite, which is one host's.
 
 use crate::databases::{Backend, ScratchDb};
-use host::store::{AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError};
+use host::store::{
+    AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError, StoredReply, TurnKey,
+    TurnOptions,
+};
 use plugin_api::Player;
 use serde_json::json;
 use std::sync::Arc;
@@ -28,6 +31,9 @@ tests_on!(
     a_session_ended_during_a_turn_stops_its_write,
     first_logins_on_two_hosts_make_one_player,
     a_newer_schema_is_refused,
+    a_keyed_turn_that_writes_stores_its_reply_with_the_write,
+    expired_keys_are_ignored_then_swept,
+    a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_reply,
 );
 
 const ALICE: &str = "p-alice";
@@ -480,11 +486,151 @@ async fn a_newer_schema_is_refused(db: ScratchDb) {
     };
     db.execute(newer).await.unwrap();
     let err = db.try_open().await.err().expect("refused");
-    // The server stores are at version 3 (the player's version column); SQLite at 2.
-    let known = if db.backend.is_shared() { 3 } else { 2 };
+    // The server stores are at version 4 (the replies of keyed commands); SQLite at 3.
+    let known = if db.backend.is_shared() { 4 } else { 3 };
     assert!(
         matches!(err, StoreError::SchemaTooNew { found: 99, known: k } if k == known),
         "{err}"
     );
     assert!(err.to_string().contains("version 99"), "{err}");
+}
+
+/// A turn of Alice's on module `m` under `key` (fingerprint `fingerprint`), keys created at or
+/// before `expired_at_ms` ignored; `locked` as a turn run again after a conflict.
+async fn keyed_turn(
+    store: &Arc<dyn Store>,
+    key: &str,
+    fingerprint: &str,
+    expired_at_ms: i64,
+    locked: bool,
+) -> PlayerTurn {
+    let options = TurnOptions {
+        locked,
+        key: Some(TurnKey {
+            key,
+            fingerprint,
+            expired_at_ms,
+        }),
+    };
+    store
+        .open_turn(ALICE, "m", session(), options)
+        .await
+        .unwrap()
+}
+
+fn stored(fingerprint: &str, reply: &str) -> Option<StoredReply> {
+    Some(StoredReply {
+        fingerprint: fingerprint.into(),
+        reply: reply.into(),
+    })
+}
+
+async fn a_keyed_turn_that_writes_stores_its_reply_with_the_write(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    let first = keyed_turn(&store, "k1", "f1", 0, false).await;
+    assert_eq!(first.stored, None);
+    let mut richer = first.player.clone();
+    richer.gold += 5;
+    first
+        .end_replying(Some(&richer), None, r#"{"gold":1005}"#, 10)
+        .await
+        .unwrap();
+    // Seen by the next turn under the key, whatever its fingerprint (the caller compares),
+    // locked or not; not by a turn under another key, nor by an unkeyed one.
+    for locked in [false, true] {
+        let again = keyed_turn(&store, "k1", "other", 0, locked).await;
+        assert_eq!(again.stored, stored("f1", r#"{"gold":1005}"#));
+        assert_eq!(again.player.gold, 1005);
+        again.end(None, None, 11).await.unwrap();
+    }
+    assert_eq!(keyed_turn(&store, "k2", "f1", 0, false).await.stored, None);
+    assert_eq!(turn(&store, "m").await.stored, None);
+    // Module data alone is a write too.
+    let data_only = keyed_turn(&store, "k3", "f3", 0, false).await;
+    data_only
+        .end_replying(None, Some(&data(json!({ "n": 1 }))), "{}", 12)
+        .await
+        .unwrap();
+    assert_eq!(
+        keyed_turn(&store, "k3", "f3", 0, false).await.stored,
+        stored("f3", "{}")
+    );
+    // A turn that writes nothing stores nothing.
+    let read = keyed_turn(&store, "k4", "f4", 0, false).await;
+    read.end_replying(None, None, "{}", 13).await.unwrap();
+    assert_eq!(keyed_turn(&store, "k4", "f4", 0, false).await.stored, None);
+}
+
+async fn expired_keys_are_ignored_then_swept(db: ScratchDb) {
+    let store = logged_in(&db).await;
+    for (key, at) in [("old", 100), ("new", 200)] {
+        let turn = keyed_turn(&store, key, "f", 0, false).await;
+        let mut player = turn.player.clone();
+        player.gold += 1;
+        turn.end_replying(Some(&player), None, "{}", at)
+            .await
+            .unwrap();
+    }
+    // Created at or before the moment given: expired.
+    assert_eq!(
+        keyed_turn(&store, "old", "f", 100, false).await.stored,
+        None
+    );
+    assert!(keyed_turn(&store, "old", "f", 99, false)
+        .await
+        .stored
+        .is_some());
+    // An expired key's row is replaced by the next write under it.
+    let reused = keyed_turn(&store, "old", "g", 100, false).await;
+    let mut player = reused.player.clone();
+    player.gold += 1;
+    reused
+        .end_replying(Some(&player), None, r#"{"again":true}"#, 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        keyed_turn(&store, "old", "g", 200, false).await.stored,
+        stored("g", r#"{"again":true}"#)
+    );
+    // The sweep deletes at most `limit` a statement, only what is expired.
+    assert_eq!(store.delete_expired_keys(200, 10).await.unwrap(), 1);
+    assert_eq!(store.delete_expired_keys(200, 10).await.unwrap(), 0);
+    assert!(keyed_turn(&store, "old", "g", 0, false)
+        .await
+        .stored
+        .is_some());
+    assert_eq!(keyed_turn(&store, "new", "f", 0, false).await.stored, None);
+}
+
+async fn a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_reply(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // one host's store: its player_locks keep turns apart
+    }
+    let host_a = logged_in(&db).await;
+    let host_b = db.open().await;
+    // Twice: with the record alone, then with the module's data (a first write of it on
+    // MariaDB, then not).
+    for (round, with_data) in [(1, false), (2, true), (3, true)] {
+        let key = format!("race-{round}");
+        let slow = keyed_turn(&host_a, &key, "f", 0, false).await;
+        let quick = keyed_turn(&host_b, &key, "f", 0, false).await;
+        let module_data = with_data.then(|| data(json!({ "round": round })));
+        let mut won = quick.player.clone();
+        won.gold += 10;
+        quick
+            .end_replying(Some(&won), module_data.as_ref(), r#"{"by":"b"}"#, 2)
+            .await
+            .unwrap();
+        let mut lost = slow.player.clone();
+        lost.gold += 1;
+        let err = slow
+            .end_replying(Some(&lost), module_data.as_ref(), r#"{"by":"a"}"#, 3)
+            .await
+            .err();
+        assert!(matches!(err, Some(StoreError::Conflict)), "{err:?}");
+        let again = keyed_turn(&host_a, &key, "f", 0, true).await;
+        assert_eq!(again.stored, stored("f", r#"{"by":"b"}"#));
+        assert_eq!(again.player.gold, won.gold);
+        again.end(None, None, 4).await.unwrap();
+    }
 }

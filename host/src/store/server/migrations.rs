@@ -34,6 +34,11 @@ const POSTGRES: &[Version] = &[
         "the player's version, for optimistic turns",
         include_str!("../../../migrations/postgres/0003_player_version.sql"),
     ),
+    (
+        4,
+        "the replies of keyed commands, for safe retries",
+        include_str!("../../../migrations/postgres/0004_idempotency_keys.sql"),
+    ),
 ];
 
 const MYSQL: &[Version] = &[
@@ -51,6 +56,11 @@ const MYSQL: &[Version] = &[
         3,
         "the player's version, for optimistic turns",
         include_str!("../../../migrations/mysql/0003_player_version.sql"),
+    ),
+    (
+        4,
+        "the replies of keyed commands, for safe retries",
+        include_str!("../../../migrations/mysql/0004_idempotency_keys.sql"),
     ),
 ];
 

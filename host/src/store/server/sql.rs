@@ -19,6 +19,10 @@ pub struct Sql {
     /// A turn's one read, locking nothing: the record, its version, the module's data and the
     /// session's expiry, from one snapshot (one statement).
     pub turn_read: String,
+    /// [`Sql::turn_read`] of a keyed command: two more columns, the fingerprint and the reply
+    /// stored under the key if it is not expired, still one statement. Parameters: those of
+    /// `turn_read` but the last, then (player, key, expired at) twice, then the player.
+    pub turn_read_keyed: String,
     /// A turn's write of the record alone, bumping its version: it applies only if the
     /// version is still the one the turn read and the session still holds (no row: run the
     /// turn again). Parameters: the record's five columns, `updated_at`, the player, the
@@ -32,6 +36,19 @@ pub struct Sql {
     /// now (`turn::bound_write` binds both statements).
     pub turn_write_with_data: String,
     pub upsert_module_data: String,
+    /// PostgreSQL: [`Sql::turn_write`] of a keyed command, storing the reply under the key in
+    /// the same statement (a data-modifying CTE: the key's row is written only if the
+    /// record's was). Parameters: `turn_write`'s, then key, fingerprint, reply, created at.
+    /// Empty on MariaDB, which writes [`Sql::insert_key`] in the turn's transaction instead.
+    pub turn_write_keyed: String,
+    /// PostgreSQL: [`Sql::turn_write_with_data`] of a keyed command, likewise. Empty on
+    /// MariaDB.
+    pub turn_write_with_data_keyed: String,
+    /// A key's reply stored (over an expired row of the same key). Parameters: player, key,
+    /// fingerprint, reply, created at.
+    pub insert_key: String,
+    /// Up to a number of keys created at or before a moment deleted (the background sweep).
+    pub delete_expired_keys: String,
     pub account_of: String,
     pub player: String,
     pub modules_of: String,
@@ -56,6 +73,11 @@ const PLAYER_COLUMNS: &str = "name, head_img, gold, diamond, items";
 const TURN_WRITE: &str = "UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
      WHERE player_id = $7 AND version = $8 \
      AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $9 AND player_id = $10 AND expires_at > $11)";
+/// The turn's reply stored under its key: the columns, and what replaces an expired row that
+/// the sweep has not deleted yet (a live one cannot be there: the turn's read found none, and
+/// a turn that wrote it since bumped the version, so this write applies nothing).
+const KEY_COLUMNS: &str = "player_id, idem_key, fingerprint, reply, created_at";
+const KEY_CONFLICT_POSTGRES: &str = "ON CONFLICT (player_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at";
 const INSERT_AUDIT: &str = "INSERT INTO audit (at_ms, operator, action, player_id, reason, state_before, state_after) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const AUDIT_COLUMNS: &str =
     "id, at_ms, operator, action, player_id, reason, state_before, state_after";
@@ -76,6 +98,30 @@ impl Sql {
                  INSERT INTO module_data (player_id, module, data) SELECT player_id, $9, $7 FROM bumped \
                  ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data"
                 .into(),
+            turn_write_keyed: format!(
+                "WITH bumped AS ({TURN_WRITE} RETURNING player_id) \
+                 INSERT INTO idempotency_keys ({KEY_COLUMNS}) SELECT player_id, $12, $13, $14, $15 FROM bumped \
+                 {KEY_CONFLICT_POSTGRES}"
+            ),
+            // Two data-modifying CTEs off one `bumped`: all three rows, or none.
+            turn_write_with_data_keyed: format!(
+                "WITH bumped AS (\
+                 UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
+                 WHERE player_id = $8 AND version = $10 \
+                 AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $11 AND player_id = $12 AND expires_at > $13) \
+                 RETURNING player_id), \
+                 data AS (INSERT INTO module_data (player_id, module, data) SELECT player_id, $9, $7 FROM bumped \
+                 ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data) \
+                 INSERT INTO idempotency_keys ({KEY_COLUMNS}) SELECT player_id, $14, $15, $16, $17 FROM bumped \
+                 {KEY_CONFLICT_POSTGRES}"
+            ),
+            insert_key: format!(
+                "INSERT INTO idempotency_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) {KEY_CONFLICT_POSTGRES}"
+            ),
+            // PostgreSQL's DELETE has no LIMIT: a batch by the rows' physical ids.
+            delete_expired_keys: "DELETE FROM idempotency_keys WHERE ctid IN \
+                 (SELECT ctid FROM idempotency_keys WHERE created_at <= $1 LIMIT $2)"
+                .into(),
             ..Sql::common()
         }
     }
@@ -93,6 +139,12 @@ impl Sql {
                  SET p.name = $1, p.head_img = $2, p.gold = $3, p.diamond = $4, p.items = $5, p.updated_at = $6, p.version = p.version + 1, m.data = $7 \
                  WHERE p.player_id = $8 AND m.module = $9 AND p.version = $10 \
                  AND EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = $11 AND s.player_id = $12 AND s.expires_at > $13)"
+                .into(),
+            insert_key: format!(
+                "INSERT INTO idempotency_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
+                 ON DUPLICATE KEY UPDATE fingerprint = VALUES(fingerprint), reply = VALUES(reply), created_at = VALUES(created_at)"
+            ),
+            delete_expired_keys: "DELETE FROM idempotency_keys WHERE created_at <= $1 LIMIT $2"
                 .into(),
             ..common
         }
@@ -118,9 +170,21 @@ impl Sql {
                  (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4) \
                  FROM players WHERE player_id = $5"
             ),
+            turn_read_keyed: format!(
+                "SELECT {PLAYER_COLUMNS}, version, \
+                 (SELECT data FROM module_data WHERE player_id = $1 AND module = $2), \
+                 (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4), \
+                 (SELECT fingerprint FROM idempotency_keys WHERE player_id = $5 AND idem_key = $6 AND created_at > $7), \
+                 (SELECT reply FROM idempotency_keys WHERE player_id = $8 AND idem_key = $9 AND created_at > $10) \
+                 FROM players WHERE player_id = $11"
+            ),
             turn_write: TURN_WRITE.into(),
             turn_write_with_data: String::new(),
             upsert_module_data: String::new(),
+            turn_write_keyed: String::new(),
+            turn_write_with_data_keyed: String::new(),
+            insert_key: String::new(),
+            delete_expired_keys: String::new(),
             account_of: "SELECT account, created_at, updated_at FROM players WHERE player_id = $1".into(),
             player: format!("SELECT {PLAYER_COLUMNS} FROM players WHERE player_id = $1"),
             modules_of: "SELECT module, data FROM module_data WHERE player_id = $1 ORDER BY module".into(),
@@ -152,9 +216,15 @@ impl Sql {
             count_sessions: q(self.count_sessions),
             lock_player: q(self.lock_player),
             turn_read: q(self.turn_read),
+            turn_read_keyed: q(self.turn_read_keyed),
             turn_write: q(self.turn_write),
             turn_write_with_data: q(self.turn_write_with_data),
             upsert_module_data: q(self.upsert_module_data),
+            // PostgreSQL's only: empty here.
+            turn_write_keyed: self.turn_write_keyed,
+            turn_write_with_data_keyed: self.turn_write_with_data_keyed,
+            insert_key: q(self.insert_key),
+            delete_expired_keys: q(self.delete_expired_keys),
             account_of: q(self.account_of),
             player: q(self.player),
             modules_of: q(self.modules_of),
@@ -211,6 +281,14 @@ mod tests {
         let postgres = Sql::postgres();
         assert!((1..=13).all(|n| postgres.turn_write_with_data.contains(&format!("${n}"))));
         assert!(Sql::postgres().insert_audit.ends_with("RETURNING id"));
+        // A keyed read binds two more values after the module's and the session's.
+        assert_eq!(mysql.turn_read_keyed.matches('?').count(), 11);
+        assert_eq!(mysql.insert_key.matches('?').count(), 5);
+        // The keyed writes bind the unkeyed ones' values first, then the key's four.
+        assert!((1..=15).all(|n| postgres.turn_write_keyed.contains(&format!("${n}"))));
+        assert!((1..=17).all(|n| postgres
+            .turn_write_with_data_keyed
+            .contains(&format!("${n}"))));
     }
 
     #[test]

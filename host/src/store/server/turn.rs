@@ -14,13 +14,22 @@
 //! Round trips: a turn that changes nothing costs one statement; one that writes costs two
 //! (on MariaDB, a player's first write of a module's data costs a short transaction instead).
 //! The turn leases one connection for its whole length.
+//!
+//! A keyed command (`Idempotency-Key`) costs no round trip more to look its key up: the read
+//! is [`Sql::turn_read_keyed`], the same statement with two more columns. Its reply is stored
+//! with its write: on PostgreSQL in the same statement ([`Sql::turn_write_keyed`],
+//! [`Sql::turn_write_with_data_keyed`]), on MariaDB in a transaction around the write and
+//! [`Sql::insert_key`]. So a keyed write and its stored reply commit together, and a retry
+//! that raced its first attempt on another host loses the version check, runs again and
+//! reads the winner's reply.
 
 use super::pool::{Bound, Lease};
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
 use super::Backend;
 use crate::store::{
-    items_json, parse_module_data, ModuleData, PlayerTurn, SessionCheck, StoreError, TurnWriter,
+    items_json, parse_module_data, ModuleData, PlayerTurn, SessionCheck, StoreError, StoredReply,
+    TurnKey, TurnOptions, TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -45,6 +54,8 @@ pub(super) struct ServerTurn {
     had_data: bool,
     /// Whether the turn began a transaction and locked the player's row.
     locked: bool,
+    /// A keyed turn's key and fingerprint, stored with its write.
+    key: Option<(String, String)>,
 }
 
 /// Reads a turn: the record, the module's data, and the session checked, in one statement on
@@ -57,8 +68,9 @@ pub(super) async fn begin(
     player_id: &str,
     module: &str,
     session: SessionCheck<'_>,
-    locked: bool,
+    options: TurnOptions<'_>,
 ) -> Result<PlayerTurn, StoreError> {
+    let TurnOptions { locked, key } = options;
     if locked {
         conn.start_transaction().await?;
         // The read comes after the lock, in a statement of its own: a statement's snapshot
@@ -69,12 +81,15 @@ pub(super) async fn begin(
             return Err(StoreError::NoSuchPlayer(player_id.to_owned()));
         }
     }
-    let read = sqlx::query(&sql.turn_read)
-        .bind(player_id)
-        .bind(module)
-        .bind(session.token_hash)
-        .bind(player_id)
-        .bind(player_id);
+    let read = match key {
+        None => sqlx::query(&sql.turn_read)
+            .bind(player_id)
+            .bind(module)
+            .bind(session.token_hash)
+            .bind(player_id)
+            .bind(player_id),
+        Some(key) => keyed_read(sql, player_id, module, session, key),
+    };
     let row = match conn.fetch_optional(read).await? {
         Some(row) => row,
         None => {
@@ -98,6 +113,10 @@ pub(super) async fn begin(
         Some(text) => parse_module_data(player_id, module, text)?,
         None => ModuleData::new(),
     };
+    let stored = match key {
+        Some(_) => stored_reply(&row)?,
+        None => None,
+    };
     let writer = ServerTurn {
         conn,
         sql: sql.clone(),
@@ -109,8 +128,39 @@ pub(super) async fn begin(
         version,
         had_data: data.is_some(),
         locked,
+        key: key.map(|key| (key.key.to_owned(), key.fingerprint.to_owned())),
     };
-    Ok(PlayerTurn::new(player, module_data, Box::new(writer)))
+    Ok(PlayerTurn::new(player, module_data, Box::new(writer)).with_stored(stored))
+}
+
+/// [`Sql::turn_read_keyed`], bound.
+fn keyed_read<'q>(
+    sql: &'q Sql,
+    player_id: &'q str,
+    module: &'q str,
+    session: SessionCheck<'q>,
+    key: TurnKey<'q>,
+) -> Bound<'q> {
+    sqlx::query(&sql.turn_read_keyed)
+        .bind(player_id)
+        .bind(module)
+        .bind(session.token_hash)
+        .bind(player_id)
+        .bind(player_id)
+        .bind(key.key)
+        .bind(key.expired_at_ms)
+        .bind(player_id)
+        .bind(key.key)
+        .bind(key.expired_at_ms)
+        .bind(player_id)
+}
+
+/// The key's fingerprint and reply from a keyed read's last two columns, if it had a row.
+fn stored_reply(row: &sqlx::any::AnyRow) -> Result<Option<StoredReply>, StoreError> {
+    Ok(match (optional_text(row, 8)?, optional_text(row, 9)?) {
+        (Some(fingerprint), Some(reply)) => Some(StoredReply { fingerprint, reply }),
+        _ => None,
+    })
 }
 
 #[async_trait]
@@ -119,6 +169,7 @@ impl TurnWriter for ServerTurn {
         self: Box<Self>,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
+        reply: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let ServerTurn {
@@ -132,6 +183,7 @@ impl TurnWriter for ServerTurn {
             version,
             had_data,
             locked,
+            key,
         } = *self;
         if player.is_none() && module_data.is_none() {
             if locked {
@@ -139,6 +191,12 @@ impl TurnWriter for ServerTurn {
             }
             return Ok(());
         }
+        // The reply is stored only with a write: a turn that changes nothing stores nothing.
+        let key = key.zip(reply).map(|((key, fingerprint), reply)| KeyRow {
+            key,
+            fingerprint,
+            reply: reply.to_owned(),
+        });
         let write = Write {
             sql,
             player: player.cloned().unwrap_or(read),
@@ -148,25 +206,50 @@ impl TurnWriter for ServerTurn {
             token_hash,
             version,
             now_ms,
+            key,
         };
         // MariaDB's one-statement write needs the module's row: the first one is written in a
-        // transaction with the record's.
-        let first_data = write.data.is_some() && backend == Backend::MySql && !had_data;
-        let in_transaction = locked || first_data;
+        // transaction with the record's. A keyed write is too: MariaDB has no data-modifying
+        // CTE to store the reply in the same statement.
+        let mysql = backend == Backend::MySql;
+        let first_data = write.data.is_some() && mysql && !had_data;
+        let keyed_mysql = mysql && write.key.is_some();
+        let in_transaction = locked || first_data || keyed_mysql;
         if in_transaction && !locked {
             conn.start_transaction().await?;
         }
-        let applied = match &write.data {
-            Some(data) if first_data => {
+        let applied = match (&write.data, &write.key) {
+            (Some(data), _) if first_data => {
                 let applied = conn.execute(write.record()).await?.rows_affected() > 0;
                 if applied {
                     conn.execute(write.upsert(data)).await?;
                 }
                 applied
             }
-            Some(data) => conn.execute(write.with_data(data)).await?.rows_affected() > 0,
-            None => conn.execute(write.record()).await?.rows_affected() > 0,
+            (Some(data), Some(key)) if !mysql => {
+                let statement = write.with_data(data, &write.sql.turn_write_with_data_keyed);
+                conn.execute(Write::keyed(statement, key, now_ms))
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            (Some(data), _) => {
+                let statement = write.with_data(data, &write.sql.turn_write_with_data);
+                conn.execute(statement).await?.rows_affected() > 0
+            }
+            (None, Some(key)) if !mysql => {
+                let statement = write.record_with(&write.sql.turn_write_keyed);
+                conn.execute(Write::keyed(statement, key, now_ms))
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            (None, _) => conn.execute(write.record()).await?.rows_affected() > 0,
         };
+        // MariaDB: the reply goes in the write's transaction, only if the write applied.
+        if let (true, true, Some(key)) = (applied, keyed_mysql, &write.key) {
+            conn.execute(write.insert_key(key)).await?;
+        }
         if in_transaction {
             conn.end_transaction(applied).await?;
         }
@@ -190,22 +273,25 @@ struct Write {
     /// The record's version the turn read.
     version: i64,
     now_ms: i64,
+    /// What to store under the turn's key, with the write.
+    key: Option<KeyRow>,
+}
+
+/// A keyed command's row: its key, its request's fingerprint, its reply data.
+struct KeyRow {
+    key: String,
+    fingerprint: String,
+    reply: String,
 }
 
 impl Write {
     /// [`Sql::turn_write`], bound.
     fn record(&self) -> Bound<'_> {
-        self.with_record(&self.sql.turn_write)
-            .bind(self.player_id.as_str())
-            .bind(self.version)
-            .bind(self.token_hash.as_str())
-            .bind(self.player_id.as_str())
-            .bind(self.now_ms)
+        self.record_with(&self.sql.turn_write)
     }
 
-    /// `statement` with its first parameters bound: the record's five columns and
-    /// `updated_at`, which both writes begin with.
-    fn with_record<'q>(&'q self, statement: &'q str) -> Bound<'q> {
+    /// `statement` ([`Sql::turn_write`] or its keyed form) with the record's values bound.
+    fn record_with<'q>(&'q self, statement: &'q str) -> Bound<'q> {
         let p = &self.player;
         sqlx::query(statement)
             .bind(p.name.as_str())
@@ -213,6 +299,11 @@ impl Write {
             .bind(p.gold)
             .bind(p.diamond)
             .bind(items_json(p))
+            .bind(self.now_ms)
+            .bind(self.player_id.as_str())
+            .bind(self.version)
+            .bind(self.token_hash.as_str())
+            .bind(self.player_id.as_str())
             .bind(self.now_ms)
     }
 
@@ -224,15 +315,43 @@ impl Write {
             .bind(data)
     }
 
-    /// [`Sql::turn_write_with_data`], bound.
-    fn with_data<'q>(&'q self, data: &'q str) -> Bound<'q> {
-        self.with_record(&self.sql.turn_write_with_data)
+    /// `statement` ([`Sql::turn_write_with_data`] or its keyed form) with the record's and
+    /// the data's values bound.
+    fn with_data<'q>(&'q self, data: &'q str, statement: &'q str) -> Bound<'q> {
+        let p = &self.player;
+        sqlx::query(statement)
+            .bind(p.name.as_str())
+            .bind(p.head_img.as_str())
+            .bind(p.gold)
+            .bind(p.diamond)
+            .bind(items_json(p))
+            .bind(self.now_ms)
             .bind(data)
             .bind(self.player_id.as_str())
             .bind(self.module.as_str())
             .bind(self.version)
             .bind(self.token_hash.as_str())
             .bind(self.player_id.as_str())
+            .bind(self.now_ms)
+    }
+
+    /// A keyed write's statement with the key's values bound after the write's (PostgreSQL's
+    /// CTEs: [`Sql::turn_write_keyed`], [`Sql::turn_write_with_data_keyed`]).
+    fn keyed<'q>(statement: Bound<'q>, key: &'q KeyRow, now_ms: i64) -> Bound<'q> {
+        statement
+            .bind(key.key.as_str())
+            .bind(key.fingerprint.as_str())
+            .bind(key.reply.as_str())
+            .bind(now_ms)
+    }
+
+    /// [`Sql::insert_key`], bound (MariaDB, inside the write's transaction).
+    fn insert_key<'q>(&'q self, key: &'q KeyRow) -> Bound<'q> {
+        sqlx::query(&self.sql.insert_key)
+            .bind(self.player_id.as_str())
+            .bind(key.key.as_str())
+            .bind(key.fingerprint.as_str())
+            .bind(key.reply.as_str())
             .bind(self.now_ms)
     }
 }

@@ -38,10 +38,19 @@ pub(super) struct TurnWrite {
     pub player: Option<Player>,
     /// The data, and the same as JSON text (made on the caller's thread, not this one).
     pub module_data: Option<(ModuleData, String)>,
+    /// A keyed command's reply, stored in the turn's savepoint.
+    pub key: Option<KeyWrite>,
     pub now_ms: i64,
     pub done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     /// Dropped once the cache knows the outcome (`None` without a cache).
     pub pending: Option<PendingWrite>,
+}
+
+/// A keyed command's row: its key, its request's fingerprint, its reply data.
+pub(super) struct KeyWrite {
+    pub key: String,
+    pub fingerprint: String,
+    pub reply: String,
 }
 
 /// The thread's body: runs jobs until every sender is gone.
@@ -144,7 +153,8 @@ fn write_all(
     Ok(results)
 }
 
-/// A turn's statements: the module's data, then the record.
+/// A turn's statements: the module's data, the record, then a keyed command's reply (over an
+/// expired row of the same key, which lookups ignore and the sweep has not deleted yet).
 fn write_turn(conn: &Connection, turn: &TurnWrite) -> Result<(), StoreError> {
     if let Some((_, data)) = &turn.module_data {
         conn.prepare_cached(
@@ -167,6 +177,24 @@ fn write_turn(conn: &Connection, turn: &TurnWrite) -> Result<(), StoreError> {
                 p.gold,
                 p.diamond,
                 items_json(p),
+                turn.now_ms
+            ])
+        })
+        .map_err(db_error)?;
+    }
+    if let Some(key) = &turn.key {
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (player_id, idem_key, fingerprint, reply, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (player_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint,
+             reply = excluded.reply, created_at = excluded.created_at",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                turn.player_id,
+                key.key,
+                key.fingerprint,
+                key.reply,
                 turn.now_ms
             ])
         })

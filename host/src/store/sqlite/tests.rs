@@ -48,7 +48,7 @@ async fn a_version_1_database_gains_the_audit_log_and_keeps_its_players() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, super::SCHEMA_VERSION);
 }
 
 #[tokio::test]
@@ -231,12 +231,13 @@ async fn end_turn(store: &SqliteStore, player_id: &str, n: i64) -> Result<(), St
         store: store.clone(),
         player_id: player_id.into(),
         module: "mall".into(),
+        key: None,
     });
     let mut player = Player::new(player_id, "Q", "");
     player.gold = n;
     let mut data = ModuleData::new();
     data.insert("visits".into(), n.into());
-    writer.end(Some(&player), Some(&data), 1).await
+    writer.end(Some(&player), Some(&data), None, 1).await
 }
 
 /// Ends the turns of `players` while the database thread is held, so that all of them are
