@@ -9,15 +9,19 @@
 
 use hyper::header::{
     HeaderName, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, VARY,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
 };
 use hyper::HeaderMap;
 
 /// How long a browser may keep a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
 
-/// The request headers a cross-origin client may send.
-const ALLOWED_HEADERS: &str = "authorization, content-type";
+/// The request headers a cross-origin client may send (`idempotency-key`: safe retries).
+const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key";
+
+/// The reply headers a cross-origin page may read besides the safelisted ones: a replayed
+/// command's mark (`crate::idempotency::REPLAYED_HEADER`).
+const EXPOSED_HEADERS: &str = "idempotent-replayed";
 
 /// Headers to add to a reply.
 pub type Headers = Vec<(HeaderName, String)>;
@@ -39,7 +43,7 @@ pub fn headers_for(allowed: &[String], headers: &HeaderMap) -> Option<Headers> {
         return None;
     }
     Some(match allowed_origin(allowed, headers) {
-        Some(origin) => reply_headers(origin),
+        Some(origin) => api_reply_headers(origin),
         None => vec![(VARY, "Origin".to_owned())],
     })
 }
@@ -51,6 +55,13 @@ pub fn reply_headers(origin: &str) -> Headers {
         (ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_owned()),
         (VARY, "Origin".to_owned()),
     ]
+}
+
+/// [`reply_headers`] for an API reply: the page may also read which headers it needs.
+fn api_reply_headers(origin: &str) -> Headers {
+    let mut headers = reply_headers(origin);
+    headers.push((ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED_HEADERS.to_owned()));
+    headers
 }
 
 /// The answer to a preflight (`OPTIONS` with `Access-Control-Request-Method`) from an allowed

@@ -4,14 +4,20 @@
 //! load the player record and the module's data, call the module on an executor thread
 //! (under the call timeout), check what it returned, and commit the changes in one
 //! transaction, only if the module succeeded and only if something changed.
+//!
+//! A keyed command (`Idempotency-Key`, [`crate::idempotency`]) looks its key up in the turn's
+//! read: found for the same request, its stored reply is the answer and the module is not
+//! called; found for another, the client's error. Otherwise it runs as any command, and its
+//! reply is stored with its write.
 
 use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::plugins::migrator::{self, DowngradeError};
 use crate::plugins::{CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
-use crate::store::{ModuleData, SessionCheck, StoreError};
+use crate::store::{ModuleData, SessionCheck, StoreError, StoredReply, TurnKey, TurnOptions};
 use plugin_api::Player;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -31,6 +37,9 @@ pub enum CommandReply {
     Done(Box<RawValue>),
     /// A game-level refusal with the module's positive code.
     Refused { code: i32, msg: String },
+    /// `ret: 0` with the reply data stored under the request's idempotency key: the command
+    /// ran before and was not run again.
+    Replayed(Box<RawValue>),
 }
 
 /// `POST /login`: finds or creates the player, opens a session.
@@ -111,14 +120,19 @@ pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /logic`: runs one command for the caller.
+/// `POST /logic`: runs one command for the caller; `key`, the request's idempotency key.
 pub async fn run_command(
     state: &AppState,
     caller: &Caller,
     request: LogicRequest,
+    key: Option<&IdempotencyKey>,
 ) -> Result<CommandReply, ApiError> {
     let player_id = caller.player_id.as_str();
     let cmd = request.cmd;
+    let keyed = key.map(|key| Keyed {
+        key: key.as_str(),
+        fingerprint: idempotency::fingerprint(cmd, &request.data),
+    });
     let (version, migrator) = state
         .registry
         .route_with_migrator(cmd.prefix())
@@ -139,11 +153,11 @@ pub async fn run_command(
         match turn(
             state,
             caller,
-            &version,
-            migrator.clone(),
+            (&version, migrator.clone()),
             cmd,
             &request.data,
             locked,
+            keyed.as_ref(),
         )
         .await
         {
@@ -168,6 +182,12 @@ pub async fn run_command(
 /// loses only to a session that ended (then its next read says so), so this is a safety net.
 const MAX_TURN_ATTEMPTS: u32 = 4;
 
+/// A keyed command's key and its request's fingerprint.
+struct Keyed<'a> {
+    key: &'a str,
+    fingerprint: String,
+}
+
 /// Why a turn has no reply.
 enum TurnFailed {
     /// The client's error.
@@ -183,15 +203,16 @@ impl From<ApiError> for TurnFailed {
 }
 
 /// One turn of a command, under the player's lock: read, decide, write. `locked`: with the
-/// player locked in the store too (`Store::begin_locked_turn`).
+/// player locked in the store too (`Store::begin_locked_turn`). `keyed`: the command's
+/// idempotency key, looked up in the read and stored with the write.
 async fn turn(
     state: &AppState,
     caller: &Caller,
-    version: &Arc<ModuleVersion>,
-    migrator: Option<Arc<ModuleVersion>>,
+    (version, migrator): (&Arc<ModuleVersion>, Option<Arc<ModuleVersion>>),
     cmd: Cmd,
     data: &Map<String, Value>,
     locked: bool,
+    keyed: Option<&Keyed<'_>>,
 ) -> Result<CommandReply, TurnFailed> {
     let player_id = caller.player_id.as_str();
     let session = SessionCheck {
@@ -199,15 +220,19 @@ async fn turn(
         now_ms: state.clock.now_millis(),
     };
     let module = version.meta.name.as_str();
-    let begun = if locked {
-        state
-            .store
-            .begin_locked_turn(player_id, module, session)
-            .await
-    } else {
-        state.store.begin_turn(player_id, module, session).await
+    let options = TurnOptions {
+        locked,
+        key: keyed.map(|keyed| TurnKey {
+            key: keyed.key,
+            fingerprint: &keyed.fingerprint,
+            expired_at_ms: idempotency::expired_at(session.now_ms),
+        }),
     };
-    let turn = match begun {
+    let begun = state
+        .store
+        .open_turn(player_id, module, session, options)
+        .await;
+    let mut turn = match begun {
         Ok(turn) => turn,
         Err(StoreError::SessionEnded) => {
             state.sessions.end(&caller.token_hash, session.now_ms);
@@ -215,6 +240,14 @@ async fn turn(
         }
         Err(e) => return Err(store_error(e).into()),
     };
+    if let (Some(stored), Some(keyed)) = (turn.stored.take(), keyed) {
+        // Nothing is written: a locked turn's end only commits its empty transaction.
+        let replay = replayed(version, stored, &keyed.fingerprint);
+        turn.end(None, None, session.now_ms)
+            .await
+            .map_err(store_error)?;
+        return Ok(replay?);
+    }
     // Data a newer version wrote before a step back is downgraded first (and stored so when
     // the turn commits).
     let downgraded = match readable_data(state, version, cmd, migrator, &turn.module_data).await {
@@ -241,7 +274,8 @@ async fn turn(
         }) => {
             let now = state.clock.now_millis();
             let module_data = module_data.or(downgraded);
-            match turn.end(player.as_ref(), module_data.as_ref(), now).await {
+            let ended = turn.end_replying(player.as_ref(), module_data.as_ref(), data.get(), now);
+            match ended.await {
                 Ok(()) => Ok(CommandReply::Done(data)),
                 Err(StoreError::Conflict) => Err(TurnFailed::Conflict),
                 Err(e) => Err(store_error(e).into()),
@@ -250,6 +284,26 @@ async fn turn(
         Ok(Decision::Refuse { code, msg }) => Ok(CommandReply::Refused { code, msg }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The answer to a keyed command whose key is stored: its first reply if it is the same
+/// request, the client's error if it is another.
+fn replayed(
+    version: &ModuleVersion,
+    stored: StoredReply,
+    fingerprint: &str,
+) -> Result<CommandReply, ApiError> {
+    if stored.fingerprint != fingerprint {
+        return Err(ApiError::BadRequest(idempotency::REUSED.into()));
+    }
+    RawValue::from_string(stored.reply)
+        .map(CommandReply::Replayed)
+        .map_err(|e| {
+            let module = &version.meta.name;
+            store_error(StoreError::Corrupt(format!(
+                "a stored reply of module `{module}` is not JSON: {e}"
+            )))
+        })
 }
 
 /// What a command's turn comes to, once the module has answered and the host has checked it.

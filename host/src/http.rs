@@ -18,6 +18,7 @@ pub(crate) use reply::{error_reply, render, Reply};
 use crate::cors;
 use crate::error::ApiError;
 use crate::game::{self, CommandReply};
+use crate::idempotency::{self, IdempotencyKey};
 use crate::protocol::{LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
@@ -26,7 +27,7 @@ use access::{finish, Access};
 use body::check_length;
 use http_body_util::Either;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, SET_COOKIE};
+use hyper::header::{HeaderName, CONNECTION, SET_COOKIE};
 use hyper::{Method, Request, Response};
 use serde_json::json;
 use std::convert::Infallible;
@@ -133,17 +134,24 @@ async fn logic(
     let token = session::token_from(request.headers());
     let caller = game::authenticate(state, token.as_deref()).await?;
     access.player = Some(caller.player_id.clone());
+    let key = IdempotencyKey::from_headers(request.headers())?;
     let body = read_body(request, &state.config.server).await?;
     let logic = LogicRequest::parse(&body)?;
     let reply_cmd = logic.cmd.reply();
     access.cmd = Some(logic.cmd.to_string());
     access.reply_cmd = Some(reply_cmd.clone());
-    Ok(match game::run_command(state, &caller, logic).await? {
-        CommandReply::Done(data) => Reply::done(&reply_cmd, &data),
-        CommandReply::Refused { code, msg } => {
-            Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))
-        }
-    })
+    Ok(
+        match game::run_command(state, &caller, logic, key.as_ref()).await? {
+            CommandReply::Done(data) => Reply::done(&reply_cmd, &data),
+            CommandReply::Replayed(data) => Reply::done(&reply_cmd, &data).with_header(
+                HeaderName::from_static(idempotency::REPLAYED_HEADER),
+                "true".into(),
+            ),
+            CommandReply::Refused { code, msg } => {
+                Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))
+            }
+        },
+    )
 }
 
 async fn logout(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod game;
 pub mod handover;
 pub mod http;
+pub mod idempotency;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

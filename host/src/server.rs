@@ -30,7 +30,7 @@ use crate::sockets::Listeners;
 use crate::state::AppState;
 use crate::store::sqlite::lock::{LockError, ServingLock, Taken};
 use crate::store::{self, DatabaseUrl, StoreError};
-use crate::{admin, http, listener, signals};
+use crate::{admin, http, idempotency, listener, signals};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
@@ -106,19 +106,23 @@ pub struct Host {
     lock: Option<ServingLock>,
 }
 
-/// The background work of a running host: retiring old versions, watching for new ones.
+/// The background work of a running host: retiring old versions, watching for new ones,
+/// deleting expired idempotency keys.
 struct Tasks {
     retirement: tokio::task::JoinHandle<()>,
     watcher: Option<Watcher>,
     rescan_on_hangup: tokio::task::JoinHandle<()>,
+    key_sweep: tokio::task::JoinHandle<()>,
 }
 
 impl Tasks {
     fn start(
         registry: &Arc<Registry>,
         config: &Config,
-        log: &slog::Logger,
+        deps: &Deps,
+        store: &Arc<dyn store::Store>,
     ) -> notify::Result<Tasks> {
+        let log = &deps.log;
         let watcher = if config.plugins.watch {
             let debounce = Duration::from_millis(config.plugins.debounce_ms);
             Some(watcher::start(registry.clone(), debounce, log.clone())?)
@@ -132,6 +136,11 @@ impl Tasks {
                 registry.clone(),
                 log.clone(),
             )),
+            key_sweep: tokio::spawn(idempotency::sweep(
+                store.clone(),
+                deps.clock.clone(),
+                log.clone(),
+            )),
         })
     }
 
@@ -139,6 +148,8 @@ impl Tasks {
         drop(self.watcher);
         self.rescan_on_hangup.abort();
         self.retirement.abort();
+        // Cut between two statements or inside one: each is cancel-safe on its own.
+        self.key_sweep.abort();
     }
 }
 
@@ -195,10 +206,11 @@ impl Host {
         // Start-up is a rescan from empty: the same path every later change takes.
         let scan = registry.rescan().await.map_err(plugins_error)?;
         let registry = Arc::new(registry);
-        let tasks = Tasks::start(&registry, &config, &deps.log).map_err(|e| StartError::Watch {
-            dir: config.paths.plugins_dir.display().to_string(),
-            source: e,
-        })?;
+        let tasks =
+            Tasks::start(&registry, &config, &deps, &store).map_err(|e| StartError::Watch {
+                dir: config.paths.plugins_dir.display().to_string(),
+                source: e,
+            })?;
         let (restart, requests) = RestartRequests::channel();
         let metrics = Metrics::new(deps.log_dropped, &config.server.host_id);
         let state = AppState::new(

@@ -64,7 +64,9 @@ async fn an_allowed_origin_passes_the_preflight_and_reads_every_reply() {
     );
     let allowed = header(&answer, "access-control-allow-headers").unwrap_or_default();
     assert!(
-        allowed.contains("authorization") && allowed.contains("content-type"),
+        allowed.contains("authorization")
+            && allowed.contains("content-type")
+            && allowed.contains("idempotency-key"),
         "{allowed}"
     );
     assert!(header(&answer, "access-control-max-age").is_some());
@@ -97,6 +99,11 @@ async fn an_allowed_origin_passes_the_preflight_and_reads_every_reply() {
     )
     .await;
     assert_eq!(header(&logic, "access-control-allow-origin"), Some(GAME));
+    // The page may read a replayed command's mark (safe retries).
+    assert_eq!(
+        header(&logic, "access-control-expose-headers"),
+        Some("idempotent-replayed")
+    );
     assert_eq!(logic.json::<Value>().await.unwrap()["ret"], 0);
     // An error reply too, so that the page can read why.
     let refused = post_from(

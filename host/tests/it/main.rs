@@ -22,6 +22,7 @@ mod fleet;
 mod hangups;
 mod harness;
 mod hotswap;
+mod idempotency;
 mod isolation;
 mod loading;
 mod modules;
