@@ -61,6 +61,9 @@ export interface GameClientOptions {
   timeoutMs?: number;
   /** Extra attempts for read commands (default 3). */
   retries?: number;
+  /** Extra attempts for any other command, under the call's Idempotency-Key, after a network
+   * error or -6 (default 1; 0 sends each write once). */
+  writeRetries?: number;
   /** The first retry's wait in milliseconds, doubled each time (default 200). */
   backoffMs?: number;
   /** Commands safe to send again (default READ_COMMANDS). */
@@ -77,6 +80,9 @@ export interface Player {
   diamond: number;
   items: Record<string, number>;
 }
+
+/** A new Idempotency-Key: a random UUID (one per call; `call` makes its own). */
+export function newIdempotencyKey(): string;
 
 export class GameClient {
   constructor(options?: GameClientOptions);

@@ -12,9 +12,26 @@
 /** The key under which the session is kept in `storage`. */
 export const SESSION_KEY = "game-host.session";
 
-/** Commands that only read, so a failed attempt may be sent again: the mall's goods and the
- * player's record. A purchase (1103) or a sign-in (1001) is never repeated by the client. */
+/** Commands that only read, so a failed attempt may be sent again freely, with backoff: the
+ * mall's goods and the player's record. Other commands (a purchase, 1103; a sign-in, 1001) are
+ * sent again at most `writeRetries` times, with the same `Idempotency-Key`, so that the host
+ * applies them once (docs/PROTOCOL.md, "Safe retries"). */
 export const READ_COMMANDS = Object.freeze(["1101", "1203"]);
+
+/** A new idempotency key: a random UUID. `crypto.randomUUID` needs a secure context (https or
+ * localhost) and Node 19+; elsewhere a version 4 UUID is made from `getRandomValues`, or, with
+ * no Web Crypto at all, from `Math.random` (a key need only be unique per player and day). */
+export function newIdempotencyKey() {
+  const crypto = globalThis.crypto;
+  if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (typeof crypto?.getRandomValues === "function") crypto.getRandomValues(bytes);
+  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 /**
  * Why a call did not succeed. `ret` is the protocol's code: positive when the module refused
@@ -79,6 +96,8 @@ export class GameClient {
    *   (default `localStorage`, or memory where there is none).
    * @param {number} [options.timeoutMs] per request (default 10 s).
    * @param {number} [options.retries] extra attempts for read commands (default 3).
+   * @param {number} [options.writeRetries] extra attempts for any other command, with the same
+   *   idempotency key, after a network error or -6 (default 1; 0 sends each write once).
    * @param {number} [options.backoffMs] the first retry's wait, doubled each time (default 200).
    * @param {string[]} [options.readCommands] commands safe to send again (default READ_COMMANDS).
    * @param {typeof fetch} [options.fetch] for tests or other environments.
@@ -88,6 +107,7 @@ export class GameClient {
     this.storage = options.storage ?? defaultStorage();
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.retries = options.retries ?? 3;
+    this.writeRetries = options.writeRetries ?? 1;
     this.backoffMs = options.backoffMs ?? 200;
     this.readCommands = new Set(options.readCommands ?? READ_COMMANDS);
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -122,10 +142,13 @@ export class GameClient {
   }
 
   /**
-   * Sends game command `cmd` (four digits, "1203") with `data`.
+   * Sends game command `cmd` (four digits, "1203") with `data`, and an `Idempotency-Key` of its
+   * own (one per call, the same on each of its attempts).
    * Resolves to the reply's `data`; rejects with a {@link GameError}. Read commands are tried
-   * again with a growing wait when the host is unavailable (-6, 503), unreachable or slow;
-   * every other command is sent exactly once.
+   * again with a growing wait when the host is unavailable (-6, 503), unreachable or slow.
+   * Every other command is tried again `writeRetries` times (once by default) when the host is
+   * unavailable (-6, 503) or unreachable: under the same key, the host applies it once and
+   * answers the retry with the first reply, should the first attempt have been applied.
    * @param {string} cmd
    * @param {object} [data]
    * @returns {Promise<object>}
@@ -135,14 +158,18 @@ export class GameClient {
     if (!session) {
       throw new GameError({ ret: -3, cmd, msg: "not logged in: call login() first" });
     }
-    const attempts = this.readCommands.has(cmd) ? 1 + this.retries : 1;
+    const read = this.readCommands.has(cmd);
+    const attempts = 1 + (read ? this.retries : this.writeRetries);
+    const key = newIdempotencyKey();
     for (let attempt = 1; ; attempt++) {
       try {
-        const reply = await this.#post("/logic", { cmd, data }, { cmd, token: session.token });
+        const context = { cmd, token: session.token, key };
+        const reply = await this.#post("/logic", { cmd, data }, context);
         return reply.data ?? {};
       } catch (error) {
         if (error instanceof GameError && error.loggedOut) this.#forget(session.token);
-        if (attempt >= attempts || !retryable(error)) throw error;
+        const again = read ? retryable(error) : retryableWrite(error);
+        if (attempt >= attempts || !again) throw error;
         // 200, 400, 800 ms..., each with up to half again at random so clients spread out.
         const wait = this.backoffMs * 2 ** (attempt - 1);
         await sleep(wait + Math.random() * wait * 0.5);
@@ -178,10 +205,11 @@ export class GameClient {
     return this.#request("POST", path, body, context);
   }
 
-  async #request(method, path, body, { cmd, token }) {
+  async #request(method, path, body, { cmd, token, key }) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (key) headers["Idempotency-Key"] = key;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.timeoutMs);
     let response;
@@ -226,6 +254,13 @@ export class GameClient {
     }
     return reply;
   }
+}
+
+/** Whether sending a write again (under its key) may help: the host was unavailable or
+ * unreachable. Not after the client's own timeout: the host may still be running the first
+ * attempt, which the retry would wait behind; the caller decides. */
+function retryableWrite(error) {
+  return retryable(error) && error.kind !== "timeout";
 }
 
 /** Whether sending a read again may help: the host was unavailable, unreachable or slow. */

@@ -5,14 +5,35 @@ import { after, before, describe, test } from "node:test";
 import { GameClient, GameError, memoryStorage, SESSION_KEY } from "../src/index.js";
 import { freePort, startHost } from "./host.js";
 
-/** A fetch that counts its calls and otherwise is the real one. */
+/** A fetch that counts its calls, keeps each one's `Idempotency-Key`, and otherwise is the
+ * real one. */
 function countingFetch() {
-  const counted = (...args) => {
+  const counted = (url, init) => {
     counted.calls += 1;
-    return fetch(...args);
+    counted.keys.push(init?.headers?.["Idempotency-Key"]);
+    return fetch(url, init);
   };
   counted.calls = 0;
+  counted.keys = [];
   return counted;
+}
+
+/** A real fetch whose first `/logic` reply is lost on the way back, after the host answered
+ * (the command was applied): the client sees a network error, as when a connection drops. */
+function losingFirstReply() {
+  const lossy = async (url, init) => {
+    const response = await fetch(url, init);
+    lossy.responses.push(response);
+    if (url.endsWith("/logic") && !lossy.lost) {
+      lossy.lost = true;
+      await response.arrayBuffer();
+      throw new TypeError("the connection was lost");
+    }
+    return response;
+  };
+  lossy.lost = false;
+  lossy.responses = [];
+  return lossy;
 }
 
 let accountNumber = 0;
@@ -105,6 +126,33 @@ describe("with the demo modules", () => {
     assert.equal(game.session, null);
   });
 
+  test("a write whose reply was lost is sent again under its key and applied once", async () => {
+    const fetch = losingFirstReply();
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage(), fetch });
+    await game.login(newAccount());
+    const bought = await game.call("1103", { id: "potion", count: 1 });
+    assert.deepEqual(bought, { gold: 950, items: { potion: 1 } }, "the first attempt's reply");
+    const [, first, retry] = fetch.responses;
+    assert.equal(first.headers.get("idempotent-replayed"), null);
+    assert.equal(retry.headers.get("idempotent-replayed"), "true");
+    const player = await game.call("1203");
+    assert.equal(player.gold, 950, "bought once");
+    assert.equal(player.items.potion, 1);
+  });
+
+  test("each call has a key of its own, the same on each of its attempts", async () => {
+    const fetch = countingFetch();
+    const game = new GameClient({ baseUrl: host.url, storage: memoryStorage(), fetch });
+    await game.login(newAccount());
+    fetch.keys = [];
+    await game.call("1103", { id: "potion", count: 1 });
+    await game.call("1103", { id: "potion", count: 1 });
+    const [one, two] = fetch.keys;
+    assert.match(one, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notEqual(one, two, "two purchases are two requests");
+    assert.equal((await game.call("1203")).gold, 900);
+  });
+
   test("health", async () => {
     const game = new GameClient({ baseUrl: host.url, storage: memoryStorage() });
     assert.deepEqual(await game.health(), { ret: 0, status: "ok" });
@@ -112,7 +160,7 @@ describe("with the demo modules", () => {
 });
 
 describe("when the host cannot be reached", () => {
-  test("reads are retried with backoff, purchases are sent once", async () => {
+  test("reads are retried with backoff, purchases once more under the same key", async () => {
     const port = await freePort(); // nothing listens there
     const storage = memoryStorage();
     storage.setItem(SESSION_KEY, JSON.stringify({ token: "t", playerId: "p", account: "a" }));
@@ -130,9 +178,17 @@ describe("when the host cannot be reached", () => {
     assert.equal(fetch.calls, 3, "one attempt and two retries");
 
     fetch.calls = 0;
+    fetch.keys = [];
     const buy = await game.call("1103", { id: "potion", count: 1 }).catch((e) => e);
     assert.equal(buy.kind, "network");
-    assert.equal(fetch.calls, 1, "a purchase is never sent twice");
+    assert.equal(fetch.calls, 2, "a purchase is sent again once (writeRetries)");
+    assert.equal(fetch.keys[0], fetch.keys[1], "under the same key");
+    assert.ok(fetch.keys[0]);
+
+    fetch.calls = 0;
+    const once = new GameClient({ baseUrl: game.baseUrl, storage, fetch, writeRetries: 0 });
+    await once.call("1103", { id: "potion", count: 1 }).catch((e) => e);
+    assert.equal(fetch.calls, 1, "writeRetries: 0 sends a write once");
   });
 
   test("a read sent while the host is down succeeds once it is back", async () => {
