@@ -16,7 +16,7 @@ tests_on!(
 );
 
 /// A host with the demo modules on `db`, named `host_id`.
-async fn host_on(db: &ScratchDb, host_id: &str) -> TestHost {
+pub async fn host_on(db: &ScratchDb, host_id: &str) -> TestHost {
     let dirs = Dirs::new();
     for module in DEMO_MODULES {
         dirs.install(module);

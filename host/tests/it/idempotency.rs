@@ -4,7 +4,8 @@
 //! refusals store nothing; a key older than 24 h counts for nothing.
 
 use crate::databases::ScratchDb;
-use crate::harness::{Dirs, TestHost, DAY_MS, DEMO_MODULES};
+use crate::fleet::host_on;
+use crate::harness::{TestHost, DAY_MS};
 use host::clock::Clock;
 use serde_json::{json, Value};
 
@@ -22,21 +23,6 @@ tests_on!(
 );
 
 const POTION: &str = r#"{"cmd":"1103","data":{"id":"potion","count":1}}"#;
-
-/// A host with the demo modules on `db`.
-async fn host_on(db: &ScratchDb, host_id: &str) -> TestHost {
-    let dirs = Dirs::new();
-    for module in DEMO_MODULES {
-        dirs.install(module);
-    }
-    let url = db.url.clone();
-    let host_id = host_id.to_owned();
-    TestHost::start_in(dirs, move |config| {
-        config.store.url = url;
-        config.server.host_id = host_id;
-    })
-    .await
-}
 
 /// A `POST /logic` reply: status, body, and whether it was marked replayed.
 #[derive(Debug)]

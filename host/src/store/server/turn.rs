@@ -292,6 +292,17 @@ impl Write {
 
     /// `statement` ([`Sql::turn_write`] or its keyed form) with the record's values bound.
     fn record_with<'q>(&'q self, statement: &'q str) -> Bound<'q> {
+        self.record_columns(statement)
+            .bind(self.player_id.as_str())
+            .bind(self.version)
+            .bind(self.token_hash.as_str())
+            .bind(self.player_id.as_str())
+            .bind(self.now_ms)
+    }
+
+    /// `statement` with its first parameters bound: the record's five columns and
+    /// `updated_at`, which every write begins with.
+    fn record_columns<'q>(&'q self, statement: &'q str) -> Bound<'q> {
         let p = &self.player;
         sqlx::query(statement)
             .bind(p.name.as_str())
@@ -299,11 +310,6 @@ impl Write {
             .bind(p.gold)
             .bind(p.diamond)
             .bind(items_json(p))
-            .bind(self.now_ms)
-            .bind(self.player_id.as_str())
-            .bind(self.version)
-            .bind(self.token_hash.as_str())
-            .bind(self.player_id.as_str())
             .bind(self.now_ms)
     }
 
@@ -318,14 +324,7 @@ impl Write {
     /// `statement` ([`Sql::turn_write_with_data`] or its keyed form) with the record's and
     /// the data's values bound.
     fn with_data<'q>(&'q self, data: &'q str, statement: &'q str) -> Bound<'q> {
-        let p = &self.player;
-        sqlx::query(statement)
-            .bind(p.name.as_str())
-            .bind(p.head_img.as_str())
-            .bind(p.gold)
-            .bind(p.diamond)
-            .bind(items_json(p))
-            .bind(self.now_ms)
+        self.record_columns(statement)
             .bind(data)
             .bind(self.player_id.as_str())
             .bind(self.module.as_str())
