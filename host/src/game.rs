@@ -163,16 +163,15 @@ pub async fn run_command(
         {
             Ok(reply) => return Ok(reply),
             Err(TurnFailed::Api(e)) => return Err(e),
-            Err(TurnFailed::Conflict) if attempt < MAX_TURN_ATTEMPTS => {
-                state.metrics.turn_conflict();
-                attempt += 1;
-            }
             Err(TurnFailed::Conflict) => {
                 state.metrics.turn_conflict();
-                return Err(ApiError::unavailable(
-                    "the player kept changing on other hosts during the command, try again",
-                    StoreError::Conflict,
-                ));
+                if attempt == MAX_TURN_ATTEMPTS {
+                    return Err(ApiError::unavailable(
+                        "the player kept changing on other hosts during the command, try again",
+                        StoreError::Conflict,
+                    ));
+                }
+                attempt += 1;
             }
         }
     }

@@ -13,8 +13,10 @@
 //! - a keyed turn's write and the reply stored under its key commit together, and its read
 //!   sees the key's reply (within the window) of any turn that committed before it;
 //! - turns of one player never overlap, even from different hosts (the embedded store relies on
-//!   this host's `player_locks`, as it is never shared; server stores lock the player's row for
-//!   the turn), while turns of different players run in parallel.
+//!   this host's `player_locks`, as it is never shared; on a server store a turn's write
+//!   applies only over the version of the player it read, else it reports
+//!   [`StoreError::Conflict`] and is run again, locked), while turns of different players run
+//!   in parallel.
 
 pub mod server;
 pub mod sole_user;
@@ -184,6 +186,15 @@ pub struct TurnKey<'a> {
 /// its reply data (JSON text as the module returned it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReply {
+    pub fingerprint: String,
+    pub reply: String,
+}
+
+/// A keyed command's row as its turn's write stores it: its key, its request's fingerprint,
+/// its reply data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub key: String,
     pub fingerprint: String,
     pub reply: String,
 }

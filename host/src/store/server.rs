@@ -27,9 +27,8 @@ use super::{
 use async_trait::async_trait;
 use plugin_api::Player;
 use pool::{Lease, Pool};
-use rows::{db_error, int, read_player, text};
+use rows::{int, read_player, text};
 use sql::Sql;
-use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,21 +90,18 @@ impl ServerStore {
     async fn conn(&self) -> Result<Lease, StoreError> {
         self.pool.get().await
     }
+}
 
-    /// Locks the player's row in `tx` until it ends: [`StoreError::NoSuchPlayer`] if none.
-    async fn lock_player(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        player_id: &str,
-    ) -> Result<Player, StoreError> {
-        let row = sqlx::query(&self.sql.lock_player)
-            .bind(player_id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
-        read_player(&row, 0, player_id.to_owned())
-    }
+/// Locks the player's row until the transaction `conn` is in ends (its
+/// [`Conn::start_transaction`](pool::Conn::start_transaction)): the record,
+/// [`StoreError::NoSuchPlayer`] if none.
+async fn lock_player(conn: &mut Lease, sql: &Sql, player_id: &str) -> Result<Player, StoreError> {
+    let lock = sqlx::query(&sql.lock_player).bind(player_id);
+    let row = conn
+        .fetch_optional(lock)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
+    read_player(&row, 0, player_id.to_owned())
 }
 
 #[async_trait]

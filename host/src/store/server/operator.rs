@@ -2,21 +2,22 @@
 //! written with its audit row in the same transaction as the player's row lock, and reading
 //! the audit log.
 
+use super::pool::Lease;
 use super::rows::{audit_entry, db_error, int, read_player, text};
-use super::{Backend, ServerStore};
+use super::{lock_player, Backend, ServerStore};
 use crate::store::{
     balances, granted, items_json, parse_module_data, AuditEntry, AuditNote, Grant, PlayerDetails,
     StoreError,
 };
 use serde_json::Value;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use std::collections::BTreeMap;
 
 impl ServerStore {
-    /// Adds an audit row in `tx` and returns it.
+    /// Adds an audit row in the transaction `conn` is in and returns it.
     async fn append_audit(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        conn: &mut Lease,
         action: &str,
         player_id: &str,
         note: &AuditNote,
@@ -33,15 +34,14 @@ impl ServerStore {
             .bind(before_text.as_str())
             .bind(after_text.as_str());
         let id = match self.backend {
-            Backend::Postgres => insert
-                .fetch_one(&mut **tx)
-                .await
-                .and_then(|row| row.try_get::<i64, _>(0))
+            Backend::Postgres => conn
+                .fetch_one(insert)
+                .await?
+                .try_get::<i64, _>(0)
                 .map_err(db_error)?,
-            Backend::MySql => insert
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?
+            Backend::MySql => conn
+                .execute(insert)
+                .await?
                 .last_insert_id()
                 .ok_or_else(|| StoreError::Unavailable("the audit row got no id".into()))?,
         };
@@ -92,30 +92,29 @@ impl ServerStore {
         grant: &Grant,
         note: &AuditNote,
     ) -> Result<AuditEntry, StoreError> {
+        // Left midway (an error, a dropped future), the transaction leaves the connection
+        // unsettled, and the pool closes it, which rolls it back.
         let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await?;
-        let before = self.lock_player(&mut tx, player_id).await?;
+        conn.start_transaction().await?;
+        let before = lock_player(&mut conn, &self.sql, player_id).await?;
         let after = match granted(&before, grant) {
             Ok(after) => after,
             Err(refused) => {
                 // Frees the row now rather than when the connection is closed.
-                tx.rollback().await.map_err(db_error)?;
-                conn.settle();
+                conn.end_transaction(false).await?;
                 return Err(refused);
             }
         };
-        sqlx::query(&self.sql.update_balances)
+        let update = sqlx::query(&self.sql.update_balances)
             .bind(after.gold)
             .bind(after.diamond)
             .bind(items_json(&after))
             .bind(note.at_ms)
-            .bind(player_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .bind(player_id);
+        conn.execute(update).await?;
         let entry = self
             .append_audit(
-                &mut tx,
+                &mut conn,
                 "grant",
                 player_id,
                 note,
@@ -123,8 +122,7 @@ impl ServerStore {
                 balances(&after),
             )
             .await?;
-        tx.commit().await.map_err(db_error)?;
-        conn.settle();
+        conn.end_transaction(true).await?;
         Ok(entry)
     }
 
@@ -134,17 +132,13 @@ impl ServerStore {
         note: &AuditNote,
     ) -> Result<AuditEntry, StoreError> {
         let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await?;
-        self.lock_player(&mut tx, player_id).await?;
-        let ended = sqlx::query(&self.sql.delete_sessions_of)
-            .bind(player_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
+        conn.start_transaction().await?;
+        lock_player(&mut conn, &self.sql, player_id).await?;
+        let delete = sqlx::query(&self.sql.delete_sessions_of).bind(player_id);
+        let ended = conn.execute(delete).await?.rows_affected();
         let entry = self
             .append_audit(
-                &mut tx,
+                &mut conn,
                 "revoke",
                 player_id,
                 note,
@@ -152,8 +146,7 @@ impl ServerStore {
                 serde_json::json!({ "sessions": 0 }),
             )
             .await?;
-        tx.commit().await.map_err(db_error)?;
-        conn.settle();
+        conn.end_transaction(true).await?;
         Ok(entry)
     }
 

@@ -19,7 +19,7 @@ use crate::store::{tls, DatabaseUrl, StoreError};
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyQueryResult, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, ConnectOptions, Connection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -196,22 +196,15 @@ impl Conn {
         self.settle_after(done)
     }
 
-    /// Begins a transaction. The connection stays unsettled until [`Conn::settle`], which its
-    /// caller calls once the transaction has committed or rolled back.
-    pub(super) async fn begin(&mut self) -> Result<Transaction<'_, Any>, StoreError> {
-        self.settled = false;
-        self.raw.begin().await.map_err(db_error)
-    }
-
-    /// The transaction begun by [`Conn::begin`] has ended.
-    pub(super) fn settle(&mut self) {
-        self.settled = true;
-    }
-
-    /// The connection itself, for sqlx's migrator; settle it afterwards.
+    /// The connection itself, for sqlx's migrator; [`Conn::settle`] it once that is done.
     pub(super) fn unsettled(&mut self) -> &mut AnyConnection {
         self.settled = false;
         &mut self.raw
+    }
+
+    /// What [`Conn::unsettled`] was lent for has ended.
+    pub(super) fn settle(&mut self) {
+        self.settled = true;
     }
 
     /// sqlx has read the whole answer when the call returns, with a value or with the

@@ -33,7 +33,7 @@ pub struct Sql {
     /// a player's module data is [`Sql::turn_write`] and [`Sql::upsert_module_data`] in one
     /// transaction. Parameters: the record's five columns, `updated_at`, the module's data,
     /// the player, the module, the version read, the session's token hash, the player again,
-    /// now (`turn::bound_write` binds both statements).
+    /// now (`turn::Write` binds both statements).
     pub turn_write_with_data: String,
     pub upsert_module_data: String,
     /// PostgreSQL: [`Sql::turn_write`] of a keyed command, storing the reply under the key in
@@ -73,6 +73,16 @@ const PLAYER_COLUMNS: &str = "name, head_img, gold, diamond, items";
 const TURN_WRITE: &str = "UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
      WHERE player_id = $7 AND version = $8 \
      AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $9 AND player_id = $10 AND expires_at > $11)";
+/// PostgreSQL's [`TURN_WRITE`] inside a write with the module's data, numbered to bind as
+/// MariaDB's multi-table `UPDATE` does; `bumped` is the player it wrote, if any.
+const BUMP_WITH_DATA_POSTGRES: &str = "UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
+     WHERE player_id = $8 AND version = $10 \
+     AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $11 AND player_id = $12 AND expires_at > $13) \
+     RETURNING player_id";
+/// The module's data written only if the record's was (`bumped`).
+const DATA_AFTER_BUMP_POSTGRES: &str =
+    "INSERT INTO module_data (player_id, module, data) SELECT player_id, $9, $7 FROM bumped \
+     ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data";
 /// The turn's reply stored under its key: the columns, and what replaces an expired row that
 /// the sweep has not deleted yet (a live one cannot be there: the turn's read found none, and
 /// a turn that wrote it since bumped the version, so this write applies nothing).
@@ -90,14 +100,9 @@ impl Sql {
             insert_audit: format!("{INSERT_AUDIT} RETURNING id"),
             // A data-modifying CTE: the module's row is written only if the record's was.
             // Numbered to bind as MariaDB's statement does.
-            turn_write_with_data: "WITH bumped AS (\
-                 UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
-                 WHERE player_id = $8 AND version = $10 \
-                 AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $11 AND player_id = $12 AND expires_at > $13) \
-                 RETURNING player_id) \
-                 INSERT INTO module_data (player_id, module, data) SELECT player_id, $9, $7 FROM bumped \
-                 ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data"
-                .into(),
+            turn_write_with_data: format!(
+                "WITH bumped AS ({BUMP_WITH_DATA_POSTGRES}) {DATA_AFTER_BUMP_POSTGRES}"
+            ),
             turn_write_keyed: format!(
                 "WITH bumped AS ({TURN_WRITE} RETURNING player_id) \
                  INSERT INTO idempotency_keys ({KEY_COLUMNS}) SELECT player_id, $12, $13, $14, $15 FROM bumped \
@@ -105,13 +110,7 @@ impl Sql {
             ),
             // Two data-modifying CTEs off one `bumped`: all three rows, or none.
             turn_write_with_data_keyed: format!(
-                "WITH bumped AS (\
-                 UPDATE players SET name = $1, head_img = $2, gold = $3, diamond = $4, items = $5, updated_at = $6, version = version + 1 \
-                 WHERE player_id = $8 AND version = $10 \
-                 AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = $11 AND player_id = $12 AND expires_at > $13) \
-                 RETURNING player_id), \
-                 data AS (INSERT INTO module_data (player_id, module, data) SELECT player_id, $9, $7 FROM bumped \
-                 ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data) \
+                "WITH bumped AS ({BUMP_WITH_DATA_POSTGRES}), data AS ({DATA_AFTER_BUMP_POSTGRES}) \
                  INSERT INTO idempotency_keys ({KEY_COLUMNS}) SELECT player_id, $14, $15, $16, $17 FROM bumped \
                  {KEY_CONFLICT_POSTGRES}"
             ),

@@ -26,14 +26,15 @@
 use super::pool::{Bound, Lease};
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
-use super::Backend;
+use super::{lock_player, Backend};
 use crate::store::{
-    items_json, parse_module_data, ModuleData, PlayerTurn, SessionCheck, StoreError, StoredReply,
-    TurnKey, TurnOptions, TurnWriter,
+    items_json, parse_module_data, KeyRow, ModuleData, PlayerTurn, SessionCheck, StoreError,
+    StoredReply, TurnOptions, TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
 use serde_json::Value;
+use sqlx::any::AnyRow;
 use std::sync::Arc;
 
 /// The end of a command's turn on a server store: its write, if it has one. Dropped, it
@@ -73,42 +74,21 @@ pub(super) async fn begin(
     let TurnOptions { locked, key } = options;
     if locked {
         conn.start_transaction().await?;
-        // The read comes after the lock, in a statement of its own: a statement's snapshot
-        // is taken as it starts, before it waited for the row.
-        let lock = sqlx::query(&sql.lock_player).bind(player_id);
-        if conn.fetch_optional(lock).await?.is_none() {
-            conn.end_transaction(false).await?;
-            return Err(StoreError::NoSuchPlayer(player_id.to_owned()));
-        }
     }
-    let read = match key {
-        None => sqlx::query(&sql.turn_read)
-            .bind(player_id)
-            .bind(module)
-            .bind(session.token_hash)
-            .bind(player_id)
-            .bind(player_id),
-        Some(key) => keyed_read(sql, player_id, module, session, key),
-    };
-    let row = match conn.fetch_optional(read).await? {
-        Some(row) => row,
-        None => {
+    let read = read(&mut conn, sql, player_id, module, session, options).await;
+    let (row, data) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            // A locked turn that ends here frees the row now. Should the rollback fail, the
+            // connection stays unsettled and the pool closes it, which rolls it back too.
             if locked {
-                conn.end_transaction(false).await?;
+                let _ = conn.end_transaction(false).await;
             }
-            return Err(StoreError::NoSuchPlayer(player_id.to_owned()));
+            return Err(e);
         }
     };
     let player = read_player(&row, 0, player_id.to_owned())?;
     let version = int(&row, 5)?;
-    let data = optional_text(&row, 6)?;
-    let expires_at: Option<i64> = sqlx::Row::try_get(&row, 7).map_err(db_error)?;
-    if expires_at.is_none_or(|at| at <= session.now_ms) {
-        if locked {
-            conn.end_transaction(false).await?;
-        }
-        return Err(StoreError::SessionEnded);
-    }
     let module_data = match &data {
         Some(text) => parse_module_data(player_id, module, text)?,
         None => ModuleData::new(),
@@ -133,30 +113,53 @@ pub(super) async fn begin(
     Ok(PlayerTurn::new(player, module_data, Box::new(writer)).with_stored(stored))
 }
 
-/// [`Sql::turn_read_keyed`], bound.
-fn keyed_read<'q>(
-    sql: &'q Sql,
-    player_id: &'q str,
-    module: &'q str,
-    session: SessionCheck<'q>,
-    key: TurnKey<'q>,
-) -> Bound<'q> {
-    sqlx::query(&sql.turn_read_keyed)
+/// A turn's read ([`Sql::turn_read`], or [`Sql::turn_read_keyed`] for a keyed turn), after the
+/// player's row lock for a locked turn: the row, and the module's data as stored, once the
+/// session is known to hold.
+async fn read(
+    conn: &mut Lease,
+    sql: &Sql,
+    player_id: &str,
+    module: &str,
+    session: SessionCheck<'_>,
+    options: TurnOptions<'_>,
+) -> Result<(AnyRow, Option<String>), StoreError> {
+    let no_player = || StoreError::NoSuchPlayer(player_id.to_owned());
+    if options.locked {
+        // The read comes after the lock, in a statement of its own: a statement's snapshot
+        // is taken as it starts, before it waited for the row.
+        lock_player(conn, sql, player_id).await?;
+    }
+    let statement = match options.key {
+        None => &sql.turn_read,
+        Some(_) => &sql.turn_read_keyed,
+    };
+    let mut read = sqlx::query(statement)
         .bind(player_id)
         .bind(module)
         .bind(session.token_hash)
         .bind(player_id)
-        .bind(player_id)
-        .bind(key.key)
-        .bind(key.expired_at_ms)
-        .bind(player_id)
-        .bind(key.key)
-        .bind(key.expired_at_ms)
-        .bind(player_id)
+        .bind(player_id);
+    if let Some(key) = options.key {
+        read = read
+            .bind(key.key)
+            .bind(key.expired_at_ms)
+            .bind(player_id)
+            .bind(key.key)
+            .bind(key.expired_at_ms)
+            .bind(player_id);
+    }
+    let row = conn.fetch_optional(read).await?.ok_or_else(no_player)?;
+    let data = optional_text(&row, 6)?;
+    let expires_at: Option<i64> = sqlx::Row::try_get(&row, 7).map_err(db_error)?;
+    if expires_at.is_none_or(|at| at <= session.now_ms) {
+        return Err(StoreError::SessionEnded);
+    }
+    Ok((row, data))
 }
 
 /// The key's fingerprint and reply from a keyed read's last two columns, if it had a row.
-fn stored_reply(row: &sqlx::any::AnyRow) -> Result<Option<StoredReply>, StoreError> {
+fn stored_reply(row: &AnyRow) -> Result<Option<StoredReply>, StoreError> {
     Ok(match (optional_text(row, 8)?, optional_text(row, 9)?) {
         (Some(fingerprint), Some(reply)) => Some(StoredReply { fingerprint, reply }),
         _ => None,
@@ -218,33 +221,31 @@ impl TurnWriter for ServerTurn {
         if in_transaction && !locked {
             conn.start_transaction().await?;
         }
-        let applied = match (&write.data, &write.key) {
-            (Some(data), _) if first_data => {
+        let applied = match &write.data {
+            Some(data) if first_data => {
                 let applied = conn.execute(write.record()).await?.rows_affected() > 0;
                 if applied {
                     conn.execute(write.upsert(data)).await?;
                 }
                 applied
             }
-            (Some(data), Some(key)) if !mysql => {
-                let statement = write.with_data(data, &write.sql.turn_write_with_data_keyed);
-                conn.execute(Write::keyed(statement, key, now_ms))
-                    .await?
-                    .rows_affected()
-                    > 0
-            }
-            (Some(data), _) => {
-                let statement = write.with_data(data, &write.sql.turn_write_with_data);
+            data => {
+                // PostgreSQL stores a keyed reply in the write's own statement.
+                let key = write.key.as_ref().filter(|_| !mysql);
+                let statement = match (data, key) {
+                    (Some(data), Some(key)) => Write::keyed(
+                        write.with_data(data, &write.sql.turn_write_with_data_keyed),
+                        key,
+                        now_ms,
+                    ),
+                    (Some(data), None) => write.with_data(data, &write.sql.turn_write_with_data),
+                    (None, Some(key)) => {
+                        Write::keyed(write.record_with(&write.sql.turn_write_keyed), key, now_ms)
+                    }
+                    (None, None) => write.record(),
+                };
                 conn.execute(statement).await?.rows_affected() > 0
             }
-            (None, Some(key)) if !mysql => {
-                let statement = write.record_with(&write.sql.turn_write_keyed);
-                conn.execute(Write::keyed(statement, key, now_ms))
-                    .await?
-                    .rows_affected()
-                    > 0
-            }
-            (None, _) => conn.execute(write.record()).await?.rows_affected() > 0,
         };
         // MariaDB: the reply goes in the write's transaction, only if the write applied.
         if let (true, true, Some(key)) = (applied, keyed_mysql, &write.key) {
@@ -275,13 +276,6 @@ struct Write {
     now_ms: i64,
     /// What to store under the turn's key, with the write.
     key: Option<KeyRow>,
-}
-
-/// A keyed command's row: its key, its request's fingerprint, its reply data.
-struct KeyRow {
-    key: String,
-    fingerprint: String,
-    reply: String,
 }
 
 impl Write {

@@ -11,7 +11,7 @@
 
 use super::cache::{PendingWrite, TurnCache};
 use super::{db_error, items_json, unavailable, StoreError};
-use crate::store::ModuleData;
+use crate::store::{KeyRow, ModuleData};
 use plugin_api::Player;
 use rusqlite::{params, Connection};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -39,18 +39,11 @@ pub(super) struct TurnWrite {
     /// The data, and the same as JSON text (made on the caller's thread, not this one).
     pub module_data: Option<(ModuleData, String)>,
     /// A keyed command's reply, stored in the turn's savepoint.
-    pub key: Option<KeyWrite>,
+    pub key: Option<KeyRow>,
     pub now_ms: i64,
     pub done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     /// Dropped once the cache knows the outcome (`None` without a cache).
     pub pending: Option<PendingWrite>,
-}
-
-/// A keyed command's row: its key, its request's fingerprint, its reply data.
-pub(super) struct KeyWrite {
-    pub key: String,
-    pub fingerprint: String,
-    pub reply: String,
 }
 
 /// The thread's body: runs jobs until every sender is gone.

@@ -5,10 +5,11 @@
 //! from the file (the player cache holds no keys), and its reply is written in the same
 //! savepoint as its record and data (`db_thread.rs`): they commit together.
 
-use super::db_thread::{Job, KeyWrite, TurnWrite};
+use super::db_thread::{Job, TurnWrite};
 use super::{db_error, SqliteStore};
 use crate::store::{
-    parse_items, parse_module_data, ModuleData, StoreError, StoredReply, TurnKey, TurnWriter,
+    parse_items, parse_module_data, KeyRow, ModuleData, StoreError, StoredReply, TurnKey,
+    TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -130,7 +131,7 @@ impl TurnWriter for SqliteTurn {
                 let text = serde_json::to_string(data).expect("module data serializes");
                 (data.clone(), text)
             }),
-            key: key.zip(reply).map(|(key, reply)| KeyWrite {
+            key: key.zip(reply).map(|(key, reply)| KeyRow {
                 key: key.key,
                 fingerprint: key.fingerprint,
                 reply: reply.to_owned(),
