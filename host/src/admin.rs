@@ -11,6 +11,7 @@
 //!   saved-data check passed) and rewrite (stored data rewritten after a step back) events.
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
 //!   answers once it serves, then this process drains and exits.
+//! - `GET /admin/fleet`: every module's published release and every host's report ([`fleet`]).
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
 //! - Players and the audit log: see [`players`].
 //! - `GET /console/`: the operator console, a page on this API ([`console`]).
@@ -19,6 +20,7 @@
 //! and the host refuses to start with the admin listener off loopback without one.
 
 mod console;
+mod fleet;
 mod players;
 
 use crate::error::ApiError;
@@ -130,6 +132,7 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         }
         (&Method::GET, ["admin", "audit"]) => players::audit(state, query).await,
         (&Method::GET, ["admin", "modules"]) => Ok(modules(state).await),
+        (&Method::GET, ["admin", "fleet"]) => fleet::show(state).await,
         (&Method::GET, ["admin", "events"]) => Ok(Reply::ok(
             json!({ "ret": 0, "events": state.registry.events().recent() }),
         )),
@@ -140,6 +143,7 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
             _,
             ["admin", "modules"]
             | ["admin", "events"]
+            | ["admin", "fleet"]
             | ["metrics"]
             | ["admin", "players"]
             | ["admin", "players", _]

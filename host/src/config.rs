@@ -32,6 +32,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub session: SessionConfig,
     pub plugins: PluginsConfig,
+    /// Module releases shared by a fleet (`[fleet]`, with `plugins.source = "database"`).
+    pub fleet: FleetConfig,
     pub log: LogConfig,
     /// Which libraries may be loaded at all (`[trust]`, see [`trust`]).
     pub trust: TrustConfig,
@@ -145,6 +147,9 @@ pub struct PluginsConfig {
     /// Largest reply a module may return (its data, player record and module data, each),
     /// in bytes; a larger one gets `ret: -5` and nothing is committed.
     pub max_reply_bytes: usize,
+    /// Where the modules come from: the plugins directory (watched), or the releases
+    /// published into the database (`game-host publish`), which the directory then caches.
+    pub source: PluginsSource,
     /// Watch the plugins directory and reload libraries that change.
     pub watch: bool,
     /// How long a library file must be quiet before it is loaded, in milliseconds.
@@ -159,6 +164,45 @@ pub struct PluginsConfig {
     /// Players whose saved data a swap between saved-data schemas checks at most; above it,
     /// a random sample of this many (the check's event says so).
     pub migration_check_max_players: u64,
+}
+
+/// Where a host takes its modules from (`plugins.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginsSource {
+    /// The libraries in the plugins directory, swapped as files land (one host, `make run`).
+    Directory,
+    /// The releases published into the database: every host of a fleet runs what is desired
+    /// there (`crate::fleet`); the plugins directory only caches them.
+    Database,
+}
+
+/// `[fleet]`: how a host follows the releases published into the database.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetConfig {
+    /// How often the host asks the database whether a module's desired release changed, in
+    /// milliseconds (one integer read).
+    pub poll_ms: u64,
+    /// How often the host writes its report (what it serves, last seen), in seconds.
+    pub heartbeat_secs: u64,
+    /// Releases kept per module in the database (the desired one and the one before it are
+    /// always kept).
+    pub keep_releases: usize,
+    /// Largest library `publish` stores, in bytes. On MariaDB the server's
+    /// `max_allowed_packet` must be larger.
+    pub max_library_bytes: u64,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            poll_ms: 250,
+            heartbeat_secs: 5,
+            keep_releases: 5,
+            max_library_bytes: 64 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -275,6 +319,7 @@ impl Default for PluginsConfig {
             max_stuck_calls: 4,
             max_reply_bytes: 1 << 20,
             init_timeout_ms: 30_000,
+            source: PluginsSource::Directory,
             watch: true,
             debounce_ms: 300,
             drain_deadline_secs: 30,

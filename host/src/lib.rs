@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod fleet;
 pub mod game;
 pub mod handover;
 pub mod http;

@@ -53,6 +53,29 @@ enum Command {
     },
     /// Print the effective configuration (every source applied, secrets redacted) as TOML.
     Config(ServeArgs),
+    /// Publish module libraries to the fleet: each is checked as `check` does (over the
+    /// database's saved data too), stored in the database with its .sig and data tables, and
+    /// made its module's release for every host with plugins.source = "database".
+    Publish {
+        /// The libraries to publish (`.so` files), in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The fleet's database (store.url; better given as GAME_HOST_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "published")]
+        reason: String,
+        /// Who, for the audit log [default: $USER].
+        #[arg(long)]
+        operator: Option<String>,
+        /// The module's data tables folder, if not `<module>.tables` beside the one FILE (a
+        /// crate's `tables/`).
+        #[arg(long)]
+        tables: Option<PathBuf>,
+    },
     /// Sign module libraries: writes FILE.so.sig (Ed25519 over the file's bytes), which a host
     /// with trust.require_signature needs beside the library.
     Sign {
@@ -144,6 +167,21 @@ fn main() -> ExitCode {
             tables,
         } => check(&file, &config, database_url.as_deref(), tables.as_deref()),
         Command::Config(args) => print_config(&args),
+        Command::Publish {
+            files,
+            config,
+            database_url,
+            reason,
+            operator,
+            tables,
+        } => publish(
+            &files,
+            &config,
+            database_url,
+            reason,
+            operator,
+            tables.as_deref(),
+        ),
         Command::Sign { key, files } => sign(&key, &files),
         Command::Keygen { key, public } => keygen(&key, public),
         Command::NewModule {
@@ -340,6 +378,67 @@ fn check(
             Ok(ExitCode::FAILURE)
         }
         Err(cannot) => Err(cannot.into()),
+    }
+}
+
+fn publish(
+    files: &[PathBuf],
+    args: &ConfigArgs,
+    database_url: Option<String>,
+    reason: String,
+    operator: Option<String>,
+    tables: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(args)?;
+    if let Some(url) = database_url {
+        config.store.url = url;
+    }
+    config.validate()?;
+    let database = config.database_url()?;
+    let operator = operator
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".to_owned());
+    let note = host::store::AuditNote {
+        operator,
+        reason,
+        at_ms: SystemClock.now_millis(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let published = runtime.block_on(host::fleet::publish::publish(
+        files,
+        &config,
+        &database,
+        &note,
+        tables,
+        &logging::discard(),
+    ));
+    // What went out before an error stays published: say so either way.
+    let (published, failed) = match published {
+        Ok(published) => (published, None),
+        Err(e) => (e.published, Some(e.error)),
+    };
+    for release in &published {
+        let what = match &release.outcome {
+            host::store::fleet::Published::Desired { previous: Some(p) } => {
+                format!("now desired (was {p})")
+            }
+            host::store::fleet::Published::Desired { previous: None } => "now desired".into(),
+            host::store::fleet::Published::AlreadyDesired => "already desired".into(),
+        };
+        println!(
+            "published {}: module {} {} (release {}): {what}",
+            release.file.display(),
+            release.module,
+            release.version,
+            release.release
+        );
+    }
+    match failed {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => Err(e.into()),
     }
 }
 

@@ -21,6 +21,8 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::config::PluginsSource;
+use crate::fleet::follow::Follower;
 use crate::handover::{self, Handover, RestartRequests};
 use crate::metrics::Metrics;
 use crate::plugins::watcher::{self, Watcher};
@@ -111,6 +113,8 @@ pub struct Host {
 struct Tasks {
     retirement: tokio::task::JoinHandle<()>,
     watcher: Option<Watcher>,
+    /// With `plugins.source = "database"`: following the fleet's releases.
+    follower: Option<tokio::task::JoinHandle<()>>,
     rescan_on_hangup: tokio::task::JoinHandle<()>,
     key_sweep: tokio::task::JoinHandle<()>,
 }
@@ -121,17 +125,27 @@ impl Tasks {
         config: &Config,
         deps: &Deps,
         store: &Arc<dyn store::Store>,
+        follower: Option<Arc<Follower>>,
     ) -> notify::Result<Tasks> {
         let log = &deps.log;
-        let watcher = if config.plugins.watch {
+        // Following the fleet, the plugins directory is the follower's cache: not watched.
+        let watcher = if config.plugins.watch && follower.is_none() {
             let debounce = Duration::from_millis(config.plugins.debounce_ms);
             Some(watcher::start(registry.clone(), debounce, log.clone())?)
         } else {
             None
         };
+        let fleet = &config.fleet;
+        let follower = follower.map(|follower| {
+            tokio::spawn(follower.run(
+                Duration::from_millis(fleet.poll_ms),
+                Duration::from_secs(fleet.heartbeat_secs),
+            ))
+        });
         Ok(Tasks {
             retirement: registry.spawn_retirement(),
             watcher,
+            follower,
             rescan_on_hangup: tokio::spawn(signals::rescan_on_hangup(
                 registry.clone(),
                 log.clone(),
@@ -146,6 +160,11 @@ impl Tasks {
 
     fn stop(self) {
         drop(self.watcher);
+        // Between two autocommit statements or inside one; a release is renamed into place
+        // whole or not at all (`fleet::follow`).
+        if let Some(follower) = self.follower {
+            follower.abort();
+        }
         self.rescan_on_hangup.abort();
         self.retirement.abort();
         // Cut between two statements or inside one: each is cancel-safe on its own.
@@ -203,14 +222,40 @@ impl Host {
             store.clone(),
         )
         .map_err(plugins_error)?;
+        if config.plugins.source == PluginsSource::Database {
+            // The follower's cache as it was before an install that never settled.
+            crate::fleet::follow::recover_cache(&config.paths.plugins_dir)
+                .map_err(plugins_error)?;
+        }
         // Start-up is a rescan from empty: the same path every later change takes.
         let scan = registry.rescan().await.map_err(plugins_error)?;
         let registry = Arc::new(registry);
-        let tasks =
-            Tasks::start(&registry, &config, &deps, &store).map_err(|e| StartError::Watch {
+        let follower = match config.plugins.source {
+            PluginsSource::Directory => None,
+            PluginsSource::Database => {
+                let address = client.local_addr().map_err(StartError::Sockets)?;
+                let follower = Arc::new(Follower::new(
+                    store.clone(),
+                    registry.clone(),
+                    deps.clock.clone(),
+                    deps.log.clone(),
+                    config.server.host_id.clone(),
+                    address.to_string(),
+                ));
+                // What is published, before serving; a database that does not answer now
+                // leaves the cached libraries serving, and the follower catches up later.
+                if let Err(e) = follower.catch_up().await {
+                    slog::warn!(deps.log, "cannot read the fleet's releases at start; serving the cached libraries"; "error" => %e);
+                }
+                Some(follower)
+            }
+        };
+        let tasks = Tasks::start(&registry, &config, &deps, &store, follower).map_err(|e| {
+            StartError::Watch {
                 dir: config.paths.plugins_dir.display().to_string(),
                 source: e,
-            })?;
+            }
+        })?;
         let (restart, requests) = RestartRequests::channel();
         let metrics = Metrics::new(deps.log_dropped, &config.server.host_id);
         let state = AppState::new(

@@ -18,12 +18,14 @@
 //!   [`StoreError::Conflict`] and is run again, locked), while turns of different players run
 //!   in parallel.
 
+pub mod fleet;
 pub mod server;
 pub mod sole_user;
 pub mod sqlite;
 mod tls;
 pub mod url;
 
+pub use fleet::FleetStore;
 pub use sqlite::{Durability, SqliteOptions};
 pub use url::{DatabaseUrl, UrlError};
 
@@ -413,6 +415,9 @@ pub trait Store: Send + Sync + 'static {
     /// they do, neither may answer from what it keeps in memory, as the other may have written
     /// since. A server store is shared by design and keeps nothing: it ignores this.
     async fn set_sole_user(&self, _sole_user: bool) {}
+
+    /// The fleet's tables: releases, what each module should run, what each host serves.
+    fn fleet(&self) -> &dyn FleetStore;
 }
 
 /// A walk over one module's saved data in player id order, a page at a time

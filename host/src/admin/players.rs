@@ -189,7 +189,7 @@ fn store_error_for(player_id: &str, error: StoreError) -> ApiError {
     }
 }
 
-fn store_error(error: StoreError) -> ApiError {
+pub(super) fn store_error(error: StoreError) -> ApiError {
     ApiError::unavailable("the database is unavailable, try again shortly", error)
 }
 

@@ -136,6 +136,20 @@ impl Config {
             3600,
         )?;
         range("plugins.workers", plugins.workers as u64, 1, 1024)?;
+        range("fleet.poll_ms", self.fleet.poll_ms, 10, 60_000)?;
+        range("fleet.heartbeat_secs", self.fleet.heartbeat_secs, 1, 3600)?;
+        range(
+            "fleet.keep_releases",
+            self.fleet.keep_releases as u64,
+            2,
+            1000,
+        )?;
+        range(
+            "fleet.max_library_bytes",
+            self.fleet.max_library_bytes,
+            1 << 10,
+            1 << 30,
+        )?;
         range(
             "plugins.call_timeout_ms",
             plugins.call_timeout_ms,

@@ -12,6 +12,7 @@
 //! bumps the version. Both backends run at READ COMMITTED (PostgreSQL's default, set on
 //! MariaDB).
 
+mod fleet;
 mod migrations;
 mod operator;
 mod pool;
@@ -55,6 +56,7 @@ pub struct PoolSettings {
 pub struct ServerStore {
     pool: Pool,
     sql: Arc<Sql>,
+    fleet_sql: fleet::FleetSql,
     backend: Backend,
 }
 
@@ -82,6 +84,7 @@ impl ServerStore {
         Ok(ServerStore {
             pool,
             sql: Arc::new(sql),
+            fleet_sql: fleet::FleetSql::new(backend),
             backend,
         })
     }
@@ -263,6 +266,10 @@ impl Store for ServerStore {
         rows.iter()
             .map(|row| Ok((text(row, 0)?, text(row, 1)?)))
             .collect()
+    }
+
+    fn fleet(&self) -> &dyn crate::store::FleetStore {
+        self
     }
 
     async fn replace_module_data(

@@ -45,6 +45,7 @@ const SCHEMA: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_idempotency_keys.sql"),
     ),
+    (4, include_str!("../../migrations/sqlite/0004_fleet.sql")),
 ];
 
 /// SQLite-backed [`Store`]. Clones share the database thread, which ends (closing the
@@ -456,6 +457,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn fleet(&self) -> &dyn crate::store::FleetStore {
+        self
+    }
+
     async fn set_sole_user(&self, sole_user: bool) {
         let Some(cache) = self.cache.clone() else {
             return;
@@ -489,6 +494,7 @@ fn unavailable(msg: String) -> StoreError {
 
 mod cache;
 mod db_thread;
+mod fleet;
 pub mod lock;
 mod operator;
 mod options;

@@ -33,6 +33,7 @@ mod private_mariadb;
 mod private_postgres;
 mod properties;
 mod protocol;
+mod rollout;
 mod saved_schema;
 mod scaffold;
 mod served;

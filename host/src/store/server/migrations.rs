@@ -39,6 +39,11 @@ const POSTGRES: &[Version] = &[
         "the replies of keyed commands, for safe retries",
         include_str!("../../../migrations/postgres/0004_idempotency_keys.sql"),
     ),
+    (
+        5,
+        "the fleet's module releases and hosts",
+        include_str!("../../../migrations/postgres/0005_fleet.sql"),
+    ),
 ];
 
 const MYSQL: &[Version] = &[
@@ -61,6 +66,11 @@ const MYSQL: &[Version] = &[
         4,
         "the replies of keyed commands, for safe retries",
         include_str!("../../../migrations/mysql/0004_idempotency_keys.sql"),
+    ),
+    (
+        5,
+        "the fleet's module releases and hosts",
+        include_str!("../../../migrations/mysql/0005_fleet.sql"),
     ),
 ];
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 impl ServerStore {
     /// Adds an audit row in the transaction `conn` is in and returns it.
-    async fn append_audit(
+    pub(super) async fn append_audit(
         &self,
         conn: &mut Lease,
         action: &str,

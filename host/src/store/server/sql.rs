@@ -241,7 +241,7 @@ impl Sql {
 }
 
 /// `$1`, `$2`, … replaced by `?`; they must appear in order, each once, which is checked.
-fn question_marks(sql: &str) -> String {
+pub(super) fn question_marks(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut expected = 1;
     let mut chars = sql.chars().peekable();

@@ -129,7 +129,7 @@ pub fn revoke_sessions(
     Ok(entry)
 }
 
-fn append(
+pub(super) fn append(
     tx: &Transaction<'_>,
     action: &str,
     player_id: &str,

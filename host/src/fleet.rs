@@ -1,0 +1,40 @@
+//! The fleet path: one module update reaches every host that shares a database.
+//!
+//! The database is the one source of truth, and each host decides only for itself:
+//! - [`publish`] (`game-host publish FILE…`) checks a library as `game-host check` does, then
+//!   stores it with its signature and data tables as a release, and makes it the module's
+//!   desired release, in one transaction ([`crate::store::fleet`]);
+//! - [`follow`] runs on every host with `plugins.source = "database"`: it polls the one change
+//!   counter, and for each module whose desired release is not what it serves, writes the
+//!   release into its plugins directory (a cache) and loads it through the registry's one
+//!   load path, exactly as a file that landed there. A release the host refuses leaves what
+//!   serves in place and is reported with its reason; the other hosts go on.
+//! - Each host writes what it serves and refused, with a heartbeat, into `fleet_hosts`; the
+//!   admin API's `GET /admin/fleet` shows every host and every module's desired release.
+//!
+//! A host that cannot reach the database keeps serving what it has, and catches up when it
+//! can; a host that was down catches up when it starts.
+
+pub mod follow;
+pub mod publish;
+
+use serde::{Deserialize, Serialize};
+
+/// What a host reports of one module: the release it serves, and the last one it refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleReport {
+    pub module: String,
+    /// The identity of the version serving (its library's sha256, and its tables').
+    pub serving: Option<String>,
+    /// The version the module declares, of what serves.
+    pub version: Option<String>,
+    /// The desired release this host refused, and why (what serves stays).
+    pub refused: Option<Refusal>,
+}
+
+/// A release a host would not load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub release: String,
+    pub reason: String,
+}

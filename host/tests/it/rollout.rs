@@ -1,0 +1,383 @@
+//! Shipping a module to a fleet (`plugins.source = "database"`): `game-host publish` (the real
+//! binary) stores a library in the shared database, and every host that follows it loads it
+//! through its one load path. Three in-process hosts share a scratch database on PostgreSQL,
+//! then on MariaDB; on SQLite, one host is a fleet of one.
+
+use crate::databases::{Backend, ScratchDb};
+use crate::harness::{binary, library, Dirs, TestHost, CONFIG_DIR, DEMO_MODULES};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+tests_on!(
+    [sqlite: Sqlite, postgres: Postgres, mysql: MySql]
+    a_published_module_reaches_every_host_under_load_without_a_failed_request,
+    publishing_what_every_host_serves_changes_nothing_and_is_audited,
+);
+
+/// The cases that need several hosts on one database.
+mod shared {
+    use super::*;
+
+    tests_on!(
+        [postgres: Postgres, mysql: MySql]
+        a_host_that_was_down_during_a_publish_catches_up_when_it_starts,
+        a_host_that_refuses_a_release_reports_why_while_the_others_serve_it,
+    );
+}
+
+/// How long a fleet may take to converge in a test (the goal is about a second; a loaded CI
+/// machine gets room).
+const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
+
+/// A host following the fleet's releases on `db`, with the demo modules cached in its plugins
+/// directory (what it serves until it has caught up).
+async fn fleet_host(db: &ScratchDb, host_id: &str) -> TestHost {
+    let dirs = Dirs::new();
+    for module in DEMO_MODULES {
+        dirs.install(module);
+    }
+    fleet_host_in(db, host_id, dirs, |_| {}).await
+}
+
+async fn fleet_host_in(
+    db: &ScratchDb,
+    host_id: &str,
+    dirs: Dirs,
+    tweak: impl FnOnce(&mut host::Config),
+) -> TestHost {
+    let (url, host_id) = (db.url.clone(), host_id.to_owned());
+    TestHost::start_in(dirs, move |config| {
+        config.store.url = url;
+        config.server.host_id = host_id;
+        config.plugins.source = host::config::PluginsSource::Database;
+        config.fleet.poll_ms = 50;
+        tweak(config);
+    })
+    .await
+}
+
+/// `game-host publish FILE --database-url URL` (the real binary), with `args` after.
+fn publish(db: &ScratchDb, file: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .arg("publish")
+        .arg(file)
+        .args(["--config-dir", CONFIG_DIR, "--database-url", &db.url])
+        .args(args)
+        .env_remove("GAME_HOST_TRUST_PUBLIC_KEYS")
+        .env_remove("GAME_HOST_TRUST_REQUIRE_SIGNATURE")
+        .output()
+        .expect("game-host runs")
+}
+
+fn published(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "publish failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The identity of the version of `module` serving on `host`.
+fn serving(host: &TestHost, module: &str) -> Option<String> {
+    host.state
+        .registry
+        .routes()
+        .versions()
+        .into_iter()
+        .find(|v| v.meta.name == module)
+        .map(|v| v.identity())
+}
+
+/// The sha256 of a workspace library: a version without tables is known by it.
+fn sha256_of(file: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(file).unwrap()))
+}
+
+/// Waits until every host serves `release` of `module`; how long that took.
+async fn converge(hosts: &[&TestHost], module: &str, release: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        if hosts
+            .iter()
+            .all(|h| serving(h, module).as_deref() == Some(release))
+        {
+            return start.elapsed();
+        }
+        let serves: Vec<_> = hosts.iter().map(|h| serving(h, module)).collect();
+        assert!(
+            start.elapsed() < CONVERGE_WITHIN,
+            "not every host serves {release} after {CONVERGE_WITHIN:?}: {serves:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What one module's row of `GET /admin/fleet` says of each host: (host id, state, refusal).
+async fn fleet_view(host: &TestHost, module: &str) -> Vec<(String, String, Value)> {
+    let (status, fleet) = host.admin(reqwest::Method::GET, "/admin/fleet", None).await;
+    assert_eq!(status, 200, "{fleet}");
+    let modules = fleet["modules"].as_array().cloned().unwrap_or_default();
+    let row = modules
+        .iter()
+        .find(|m| m["module"] == module)
+        .unwrap_or_else(|| panic!("no row for {module}: {fleet}"));
+    row["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host_id"].as_str().unwrap().to_owned(),
+                h["state"].as_str().unwrap().to_owned(),
+                h["refused"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn a_published_module_reaches_every_host_under_load_without_a_failed_request(db: ScratchDb) {
+    let count = if db.backend == Backend::Sqlite { 1 } else { 3 };
+    let mut hosts = Vec::new();
+    for n in 0..count {
+        hosts.push(fleet_host(&db, &format!("host-{n}")).await);
+    }
+    let hosts = Arc::new(hosts);
+    let (_, token) = hosts[0].login("shopper").await;
+    let price = |hosts: Arc<Vec<TestHost>>, token: String, n: usize| async move {
+        let before = hosts[n].ok(&token, "1203", json!({})).await["gold"]
+            .as_i64()
+            .unwrap();
+        let after = hosts[n]
+            .ok(&token, "1103", json!({ "id": "potion", "count": 1 }))
+            .await["gold"]
+            .as_i64()
+            .unwrap();
+        before - after
+    };
+    for n in 0..count {
+        assert_eq!(price(hosts.clone(), token.clone(), n).await, 50);
+    }
+
+    // Players keep playing on every host while the release goes out.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut players = Vec::new();
+    for p in 0..6 {
+        let (_, token) = hosts[p % count].login(&format!("player-{p}")).await;
+        let (hosts, stop) = (hosts.clone(), stop.clone());
+        let (served, failed) = (served.clone(), failed.clone());
+        players.push(tokio::spawn(async move {
+            let mut n = p;
+            while !stop.load(Ordering::Relaxed) {
+                let cmd = ["1203", "1101"][n % 2];
+                let (status, reply) = hosts[n % hosts.len()].logic(&token, cmd, json!({})).await;
+                if status == 200 && reply["ret"] == 0 {
+                    served.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("failed during the rollout: {status} {reply}");
+                }
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sale = library("fixture_mall_sale");
+    let said = published(&publish(&db, &sale, &["--reason", "the sale"]));
+    let release = sha256_of(&sale);
+    assert!(
+        said.contains(&release) && said.contains("now desired"),
+        "{said}"
+    );
+    let refs: Vec<&TestHost> = hosts.iter().collect();
+    let took = converge(&refs, "mall", &release).await;
+    eprintln!(
+        "{:?}: publish to the last of {count} hosts serving it: {took:?}",
+        db.backend
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for player in players {
+        player.await.unwrap();
+    }
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed");
+    assert!(served.load(Ordering::Relaxed) > 0);
+    for n in 0..count {
+        assert_eq!(
+            price(hosts.clone(), token.clone(), n).await,
+            25,
+            "host {n} sells at the sale price"
+        );
+    }
+    // Every host says so in the fleet view, which any host shows.
+    let view = fleet_view(&hosts[0], "mall").await;
+    assert_eq!(view.len(), count, "{view:?}");
+    assert!(
+        view.iter().all(|(_, state, _)| state == "serving"),
+        "{view:?}"
+    );
+}
+
+async fn publishing_what_every_host_serves_changes_nothing_and_is_audited(db: ScratchDb) {
+    let host = fleet_host(&db, "only").await;
+    let player = library("player");
+    let before = serving(&host, "player");
+    assert_eq!(before.as_deref(), Some(sha256_of(&player).as_str()));
+    let said = published(&publish(
+        &db,
+        &player,
+        &["--reason", "pin what runs", "--operator", "ops-anna"],
+    ));
+    assert!(said.contains("now desired"), "{said}");
+    // Published again: already desired, nothing to change.
+    let again = published(&publish(&db, &player, &[]));
+    assert!(again.contains("already desired"), "{again}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        serving(&host, "player"),
+        before,
+        "the same version still serves"
+    );
+    let (_, events) = host
+        .admin(reqwest::Method::GET, "/admin/events", None)
+        .await;
+    let swaps = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "swap" && e["module"] == "player")
+        .count();
+    assert_eq!(swaps, 0, "{events}");
+    // The publish is in the audit log, with who and why; the repeat wrote no second row.
+    let (_, audit) = host.admin(reqwest::Method::GET, "/admin/audit", None).await;
+    let publishes: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "publish")
+        .collect();
+    assert_eq!(publishes.len(), 1, "{audit}");
+    assert_eq!(publishes[0]["operator"], "ops-anna");
+    assert_eq!(publishes[0]["reason"], "pin what runs");
+    assert_eq!(publishes[0]["after"]["module"], "player");
+
+    // A library the host would refuse is not stored at all.
+    let refused = publish(&db, &library("fixture_incompatible"), &[]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not published"), "{stderr}");
+    let (_, fleet) = host.admin(reqwest::Method::GET, "/admin/fleet", None).await;
+    let modules: Vec<&str> = fleet["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(modules, ["player"], "{fleet}");
+}
+
+async fn a_host_that_was_down_during_a_publish_catches_up_when_it_starts(db: ScratchDb) {
+    let a = fleet_host(&db, "a").await;
+    for module in DEMO_MODULES {
+        let tables = format!("{}/../plugins/{module}/tables", env!("CARGO_MANIFEST_DIR"));
+        let mut args = vec![];
+        if Path::new(&tables).is_dir() {
+            args = vec!["--tables", tables.as_str()];
+        }
+        published(&publish(&db, &library(module), &args));
+    }
+    let sale = library("fixture_mall_sale");
+    published(&publish(&db, &sale, &[]));
+    converge(&[&a], "mall", &sha256_of(&sale)).await;
+    // B starts after the publishes with an empty plugins directory: everything it serves
+    // comes from the database, before it serves its first request.
+    let b = fleet_host_in(&db, "b", Dirs::new(), |_| {}).await;
+    assert_eq!(serving(&b, "mall"), Some(sha256_of(&sale)));
+    for module in DEMO_MODULES {
+        assert!(serving(&b, module).is_some(), "{module} serves on b");
+    }
+    let (_, token) = b.login("late").await;
+    let gold = b.ok(&token, "1203", json!({})).await["gold"]
+        .as_i64()
+        .unwrap();
+    let bought = b
+        .ok(&token, "1103", json!({ "id": "potion", "count": 1 }))
+        .await;
+    assert_eq!(gold - bought["gold"].as_i64().unwrap(), 25, "{bought}");
+    let mut view = fleet_view(&a, "mall").await;
+    view.sort_by(|x, y| x.0.cmp(&y.0));
+    let states: Vec<(&str, &str)> = view
+        .iter()
+        .map(|(host, state, _)| (host.as_str(), state.as_str()))
+        .collect();
+    assert_eq!(states, [("a", "serving"), ("b", "serving")]);
+}
+
+async fn a_host_that_refuses_a_release_reports_why_while_the_others_serve_it(db: ScratchDb) {
+    // Host C trusts only libraries signed by its key: its demo modules are signed, the sale
+    // build published below is not.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("ops.key");
+    let made = Command::new(binary())
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let dirs = Dirs::new();
+    for module in DEMO_MODULES {
+        let installed = dirs.install(module);
+        let signed = Command::new(binary())
+            .args(["sign", "--key"])
+            .arg(&key)
+            .arg(&installed)
+            .output()
+            .unwrap();
+        assert!(signed.status.success(), "{signed:?}");
+    }
+    let public = keys.path().join("ops.pub").display().to_string();
+    let a = fleet_host(&db, "a").await;
+    let b = fleet_host(&db, "b").await;
+    let c = fleet_host_in(&db, "c", dirs, |config| {
+        config.trust.require_signature = true;
+        config.trust.public_keys = vec![public];
+    })
+    .await;
+    let shipped = serving(&c, "mall");
+    assert!(shipped.is_some());
+    let sale = library("fixture_mall_sale");
+    published(&publish(&db, &sale, &[]));
+    let release = sha256_of(&sale);
+    converge(&[&a, &b], "mall", &release).await;
+    // C keeps what it served, and says why in the fleet view, which every host shows.
+    let start = Instant::now();
+    let view = loop {
+        let mut view = fleet_view(&b, "mall").await;
+        view.sort_by(|x, y| x.0.cmp(&y.0));
+        if view.len() == 3 && view[2].1 == "refused" {
+            break view;
+        }
+        assert!(start.elapsed() < CONVERGE_WITHIN, "{view:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(view[0].1, "serving");
+    assert_eq!(view[1].1, "serving");
+    let reason = view[2].2.as_str().unwrap_or_default();
+    assert!(reason.contains("signature"), "{reason}");
+    assert_eq!(serving(&c, "mall"), shipped, "C serves what it served");
+    let (_, token) = c.login("on-c").await;
+    let gold = c.ok(&token, "1203", json!({})).await["gold"]
+        .as_i64()
+        .unwrap();
+    let bought = c
+        .ok(&token, "1103", json!({ "id": "potion", "count": 1 }))
+        .await;
+    assert_eq!(gold - bought["gold"].as_i64().unwrap(), 50, "{bought}");
+}
