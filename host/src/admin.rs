@@ -11,7 +11,8 @@
 //!   saved-data check passed) and rewrite (stored data rewritten after a step back) events.
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
 //!   answers once it serves, then this process drains and exits.
-//! - `GET /admin/fleet`: every module's published release and every host's report ([`fleet`]).
+//! - `GET /admin/fleet`: every module's published release and every host's report;
+//!   `POST /admin/fleet/{module}/rollback`: the fleet back to the previous release ([`fleet`]).
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
 //! - Players and the audit log: see [`players`].
 //! - `GET /console/`: the operator console, a page on this API ([`console`]).
@@ -138,6 +139,10 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         )),
         (&Method::POST, ["admin", "modules", name, "reload"]) => reload(state, name).await,
         (&Method::POST, ["admin", "modules", name, "rollback"]) => rollback(state, name).await,
+        (&Method::POST, ["admin", "fleet", module, "rollback"]) => {
+            let body = players::body(state, request).await?;
+            fleet::roll_back(state, module, body).await
+        }
         (&Method::POST, ["admin", "restart"]) => restart(state).await,
         (
             _,
@@ -155,6 +160,7 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         (
             _,
             ["admin", "modules", _, "reload" | "rollback"]
+            | ["admin", "fleet", _, "rollback"]
             | ["admin", "restart"]
             | ["admin", "players", _, "grant" | "revoke"],
         ) => Err(ApiError::MethodNotAllowed {
@@ -282,6 +288,15 @@ async fn reload(state: &AppState, name: &str) -> Result<Reply, ApiError> {
 
 async fn rollback(state: &AppState, name: &str) -> Result<Reply, ApiError> {
     serving(state, name)?;
+    if state.config.plugins.source == crate::config::PluginsSource::Database {
+        // A host-local step back would leave this host off the fleet's release until the next
+        // publish: the fleet steps back together.
+        return Ok(Reply::ok(json!({
+            "ret": 1,
+            "change": "refused",
+            "msg": format!("this host runs the fleet's releases (plugins.source = \"database\"): roll the whole fleet back with POST /admin/fleet/{name}/rollback or `game-host rollback {name}`"),
+        })));
+    }
     Ok(match state.registry.rollback(name).await {
         Ok(change) => change_reply(change),
         Err(why) => Reply::ok(json!({ "ret": 1, "change": "refused", "msg": why.to_string() })),

@@ -61,20 +61,19 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
-        config: ConfigArgs,
-        /// The fleet's database (store.url; better given as GAME_HOST_DATABASE_URL).
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Why, for the audit log.
-        #[arg(long, default_value = "published")]
-        reason: String,
-        /// Who, for the audit log [default: $USER].
-        #[arg(long)]
-        operator: Option<String>,
+        fleet: FleetArgs,
         /// The module's data tables folder, if not `<module>.tables` beside the one FILE (a
         /// crate's `tables/`).
         #[arg(long)]
         tables: Option<PathBuf>,
+    },
+    /// Roll a module back on the whole fleet: its previous published release becomes the one
+    /// every host with plugins.source = "database" runs.
+    Rollback {
+        /// The module's name (`mall`).
+        module: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
     /// Sign module libraries: writes FILE.so.sig (Ed25519 over the file's bytes), which a host
     /// with trust.require_signature needs beside the library.
@@ -127,6 +126,53 @@ struct ConfigArgs {
     config_dir: PathBuf,
 }
 
+/// What the fleet's commands (`publish`, `rollback`) take: the config, the database, and
+/// who asks and why (for the audit log).
+#[derive(Args)]
+struct FleetArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The fleet's database (store.url; better given as GAME_HOST_DATABASE_URL).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "from the command line")]
+    reason: String,
+    /// Who, for the audit log [default: $USER].
+    #[arg(long)]
+    operator: Option<String>,
+}
+
+impl FleetArgs {
+    /// The config with `--database-url` applied, the database, and the audit note.
+    fn resolve(self) -> anyhow::Result<(Config, host::store::DatabaseUrl, host::store::AuditNote)> {
+        let mut config = load_config(&self.config)?;
+        if let Some(url) = self.database_url {
+            config.store.url = url;
+        }
+        config.validate()?;
+        let database = config.database_url()?;
+        let operator = self
+            .operator
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "cli".to_owned());
+        let note = host::store::AuditNote {
+            operator,
+            reason: self.reason,
+            at_ms: SystemClock.now_millis(),
+        };
+        Ok((config, database, note))
+    }
+}
+
+/// A runtime for a command that talks to the database once and exits.
+fn one_shot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// The config sources, and the flags that override them all.
 #[derive(Args)]
 struct ServeArgs {
@@ -169,19 +215,10 @@ fn main() -> ExitCode {
         Command::Config(args) => print_config(&args),
         Command::Publish {
             files,
-            config,
-            database_url,
-            reason,
-            operator,
+            fleet,
             tables,
-        } => publish(
-            &files,
-            &config,
-            database_url,
-            reason,
-            operator,
-            tables.as_deref(),
-        ),
+        } => publish(&files, fleet, tables.as_deref()),
+        Command::Rollback { module, fleet } => rollback(&module, fleet),
         Command::Sign { key, files } => sign(&key, &files),
         Command::Keygen { key, public } => keygen(&key, public),
         Command::NewModule {
@@ -312,10 +349,7 @@ fn check(
         .map(|url| host::store::DatabaseUrl::parse(url, &config.paths.data_dir))
         .transpose()
         .context("--database-url")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = one_shot_runtime()?;
     let checked = runtime.block_on(host::check::check(
         file,
         &config,
@@ -381,32 +415,9 @@ fn check(
     }
 }
 
-fn publish(
-    files: &[PathBuf],
-    args: &ConfigArgs,
-    database_url: Option<String>,
-    reason: String,
-    operator: Option<String>,
-    tables: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
-    let mut config = load_config(args)?;
-    if let Some(url) = database_url {
-        config.store.url = url;
-    }
-    config.validate()?;
-    let database = config.database_url()?;
-    let operator = operator
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "cli".to_owned());
-    let note = host::store::AuditNote {
-        operator,
-        reason,
-        at_ms: SystemClock.now_millis(),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+fn publish(files: &[PathBuf], fleet: FleetArgs, tables: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (config, database, note) = fleet.resolve()?;
+    let runtime = one_shot_runtime()?;
     let published = runtime.block_on(host::fleet::publish::publish(
         files,
         &config,
@@ -439,6 +450,32 @@ fn publish(
     match failed {
         None => Ok(ExitCode::SUCCESS),
         Some(e) => Err(e.into()),
+    }
+}
+
+fn rollback(module: &str, fleet: FleetArgs) -> anyhow::Result<ExitCode> {
+    let (config, database, note) = fleet.resolve()?;
+    let runtime = one_shot_runtime()?;
+    let rolled = runtime.block_on(async {
+        let store = host::store::open(&database, &config.pool_settings(), config.sqlite_options())
+            .await
+            .context("cannot open the fleet's database")?;
+        let rolled = store.fleet().roll_back(module, &note).await;
+        let _ = store.close().await;
+        Ok::<_, anyhow::Error>(rolled?)
+    })?;
+    match rolled {
+        Some(rolled) => {
+            println!(
+                "rolled back {module}: release {} is desired again (was {}); every host follows",
+                rolled.to, rolled.from
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            println!("not rolled back: {module} has no previous release in the fleet's database (nothing published before the current one, or already rolled back); publish the release you want");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

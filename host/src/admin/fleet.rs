@@ -1,13 +1,17 @@
+//! `POST /admin/fleet/{module}/rollback` (`{"operator": …, "reason": …}`): the module's
+//! previous published release becomes desired again on every host (`game-host rollback`).
+//!
 //! `GET /admin/fleet`: every module's desired release, and every host of the fleet as it last
 //! reported itself (address, `game-host` version, last seen, what it serves and refused), read
 //! from the shared database. A module's `hosts` says, host by host, whether each one serves
 //! the desired release, serves another, or refused it and why.
 
-use super::players::store_error;
+use super::players::{note, parse, store_error, WhoAndWhy};
 use crate::error::ApiError;
 use crate::fleet::ModuleReport;
 use crate::http::Reply;
 use crate::state::AppState;
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 pub async fn show(state: &AppState) -> Result<Reply, ApiError> {
@@ -78,4 +82,27 @@ pub async fn show(state: &AppState) -> Result<Reply, ApiError> {
         "modules": modules,
         "hosts": hosts,
     })))
+}
+
+/// `POST /admin/fleet/{module}/rollback`
+pub async fn roll_back(state: &AppState, module: &str, body: Bytes) -> Result<Reply, ApiError> {
+    let request: WhoAndWhy = parse(&body, r#"{"operator": "...", "reason": "..."}"#)?;
+    let note = note(state, request.operator, request.reason)?;
+    let rolled = state
+        .store
+        .fleet()
+        .roll_back(module, &note)
+        .await
+        .map_err(store_error)?;
+    Ok(Reply::ok(match rolled {
+        Some(rolled) => {
+            slog::info!(state.log, "fleet rollback"; "operator" => &note.operator,
+                "module" => module, "from" => &rolled.from, "to" => &rolled.to, "reason" => &note.reason);
+            json!({ "ret": 0, "module": module, "desired": rolled.to, "was": rolled.from })
+        }
+        None => json!({
+            "ret": 1,
+            "msg": format!("{module} has no previous release in the fleet's database (nothing published before the current one, or already rolled back): publish the release you want"),
+        }),
+    }))
 }

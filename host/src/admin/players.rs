@@ -101,16 +101,17 @@ pub async fn grant(state: &AppState, player_id: &str, body: Bytes) -> Result<Rep
     }
 }
 
+/// The body of a change that needs only who asks and why (a revoke, a fleet rollback).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    operator: String,
-    reason: String,
+pub(super) struct WhoAndWhy {
+    pub(super) operator: String,
+    pub(super) reason: String,
 }
 
 /// `POST /admin/players/{player_id}/revoke`
 pub async fn revoke(state: &AppState, player_id: &str, body: Bytes) -> Result<Reply, ApiError> {
-    let request: RevokeRequest = parse(&body, r#"{"operator": "...", "reason": "..."}"#)?;
+    let request: WhoAndWhy = parse(&body, r#"{"operator": "...", "reason": "..."}"#)?;
     let note = note(state, request.operator, request.reason)?;
     let entry = state
         .store
@@ -146,7 +147,11 @@ pub async fn audit(state: &AppState, query: Option<&str>) -> Result<Reply, ApiEr
 }
 
 /// Who asks and why, checked, stamped with the host clock.
-fn note(state: &AppState, operator: String, reason: String) -> Result<AuditNote, ApiError> {
+pub(super) fn note(
+    state: &AppState,
+    operator: String,
+    reason: String,
+) -> Result<AuditNote, ApiError> {
     let (operator, reason) = (operator.trim().to_owned(), reason.trim().to_owned());
     if operator.is_empty() || operator.chars().count() > MAX_OPERATOR_CHARS {
         return Err(ApiError::BadRequest(format!(
@@ -165,7 +170,10 @@ fn note(state: &AppState, operator: String, reason: String) -> Result<AuditNote,
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    example: &str,
+) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body must be JSON such as {example}: {e}")))
 }

@@ -46,6 +46,13 @@ pub enum Published {
     AlreadyDesired,
 }
 
+/// What a rollback did: the module's desired release went from `from` back to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolledBack {
+    pub from: String,
+    pub to: String,
+}
+
 /// A host as it last reported itself: where it serves, what it runs, when it was last seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostReport {
@@ -72,6 +79,15 @@ pub trait FleetStore: Send + Sync {
         note: &AuditNote,
         keep: usize,
     ) -> Result<Published, StoreError>;
+
+    /// Makes the module's previous release its desired one again, in one transaction with its
+    /// audit row (action `rollback`). `None` if the module has no previous release (nothing
+    /// published, or already rolled back): nothing changes.
+    async fn roll_back(
+        &self,
+        module: &str,
+        note: &AuditNote,
+    ) -> Result<Option<RolledBack>, StoreError>;
 
     /// The counter that every change of a desired release bumps: a host polls it.
     async fn fleet_changes(&self) -> Result<i64, StoreError>;

@@ -177,6 +177,15 @@ impl TestHost {
     }
 
     /// Calls the admin API; returns status and JSON body.
+    /// POSTs `body` (JSON) to the admin API.
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let request = self
+            .client
+            .post(format!("http://{}{path}", self.admin_addr))
+            .body(body.to_string());
+        send(request).await
+    }
+
     pub async fn admin(
         &self,
         method: reqwest::Method,

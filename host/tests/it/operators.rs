@@ -2,14 +2,7 @@
 
 use crate::harness::TestHost;
 use reqwest::Method;
-use serde_json::{json, Value};
-
-async fn admin_post(host: &TestHost, path: &str, body: Value) -> (u16, Value) {
-    let request = reqwest::Client::new()
-        .post(format!("http://{}{path}", host.admin_addr))
-        .body(body.to_string());
-    crate::harness::send(request).await
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn an_operator_finds_a_player_and_reads_the_record_and_module_data() {
@@ -64,9 +57,7 @@ async fn a_grant_changes_balances_with_a_reason_kept_in_the_audit_log() {
     let (player_id, token) = host.login("gia").await;
     let path = format!("/admin/players/{player_id}/grant");
 
-    let (status, granted) = admin_post(
-        &host,
-        &path,
+    let (status, granted) = host.admin_post(&path,
         json!({ "operator": "ops-ann", "reason": "ticket 42: lost purchase", "gold": 500, "items": { "potion": 2 } }),
     )
     .await;
@@ -80,12 +71,12 @@ async fn a_grant_changes_balances_with_a_reason_kept_in_the_audit_log() {
     assert_eq!(record["items"]["potion"], 2);
 
     // Taking more than there is changes nothing and says why.
-    let (status, refused) = admin_post(
-        &host,
-        &path,
-        json!({ "operator": "ops-ann", "reason": "oops", "gold": -2000 }),
-    )
-    .await;
+    let (status, refused) = host
+        .admin_post(
+            &path,
+            json!({ "operator": "ops-ann", "reason": "oops", "gold": -2000 }),
+        )
+        .await;
     assert_eq!(
         (status, refused["ret"].as_i64()),
         (200, Some(1)),
@@ -95,12 +86,12 @@ async fn a_grant_changes_balances_with_a_reason_kept_in_the_audit_log() {
         refused["msg"].as_str().unwrap().contains("1500 gold"),
         "{refused}"
     );
-    let (_, refused) = admin_post(
-        &host,
-        &path,
-        json!({ "operator": "ops-ann", "reason": "oops", "items": { "potion": -3 } }),
-    )
-    .await;
+    let (_, refused) = host
+        .admin_post(
+            &path,
+            json!({ "operator": "ops-ann", "reason": "oops", "items": { "potion": -3 } }),
+        )
+        .await;
     assert_eq!(refused["ret"], 1, "{refused}");
     assert_eq!(host.ok(&token, "1203", json!({})).await["gold"], 1500);
 
@@ -111,7 +102,7 @@ async fn a_grant_changes_balances_with_a_reason_kept_in_the_audit_log() {
         json!({ "operator": "o", "reason": "r" }),
         json!({ "operator": "o", "reason": "r", "gold": "lots" }),
     ] {
-        let (status, error) = admin_post(&host, &path, body.clone()).await;
+        let (status, error) = host.admin_post(&path, body.clone()).await;
         assert_eq!(
             (status, error["ret"].as_i64()),
             (400, Some(-2)),
@@ -161,12 +152,12 @@ async fn a_revoke_logs_the_player_out_at_their_next_call() {
     let (_, other) = host.login("someone-else").await;
     host.ok(&phone, "1203", json!({})).await; // cached by the host
 
-    let (status, revoked) = admin_post(
-        &host,
-        &format!("/admin/players/{player_id}/revoke"),
-        json!({ "operator": "ops-bo", "reason": "account shared" }),
-    )
-    .await;
+    let (status, revoked) = host
+        .admin_post(
+            &format!("/admin/players/{player_id}/revoke"),
+            json!({ "operator": "ops-bo", "reason": "account shared" }),
+        )
+        .await;
     assert_eq!(
         (status, revoked["ret"].as_i64()),
         (200, Some(0)),
@@ -185,12 +176,12 @@ async fn a_revoke_logs_the_player_out_at_their_next_call() {
     let (_, log) = host.admin(Method::GET, "/admin/audit?limit=1", None).await;
     assert_eq!(log["entries"][0]["action"], "revoke");
     assert_eq!(log["entries"][0]["reason"], "account shared");
-    let (status, _) = admin_post(
-        &host,
-        "/admin/players/nope/revoke",
-        json!({ "operator": "o", "reason": "r" }),
-    )
-    .await;
+    let (status, _) = host
+        .admin_post(
+            "/admin/players/nope/revoke",
+            json!({ "operator": "o", "reason": "r" }),
+        )
+        .await;
     assert_eq!(status, 404);
 }
 

@@ -16,6 +16,7 @@ tests_on!(
     [sqlite: Sqlite, postgres: Postgres, mysql: MySql]
     a_published_module_reaches_every_host_under_load_without_a_failed_request,
     publishing_what_every_host_serves_changes_nothing_and_is_audited,
+    a_fleet_rollback_returns_every_host_to_the_previous_release,
 );
 
 /// The cases that need several hosts on one database.
@@ -62,9 +63,14 @@ async fn fleet_host_in(
 
 /// `game-host publish FILE --database-url URL` (the real binary), with `args` after.
 fn publish(db: &ScratchDb, file: &Path, args: &[&str]) -> Output {
+    fleet_command(db, "publish", file.as_os_str(), args)
+}
+
+/// `game-host COMMAND ARG --database-url URL` (the real binary), with `args` after.
+fn fleet_command(db: &ScratchDb, command: &str, arg: &std::ffi::OsStr, args: &[&str]) -> Output {
     Command::new(binary())
-        .arg("publish")
-        .arg(file)
+        .arg(command)
+        .arg(arg)
         .args(["--config-dir", CONFIG_DIR, "--database-url", &db.url])
         .args(args)
         .env_remove("GAME_HOST_TRUST_PUBLIC_KEYS")
@@ -281,6 +287,94 @@ async fn publishing_what_every_host_serves_changes_nothing_and_is_audited(db: Sc
         .map(|m| m["module"].as_str().unwrap())
         .collect();
     assert_eq!(modules, ["player"], "{fleet}");
+}
+
+/// The shipped mall's tables folder, for publishing the shipped library.
+fn mall_tables() -> String {
+    format!("{}/../plugins/mall/tables", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn a_fleet_rollback_returns_every_host_to_the_previous_release(db: ScratchDb) {
+    let count = if db.backend == Backend::Sqlite { 1 } else { 2 };
+    let mut hosts = Vec::new();
+    for n in 0..count {
+        hosts.push(fleet_host(&db, &format!("host-{n}")).await);
+    }
+    let hosts: Vec<&TestHost> = hosts.iter().collect();
+    let shipped = serving(hosts[0], "mall").unwrap();
+    let said = published(&publish(
+        &db,
+        &library("mall"),
+        &["--tables", &mall_tables()],
+    ));
+    assert!(
+        said.contains(&shipped),
+        "the shipped build is what serves: {said}"
+    );
+    let sale = library("fixture_mall_sale");
+    published(&publish(&db, &sale, &[]));
+    converge(&hosts, "mall", &sha256_of(&sale)).await;
+
+    // On the command line.
+    let rollback = |args: &[&str]| fleet_command(&db, "rollback", "mall".as_ref(), args);
+    let rolled = rollback(&["--reason", "sale ended early", "--operator", "ops-ben"]);
+    let said = String::from_utf8_lossy(&rolled.stdout).into_owned();
+    assert!(rolled.status.success(), "{said}{rolled:?}");
+    assert!(said.contains(&shipped), "{said}");
+    converge(&hosts, "mall", &shipped).await;
+    let again = rollback(&[]);
+    assert!(!again.status.success(), "nothing left to roll back to");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("no previous release"),
+        "{again:?}"
+    );
+
+    // Through the admin API of any host, after the sale is published again.
+    published(&publish(&db, &sale, &[]));
+    converge(&hosts, "mall", &sha256_of(&sale)).await;
+    let (_, refused) = hosts[0]
+        .admin(reqwest::Method::POST, "/admin/modules/mall/rollback", None)
+        .await;
+    assert_eq!(refused["ret"], 1, "{refused}");
+    assert!(
+        refused["msg"]
+            .as_str()
+            .unwrap()
+            .contains("/admin/fleet/mall/rollback"),
+        "{refused}"
+    );
+    let (status, rolled) = hosts[count - 1]
+        .admin_post(
+            "/admin/fleet/mall/rollback",
+            json!({ "operator": "ops-cat", "reason": "players complained" }),
+        )
+        .await;
+    assert_eq!((status, rolled["ret"].as_i64()), (200, Some(0)), "{rolled}");
+    assert_eq!(rolled["desired"], shipped.as_str());
+    converge(&hosts, "mall", &shipped).await;
+    let (_, audit) = hosts[0]
+        .admin(reqwest::Method::GET, "/admin/audit", None)
+        .await;
+    let rollbacks: Vec<(&str, &str)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rollback")
+        .map(|e| {
+            (
+                e["operator"].as_str().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rollbacks,
+        [
+            ("ops-cat", "players complained"),
+            ("ops-ben", "sale ended early")
+        ],
+        "{audit}"
+    );
 }
 
 async fn a_host_that_was_down_during_a_publish_catches_up_when_it_starts(db: ScratchDb) {

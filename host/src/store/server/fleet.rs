@@ -12,7 +12,7 @@ use super::sql::question_marks;
 use super::{Backend, ServerStore};
 use crate::store::fleet::{
     parse_tables, publish_states, tables_text, to_prune, Desired, FleetStore, HostReport,
-    Published, Release, NO_PLAYER,
+    Published, Release, RolledBack, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -25,7 +25,9 @@ pub(super) struct FleetSql {
     lock_changes: String,
     insert_release: String,
     desired_of: String,
+    desired_and_previous: String,
     upsert_desired: String,
+    roll_back: String,
     bump_changes: String,
     releases_of: String,
     delete_release: String,
@@ -59,7 +61,9 @@ impl FleetSql {
             lock_changes: "SELECT counter FROM fleet_changes WHERE id = 1 FOR UPDATE".into(),
             insert_release,
             desired_of: "SELECT release_id FROM module_desired WHERE module = $1".into(),
+            desired_and_previous: "SELECT release_id, previous_id FROM module_desired WHERE module = $1".into(),
             upsert_desired,
+            roll_back: "UPDATE module_desired SET release_id = $1, previous_id = NULL, changed_at = $2 WHERE module = $3".into(),
             bump_changes: "UPDATE fleet_changes SET counter = counter + 1 WHERE id = 1".into(),
             releases_of: "SELECT release_id FROM module_releases WHERE module = $1 ORDER BY published_at DESC, release_id".into(),
             delete_release: "DELETE FROM module_releases WHERE release_id = $1".into(),
@@ -81,7 +85,9 @@ impl FleetSql {
             lock_changes: q(self.lock_changes),
             insert_release: q(self.insert_release),
             desired_of: q(self.desired_of),
+            desired_and_previous: q(self.desired_and_previous),
             upsert_desired: q(self.upsert_desired),
+            roll_back: q(self.roll_back),
             bump_changes: q(self.bump_changes),
             releases_of: q(self.releases_of),
             delete_release: q(self.delete_release),
@@ -155,6 +161,41 @@ impl ServerStore {
     }
 }
 
+impl ServerStore {
+    /// The rollback transaction's body, on `conn` inside its transaction.
+    async fn roll_back_in(
+        &self,
+        conn: &mut Lease,
+        module: &str,
+        note: &AuditNote,
+    ) -> Result<Option<RolledBack>, StoreError> {
+        let sql = &self.fleet_sql;
+        conn.fetch_one(sqlx::query(&sql.lock_changes)).await?;
+        let Some(row) = conn
+            .fetch_optional(sqlx::query(&sql.desired_and_previous).bind(module))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (from, to) = (text(&row, 0)?, optional_text(&row, 1)?);
+        let Some(to) = to else {
+            return Ok(None);
+        };
+        conn.execute(
+            sqlx::query(&sql.roll_back)
+                .bind(to.as_str())
+                .bind(note.at_ms)
+                .bind(module),
+        )
+        .await?;
+        conn.execute(sqlx::query(&sql.bump_changes)).await?;
+        let (state_before, state_after) = publish_states(module, Some(&from), &to);
+        self.append_audit(conn, "rollback", NO_PLAYER, note, state_before, state_after)
+            .await?;
+        Ok(Some(RolledBack { from, to }))
+    }
+}
+
 #[async_trait]
 impl FleetStore for ServerStore {
     async fn publish(
@@ -172,6 +213,20 @@ impl FleetStore for ServerStore {
         let published = published?;
         ended?;
         Ok(published)
+    }
+
+    async fn roll_back(
+        &self,
+        module: &str,
+        note: &AuditNote,
+    ) -> Result<Option<RolledBack>, StoreError> {
+        let mut conn = self.conn().await?;
+        conn.start_transaction().await?;
+        let rolled = self.roll_back_in(&mut conn, module, note).await;
+        let ended = conn.end_transaction(rolled.is_ok()).await;
+        let rolled = rolled?;
+        ended?;
+        Ok(rolled)
     }
 
     async fn fleet_changes(&self) -> Result<i64, StoreError> {

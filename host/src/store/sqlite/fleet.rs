@@ -4,7 +4,7 @@ use super::operator::append;
 use super::{db_error, write_transaction, SqliteStore};
 use crate::store::fleet::{
     parse_tables, publish_states, tables_text, to_prune, Desired, FleetStore, HostReport,
-    Published, Release, NO_PLAYER,
+    Published, Release, RolledBack, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -77,6 +77,40 @@ impl FleetStore for SqliteStore {
             append(&tx, "publish", NO_PLAYER, &note, state_before, state_after)?;
             tx.commit().map_err(db_error)?;
             Ok(Published::Desired { previous: before })
+        })
+        .await
+    }
+
+    async fn roll_back(
+        &self,
+        module: &str,
+        note: &AuditNote,
+    ) -> Result<Option<RolledBack>, StoreError> {
+        let (module, note) = (module.to_owned(), note.clone());
+        self.with_conn(move |conn| {
+            let tx = write_transaction(conn)?;
+            let desired: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT release_id, previous_id FROM module_desired WHERE module = ?1",
+                    [&module],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(db_error)?;
+            let Some((from, Some(to))) = desired else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE module_desired SET release_id = ?2, previous_id = NULL, changed_at = ?3 WHERE module = ?1",
+                params![module, to, note.at_ms],
+            )
+            .map_err(db_error)?;
+            tx.execute("UPDATE fleet_changes SET counter = counter + 1 WHERE id = 1", [])
+                .map_err(db_error)?;
+            let (state_before, state_after) = publish_states(&module, Some(&from), &to);
+            append(&tx, "rollback", NO_PLAYER, &note, state_before, state_after)?;
+            tx.commit().map_err(db_error)?;
+            Ok(Some(RolledBack { from, to }))
         })
         .await
     }
