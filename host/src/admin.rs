@@ -12,7 +12,8 @@
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
 //!   answers once it serves, then this process drains and exits.
 //! - `GET /admin/fleet`: every module's published release and every host's report;
-//!   `POST /admin/fleet/{module}/rollback`: the fleet back to the previous release ([`fleet`]).
+//!   `POST /admin/fleet/{module}/rollback` and `…/promote`: the fleet's canary stopped or
+//!   promoted, or the fleet back to the previous release ([`fleet`]).
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
 //! - Players and the audit log: see [`players`].
 //! - `GET /console/`: the operator console, a page on this API ([`console`]).
@@ -30,6 +31,7 @@ use crate::listener::Peer;
 use crate::plugins::archive::Kept;
 use crate::plugins::{Change, ModuleVersion};
 use crate::state::AppState;
+use crate::store::fleet::FleetChange;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -141,7 +143,12 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         (&Method::POST, ["admin", "modules", name, "rollback"]) => rollback(state, name).await,
         (&Method::POST, ["admin", "fleet", module, "rollback"]) => {
             let body = players::body(state, request).await?;
-            fleet::roll_back(state, module, body).await
+            let change = FleetChange::RollBack { expected: None };
+            fleet::change(state, module, body, change).await
+        }
+        (&Method::POST, ["admin", "fleet", module, "promote"]) => {
+            let body = players::body(state, request).await?;
+            fleet::change(state, module, body, FleetChange::Promote).await
         }
         (&Method::POST, ["admin", "restart"]) => restart(state).await,
         (
@@ -160,7 +167,7 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         (
             _,
             ["admin", "modules", _, "reload" | "rollback"]
-            | ["admin", "fleet", _, "rollback"]
+            | ["admin", "fleet", _, "rollback" | "promote"]
             | ["admin", "restart"]
             | ["admin", "players", _, "grant" | "revoke"],
         ) => Err(ApiError::MethodNotAllowed {

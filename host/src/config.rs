@@ -192,6 +192,14 @@ pub struct FleetConfig {
     /// Largest library `publish` stores, in bytes. On MariaDB the server's
     /// `max_allowed_packet` must be larger.
     pub max_library_bytes: u64,
+    /// How long a release made desired for every player (a publish, a promotion) is watched
+    /// for failures after it, in seconds; a canary is watched as long as it runs.
+    pub watch_secs: u64,
+    /// Calls of a watched release, over the fleet, before its failures are judged.
+    pub rollback_min_calls: u64,
+    /// The share of a watched release's calls that may fail (panics, deadline overruns); above
+    /// it, and above the release it replaced, the fleet rolls it back by itself.
+    pub rollback_failure_rate: f64,
 }
 
 impl Default for FleetConfig {
@@ -201,6 +209,9 @@ impl Default for FleetConfig {
             heartbeat_secs: 5,
             keep_releases: 5,
             max_library_bytes: 64 << 20,
+            watch_secs: 300,
+            rollback_min_calls: 100,
+            rollback_failure_rate: 0.01,
         }
     }
 }

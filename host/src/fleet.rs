@@ -9,18 +9,26 @@
 //!   release into its plugins directory (a cache) and loads it through the registry's one
 //!   load path, exactly as a file that landed there. A release the host refuses leaves what
 //!   serves in place and is reported with its reason; the other hosts go on.
-//! - Each host writes what it serves and refused, with a heartbeat, into `fleet_hosts`; the
-//!   admin API's `GET /admin/fleet` shows every host and every module's desired release.
+//! - A canary (`publish --canary PERCENT`) serves that share of the players, chosen by a hash
+//!   of their id, beside the release the others run; `promote` makes it every player's, and
+//!   `rollback` stops it ([`crate::store::fleet::decide`] holds the rules).
+//! - Each host writes what it serves and refused, with each version's calls and failures,
+//!   into `fleet_hosts`; the admin API's `GET /admin/fleet` shows every host and every
+//!   module's desired releases. While a release is watched, every host judges the fleet's
+//!   figures ([`watch`]) and rolls a failing release back for the whole fleet.
 //!
 //! A host that cannot reach the database keeps serving what it has, and catches up when it
 //! can; a host that was down catches up when it starts.
 
+pub mod cache;
 pub mod follow;
 pub mod publish;
+pub mod watch;
 
 use serde::{Deserialize, Serialize};
 
-/// What a host reports of one module: the release it serves, and the last one it refused.
+/// What a host reports of one module: the release it serves, its canary, each loaded
+/// version's figures, and the last release it refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleReport {
     pub module: String,
@@ -28,8 +36,24 @@ pub struct ModuleReport {
     pub serving: Option<String>,
     /// The version the module declares, of what serves.
     pub version: Option<String>,
-    /// The desired release this host refused, and why (what serves stays).
+    /// The identity of the canary serving beside it, and the share of players it serves.
+    #[serde(default)]
+    pub canary: Option<String>,
+    #[serde(default)]
+    pub canary_percent: u8,
+    /// Calls and failures of each loaded version on this host, since it loaded here.
+    #[serde(default)]
+    pub counts: Vec<ReleaseCounts>,
+    /// A desired release this host refused, and why (what serves stays).
     pub refused: Option<Refusal>,
+}
+
+/// One version's calls and failures (panics, deadline overruns) on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseCounts {
+    pub release: String,
+    pub calls: u64,
+    pub failures: u64,
 }
 
 /// A release a host would not load.

@@ -135,7 +135,7 @@ pub async fn run_command(
     });
     let (version, migrator) = state
         .registry
-        .route_with_migrator(cmd.prefix())
+        .route_with_migrator(cmd.prefix(), player_id)
         .ok_or_else(|| {
             ApiError::NoSuchCommand(format!("no module serves commands {}xx", cmd.prefix()))
         })?;

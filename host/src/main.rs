@@ -66,9 +66,21 @@ enum Command {
         /// crate's `tables/`).
         #[arg(long)]
         tables: Option<PathBuf>,
+        /// Publish as a canary for this percent of the players (chosen by a hash of their id,
+        /// the same on every host), beside the release the others run; then `promote` or
+        /// `rollback` it.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+        canary: Option<u8>,
     },
-    /// Roll a module back on the whole fleet: its previous published release becomes the one
-    /// every host with plugins.source = "database" runs.
+    /// Make a module's canary what every player runs, on the whole fleet.
+    Promote {
+        /// The module's name (`mall`).
+        module: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Roll a module back on the whole fleet: its canary stops, or without one its previous
+    /// published release becomes the one every host with plugins.source = "database" runs.
     Rollback {
         /// The module's name (`mall`).
         module: String,
@@ -126,7 +138,7 @@ struct ConfigArgs {
     config_dir: PathBuf,
 }
 
-/// What the fleet's commands (`publish`, `rollback`) take: the config, the database, and
+/// What the fleet's commands (`publish`, `promote`, `rollback`) take: the config, the database, and
 /// who asks and why (for the audit log).
 #[derive(Args)]
 struct FleetArgs {
@@ -217,8 +229,16 @@ fn main() -> ExitCode {
             files,
             fleet,
             tables,
-        } => publish(&files, fleet, tables.as_deref()),
-        Command::Rollback { module, fleet } => rollback(&module, fleet),
+            canary,
+        } => publish(&files, fleet, tables.as_deref(), canary),
+        Command::Promote { module, fleet } => {
+            change_fleet(&module, fleet, host::store::fleet::FleetChange::Promote)
+        }
+        Command::Rollback { module, fleet } => change_fleet(
+            &module,
+            fleet,
+            host::store::fleet::FleetChange::RollBack { expected: None },
+        ),
         Command::Sign { key, files } => sign(&key, &files),
         Command::Keygen { key, public } => keygen(&key, public),
         Command::NewModule {
@@ -415,15 +435,24 @@ fn check(
     }
 }
 
-fn publish(files: &[PathBuf], fleet: FleetArgs, tables: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn publish(
+    files: &[PathBuf],
+    fleet: FleetArgs,
+    tables: Option<&Path>,
+    canary: Option<u8>,
+) -> anyhow::Result<ExitCode> {
     let (config, database, note) = fleet.resolve()?;
     let runtime = one_shot_runtime()?;
+    let options = host::fleet::publish::PublishOptions {
+        note: &note,
+        tables,
+        canary,
+    };
     let published = runtime.block_on(host::fleet::publish::publish(
         files,
         &config,
         &database,
-        &note,
-        tables,
+        &options,
         &logging::discard(),
     ));
     // What went out before an error stays published: say so either way.
@@ -432,19 +461,13 @@ fn publish(files: &[PathBuf], fleet: FleetArgs, tables: Option<&Path>) -> anyhow
         Err(e) => (e.published, Some(e.error)),
     };
     for release in &published {
-        let what = match &release.outcome {
-            host::store::fleet::Published::Desired { previous: Some(p) } => {
-                format!("now desired (was {p})")
-            }
-            host::store::fleet::Published::Desired { previous: None } => "now desired".into(),
-            host::store::fleet::Published::AlreadyDesired => "already desired".into(),
-        };
         println!(
-            "published {}: module {} {} (release {}): {what}",
+            "published {}: module {} {} (release {}): {}",
             release.file.display(),
             release.module,
             release.version,
-            release.release
+            release.release,
+            said(&release.outcome)
         );
     }
     match failed {
@@ -453,30 +476,67 @@ fn publish(files: &[PathBuf], fleet: FleetArgs, tables: Option<&Path>) -> anyhow
     }
 }
 
-fn rollback(module: &str, fleet: FleetArgs) -> anyhow::Result<ExitCode> {
+/// What a change of the fleet's desired releases did, in a few words.
+fn said(outcome: &host::store::fleet::FleetOutcome) -> String {
+    use host::store::fleet::FleetOutcome;
+    match outcome {
+        FleetOutcome::Changed { before, after } => {
+            let was = before.as_ref().map(|b| &b.release_id);
+            match (&after.canary_id, was) {
+                (Some(canary), _) => format!(
+                    "canary {canary} serves {}% of players, beside {}",
+                    after.canary_percent, after.release_id
+                ),
+                (None, Some(was)) if *was != after.release_id => {
+                    format!(
+                        "{} now desired (was {was}); every host follows",
+                        after.release_id
+                    )
+                }
+                (None, _) if before.as_ref().is_some_and(|b| b.canary_id.is_some()) => {
+                    format!("canary stopped; {} serves every player", after.release_id)
+                }
+                (None, _) => format!("{} now desired; every host follows", after.release_id),
+            }
+        }
+        FleetOutcome::Unchanged(why) => format!("unchanged: {why}"),
+        FleetOutcome::Refused(why) => format!("refused: {why}"),
+    }
+}
+
+/// `game-host promote` and `game-host rollback`: `change` to `module`'s desired releases.
+fn change_fleet(
+    module: &str,
+    fleet: FleetArgs,
+    change: host::store::fleet::FleetChange,
+) -> anyhow::Result<ExitCode> {
+    use host::store::fleet::FleetOutcome;
     let (config, database, note) = fleet.resolve()?;
     let runtime = one_shot_runtime()?;
-    let rolled = runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let store = host::store::open(&database, &config.pool_settings(), config.sqlite_options())
             .await
             .context("cannot open the fleet's database")?;
-        let rolled = store.fleet().roll_back(module, &note).await;
+        let watch_ms = (config.fleet.watch_secs * 1000) as i64;
+        let outcome = store
+            .fleet()
+            .change(
+                module,
+                &change,
+                None,
+                &note,
+                config.fleet.keep_releases,
+                watch_ms,
+            )
+            .await;
         let _ = store.close().await;
-        Ok::<_, anyhow::Error>(rolled?)
+        Ok::<_, anyhow::Error>(outcome?)
     })?;
-    match rolled {
-        Some(rolled) => {
-            println!(
-                "rolled back {module}: release {} is desired again (was {}); every host follows",
-                rolled.to, rolled.from
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            println!("not rolled back: {module} has no previous release in the fleet's database (nothing published before the current one, or already rolled back); publish the release you want");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    println!("{module}: {}", said(&outcome));
+    Ok(match outcome {
+        FleetOutcome::Changed { .. } => ExitCode::SUCCESS,
+        FleetOutcome::Unchanged(_) | FleetOutcome::Refused(_) => ExitCode::FAILURE,
+    })
 }
 
 fn sign(key: &Path, files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -135,13 +135,7 @@ impl Tasks {
         } else {
             None
         };
-        let fleet = &config.fleet;
-        let follower = follower.map(|follower| {
-            tokio::spawn(follower.run(
-                Duration::from_millis(fleet.poll_ms),
-                Duration::from_secs(fleet.heartbeat_secs),
-            ))
-        });
+        let follower = follower.map(|follower| tokio::spawn(follower.run()));
         Ok(Tasks {
             retirement: registry.spawn_retirement(),
             watcher,
@@ -224,8 +218,7 @@ impl Host {
         .map_err(plugins_error)?;
         if config.plugins.source == PluginsSource::Database {
             // The follower's cache as it was before an install that never settled.
-            crate::fleet::follow::recover_cache(&config.paths.plugins_dir)
-                .map_err(plugins_error)?;
+            crate::fleet::cache::recover_cache(&config.paths.plugins_dir).map_err(plugins_error)?;
         }
         // Start-up is a rescan from empty: the same path every later change takes.
         let scan = registry.rescan().await.map_err(plugins_error)?;
@@ -239,6 +232,7 @@ impl Host {
                     registry.clone(),
                     deps.clock.clone(),
                     deps.log.clone(),
+                    config.fleet.clone(),
                     config.server.host_id.clone(),
                     address.to_string(),
                 ));

@@ -13,11 +13,16 @@ CREATE TABLE module_releases (
     published_by VARCHAR(255) NOT NULL,
     KEY module_releases_by_module (module, published_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+-- Per module: the release every player runs, the one before it (a rollback's target), a
+-- canary serving a share of the players, and until when a new release is watched.
 CREATE TABLE module_desired (
-    module      VARCHAR(64) NOT NULL PRIMARY KEY,
-    release_id  VARCHAR(160) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    previous_id VARCHAR(160) CHARACTER SET ascii COLLATE ascii_bin,
-    changed_at  BIGINT NOT NULL
+    module         VARCHAR(64) NOT NULL PRIMARY KEY,
+    release_id     VARCHAR(160) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    previous_id    VARCHAR(160) CHARACTER SET ascii COLLATE ascii_bin,
+    canary_id      VARCHAR(160) CHARACTER SET ascii COLLATE ascii_bin,
+    canary_percent SMALLINT NOT NULL,
+    watch_until    BIGINT NOT NULL,
+    changed_at     BIGINT NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 -- One row: bumped by every change of `module_desired`, so a host's poll reads one integer.
 CREATE TABLE fleet_changes (

@@ -13,11 +13,16 @@ CREATE TABLE module_releases (
     published_by TEXT NOT NULL
 );
 CREATE INDEX module_releases_by_module ON module_releases (module, published_at);
+-- Per module: the release every player runs, the one before it (a rollback's target), a
+-- canary serving a share of the players, and until when a new release is watched.
 CREATE TABLE module_desired (
-    module      TEXT PRIMARY KEY,
-    release_id  TEXT NOT NULL,
-    previous_id TEXT,
-    changed_at  BIGINT NOT NULL
+    module         TEXT PRIMARY KEY,
+    release_id     TEXT NOT NULL,
+    previous_id    TEXT,
+    canary_id      TEXT,
+    canary_percent SMALLINT NOT NULL,
+    watch_until    BIGINT NOT NULL,
+    changed_at     BIGINT NOT NULL
 );
 -- One row: bumped by every change of `module_desired`, so a host's poll reads one integer.
 CREATE TABLE fleet_changes (

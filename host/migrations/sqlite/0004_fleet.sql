@@ -14,11 +14,16 @@ CREATE TABLE module_releases (
     published_by TEXT NOT NULL
 );
 CREATE INDEX module_releases_by_module ON module_releases (module, published_at);
+-- Per module: the release every player runs, the one before it (a rollback's target), a
+-- canary serving a share of the players, and until when a new release is watched.
 CREATE TABLE module_desired (
-    module      TEXT PRIMARY KEY,
-    release_id  TEXT NOT NULL,
-    previous_id TEXT,
-    changed_at  INTEGER NOT NULL
+    module         TEXT PRIMARY KEY,
+    release_id     TEXT NOT NULL,
+    previous_id    TEXT,
+    canary_id      TEXT,
+    canary_percent INTEGER NOT NULL,
+    watch_until    INTEGER NOT NULL,
+    changed_at     INTEGER NOT NULL
 );
 CREATE TABLE fleet_changes (
     id      INTEGER PRIMARY KEY,

@@ -1,5 +1,7 @@
-//! `POST /admin/fleet/{module}/rollback` (`{"operator": …, "reason": …}`): the module's
-//! previous published release becomes desired again on every host (`game-host rollback`).
+//! `POST /admin/fleet/{module}/rollback` (`{"operator": …, "reason": …}`): the module's canary
+//! stops, or without one its previous published release becomes desired again on every host
+//! (`game-host rollback`). `POST /admin/fleet/{module}/promote`: its canary serves every
+//! player (`game-host promote`).
 //!
 //! `GET /admin/fleet`: every module's desired release, and every host of the fleet as it last
 //! reported itself (address, `game-host` version, last seen, what it serves and refused), read
@@ -11,6 +13,7 @@ use crate::error::ApiError;
 use crate::fleet::ModuleReport;
 use crate::http::Reply;
 use crate::state::AppState;
+use crate::store::fleet::{FleetChange, FleetOutcome};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
@@ -55,6 +58,9 @@ pub async fn show(state: &AppState) -> Result<Reply, ApiError> {
                 "module": d.module,
                 "desired": d.release_id,
                 "previous": d.previous_id,
+                "canary": d.canary_id,
+                "canary_percent": d.canary_percent,
+                "watched_until_ms": d.watch_until_ms,
                 "changed_at_ms": d.changed_at_ms,
                 "hosts": on_hosts,
             })
@@ -84,25 +90,38 @@ pub async fn show(state: &AppState) -> Result<Reply, ApiError> {
     })))
 }
 
-/// `POST /admin/fleet/{module}/rollback`
-pub async fn roll_back(state: &AppState, module: &str, body: Bytes) -> Result<Reply, ApiError> {
+/// `POST /admin/fleet/{module}/rollback` and `…/promote`: `change`, as the body's operator
+/// for its reason.
+pub async fn change(
+    state: &AppState,
+    module: &str,
+    body: Bytes,
+    change: FleetChange,
+) -> Result<Reply, ApiError> {
     let request: WhoAndWhy = parse(&body, r#"{"operator": "...", "reason": "..."}"#)?;
     let note = note(state, request.operator, request.reason)?;
-    let rolled = state
+    let fleet = &state.config.fleet;
+    let outcome = state
         .store
         .fleet()
-        .roll_back(module, &note)
+        .change(
+            module,
+            &change,
+            None,
+            &note,
+            fleet.keep_releases,
+            (fleet.watch_secs * 1000) as i64,
+        )
         .await
         .map_err(store_error)?;
-    Ok(Reply::ok(match rolled {
-        Some(rolled) => {
-            slog::info!(state.log, "fleet rollback"; "operator" => &note.operator,
-                "module" => module, "from" => &rolled.from, "to" => &rolled.to, "reason" => &note.reason);
-            json!({ "ret": 0, "module": module, "desired": rolled.to, "was": rolled.from })
+    Ok(Reply::ok(match outcome {
+        FleetOutcome::Changed { after, .. } => {
+            slog::info!(state.log, "fleet change"; "change" => ?change, "operator" => &note.operator,
+                "module" => module, "release" => &after.release_id, "reason" => &note.reason);
+            json!({ "ret": 0, "module": module, "desired": after.release_id, "canary": after.canary_id, "previous": after.previous_id })
         }
-        None => json!({
-            "ret": 1,
-            "msg": format!("{module} has no previous release in the fleet's database (nothing published before the current one, or already rolled back): publish the release you want"),
-        }),
+        FleetOutcome::Unchanged(why) | FleetOutcome::Refused(why) => {
+            json!({ "ret": 1, "msg": why })
+        }
     }))
 }

@@ -144,6 +144,19 @@ impl Config {
             2,
             1000,
         )?;
+        range("fleet.watch_secs", self.fleet.watch_secs, 0, 7 * 86_400)?;
+        range(
+            "fleet.rollback_min_calls",
+            self.fleet.rollback_min_calls,
+            1,
+            1 << 40,
+        )?;
+        let rate = self.fleet.rollback_failure_rate;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!(
+                "fleet.rollback_failure_rate is {rate}: it must be from 0 to 1 (0.01 is 1 % of calls)"
+            ));
+        }
         range(
             "fleet.max_library_bytes",
             self.fleet.max_library_bytes,

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::plugins::tables::TableSet;
 use crate::plugins::trust::signature::signature_path;
 use crate::plugins::version::identity;
-use crate::store::fleet::{pack, Published, Release};
+use crate::store::fleet::{pack, FleetChange, FleetOutcome, Release};
 use crate::store::{self, AuditNote, DatabaseUrl, StoreError};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,8 @@ pub struct PublishedRelease {
     pub module: String,
     pub version: String,
     pub release: String,
-    pub outcome: Published,
+    /// Changed or unchanged (a refusal stops the publish: [`PublishError::Refused`]).
+    pub outcome: FleetOutcome,
 }
 
 /// Why a library was not published. (Each variant's cause is in its message, not a
@@ -44,6 +45,18 @@ pub enum PublishError {
     Store { file: PathBuf, error: StoreError },
     #[error("--tables names one library's tables: publish that library alone")]
     TablesForMany,
+    #[error("{}: not published: {why}", file.display())]
+    Refused { file: PathBuf, why: String },
+}
+
+/// How to publish: who and why, the tables folder (one library only), and the canary's share.
+#[derive(Debug, Clone)]
+pub struct PublishOptions<'a> {
+    pub note: &'a AuditNote,
+    /// The module's tables folder, if not `<module>.tables` beside the library.
+    pub tables: Option<&'a Path>,
+    /// Publish as a canary serving this percent of the players.
+    pub canary: Option<u8>,
 }
 
 /// A publish that stopped on an error, and what it published before.
@@ -53,17 +66,16 @@ pub struct Stopped {
     pub error: PublishError,
 }
 
-/// Checks and publishes `files` into `database`, in order, as `note.operator` for
-/// `note.reason`; stops at the first file that cannot be published.
+/// Checks and publishes `files` into `database`, in order, as `options` say; stops at the
+/// first file that cannot be published.
 pub async fn publish(
     files: &[PathBuf],
     config: &Config,
     database: &DatabaseUrl,
-    note: &AuditNote,
-    tables: Option<&Path>,
+    options: &PublishOptions<'_>,
     log: &slog::Logger,
 ) -> Result<Vec<PublishedRelease>, Stopped> {
-    if tables.is_some() && files.len() > 1 {
+    if options.tables.is_some() && files.len() > 1 {
         return Err(Stopped {
             published: Vec::new(),
             error: PublishError::TablesForMany,
@@ -80,7 +92,7 @@ pub async fn publish(
     let mut published = Vec::new();
     let mut error = None;
     for file in files {
-        match publish_one(file, config, database, store.as_ref(), note, tables, log).await {
+        match publish_one(file, config, database, store.as_ref(), options, log).await {
             Ok(release) => published.push(release),
             Err(e) => {
                 error = Some(e);
@@ -100,10 +112,14 @@ async fn publish_one(
     config: &Config,
     database: &DatabaseUrl,
     store: &dyn store::Store,
-    note: &AuditNote,
-    tables: Option<&Path>,
+    options: &PublishOptions<'_>,
     log: &slog::Logger,
 ) -> Result<PublishedRelease, PublishError> {
+    let PublishOptions {
+        note,
+        tables,
+        canary,
+    } = *options;
     let read = |path: &Path, error: String| PublishError::Read {
         file: file.to_owned(),
         path: path.to_owned(),
@@ -164,14 +180,28 @@ async fn publish_one(
         signature,
         tables: tables.map(|t| t.files),
     };
+    let fleet = &config.fleet;
     let outcome = store
         .fleet()
-        .publish(&release, note, config.fleet.keep_releases)
+        .change(
+            &release.module,
+            &FleetChange::Publish { canary },
+            Some(&release),
+            note,
+            fleet.keep_releases,
+            (fleet.watch_secs * 1000) as i64,
+        )
         .await
         .map_err(|error| PublishError::Store {
             file: file.to_owned(),
             error,
         })?;
+    if let FleetOutcome::Refused(why) = outcome {
+        return Err(PublishError::Refused {
+            file: file.to_owned(),
+            why,
+        });
+    }
     Ok(PublishedRelease {
         file: file.to_owned(),
         module: release.module,

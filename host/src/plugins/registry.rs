@@ -13,6 +13,7 @@
 //! the control lock and what it guards); the routing snapshot, the load pipeline, retirement and
 //! the archive are files of their own.
 
+mod canary;
 mod routes;
 
 pub use routes::Routes;
@@ -167,14 +168,19 @@ impl Registry {
         self.routes.load().by_prefix.get(prefix).cloned()
     }
 
-    /// The version serving `prefix` and its module's migrator ([`Routes::migrator`]), from one
-    /// snapshot, pinned for the caller.
+    /// The version serving `prefix` for `player_id` (the module's canary if it has one that
+    /// serves the player, else its version) and its module's migrator ([`Routes::migrator`]),
+    /// from one snapshot, pinned for the caller.
     pub fn route_with_migrator(
         &self,
         prefix: &str,
+        player_id: &str,
     ) -> Option<(Arc<ModuleVersion>, Option<Arc<ModuleVersion>>)> {
         let routes = self.routes.load();
-        let version = routes.by_prefix.get(prefix)?.clone();
+        let version = match routes.canaries.get(prefix) {
+            Some(canary) if canary.serves(player_id) => canary.version.clone(),
+            _ => routes.by_prefix.get(prefix)?.clone(),
+        };
         let migrator = match routes.migrators.is_empty() {
             true => None,
             false => routes.migrators.get(&version.meta.name).cloned(),
@@ -404,7 +410,12 @@ impl Registry {
         let mut next = Routes::clone(&routes);
         next.by_prefix.remove(&version.meta.prefix);
         let migrator = next.migrators.remove(&version.meta.name);
+        // A canary serves beside its module's version, never alone.
+        let canary = next.canaries.remove(&version.meta.prefix);
         self.routes.store(Arc::new(next));
+        if let Some(canary) = canary {
+            self.retirement.retire(canary.version);
+        }
         slog::info!(self.log, "module removed"; "module" => &version.meta.name, "file" => %file.display());
         self.events.push(Event::about(
             EventKind::Remove,
@@ -594,7 +605,20 @@ impl Registry {
         if let Some(migrator) = &migrator {
             next.migrators.insert(name.clone(), migrator.clone());
         }
+        // A canary stays beside the new version only on its prefix and saved-data schema.
+        let stale_canary = replacing.as_ref().and_then(|old| {
+            let canary = next.canaries.get(&old.meta.prefix)?;
+            let fits = old.meta.prefix == version.meta.prefix
+                && canary.version.meta.schema == version.meta.schema;
+            match fits {
+                true => None,
+                false => next.canaries.remove(&old.meta.prefix),
+            }
+        });
         self.routes.store(Arc::new(next));
+        if let Some(canary) = stale_canary {
+            self.retirement.retire(canary.version);
+        }
         let kept = |v: &Arc<ModuleVersion>| migrator.as_ref().is_some_and(|m| Arc::ptr_eq(m, v));
         let (module, generation) = (version.meta.name.clone(), version.generation);
         let meta = &version.meta;
@@ -716,6 +740,7 @@ impl Registry {
         let routes = self.routes.swap(Arc::new(Routes::default()));
         let mut versions = routes.versions();
         versions.extend(routes.migrators.values().cloned());
+        versions.extend(routes.canaries.values().map(|c| c.version.clone()));
         drop(routes);
         versions.extend(self.retirement.take_all());
         for version in versions {

@@ -17,6 +17,8 @@ tests_on!(
     a_published_module_reaches_every_host_under_load_without_a_failed_request,
     publishing_what_every_host_serves_changes_nothing_and_is_audited,
     a_fleet_rollback_returns_every_host_to_the_previous_release,
+    a_canary_serves_its_share_of_players_the_same_on_every_host_until_promoted,
+    a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures,
 );
 
 /// The cases that need several hosts on one database.
@@ -244,7 +246,7 @@ async fn publishing_what_every_host_serves_changes_nothing_and_is_audited(db: Sc
     assert!(said.contains("now desired"), "{said}");
     // Published again: already desired, nothing to change.
     let again = published(&publish(&db, &player, &[]));
-    assert!(again.contains("already desired"), "{again}");
+    assert!(again.contains("unchanged"), "{again}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         serving(&host, "player"),
@@ -474,4 +476,274 @@ async fn a_host_that_refuses_a_release_reports_why_while_the_others_serve_it(db:
         .ok(&token, "1103", json!({ "id": "potion", "count": 1 }))
         .await;
     assert_eq!(gold - bought["gold"].as_i64().unwrap(), 50, "{bought}");
+}
+
+/// The hosts of a test: three on a server database, one on SQLite.
+async fn fleet_of(db: &ScratchDb, tweak: impl Fn(&mut host::Config) + Clone) -> Vec<TestHost> {
+    let count = if db.backend == Backend::Sqlite { 1 } else { 3 };
+    let mut hosts = Vec::new();
+    for n in 0..count {
+        let dirs = Dirs::new();
+        for module in DEMO_MODULES.iter().chain(&["fixture_swap_a"]) {
+            dirs.install(module);
+        }
+        hosts.push(fleet_host_in(db, &format!("host-{n}"), dirs, tweak.clone()).await);
+    }
+    hosts
+}
+
+/// The identity of `module`'s canary on `host`, and its share.
+fn canary(host: &TestHost, module: &str) -> Option<(String, u8)> {
+    let routes = host.state.registry.routes();
+    routes
+        .canary(module)
+        .map(|c| (c.version.identity(), c.percent))
+}
+
+/// Waits until every host has `wanted` as `module`'s canary.
+async fn canary_everywhere(hosts: &[TestHost], module: &str, wanted: Option<(String, u8)>) {
+    let start = Instant::now();
+    while hosts.iter().any(|h| canary(h, module) != wanted) {
+        let now: Vec<_> = hosts.iter().map(|h| canary(h, module)).collect();
+        assert!(
+            start.elapsed() < CONVERGE_WITHIN,
+            "canaries {now:?}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_canary_serves_its_share_of_players_the_same_on_every_host_until_promoted(db: ScratchDb) {
+    let hosts = fleet_of(&db, |_| {}).await;
+    let refs: Vec<&TestHost> = hosts.iter().collect();
+    let shipped = serving(&hosts[0], "mall").unwrap();
+    published(&publish(
+        &db,
+        &library("mall"),
+        &["--tables", &mall_tables()],
+    ));
+    let sale = library("fixture_mall_sale");
+    let said = published(&publish(&db, &sale, &["--canary", "30"]));
+    assert!(said.contains("30% of players"), "{said}");
+    let release = sha256_of(&sale);
+    canary_everywhere(&hosts, "mall", Some((release.clone(), 30))).await;
+    assert_eq!(
+        serving(&hosts[0], "mall"),
+        Some(shipped.clone()),
+        "the rest stay"
+    );
+
+    // 1,000 players: each is routed to the same version on every host, 30 ± 5 % to the canary.
+    let mut players = Vec::new();
+    for n in 0..1000 {
+        players.push(hosts[n % hosts.len()].login(&format!("canary-{n}")).await);
+    }
+    let mut on_canary = 0;
+    for (player_id, _) in &players {
+        let routed: Vec<String> = hosts
+            .iter()
+            .map(|h| {
+                let (version, _) = h
+                    .state
+                    .registry
+                    .route_with_migrator("11", player_id)
+                    .unwrap();
+                version.identity()
+            })
+            .collect();
+        assert!(
+            routed.iter().all(|r| *r == routed[0]),
+            "{player_id}: {routed:?}"
+        );
+        if routed[0] == release {
+            on_canary += 1;
+        }
+    }
+    assert!(
+        (250..=350).contains(&on_canary),
+        "{on_canary} of 1000 on the canary"
+    );
+    // What players see over HTTP is the version they are routed to: the canary's sale price.
+    for (n, (player_id, token)) in players.iter().take(30).enumerate() {
+        let host = &hosts[n % hosts.len()];
+        let (version, _) = host
+            .state
+            .registry
+            .route_with_migrator("11", player_id)
+            .unwrap();
+        let gold = host.ok(token, "1203", json!({})).await["gold"]
+            .as_i64()
+            .unwrap();
+        let after = host
+            .ok(token, "1103", json!({ "id": "potion", "count": 1 }))
+            .await["gold"]
+            .as_i64()
+            .unwrap();
+        let price = if version.identity() == release {
+            25
+        } else {
+            50
+        };
+        assert_eq!(gold - after, price, "{player_id}");
+    }
+    // Another module's canary is its own; a second canary of the mall is refused, saying
+    // what to do.
+    published(&publish(&db, &library("fixture_swap_a"), &[]));
+    published(&publish(&db, &library("fixture_swap_b"), &["--canary", "10"]));
+    let second = publish(
+        &db,
+        &library("mall"),
+        &["--canary", "10", "--tables", &mall_tables()],
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && stderr.contains("promote it or roll it back"),
+        "{stderr}"
+    );
+
+    // Promoted: every player of every host on the sale build, no canary left.
+    let promoted = fleet_command(&db, "promote", "mall".as_ref(), &["--reason", "sale works"]);
+    assert!(promoted.status.success(), "{promoted:?}");
+    converge(&refs, "mall", &release).await;
+    canary_everywhere(&hosts, "mall", None).await;
+    let (_, token) = &players[0];
+    let gold = hosts[0].ok(token, "1203", json!({})).await["gold"]
+        .as_i64()
+        .unwrap();
+    let after = hosts[0]
+        .ok(token, "1103", json!({ "id": "potion", "count": 1 }))
+        .await["gold"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(gold - after, 25);
+    let view = fleet_view(&hosts[0], "mall").await;
+    assert!(
+        view.iter().all(|(_, state, _)| state == "serving"),
+        "{view:?}"
+    );
+}
+
+async fn a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures(db: ScratchDb) {
+    let hosts = fleet_of(&db, |config| {
+        config.fleet.rollback_min_calls = 20;
+    })
+    .await;
+    let stable = library("fixture_swap_a");
+    published(&publish(&db, &stable, &[]));
+    // Build b panics on 9505: as a canary for half the players.
+    let broken = library("fixture_swap_b");
+    published(&publish(&db, &broken, &["--canary", "50"]));
+    canary_everywhere(&hosts, "swap", Some((sha256_of(&broken), 50))).await;
+
+    // Players call 9505 on every host, about 300 calls a second in all, until the canary is
+    // gone and a second more.
+    let hosts = Arc::new(hosts);
+    let mut tokens = Vec::new();
+    for n in 0..12 {
+        tokens.push(hosts[n % hosts.len()].login(&format!("fragile-{n}")).await);
+    }
+    let start = Instant::now();
+    let (failed, failed_late, served) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let gone = Arc::new(AtomicBool::new(false));
+    let mut players = Vec::new();
+    for (n, (player_id, token)) in tokens.into_iter().enumerate() {
+        let (hosts, gone) = (hosts.clone(), gone.clone());
+        let (failed, failed_late, served) = (failed.clone(), failed_late.clone(), served.clone());
+        players.push(tokio::spawn(async move {
+            let mut round = n;
+            let mut done_at: Option<Instant> = None;
+            while done_at.is_none_or(|at| at.elapsed() < Duration::from_secs(1)) {
+                if done_at.is_none() && gone.load(Ordering::Relaxed) {
+                    done_at = Some(Instant::now());
+                }
+                let host = &hosts[round % hosts.len()];
+                let (_, reply) = host.logic(&token, "9505", json!({})).await;
+                match reply["ret"].as_i64() {
+                    Some(0) => {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(-5) if done_at.is_some() => {
+                        failed_late.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(-5) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    other => panic!("{player_id}: {other:?} {reply}"),
+                }
+                round += 1;
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        }));
+    }
+    while hosts.iter().any(|h| canary(h, "swap").is_some()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the failing canary is still there after 30 s: {} failures",
+            failed.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gone.store(true, Ordering::Relaxed);
+    let took = start.elapsed();
+    for player in players {
+        player.await.unwrap();
+    }
+    let failed = failed.load(Ordering::Relaxed);
+    eprintln!(
+        "{:?}: a failing canary rolled back after {took:?} and {failed} failed calls",
+        db.backend
+    );
+    // Judged every second on reports written every second, it goes within a few seconds of
+    // its 20th call: at ~150 canary calls a second, well under a thousand failures.
+    assert!(
+        failed >= 20,
+        "judged only after rollback_min_calls: {failed}"
+    );
+    assert!(failed < 1000, "{failed} failed calls");
+    assert_eq!(
+        failed_late.load(Ordering::Relaxed),
+        0,
+        "none once it is gone"
+    );
+    assert!(served.load(Ordering::Relaxed) > 0);
+    // The fleet says so: the desired row has no canary, and the audit log names the release,
+    // the figures and who decided.
+    let (_, fleet) = hosts[0]
+        .admin(reqwest::Method::GET, "/admin/fleet", None)
+        .await;
+    let swap = fleet["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "swap")
+        .cloned()
+        .unwrap();
+    assert_eq!(swap["canary"], Value::Null, "{swap}");
+    assert_eq!(swap["desired"], sha256_of(&stable).as_str());
+    let (_, audit) = hosts[0]
+        .admin(reqwest::Method::GET, "/admin/audit", None)
+        .await;
+    let automatic: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operator"] == "automatic")
+        .collect();
+    assert_eq!(
+        automatic.len(),
+        1,
+        "one rollback, whichever host decided: {audit}"
+    );
+    assert_eq!(automatic[0]["action"], "rollback");
+    let reason = automatic[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&sha256_of(&broken))
+            && reason.contains("calls")
+            && reason.contains("host-"),
+        "{reason}"
+    );
 }

@@ -13,9 +13,42 @@ use std::sync::Arc;
 pub struct Routes {
     pub(super) by_prefix: HashMap<String, Arc<ModuleVersion>>,
     pub(super) migrators: HashMap<String, Arc<ModuleVersion>>,
+    /// By prefix, a module's canary: a second version that serves a share of its players
+    /// (the fleet's `publish --canary`), beside the one in `by_prefix`, which serves the rest.
+    pub(super) canaries: HashMap<String, Canary>,
+}
+
+/// A canary version and the share of players it serves.
+#[derive(Clone)]
+pub struct Canary {
+    pub version: Arc<ModuleVersion>,
+    /// Percent of players (0 to 100), chosen by [`canary_bucket`].
+    pub percent: u8,
+}
+
+/// A player's bucket, 0 to 9999, from a hash of their id: the same on every host and across
+/// restarts, so a player meets the same version wherever they play. A canary of `percent`
+/// serves the players whose bucket is below `percent × 100`.
+pub fn canary_bucket(player_id: &str) -> u16 {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(player_id.as_bytes());
+    let first = u64::from_be_bytes(hash[..8].try_into().expect("a sha256 has 32 bytes"));
+    (first % 10_000) as u16
+}
+
+impl Canary {
+    /// Whether this canary serves `player_id`.
+    pub fn serves(&self, player_id: &str) -> bool {
+        canary_bucket(player_id) < u16::from(self.percent) * 100
+    }
 }
 
 impl Routes {
+    /// The canary of module `name`, if it has one.
+    pub fn canary(&self, name: &str) -> Option<&Canary> {
+        self.canaries.values().find(|c| c.version.meta.name == name)
+    }
+
     /// The migrator kept for module `name`, if its serving version stepped back to an older
     /// saved-data schema.
     pub fn migrator(&self, name: &str) -> Option<&Arc<ModuleVersion>> {

@@ -11,8 +11,8 @@ use super::rows::{db_error, int, optional_text, text};
 use super::sql::question_marks;
 use super::{Backend, ServerStore};
 use crate::store::fleet::{
-    parse_tables, publish_states, tables_text, to_prune, Desired, FleetStore, HostReport,
-    Published, Release, RolledBack, NO_PLAYER,
+    audit_states, decide, parse_tables, tables_text, to_prune, Desired, FleetChange, FleetOutcome,
+    FleetStore, HostReport, Release, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -25,9 +25,7 @@ pub(super) struct FleetSql {
     lock_changes: String,
     insert_release: String,
     desired_of: String,
-    desired_and_previous: String,
     upsert_desired: String,
-    roll_back: String,
     bump_changes: String,
     releases_of: String,
     delete_release: String,
@@ -38,37 +36,38 @@ pub(super) struct FleetSql {
     hosts: String,
 }
 
+const DESIRED_COLUMNS: &str =
+    "module, release_id, previous_id, canary_id, canary_percent, watch_until, changed_at";
 const INSERT_RELEASE: &str = "INSERT INTO module_releases (release_id, module, version, library_zlib, signature, tables, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const INSERT_DESIRED: &str =
-    "INSERT INTO module_desired (module, release_id, previous_id, changed_at) VALUES ($1, $2, $3, $4)";
 const INSERT_HOST: &str = "INSERT INTO fleet_hosts (host_id, address, binary_version, started_at, last_seen, modules) VALUES ($1, $2, $3, $4, $5, $6)";
 
 impl FleetSql {
     pub(super) fn new(backend: Backend) -> FleetSql {
+        let insert_desired = format!(
+            "INSERT INTO module_desired ({DESIRED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        );
         let (insert_release, upsert_desired, upsert_host) = match backend {
             Backend::Postgres => (
                 format!("{INSERT_RELEASE} ON CONFLICT (release_id) DO UPDATE SET published_at = excluded.published_at"),
-                format!("{INSERT_DESIRED} ON CONFLICT (module) DO UPDATE SET release_id = excluded.release_id, previous_id = excluded.previous_id, changed_at = excluded.changed_at"),
+                format!("{insert_desired} ON CONFLICT (module) DO UPDATE SET release_id = excluded.release_id, previous_id = excluded.previous_id, canary_id = excluded.canary_id, canary_percent = excluded.canary_percent, watch_until = excluded.watch_until, changed_at = excluded.changed_at"),
                 format!("{INSERT_HOST} ON CONFLICT (host_id) DO UPDATE SET address = excluded.address, binary_version = excluded.binary_version, started_at = excluded.started_at, last_seen = excluded.last_seen, modules = excluded.modules"),
             ),
             Backend::MySql => (
                 format!("{INSERT_RELEASE} ON DUPLICATE KEY UPDATE published_at = VALUES(published_at)"),
-                format!("{INSERT_DESIRED} ON DUPLICATE KEY UPDATE release_id = VALUES(release_id), previous_id = VALUES(previous_id), changed_at = VALUES(changed_at)"),
+                format!("{insert_desired} ON DUPLICATE KEY UPDATE release_id = VALUES(release_id), previous_id = VALUES(previous_id), canary_id = VALUES(canary_id), canary_percent = VALUES(canary_percent), watch_until = VALUES(watch_until), changed_at = VALUES(changed_at)"),
                 format!("{INSERT_HOST} ON DUPLICATE KEY UPDATE address = VALUES(address), binary_version = VALUES(binary_version), started_at = VALUES(started_at), last_seen = VALUES(last_seen), modules = VALUES(modules)"),
             ),
         };
         let sql = FleetSql {
             lock_changes: "SELECT counter FROM fleet_changes WHERE id = 1 FOR UPDATE".into(),
             insert_release,
-            desired_of: "SELECT release_id FROM module_desired WHERE module = $1".into(),
-            desired_and_previous: "SELECT release_id, previous_id FROM module_desired WHERE module = $1".into(),
+            desired_of: format!("SELECT {DESIRED_COLUMNS} FROM module_desired WHERE module = $1"),
             upsert_desired,
-            roll_back: "UPDATE module_desired SET release_id = $1, previous_id = NULL, changed_at = $2 WHERE module = $3".into(),
             bump_changes: "UPDATE fleet_changes SET counter = counter + 1 WHERE id = 1".into(),
             releases_of: "SELECT release_id FROM module_releases WHERE module = $1 ORDER BY published_at DESC, release_id".into(),
             delete_release: "DELETE FROM module_releases WHERE release_id = $1".into(),
             changes: "SELECT counter FROM fleet_changes WHERE id = 1".into(),
-            desired: "SELECT module, release_id, previous_id, changed_at FROM module_desired ORDER BY module".into(),
+            desired: format!("SELECT {DESIRED_COLUMNS} FROM module_desired ORDER BY module"),
             release: "SELECT module, version, library_zlib, signature, tables FROM module_releases WHERE release_id = $1".into(),
             upsert_host,
             hosts: "SELECT host_id, address, binary_version, started_at, last_seen, modules FROM fleet_hosts ORDER BY host_id".into(),
@@ -85,9 +84,7 @@ impl FleetSql {
             lock_changes: q(self.lock_changes),
             insert_release: q(self.insert_release),
             desired_of: q(self.desired_of),
-            desired_and_previous: q(self.desired_and_previous),
             upsert_desired: q(self.upsert_desired),
-            roll_back: q(self.roll_back),
             bump_changes: q(self.bump_changes),
             releases_of: q(self.releases_of),
             delete_release: q(self.delete_release),
@@ -100,133 +97,124 @@ impl FleetSql {
     }
 }
 
+/// A row of `module_desired`, in [`DESIRED_COLUMNS`]' order.
+fn desired_row(row: &AnyRow) -> Result<Desired, StoreError> {
+    Ok(Desired {
+        module: text(row, 0)?,
+        release_id: text(row, 1)?,
+        previous_id: optional_text(row, 2)?,
+        canary_id: optional_text(row, 3)?,
+        canary_percent: u8::try_from(int(row, 4)?).unwrap_or(0),
+        watch_until_ms: int(row, 5)?,
+        changed_at_ms: int(row, 6)?,
+    })
+}
+
 impl ServerStore {
-    /// The publish transaction's body, on `conn` inside its transaction.
-    async fn publish_in(
+    /// [`FleetStore::change`]'s body, on `conn` inside its transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_in(
         &self,
         conn: &mut Lease,
-        release: &Release,
+        module: &str,
+        change: &FleetChange,
+        release: Option<&Release>,
         note: &AuditNote,
         keep: usize,
-    ) -> Result<Published, StoreError> {
+        watch_ms: i64,
+    ) -> Result<FleetOutcome, StoreError> {
         let sql = &self.fleet_sql;
+        // Changes of the fleet queue here, whichever module they change.
         conn.fetch_one(sqlx::query(&sql.lock_changes)).await?;
-        let tables = tables_text(&release.tables);
-        conn.execute(
-            sqlx::query(&sql.insert_release)
-                .bind(release.id.as_str())
-                .bind(release.module.as_str())
-                .bind(release.version.as_str())
-                .bind(release.library_zlib.clone())
-                .bind(release.signature.clone())
-                .bind(tables)
-                .bind(note.at_ms)
-                .bind(note.operator.as_str()),
-        )
-        .await?;
+        if let Some(release) = release {
+            conn.execute(
+                sqlx::query(&sql.insert_release)
+                    .bind(release.id.as_str())
+                    .bind(release.module.as_str())
+                    .bind(release.version.as_str())
+                    .bind(release.library_zlib.clone())
+                    .bind(release.signature.clone())
+                    .bind(tables_text(&release.tables))
+                    .bind(note.at_ms)
+                    .bind(note.operator.as_str()),
+            )
+            .await?;
+        }
         let before = match conn
-            .fetch_optional(sqlx::query(&sql.desired_of).bind(release.module.as_str()))
+            .fetch_optional(sqlx::query(&sql.desired_of).bind(module))
             .await?
         {
-            Some(row) => Some(text(&row, 0)?),
+            Some(row) => Some(desired_row(&row)?),
             None => None,
         };
-        if before.as_deref() == Some(release.id.as_str()) {
-            return Ok(Published::AlreadyDesired);
-        }
+        let published = release.map(|r| r.id.as_str());
+        let decided = decide(
+            module,
+            before.as_ref(),
+            change,
+            published,
+            note.at_ms,
+            watch_ms,
+        );
+        let (after, action) = match decided {
+            Ok(decided) => decided,
+            // Nothing else changes; a release stored above stays stored (it is by identity).
+            Err(declined) => return Ok(declined.into()),
+        };
         conn.execute(
             sqlx::query(&sql.upsert_desired)
-                .bind(release.module.as_str())
-                .bind(release.id.as_str())
-                .bind(before.clone())
-                .bind(note.at_ms),
+                .bind(after.module.as_str())
+                .bind(after.release_id.as_str())
+                .bind(after.previous_id.clone())
+                .bind(after.canary_id.clone())
+                .bind(i64::from(after.canary_percent))
+                .bind(after.watch_until_ms)
+                .bind(after.changed_at_ms),
         )
         .await?;
         conn.execute(sqlx::query(&sql.bump_changes)).await?;
         let newest_first = conn
-            .fetch_all(sqlx::query(&sql.releases_of).bind(release.module.as_str()))
+            .fetch_all(sqlx::query(&sql.releases_of).bind(module))
             .await?
             .iter()
             .map(|row| text(row, 0))
             .collect::<Result<Vec<_>, _>>()?;
-        for id in to_prune(&newest_first, keep, &release.id, before.as_deref()) {
+        for id in to_prune(&newest_first, keep, &after) {
             conn.execute(sqlx::query(&sql.delete_release).bind(id))
                 .await?;
         }
-        let (state_before, state_after) =
-            publish_states(&release.module, before.as_deref(), &release.id);
-        self.append_audit(conn, "publish", NO_PLAYER, note, state_before, state_after)
+        let (state_before, state_after) = audit_states(before.as_ref(), &after);
+        self.append_audit(conn, action, NO_PLAYER, note, state_before, state_after)
             .await?;
-        Ok(Published::Desired { previous: before })
-    }
-}
-
-impl ServerStore {
-    /// The rollback transaction's body, on `conn` inside its transaction.
-    async fn roll_back_in(
-        &self,
-        conn: &mut Lease,
-        module: &str,
-        note: &AuditNote,
-    ) -> Result<Option<RolledBack>, StoreError> {
-        let sql = &self.fleet_sql;
-        conn.fetch_one(sqlx::query(&sql.lock_changes)).await?;
-        let Some(row) = conn
-            .fetch_optional(sqlx::query(&sql.desired_and_previous).bind(module))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let (from, to) = (text(&row, 0)?, optional_text(&row, 1)?);
-        let Some(to) = to else {
-            return Ok(None);
-        };
-        conn.execute(
-            sqlx::query(&sql.roll_back)
-                .bind(to.as_str())
-                .bind(note.at_ms)
-                .bind(module),
-        )
-        .await?;
-        conn.execute(sqlx::query(&sql.bump_changes)).await?;
-        let (state_before, state_after) = publish_states(module, Some(&from), &to);
-        self.append_audit(conn, "rollback", NO_PLAYER, note, state_before, state_after)
-            .await?;
-        Ok(Some(RolledBack { from, to }))
+        Ok(FleetOutcome::Changed {
+            before: before.map(Box::new),
+            after: Box::new(after),
+        })
     }
 }
 
 #[async_trait]
 impl FleetStore for ServerStore {
-    async fn publish(
-        &self,
-        release: &Release,
-        note: &AuditNote,
-        keep: usize,
-    ) -> Result<Published, StoreError> {
-        let mut conn = self.conn().await?;
-        conn.start_transaction().await?;
-        let published = self.publish_in(&mut conn, release, note, keep).await;
-        // On an error the rollback is best effort: a connection left unsettled is closed by
-        // the pool, which rolls it back too.
-        let ended = conn.end_transaction(published.is_ok()).await;
-        let published = published?;
-        ended?;
-        Ok(published)
-    }
-
-    async fn roll_back(
+    async fn change(
         &self,
         module: &str,
+        change: &FleetChange,
+        release: Option<&Release>,
         note: &AuditNote,
-    ) -> Result<Option<RolledBack>, StoreError> {
+        keep: usize,
+        watch_ms: i64,
+    ) -> Result<FleetOutcome, StoreError> {
         let mut conn = self.conn().await?;
         conn.start_transaction().await?;
-        let rolled = self.roll_back_in(&mut conn, module, note).await;
-        let ended = conn.end_transaction(rolled.is_ok()).await;
-        let rolled = rolled?;
+        let outcome = self
+            .change_in(&mut conn, module, change, release, note, keep, watch_ms)
+            .await;
+        // On an error the rollback is best effort: a connection left unsettled is closed by
+        // the pool, which rolls it back too.
+        let ended = conn.end_transaction(outcome.is_ok()).await;
+        let outcome = outcome?;
         ended?;
-        Ok(rolled)
+        Ok(outcome)
     }
 
     async fn fleet_changes(&self) -> Result<i64, StoreError> {
@@ -240,14 +228,7 @@ impl FleetStore for ServerStore {
         conn.fetch_all(sqlx::query(&self.fleet_sql.desired))
             .await?
             .iter()
-            .map(|row| {
-                Ok(Desired {
-                    module: text(row, 0)?,
-                    release_id: text(row, 1)?,
-                    previous_id: optional_text(row, 2)?,
-                    changed_at_ms: int(row, 3)?,
-                })
-            })
+            .map(desired_row)
             .collect()
     }
 

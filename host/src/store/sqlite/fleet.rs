@@ -3,114 +3,150 @@
 use super::operator::append;
 use super::{db_error, write_transaction, SqliteStore};
 use crate::store::fleet::{
-    parse_tables, publish_states, tables_text, to_prune, Desired, FleetStore, HostReport,
-    Published, Release, RolledBack, NO_PLAYER,
+    audit_states, decide, parse_tables, tables_text, to_prune, Desired, FleetChange, FleetOutcome,
+    FleetStore, HostReport, Release, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
+const DESIRED_COLUMNS: &str =
+    "module, release_id, previous_id, canary_id, canary_percent, watch_until, changed_at";
+
+fn desired_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Desired> {
+    Ok(Desired {
+        module: row.get(0)?,
+        release_id: row.get(1)?,
+        previous_id: row.get(2)?,
+        canary_id: row.get(3)?,
+        canary_percent: row.get(4)?,
+        watch_until_ms: row.get(5)?,
+        changed_at_ms: row.get(6)?,
+    })
+}
+
+/// [`FleetStore::change`]'s transaction.
+fn change_in(
+    tx: &rusqlite::Transaction<'_>,
+    module: &str,
+    change: &FleetChange,
+    release: Option<&Release>,
+    note: &AuditNote,
+    keep: usize,
+    watch_ms: i64,
+) -> Result<FleetOutcome, StoreError> {
+    if let Some(release) = release {
+        tx.execute(
+            "INSERT INTO module_releases (release_id, module, version, library_zlib, signature, tables, published_at, published_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (release_id) DO UPDATE SET published_at = excluded.published_at",
+            params![
+                release.id,
+                release.module,
+                release.version,
+                release.library_zlib,
+                release.signature,
+                tables_text(&release.tables),
+                note.at_ms,
+                note.operator
+            ],
+        )
+        .map_err(db_error)?;
+    }
+    let before = tx
+        .query_row(
+            &format!("SELECT {DESIRED_COLUMNS} FROM module_desired WHERE module = ?1"),
+            [module],
+            desired_row,
+        )
+        .optional()
+        .map_err(db_error)?;
+    let published = release.map(|r| r.id.as_str());
+    let (after, action) = match decide(
+        module,
+        before.as_ref(),
+        change,
+        published,
+        note.at_ms,
+        watch_ms,
+    ) {
+        Ok(decided) => decided,
+        // Nothing else changes; a release stored above stays stored (it is by identity).
+        Err(declined) => return Ok(declined.into()),
+    };
+    tx.execute(
+        &format!(
+            "INSERT OR REPLACE INTO module_desired ({DESIRED_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ),
+        params![
+            after.module,
+            after.release_id,
+            after.previous_id,
+            after.canary_id,
+            after.canary_percent,
+            after.watch_until_ms,
+            after.changed_at_ms
+        ],
+    )
+    .map_err(db_error)?;
+    tx.execute(
+        "UPDATE fleet_changes SET counter = counter + 1 WHERE id = 1",
+        [],
+    )
+    .map_err(db_error)?;
+    let newest_first = {
+        let mut select = tx
+            .prepare(
+                "SELECT release_id FROM module_releases WHERE module = ?1 ORDER BY published_at DESC, release_id",
+            )
+            .map_err(db_error)?;
+        let ids = select
+            .query_map([module], |row| row.get::<_, String>(0))
+            .map_err(db_error)?;
+        ids.collect::<Result<Vec<_>, _>>().map_err(db_error)?
+    };
+    for id in to_prune(&newest_first, keep, &after) {
+        tx.execute("DELETE FROM module_releases WHERE release_id = ?1", [id])
+            .map_err(db_error)?;
+    }
+    let (state_before, state_after) = audit_states(before.as_ref(), &after);
+    append(tx, action, NO_PLAYER, note, state_before, state_after)?;
+    Ok(FleetOutcome::Changed {
+        before: before.map(Box::new),
+        after: Box::new(after),
+    })
+}
+
 #[async_trait]
 impl FleetStore for SqliteStore {
-    async fn publish(
-        &self,
-        release: &Release,
-        note: &AuditNote,
-        keep: usize,
-    ) -> Result<Published, StoreError> {
-        let (release, note) = (release.clone(), note.clone());
-        self.with_conn(move |conn| {
-            let tx = write_transaction(conn)?;
-            tx.execute(
-                "INSERT INTO module_releases (release_id, module, version, library_zlib, signature, tables, published_at, published_by) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (release_id) DO UPDATE SET published_at = excluded.published_at",
-                params![
-                    release.id,
-                    release.module,
-                    release.version,
-                    release.library_zlib,
-                    release.signature,
-                    tables_text(&release.tables),
-                    note.at_ms,
-                    note.operator
-                ],
-            )
-            .map_err(db_error)?;
-            let before: Option<String> = tx
-                .query_row(
-                    "SELECT release_id FROM module_desired WHERE module = ?1",
-                    [&release.module],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(db_error)?;
-            if before.as_deref() == Some(release.id.as_str()) {
-                tx.commit().map_err(db_error)?;
-                return Ok(Published::AlreadyDesired);
-            }
-            tx.execute(
-                "INSERT INTO module_desired (module, release_id, previous_id, changed_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (module) DO UPDATE SET release_id = excluded.release_id, previous_id = excluded.previous_id, changed_at = excluded.changed_at",
-                params![release.module, release.id, before, note.at_ms],
-            )
-            .map_err(db_error)?;
-            tx.execute("UPDATE fleet_changes SET counter = counter + 1 WHERE id = 1", [])
-                .map_err(db_error)?;
-            let newest_first = {
-                let mut select = tx
-                    .prepare(
-                        "SELECT release_id FROM module_releases WHERE module = ?1 ORDER BY published_at DESC, release_id",
-                    )
-                    .map_err(db_error)?;
-                let ids = select
-                    .query_map([&release.module], |row| row.get::<_, String>(0))
-                    .map_err(db_error)?;
-                ids.collect::<Result<Vec<_>, _>>().map_err(db_error)?
-            };
-            for id in to_prune(&newest_first, keep, &release.id, before.as_deref()) {
-                tx.execute("DELETE FROM module_releases WHERE release_id = ?1", [id])
-                    .map_err(db_error)?;
-            }
-            let (state_before, state_after) =
-                publish_states(&release.module, before.as_deref(), &release.id);
-            append(&tx, "publish", NO_PLAYER, &note, state_before, state_after)?;
-            tx.commit().map_err(db_error)?;
-            Ok(Published::Desired { previous: before })
-        })
-        .await
-    }
-
-    async fn roll_back(
+    async fn change(
         &self,
         module: &str,
+        change: &FleetChange,
+        release: Option<&Release>,
         note: &AuditNote,
-    ) -> Result<Option<RolledBack>, StoreError> {
-        let (module, note) = (module.to_owned(), note.clone());
+        keep: usize,
+        watch_ms: i64,
+    ) -> Result<FleetOutcome, StoreError> {
+        let (module, change, release, note) = (
+            module.to_owned(),
+            change.clone(),
+            release.cloned(),
+            note.clone(),
+        );
         self.with_conn(move |conn| {
             let tx = write_transaction(conn)?;
-            let desired: Option<(String, Option<String>)> = tx
-                .query_row(
-                    "SELECT release_id, previous_id FROM module_desired WHERE module = ?1",
-                    [&module],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(db_error)?;
-            let Some((from, Some(to))) = desired else {
-                return Ok(None);
-            };
-            tx.execute(
-                "UPDATE module_desired SET release_id = ?2, previous_id = NULL, changed_at = ?3 WHERE module = ?1",
-                params![module, to, note.at_ms],
-            )
-            .map_err(db_error)?;
-            tx.execute("UPDATE fleet_changes SET counter = counter + 1 WHERE id = 1", [])
-                .map_err(db_error)?;
-            let (state_before, state_after) = publish_states(&module, Some(&from), &to);
-            append(&tx, "rollback", NO_PLAYER, &note, state_before, state_after)?;
+            let outcome = change_in(
+                &tx,
+                &module,
+                &change,
+                release.as_ref(),
+                &note,
+                keep,
+                watch_ms,
+            )?;
             tx.commit().map_err(db_error)?;
-            Ok(Some(RolledBack { from, to }))
+            Ok(outcome)
         })
         .await
     }
@@ -127,20 +163,11 @@ impl FleetStore for SqliteStore {
     async fn desired(&self) -> Result<Vec<Desired>, StoreError> {
         self.with_conn(|conn| {
             let mut select = conn
-                .prepare_cached(
-                    "SELECT module, release_id, previous_id, changed_at FROM module_desired ORDER BY module",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {DESIRED_COLUMNS} FROM module_desired ORDER BY module"
+                ))
                 .map_err(db_error)?;
-            let rows = select
-                .query_map([], |row| {
-                    Ok(Desired {
-                        module: row.get(0)?,
-                        release_id: row.get(1)?,
-                        previous_id: row.get(2)?,
-                        changed_at_ms: row.get(3)?,
-                    })
-                })
-                .map_err(db_error)?;
+            let rows = select.query_map([], desired_row).map_err(db_error)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
         })
         .await

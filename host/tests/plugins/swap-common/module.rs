@@ -8,6 +8,7 @@ plugin_api::export_module! {
     commands: {
         "9501" => which,
         "9503" => slow,
+        "9505" => fragile,
     },
 }
 
@@ -21,4 +22,13 @@ fn slow(_ctx: &mut plugin_api::Ctx<'_>, data: serde_json::Value) -> plugin_api::
     let ms = data["ms"].as_u64().unwrap_or(0);
     std::thread::sleep(std::time::Duration::from_millis(ms));
     Ok(serde_json::json!({ "build": BUILD, "slept": ms }))
+}
+
+/// 9505: build "b" panics (a release that breaks one command, for the fleet's safety net);
+/// build "a" answers.
+fn fragile(_ctx: &mut plugin_api::Ctx<'_>, _data: serde_json::Value) -> plugin_api::Reply {
+    if BUILD == "b" {
+        panic!("build b breaks 9505 on purpose");
+    }
+    Ok(serde_json::json!({ "build": BUILD }))
 }
