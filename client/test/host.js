@@ -33,7 +33,8 @@ export async function freePort() {
 }
 
 /**
- * Starts `game-host serve` with `modules` (crate names) installed.
+ * Starts `game-host serve` with `modules` (crate names) installed; `env` adds variables
+ * (`GAME_HOST_*` configuration).
  * @returns {Promise<{ url: string, adminUrl: string, dirs: string, stop: () => Promise<void> }>}
  */
 export async function startHost({
@@ -41,6 +42,7 @@ export async function startHost({
   listen = "127.0.0.1:0",
   dirs,
   args = [],
+  env = {},
 } = {}) {
   const binary = join(BUILD, "game-host");
   if (!existsSync(binary)) {
@@ -72,7 +74,7 @@ export async function startHost({
       ...args,
     ],
     // stderr is not read: a host that outlives a failed test must not hold the output open.
-    { stdio: ["ignore", "pipe", "ignore"] },
+    { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, ...env } },
   );
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const lines = createInterface({ input: child.stdout });

@@ -138,6 +138,70 @@ function describeCheck(c) {
   );
 }
 
+/** A release's identity, short: its library's sha256 (and its tables'), 12 digits each. */
+const short = (release) =>
+  release ? release.split("+tables:").map((part) => part.slice(0, 12)).join("+") : "—";
+
+async function loadFleet() {
+  const { source, this_host: thisHost, modules, hosts } = await api("GET", "/admin/fleet");
+  $("#fleet-source").textContent =
+    source === "database"
+      ? `This host (${thisHost}) runs the releases published into its database ` +
+        "(game-host publish); every host on it follows."
+      : `This host (${thisHost}) loads the libraries in its plugins directory ` +
+        '(plugins.source = "directory"): nothing is published to a fleet.';
+  const body = $("#fleet-modules tbody");
+  body.replaceChildren();
+  for (const m of modules) {
+    const row = body.insertRow();
+    row.dataset.module = m.module;
+    cell(row, m.module);
+    cell(row, short(m.desired)).title = m.desired;
+    const canary = cell(row, m.canary ? `${short(m.canary)} · ${m.canary_percent}%` : "none");
+    canary.className = "canary";
+    if (m.canary) canary.title = m.canary;
+    cell(row, short(m.previous)).title = m.previous ?? "";
+    // Each host: serving the desired release, behind (not yet), or refused with its reason.
+    const states = cell(
+      row,
+      m.hosts
+        .map((h) => `${h.host_id}: ${h.state}${h.canary_state ? ` · canary ${h.canary_state}` : ""}`)
+        .join(", "),
+    );
+    states.className = "states";
+    states.title = m.hosts
+      .flatMap((h) => [h.refused, h.canary_refused].filter(Boolean).map((why) => `${h.host_id}: ${why}`))
+      .join("\n");
+    const buttons = row.insertCell();
+    const actions = m.canary ? ["promote", "rollback"] : m.previous ? ["rollback"] : [];
+    for (const action of actions) {
+      const button = document.createElement("button");
+      button.textContent = action;
+      button.addEventListener("click", () =>
+        act(async () => {
+          const reason = prompt(`Why ${action} ${m.module} on every host? (kept in the audit log)`);
+          if (!reason) return;
+          await api("POST", `/admin/fleet/${m.module}/${action}`, { operator: operator(), reason });
+          say(`${m.module}: ${action} sent to the fleet; the hosts follow within a second.`);
+          await Promise.all([loadFleet(), loadAudit()]);
+        }),
+      );
+      buttons.append(button, " ");
+    }
+  }
+  const hostsBody = $("#fleet-hosts tbody");
+  hostsBody.replaceChildren();
+  for (const h of hosts) {
+    const row = hostsBody.insertRow();
+    row.dataset.host = h.host_id;
+    cell(row, h.host_id);
+    cell(row, h.address);
+    cell(row, h.binary_version);
+    cell(row, `${h.seen_secs_ago} s ago`);
+    cell(row, h.modules.map((m) => `${m.module} ${short(m.serving)}`).join(", "));
+  }
+}
+
 let current = null; // the player shown
 
 async function showPlayer(playerId) {
@@ -224,5 +288,7 @@ $("#revoke").addEventListener("submit", (event) => {
 });
 
 act(async () => {
-  await Promise.all([loadModules(), loadAudit()]);
+  await Promise.all([loadModules(), loadFleet(), loadAudit()]);
 });
+// The fleet moves by itself (other hosts, the safety net): keep its panel current.
+setInterval(() => loadFleet().catch(() => {}), 2000);

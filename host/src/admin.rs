@@ -12,6 +12,7 @@
 //! - `POST /admin/restart`: start a successor process with this one's sockets (as `SIGUSR2`);
 //!   answers once it serves, then this process drains and exits.
 //! - `GET /admin/fleet`: every module's published release and every host's report;
+//!   `POST /admin/fleet/publish`: a library published (checked, stored, made desired);
 //!   `POST /admin/fleet/{module}/rollback` and `…/promote`: the fleet's canary stopped or
 //!   promoted, or the fleet back to the previous release ([`fleet`]).
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
@@ -141,6 +142,7 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         )),
         (&Method::POST, ["admin", "modules", name, "reload"]) => reload(state, name).await,
         (&Method::POST, ["admin", "modules", name, "rollback"]) => rollback(state, name).await,
+        (&Method::POST, ["admin", "fleet", "publish"]) => fleet::publish(state, request).await,
         (&Method::POST, ["admin", "fleet", module, "rollback"]) => {
             let body = players::body(state, request).await?;
             let change = FleetChange::RollBack { expected: None };
@@ -167,6 +169,7 @@ async fn route(state: &AppState, request: Request<Incoming>) -> Result<Reply, Ap
         (
             _,
             ["admin", "modules", _, "reload" | "rollback"]
+            | ["admin", "fleet", "publish"]
             | ["admin", "fleet", _, "rollback" | "promote"]
             | ["admin", "restart"]
             | ["admin", "players", _, "grant" | "revoke"],

@@ -154,7 +154,7 @@ pub async fn check(
 
 /// A new directory only this user can enter, under a name nobody could have guessed (a
 /// predictable name in a shared `/tmp` could be created first by someone else).
-fn private_dir() -> std::io::Result<PathBuf> {
+pub(crate) fn private_dir() -> std::io::Result<PathBuf> {
     let mut name = [0u8; 12];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut name);
     let dir = std::env::temp_dir().join(format!("game-host-check-{}", hex::encode(name)));

@@ -11,7 +11,7 @@ mod health;
 mod preflight;
 mod reply;
 
-pub(crate) use body::read_body;
+pub(crate) use body::{read_body, read_body_within};
 pub use reply::Body;
 pub(crate) use reply::{error_reply, render, Reply};
 

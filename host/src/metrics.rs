@@ -32,6 +32,15 @@ pub struct Metrics {
     sessions: Gauge,
     connections_refused: Counter,
     turn_conflicts: Counter,
+    fleet_changes: Family<FleetChangeLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FleetChangeLabels {
+    /// `publish`, `canary`, `promote`, `rollback`.
+    action: String,
+    /// `operator` or `automatic`.
+    by: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +117,7 @@ impl Metrics {
             sessions: Gauge::default(),
             connections_refused: Counter::default(),
             turn_conflicts: Counter::default(),
+            fleet_changes: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -161,6 +171,11 @@ impl Metrics {
             "turn_conflicts",
             "Command turns run again because another host changed the player between the turn's read and its write (server stores)",
             metrics.turn_conflicts.clone(),
+        );
+        r.register(
+            "fleet_changes",
+            "Changes of the fleet's module releases so far (publish, canary, promote, rollback), by operator or automatic, read from the audit log",
+            metrics.fleet_changes.clone(),
         );
         r.register(
             "log_messages_dropped",
@@ -263,6 +278,20 @@ impl Metrics {
                 state: state_name.to_owned(),
             };
             self.versions.get_or_create(&labels).set(count as i64);
+        }
+        match now.store.fleet().change_counts().await {
+            Ok(counts) => {
+                for (action, automatic, count) in counts {
+                    let by = if automatic { "automatic" } else { "operator" };
+                    let labels = FleetChangeLabels {
+                        action,
+                        by: by.to_owned(),
+                    };
+                    let count = i64::try_from(count).unwrap_or(i64::MAX);
+                    self.fleet_changes.get_or_create(&labels).set(count);
+                }
+            }
+            Err(e) => slog::warn!(now.log, "cannot count the fleet's changes"; "error" => %e),
         }
         match now.store.active_sessions(now.now_ms).await {
             Ok(sessions) => {

@@ -59,6 +59,9 @@ pub struct Deps {
     /// Whether this process may start a successor with its sockets (`SIGUSR2`,
     /// `POST /admin/restart`): `game-host serve` may; a host inside another program may not.
     pub can_restart: bool,
+    /// The `game-host` binary, which `POST /admin/fleet/publish` runs as `game-host publish`
+    /// (this process's own, unless the host runs inside another program: its tests).
+    pub game_host: std::path::PathBuf,
 }
 
 impl Deps {
@@ -68,6 +71,7 @@ impl Deps {
             clock: Arc::new(SystemClock),
             log_dropped: Counter::default(),
             can_restart: false,
+            game_host: std::env::current_exe().unwrap_or_else(|_| "game-host".into()),
         }
     }
 }
@@ -251,13 +255,12 @@ impl Host {
             }
         })?;
         let (restart, requests) = RestartRequests::channel();
-        let metrics = Metrics::new(deps.log_dropped, &config.server.host_id);
+        let metrics = Metrics::new(deps.log_dropped.clone(), &config.server.host_id);
         let state = AppState::new(
             config,
             registry,
             store,
-            deps.clock,
-            deps.log,
+            &deps,
             metrics,
             handover.as_ref().map(|_| restart.clone()),
         );

@@ -36,6 +36,9 @@ pub struct Shared {
     pub static_files: Option<StaticFiles>,
     /// Request counts and latencies; the rest is read from the fields above when scraped.
     pub metrics: Metrics,
+    /// The `game-host` binary: the admin API runs `game-host publish` with it, in a process of
+    /// its own ([`crate::server::Deps::game_host`]).
+    pub game_host: std::path::PathBuf,
     /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
     /// to start (the host runs inside tests).
     pub restart: Option<RestartRequests>,
@@ -52,11 +55,11 @@ impl AppState {
         config: Arc<Config>,
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        log: slog::Logger,
+        deps: &crate::server::Deps,
         metrics: Metrics,
         restart: Option<RestartRequests>,
     ) -> Self {
+        let (clock, log) = (deps.clock.clone(), deps.log.clone());
         let sessions = SessionCache::new(config.session.recheck_ms());
         let static_files = config.paths.static_dir.as_deref().map(StaticFiles::new);
         AppState(Arc::new(Shared {
@@ -69,6 +72,7 @@ impl AppState {
             log,
             static_files,
             metrics,
+            game_host: deps.game_host.clone(),
             restart,
             requests: tokio_util::task::TaskTracker::new(),
             shutting_down: AtomicBool::new(false),

@@ -36,13 +36,14 @@ export function findChromium() {
 }
 
 /**
- * Starts a host serving client/ and a browser before the file's tests, and stops both after.
+ * Starts a host serving client/ (with `hostEnv` in its environment) and a browser before the
+ * file's tests, and stops both after.
  * @returns {{ host: object, browser: import("playwright-core").Browser }} filled in by `before`.
  */
-export function hostAndBrowser() {
+export function hostAndBrowser(hostEnv = {}) {
   const env = {};
   before(async () => {
-    env.host = await startHost({ args: ["--static-dir", join(ROOT, "client")] });
+    env.host = await startHost({ args: ["--static-dir", join(ROOT, "client")], env: hostEnv });
     env.browser = await chromium.launch({
       executablePath: findChromium(),
       // Root in a container has no user namespace for Chromium's sandbox.

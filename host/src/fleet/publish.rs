@@ -75,12 +75,6 @@ pub async fn publish(
     options: &PublishOptions<'_>,
     log: &slog::Logger,
 ) -> Result<Vec<PublishedRelease>, Stopped> {
-    if options.tables.is_some() && files.len() > 1 {
-        return Err(Stopped {
-            published: Vec::new(),
-            error: PublishError::TablesForMany,
-        });
-    }
     // No lock on a SQLite file: publishing writes only the release tables, which the serving
     // host reads through SQLite's own locks (as `check` does).
     let store = store::open(database, &config.pool_settings(), config.sqlite_options())
@@ -89,6 +83,12 @@ pub async fn publish(
             published: Vec::new(),
             error: PublishError::Open(e.to_string()),
         })?;
+    if options.tables.is_some() && files.len() > 1 {
+        return Err(Stopped {
+            published: Vec::new(),
+            error: PublishError::TablesForMany,
+        });
+    }
     let mut published = Vec::new();
     let mut error = None;
     for file in files {
@@ -120,13 +120,8 @@ async fn publish_one(
         tables,
         canary,
     } = *options;
-    let read = |path: &Path, error: String| PublishError::Read {
-        file: file.to_owned(),
-        path: path.to_owned(),
-        error,
-    };
     let size = std::fs::metadata(file)
-        .map_err(|e| read(file, e.to_string()))?
+        .map_err(|e| unreadable(file, file, e))?
         .len();
     let max = config.fleet.max_library_bytes;
     if size > max {
@@ -142,13 +137,13 @@ async fn publish_one(
             file: file.to_owned(),
             error,
         })?;
-    let library = std::fs::read(file).map_err(|e| read(file, e.to_string()))?;
+    let library = std::fs::read(file).map_err(|e| unreadable(file, file, e))?;
     let sha256 = crate::plugins::loader::sha256_hex(&library);
     let signature_file = signature_path(file);
     let signature = match std::fs::read(&signature_file) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(read(&signature_file, e.to_string())),
+        Err(e) => return Err(unreadable(file, &signature_file, e)),
     };
     // The tables the check read, read again to be stored: the folder given, or the one beside
     // the library, as the host reads it. Stored only if they are the ones checked.
@@ -161,11 +156,12 @@ async fn publish_one(
                     &checked.meta.name,
                 ),
             };
-            let set = TableSet::read(&folder).map_err(|e| read(&folder, e.to_string()))?;
+            let set = TableSet::read(&folder).map_err(|e| unreadable(file, &folder, e))?;
             if set.sha256 != loaded.sha256 {
-                return Err(read(
+                return Err(unreadable(
+                    file,
                     &folder,
-                    "the tables changed while they were checked: publish again".into(),
+                    "the tables changed while they were checked: publish again",
                 ));
             }
             Some(set)
@@ -209,4 +205,13 @@ async fn publish_one(
         release: release.id,
         outcome,
     })
+}
+
+/// `file` not published: `path` (the library, its signature or tables) cannot be read.
+fn unreadable(file: &Path, path: &Path, error: impl std::fmt::Display) -> PublishError {
+    PublishError::Read {
+        file: file.to_owned(),
+        path: path.to_owned(),
+        error: error.to_string(),
+    }
 }

@@ -29,7 +29,16 @@ pub(crate) async fn read_body(
     request: Request<Incoming>,
     server: &ServerConfig,
 ) -> Result<Bytes, ApiError> {
-    let limit = server.body_limit;
+    read_body_within(request, server.body_limit, server).await
+}
+
+/// [`read_body`] under another limit than `server.body_limit` (the admin API's publish takes
+/// a whole library).
+pub(crate) async fn read_body_within(
+    request: Request<Incoming>,
+    limit: usize,
+    server: &ServerConfig,
+) -> Result<Bytes, ApiError> {
     check_length(&request, limit)?;
     let timeout = Duration::from_secs(server.body_read_timeout_secs);
     let collected =

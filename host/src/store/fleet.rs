@@ -249,7 +249,13 @@ pub trait FleetStore: Send + Sync {
 
     /// Every host's last report, by host id.
     async fn hosts(&self) -> Result<Vec<HostReport>, StoreError>;
+
+    /// The fleet's changes so far, from the audit log: (action, whether automatic, count).
+    async fn change_counts(&self) -> Result<Vec<(String, bool, u64)>, StoreError>;
 }
+
+/// [`FleetStore::change_counts`]' statement, the same on every store.
+pub const CHANGE_COUNTS: &str = "SELECT action, CASE WHEN operator = 'automatic' THEN 1 ELSE 0 END, COUNT(*) FROM audit WHERE player_id = '' GROUP BY action, CASE WHEN operator = 'automatic' THEN 1 ELSE 0 END ORDER BY action";
 
 /// A library compressed as it is stored.
 pub fn pack(library: &[u8]) -> Vec<u8> {

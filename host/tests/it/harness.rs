@@ -133,6 +133,8 @@ impl TestHost {
         tweak(&mut config);
         let deps = Deps {
             clock: clock.clone(),
+            // The admin API runs `game-host publish`: the real binary, not this test's.
+            game_host: binary(),
             ..Deps::new(log)
         };
         let host = InProcessHost::start(config, deps)

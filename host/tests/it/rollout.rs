@@ -19,6 +19,7 @@ tests_on!(
     a_fleet_rollback_returns_every_host_to_the_previous_release,
     a_canary_serves_its_share_of_players_the_same_on_every_host_until_promoted,
     a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures,
+    the_admin_api_publishes_as_the_command_line_does,
 );
 
 /// The cases that need several hosts on one database.
@@ -589,7 +590,11 @@ async fn a_canary_serves_its_share_of_players_the_same_on_every_host_until_promo
     // Another module's canary is its own; a second canary of the mall is refused, saying
     // what to do.
     published(&publish(&db, &library("fixture_swap_a"), &[]));
-    published(&publish(&db, &library("fixture_swap_b"), &["--canary", "10"]));
+    published(&publish(
+        &db,
+        &library("fixture_swap_b"),
+        &["--canary", "10"],
+    ));
     let second = publish(
         &db,
         &library("mall"),
@@ -739,6 +744,18 @@ async fn a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures(db: 
         "one rollback, whichever host decided: {audit}"
     );
     assert_eq!(automatic[0]["action"], "rollback");
+    // Counted in every host's metrics, read from the audit log.
+    let metrics = hosts[hosts.len() - 1].metrics().await;
+    let counted = |action: &str, by: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("game_host_fleet_changes{")
+                && line.contains(&format!("action=\"{action}\""))
+                && line.contains(&format!("by=\"{by}\""))
+                && line.ends_with(" 1")
+        })
+    };
+    assert!(counted("rollback", "automatic"), "{metrics}");
+    assert!(counted("canary", "operator"), "{metrics}");
     let reason = automatic[0]["reason"].as_str().unwrap();
     assert!(
         reason.contains(&sha256_of(&broken))
@@ -746,4 +763,72 @@ async fn a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures(db: 
             && reason.contains("host-"),
         "{reason}"
     );
+}
+
+async fn the_admin_api_publishes_as_the_command_line_does(db: ScratchDb) {
+    use base64::Engine;
+    let hosts = fleet_of(&db, |_| {}).await;
+    let encode = |file: &Path| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(file).unwrap())
+    };
+    let stable = library("fixture_swap_a");
+    let (status, reply) = hosts[0]
+        .admin_post(
+            "/admin/fleet/publish",
+            json!({ "operator": "ops-eve", "reason": "first release", "library": encode(&stable) }),
+        )
+        .await;
+    assert_eq!((status, reply["ret"].as_i64()), (200, Some(0)), "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("now desired"),
+        "{reply}"
+    );
+    let canary = library("fixture_swap_b");
+    let (_, reply) = hosts[hosts.len() - 1]
+        .admin_post(
+            "/admin/fleet/publish",
+            json!({
+                "operator": "ops-eve",
+                "reason": "try b",
+                "library": encode(&canary),
+                "canary": 20,
+            }),
+        )
+        .await;
+    assert_eq!(reply["ret"], 0, "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("20% of players"),
+        "{reply}"
+    );
+    canary_everywhere(&hosts, "swap", Some((sha256_of(&canary), 20))).await;
+
+    // What the command line refuses, the API refuses, in the same words.
+    let (_, refused) = hosts[0]
+        .admin_post(
+            "/admin/fleet/publish",
+            json!({ "operator": "ops-eve", "reason": "oops", "library": "bm90IGEgbGlicmFyeQ==" }),
+        )
+        .await;
+    assert_eq!(refused["ret"], 1, "{refused}");
+    let msg = refused["msg"].as_str().unwrap();
+    assert!(msg.contains("the library: not published"), "{msg}");
+    let (status, bad) = hosts[0]
+        .admin_post(
+            "/admin/fleet/publish",
+            json!({ "operator": "ops-eve", "reason": "oops", "library": "not base64!" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["msg"].as_str().unwrap().contains("base64"), "{bad}");
+    let (_, audit) = hosts[0]
+        .admin(reqwest::Method::GET, "/admin/audit", None)
+        .await;
+    let by_eve: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operator"] == "ops-eve")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_eve, ["canary", "publish"], "{audit}");
 }

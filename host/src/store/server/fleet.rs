@@ -12,7 +12,7 @@ use super::sql::question_marks;
 use super::{Backend, ServerStore};
 use crate::store::fleet::{
     audit_states, decide, parse_tables, tables_text, to_prune, Desired, FleetChange, FleetOutcome,
-    FleetStore, HostReport, Release, NO_PLAYER,
+    FleetStore, HostReport, Release, CHANGE_COUNTS, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -263,6 +263,21 @@ impl FleetStore for ServerStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn change_counts(&self) -> Result<Vec<(String, bool, u64)>, StoreError> {
+        let mut conn = self.conn().await?;
+        conn.fetch_all(sqlx::query(CHANGE_COUNTS))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    text(row, 0)?,
+                    int(row, 1)? == 1,
+                    u64::try_from(int(row, 2)?).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 
     async fn hosts(&self) -> Result<Vec<HostReport>, StoreError> {

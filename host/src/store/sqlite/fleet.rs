@@ -4,7 +4,7 @@ use super::operator::append;
 use super::{db_error, write_transaction, SqliteStore};
 use crate::store::fleet::{
     audit_states, decide, parse_tables, tables_text, to_prune, Desired, FleetChange, FleetOutcome,
-    FleetStore, HostReport, Release, NO_PLAYER,
+    FleetStore, HostReport, Release, CHANGE_COUNTS, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -228,6 +228,23 @@ impl FleetStore for SqliteStore {
             })
             .map(|_| ())
             .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn change_counts(&self) -> Result<Vec<(String, bool, u64)>, StoreError> {
+        self.with_conn(|conn| {
+            let mut select = conn.prepare_cached(CHANGE_COUNTS).map_err(db_error)?;
+            let rows = select
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)? == 1,
+                        row.get::<_, i64>(2)?.max(0) as u64,
+                    ))
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
         })
         .await
     }
