@@ -1,7 +1,8 @@
 //! A host following the fleet (`plugins.source = "database"`): it brings what it serves to
 //! what is desired in the database, reports what it serves, and watches new releases.
 //!
-//! Every `fleet.poll_ms` it reads the change counter (one integer). When it moved, or at start,
+//! Every `fleet.poll_ms` it reads the change counter (one integer), and at once when PostgreSQL
+//! notifies a change (`store::server::notices`). When it moved, or at start,
 //! it reads every module's desired releases and, for each it does not serve (and has not
 //! already refused), writes the release into its cache ([`super::cache`]) and loads it: the
 //! release every player runs through [`Registry::reload_file`], the one load path, so it is
@@ -180,8 +181,23 @@ impl Follower {
         let mut failing = false;
         let mut ticks = tokio::time::interval(poll);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // PostgreSQL wakes the follower at each change; every store is polled as well.
+        let mut notices = self.store.fleet().change_notices();
         loop {
-            ticks.tick().await;
+            let noticed = async {
+                match notices.as_mut() {
+                    Some(notices) => notices.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = ticks.tick() => {}
+                listening = noticed => {
+                    if !listening {
+                        notices = None;
+                    }
+                }
+            }
             let step = async {
                 let changes = self.store.fleet().fleet_changes().await?;
                 if seen != Some(changes) {

@@ -250,6 +250,13 @@ pub trait FleetStore: Send + Sync {
     /// Every host's last report, by host id.
     async fn hosts(&self) -> Result<Vec<HostReport>, StoreError>;
 
+    /// A receiver that changes when another process may have changed the fleet's tables
+    /// (PostgreSQL's `NOTIFY`), to wake a follower before its next poll; `None` where the
+    /// store cannot tell (MariaDB, SQLite: poll).
+    fn change_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// The fleet's changes so far, from the audit log: (action, whether automatic, count).
     async fn change_counts(&self) -> Result<Vec<(String, bool, u64)>, StoreError>;
 }

@@ -14,6 +14,7 @@
 
 mod fleet;
 mod migrations;
+mod notices;
 mod operator;
 mod pool;
 mod rows;
@@ -58,6 +59,8 @@ pub struct ServerStore {
     sql: Arc<Sql>,
     fleet_sql: fleet::FleetSql,
     backend: Backend,
+    /// PostgreSQL: the fleet's change notices (`LISTEN`), started by the first follower.
+    notices: Option<notices::Notices>,
 }
 
 impl ServerStore {
@@ -86,6 +89,7 @@ impl ServerStore {
             sql: Arc::new(sql),
             fleet_sql: fleet::FleetSql::new(backend),
             backend,
+            notices: (backend == Backend::Postgres).then(|| notices::Notices::new(text)),
         })
     }
 
@@ -205,6 +209,9 @@ impl Store for ServerStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.pool.close();
+        if let Some(notices) = &self.notices {
+            notices.stop();
+        }
         Ok(())
     }
 

@@ -22,6 +22,16 @@ tests_on!(
     the_admin_api_publishes_as_the_command_line_does,
 );
 
+/// PostgreSQL notifies the hosts of a change (`LISTEN`/`NOTIFY`): they do not wait for a poll.
+mod notified {
+    use super::*;
+
+    tests_on!(
+        [postgres: Postgres]
+        postgres_wakes_every_host_at_once_without_waiting_for_its_poll,
+    );
+}
+
 /// The cases that need several hosts on one database.
 mod shared {
     use super::*;
@@ -831,4 +841,19 @@ async fn the_admin_api_publishes_as_the_command_line_does(db: ScratchDb) {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(by_eve, ["canary", "publish"], "{audit}");
+}
+
+async fn postgres_wakes_every_host_at_once_without_waiting_for_its_poll(db: ScratchDb) {
+    // A poll every 30 s: a host that waited for it would be far behind.
+    let hosts = fleet_of(&db, |config| config.fleet.poll_ms = 30_000).await;
+    let refs: Vec<&TestHost> = hosts.iter().collect();
+    // Once every host has caught up at start (its first poll), nothing but a notice wakes it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sale = library("fixture_mall_sale");
+    published(&publish(&db, &sale, &[]));
+    let took = converge(&refs, "mall", &sha256_of(&sale)).await;
+    assert!(
+        took < Duration::from_secs(10),
+        "{took:?}: the hosts waited for their poll"
+    );
 }

@@ -34,6 +34,8 @@ pub(super) struct FleetSql {
     release: String,
     upsert_host: String,
     hosts: String,
+    /// PostgreSQL: notifies the followers, at commit ([`super::notices`]).
+    notify: Option<String>,
 }
 
 const DESIRED_COLUMNS: &str =
@@ -71,6 +73,8 @@ impl FleetSql {
             release: "SELECT module, version, library_zlib, signature, tables FROM module_releases WHERE release_id = $1".into(),
             upsert_host,
             hosts: "SELECT host_id, address, binary_version, started_at, last_seen, modules FROM fleet_hosts ORDER BY host_id".into(),
+            notify: (backend == Backend::Postgres)
+                .then(|| format!("SELECT pg_notify('{}', '')", super::notices::CHANNEL)),
         };
         match backend {
             Backend::Postgres => sql,
@@ -93,6 +97,7 @@ impl FleetSql {
             release: q(self.release),
             upsert_host: q(self.upsert_host),
             hosts: q(self.hosts),
+            notify: self.notify,
         }
     }
 }
@@ -173,6 +178,9 @@ impl ServerStore {
         )
         .await?;
         conn.execute(sqlx::query(&sql.bump_changes)).await?;
+        if let Some(notify) = &sql.notify {
+            conn.execute(sqlx::query(notify)).await?;
+        }
         let newest_first = conn
             .fetch_all(sqlx::query(&sql.releases_of).bind(module))
             .await?
@@ -215,6 +223,10 @@ impl FleetStore for ServerStore {
         let outcome = outcome?;
         ended?;
         Ok(outcome)
+    }
+
+    fn change_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.notices.as_ref().map(|notices| notices.subscribe())
     }
 
     async fn fleet_changes(&self) -> Result<i64, StoreError> {
