@@ -180,6 +180,31 @@ pub fn build_dir() -> anyhow::Result<PathBuf> {
     })
 }
 
+/// A setting as the hosts read it: `game-host config` in their profile (prod), with this
+/// environment applied, the value of `key` in `[section]` as TOML writes it (a string keeps
+/// its quotes). `None` if it cannot be read.
+pub fn host_setting(build: &Path, config_dir: &Path, section: &str, key: &str) -> Option<String> {
+    let output = Command::new(build.join("game-host"))
+        .args(["config", "--profile", "prod", "--config-dir"])
+        .arg(config_dir)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let header = format!("[{section}]");
+    let mut in_section = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_section = line == header;
+        } else if let Some((name, value)) = line.split_once('=').filter(|_| in_section) {
+            if name.trim() == key {
+                return Some(value.trim().to_owned());
+            }
+        }
+    }
+    None
+}
+
 /// `VmRSS` of a `/proc/<pid>/status` file, in KiB.
 pub fn rss_kib(status_file: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(status_file)?;

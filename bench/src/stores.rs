@@ -23,7 +23,6 @@ use sqlx::{AnyConnection, Connection};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use testkit::nginx::{self, Nginx};
 use testkit::scratch::{DatabaseServer, ScratchDatabase, ScratchError};
@@ -209,7 +208,8 @@ pub async fn run(
         shape,
         players,
         rounds,
-        pool_size: pool_size(build, config_dir),
+        pool_size: process::host_setting(build, config_dir, "store", "pool_size")
+            .and_then(|size| size.parse().ok()),
         setups,
     })
 }
@@ -530,29 +530,6 @@ async fn server_pid(admin: &str) -> Option<u32> {
     };
     let _ = conn.close().await;
     pid
-}
-
-/// `store.pool_size` as the hosts would read it: `game-host config` in their profile.
-fn pool_size(build: &Path, config_dir: &Path) -> Option<u32> {
-    let output = Command::new(build.join("game-host"))
-        .args(["config", "--profile", "prod", "--config-dir"])
-        .arg(config_dir)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut in_store = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_store = line == "[store]";
-        } else if in_store {
-            if let Some(value) = line.strip_prefix("pool_size") {
-                return value.trim_start_matches([' ', '=']).trim().parse().ok();
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]
