@@ -6,8 +6,10 @@
 //! the default profile beside the prod profile's), `reload` (hot-swap latency, failures and memory over
 //! thousands of reloads), `startup` (exec to the first reply), `stores` (the same workloads
 //! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database),
-//! `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`) and
-//! `soak` (10 minutes of `mixed` with a reload every 2 s and a hostile client beside it).
+//! `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`),
+//! `fleet` (from `game-host publish` to three hosts serving the release, on PostgreSQL and
+//! MariaDB) and `soak` (10 minutes of `mixed` with a reload every 2 s and a hostile client
+//! beside it).
 //! Figures are printed, never asserted: the machine is noisy, so each is a median of several
 //! runs, printed with the machine, commit and date. Only a run that could not measure at all
 //! fails (a database server or nginx that is not there skips its rows, saying so).
@@ -15,6 +17,7 @@
 mod ceiling;
 mod criterion;
 mod durability;
+mod fleet;
 mod load;
 mod machine;
 mod process;
@@ -87,6 +90,7 @@ enum Section {
     Startup,
     Stores,
     Durability,
+    Fleet,
     Soak,
 }
 
@@ -99,6 +103,8 @@ struct Plan {
     starts: usize,
     /// Each `synchronous` setting's window, per round (`rounds` rounds).
     durability_window: Duration,
+    /// Publishes to the fleet, per database server.
+    publishes: usize,
     soak: Duration,
 }
 
@@ -116,6 +122,7 @@ impl Plan {
                 checkpoints: &[100, 1_000],
                 starts: 3,
                 durability_window: Duration::from_millis(500),
+                publishes: 10,
                 soak: Duration::from_secs(10),
             }
         } else {
@@ -130,6 +137,7 @@ impl Plan {
                 checkpoints: &[1_000, 10_000],
                 starts: 5,
                 durability_window: Duration::from_secs(5),
+                publishes: 50,
                 soak: Duration::from_secs(600),
             }
         }
@@ -224,6 +232,12 @@ fn main() -> anyhow::Result<()> {
         } else {
             None
         };
+        let fleet = if wants(Section::Fleet) {
+            eprintln!("fleet: {} publishes per database server", plan.publishes);
+            Some(fleet::run(&build, &cli.config_dir, plan.publishes).await?)
+        } else {
+            None
+        };
         let soak = if wants(Section::Soak) {
             eprintln!("soak: {} s", plan.soak.as_secs());
             let connections = plan.shape.connections;
@@ -241,6 +255,7 @@ fn main() -> anyhow::Result<()> {
             startup,
             stores,
             durability,
+            fleet,
             soak,
         })
     })?;

@@ -1,11 +1,13 @@
 //! The report: every figure of a run, each target marked met or missed.
 //!
 //! Each section is data: a list of [`Block`]s (a heading, paragraphs, [`Table`]s) built from
-//! the section's figures (`report/http.rs`, `wrk.rs`, `reloads.rs`, `stores.rs`, `soak.rs`), and
-//! [`Report::markdown`] writes them all out, the one place that makes Markdown of them.
-//! The same text is printed and, for a full run, written into `bench/RESULTS.md` between
-//! [`BEGIN`] and [`END`], so the hand-written analysis around it stays.
+//! the section's figures (`report/http.rs`, `wrk.rs`, `reloads.rs`, `stores.rs`, `fleet.rs`,
+//! `soak.rs`), and [`Report::markdown`] writes them all out, the one place that makes
+//! Markdown of them. The same text is printed and, for a full run, written into
+//! `bench/RESULTS.md` between [`BEGIN`] and [`END`], so the hand-written analysis around it
+//! stays.
 
+mod fleet;
 mod http;
 mod reloads;
 mod soak;
@@ -15,6 +17,7 @@ mod wrk;
 
 use crate::criterion::AbiFigures;
 use crate::durability::DurabilityFigures;
+use crate::fleet::FleetFigures;
 use crate::load::Shape;
 use crate::machine::Machine;
 use crate::reload::ReloadFigures;
@@ -38,6 +41,7 @@ pub struct Report {
     pub startup: Option<Vec<Start>>,
     pub stores: Option<StoresFigures>,
     pub durability: Option<DurabilityFigures>,
+    pub fleet: Option<FleetFigures>,
     pub soak: Option<SoakFigures>,
 }
 
@@ -84,6 +88,9 @@ impl Report {
         }
         if let Some(figures) = &self.durability {
             blocks.extend(stores::durability_section(figures));
+        }
+        if let Some(figures) = &self.fleet {
+            blocks.extend(fleet::section(figures));
         }
         if let Some(figures) = &self.soak {
             blocks.extend(soak::section(figures));

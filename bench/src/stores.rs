@@ -45,7 +45,7 @@ impl Database {
     }
 
     /// The database server behind it; SQLite has none.
-    fn server(self) -> Option<DatabaseServer> {
+    pub fn server(self) -> Option<DatabaseServer> {
         match self {
             Database::Sqlite => None,
             Database::Postgres => Some(DatabaseServer::Postgres),

@@ -5,10 +5,11 @@ use super::*;
 use crate::criterion::AbiFigures;
 use crate::durability::Mode;
 use crate::durability::Synchronous;
+use crate::fleet::{Convergence, DatabaseFigures, FleetFigures};
 use crate::load::{LoadRun, Shape};
 use crate::reload::{Checkpoint, Memory};
 use crate::soak::{Answer, Kind, KindFigures};
-use crate::stores::{Outcome, SetupFigures, StoreRow};
+use crate::stores::{Database, Outcome, SetupFigures, StoreRow};
 use crate::throughput::{CpuUse, Row};
 use crate::wrk::{WrkFigures, WrkRow, WrkRun};
 use hdrhistogram::Histogram;
@@ -212,6 +213,28 @@ fn sample() -> Report {
                 })
                 .collect(),
         }),
+        fleet: Some(FleetFigures {
+            publishes: 50,
+            poll_ms: Some(250),
+            databases: vec![
+                DatabaseFigures {
+                    database: Database::Postgres,
+                    outcome: crate::fleet::Outcome::Measured(Convergence {
+                        times: (1..=50).map(|n| Duration::from_millis(300 + n)).collect(),
+                        not_converged: Vec::new(),
+                    }),
+                },
+                DatabaseFigures {
+                    database: Database::MariaDb,
+                    outcome: crate::fleet::Outcome::Measured(Convergence {
+                        times: (1..=49).map(|n| Duration::from_millis(400 + n)).collect(),
+                        not_converged: vec![
+                            "publish 7/50 (libmall.so): fleet-c serves 5f1c0a9e2b7d".into(),
+                        ],
+                    }),
+                },
+            ],
+        }),
         soak: Some(SoakFigures {
             duration: Duration::from_secs(600),
             connections: 64,
@@ -270,6 +293,7 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
             "Start-up",
             "Stores",
             "Durability",
+            "Fleet",
             "Soak"
         ],
         "{markdown}"
@@ -286,7 +310,7 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
             assert_eq!(cells(line), cells(lines[0]), "{line}\nin\n{table}");
         }
     }
-    assert_eq!(tables, 11, "{markdown}");
+    assert_eq!(tables, 12, "{markdown}");
     // The wrk targets, each judged on its own ratio of the wrk-measured ceiling.
     assert!(
         markdown.contains(
@@ -305,6 +329,15 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
     assert!(markdown.contains("≥ 95% of prod met"), "{markdown}");
     assert!(
         markdown.contains("| MariaDB, 1 host | **FAILED**: nginx \\| exited early |"),
+        "{markdown}"
+    );
+    // A fleet meets its target only if every publish converged.
+    assert!(
+        markdown.contains("| PostgreSQL | 50 | 0 | 326 | 350 | 350 | p99 < 1 s met |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| MariaDB | 50 | 1 | 425 | 449 | 449 | p99 < 2 s **MISSED** |"),
         "{markdown}"
     );
     assert!(markdown.ends_with(
