@@ -196,6 +196,10 @@ struct ServeArgs {
     /// Directory of module libraries (`*.so`).
     #[arg(long)]
     plugins_dir: Option<PathBuf>,
+    /// Where the modules come from: `directory` (the plugins directory, watched) or
+    /// `database` (the releases `game-host publish` stores; the directory caches them).
+    #[arg(long, value_parser = ["directory", "database"])]
+    plugins_source: Option<String>,
     /// Directory for the database.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -290,6 +294,11 @@ fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(url) = &args.database_url {
         config.store.url.clone_from(url);
+    }
+    match args.plugins_source.as_deref() {
+        Some("database") => config.plugins.source = host::config::PluginsSource::Database,
+        Some(_) => config.plugins.source = host::config::PluginsSource::Directory,
+        None => {}
     }
     config.validate()?;
     Ok(config)

@@ -236,3 +236,29 @@ fn a_database_password_is_never_printed() {
         "{stderr}{logged}"
     );
 }
+
+#[test]
+fn plugins_source_is_a_flag_of_serve_and_its_effective_config() {
+    let effective = |args: &[&str]| {
+        let output = Command::new(binary())
+            .args(["config", "--config-dir", crate::harness::CONFIG_DIR])
+            .args(args)
+            .env_remove("GAME_HOST_PLUGINS_SOURCE")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(effective(&[]).contains("source = \"directory\""));
+    let database = effective(&["--plugins-source", "database"]);
+    assert!(database.contains("source = \"database\""), "{database}");
+    let output = Command::new(binary())
+        .args(["serve", "--plugins-source", "somewhere"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("directory, database"),
+        "{stderr}"
+    );
+}
