@@ -202,6 +202,16 @@ pub struct FleetConfig {
     pub rollback_failure_rate: f64,
 }
 
+impl FleetConfig {
+    /// What the store keeps, and how long a new release is watched.
+    pub fn retention(&self) -> crate::store::fleet::Retention {
+        crate::store::fleet::Retention {
+            keep_releases: self.keep_releases,
+            watch_ms: i64::try_from(self.watch_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        }
+    }
+}
+
 impl Default for FleetConfig {
     fn default() -> Self {
         FleetConfig {

@@ -526,17 +526,9 @@ fn change_fleet(
         let store = host::store::open(&database, &config.pool_settings(), config.sqlite_options())
             .await
             .context("cannot open the fleet's database")?;
-        let watch_ms = (config.fleet.watch_secs * 1000) as i64;
         let outcome = store
             .fleet()
-            .change(
-                module,
-                &change,
-                None,
-                &note,
-                config.fleet.keep_releases,
-                watch_ms,
-            )
+            .change(module, &change, None, &note, config.fleet.retention())
             .await;
         let _ = store.close().await;
         Ok::<_, anyhow::Error>(outcome?)

@@ -114,18 +114,10 @@ pub async fn change(
 ) -> Result<Reply, ApiError> {
     let request: WhoAndWhy = parse(&body, r#"{"operator": "...", "reason": "..."}"#)?;
     let note = note(state, request.operator, request.reason)?;
-    let fleet = &state.config.fleet;
     let outcome = state
         .store
         .fleet()
-        .change(
-            module,
-            &change,
-            None,
-            &note,
-            fleet.keep_releases,
-            (fleet.watch_secs * 1000) as i64,
-        )
+        .change(module, &change, None, &note, state.config.fleet.retention())
         .await
         .map_err(store_error)?;
     Ok(Reply::ok(match outcome {

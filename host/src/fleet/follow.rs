@@ -271,8 +271,7 @@ impl Follower {
                 &change,
                 None,
                 &note,
-                self.config.keep_releases,
-                (self.config.watch_secs * 1000) as i64,
+                self.config.retention(),
             )
             .await?;
         if let FleetOutcome::Changed { .. } = outcome {

@@ -176,7 +176,6 @@ async fn publish_one(
         signature,
         tables: tables.map(|t| t.files),
     };
-    let fleet = &config.fleet;
     let outcome = store
         .fleet()
         .change(
@@ -184,8 +183,7 @@ async fn publish_one(
             &FleetChange::Publish { canary },
             Some(&release),
             note,
-            fleet.keep_releases,
-            (fleet.watch_secs * 1000) as i64,
+            config.fleet.retention(),
         )
         .await
         .map_err(|error| PublishError::Store {

@@ -218,21 +218,29 @@ pub struct HostReport {
     pub modules: String,
 }
 
+/// How long the fleet keeps things: releases per module, and the watch after a release is
+/// made every player's (`[fleet]`'s `keep_releases` and `watch_secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_releases: usize,
+    pub watch_ms: i64,
+}
+
 /// The fleet's tables, on every store.
 #[async_trait]
 pub trait FleetStore: Send + Sync {
     /// Applies `change` to `module`'s desired releases ([`decide`]) in one transaction with its
     /// audit row, storing `release` first if one is given (once per identity) and then keeping
-    /// at most `keep` releases of the module (never one its row names). Every applied change
-    /// bumps the change counter. A release made desired is watched until `watch_ms` from now.
+    /// at most `retention.keep_releases` releases of the module (never one its row names).
+    /// Every applied change bumps the change counter. A release made desired is watched for
+    /// `retention.watch_ms`.
     async fn change(
         &self,
         module: &str,
         change: &FleetChange,
         release: Option<&Release>,
         note: &AuditNote,
-        keep: usize,
-        watch_ms: i64,
+        retention: Retention,
     ) -> Result<FleetOutcome, StoreError>;
 
     /// The counter that every change of a desired release bumps: a host polls it.

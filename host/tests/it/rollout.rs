@@ -138,6 +138,32 @@ async fn converge(hosts: &[&TestHost], module: &str, release: &str) -> Duration 
     }
 }
 
+/// [`fleet_view`] sorted by host, once every host's state is `states` (a host writes its
+/// report just after it loads a release: a moment after it serves it).
+async fn fleet_view_once(
+    host: &TestHost,
+    module: &str,
+    states: &[&str],
+) -> Vec<(String, String, Value)> {
+    let start = Instant::now();
+    loop {
+        let mut view = fleet_view(host, module).await;
+        view.sort_by(|x, y| x.0.cmp(&y.0));
+        if view
+            .iter()
+            .map(|(_, state, _)| state.as_str())
+            .eq(states.iter().copied())
+        {
+            return view;
+        }
+        assert!(
+            start.elapsed() < CONVERGE_WITHIN,
+            "not {states:?}: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// What one module's row of `GET /admin/fleet` says of each host: (host id, state, refusal).
 async fn fleet_view(host: &TestHost, module: &str) -> Vec<(String, String, Value)> {
     let (status, fleet) = host.admin(reqwest::Method::GET, "/admin/fleet", None).await;
@@ -236,12 +262,7 @@ async fn a_published_module_reaches_every_host_under_load_without_a_failed_reque
         );
     }
     // Every host says so in the fleet view, which any host shows.
-    let view = fleet_view(&hosts[0], "mall").await;
-    assert_eq!(view.len(), count, "{view:?}");
-    assert!(
-        view.iter().all(|(_, state, _)| state == "serving"),
-        "{view:?}"
-    );
+    fleet_view_once(&hosts[0], "mall", &vec!["serving"; count]).await;
 }
 
 async fn publishing_what_every_host_serves_changes_nothing_and_is_audited(db: ScratchDb) {
@@ -418,13 +439,9 @@ async fn a_host_that_was_down_during_a_publish_catches_up_when_it_starts(db: Scr
         .ok(&token, "1103", json!({ "id": "potion", "count": 1 }))
         .await;
     assert_eq!(gold - bought["gold"].as_i64().unwrap(), 25, "{bought}");
-    let mut view = fleet_view(&a, "mall").await;
-    view.sort_by(|x, y| x.0.cmp(&y.0));
-    let states: Vec<(&str, &str)> = view
-        .iter()
-        .map(|(host, state, _)| (host.as_str(), state.as_str()))
-        .collect();
-    assert_eq!(states, [("a", "serving"), ("b", "serving")]);
+    let view = fleet_view_once(&a, "mall", &["serving", "serving"]).await;
+    let hosts: Vec<&str> = view.iter().map(|(host, _, _)| host.as_str()).collect();
+    assert_eq!(hosts, ["a", "b"]);
 }
 
 async fn a_host_that_refuses_a_release_reports_why_while_the_others_serve_it(db: ScratchDb) {
@@ -464,18 +481,7 @@ async fn a_host_that_refuses_a_release_reports_why_while_the_others_serve_it(db:
     let release = sha256_of(&sale);
     converge(&[&a, &b], "mall", &release).await;
     // C keeps what it served, and says why in the fleet view, which every host shows.
-    let start = Instant::now();
-    let view = loop {
-        let mut view = fleet_view(&b, "mall").await;
-        view.sort_by(|x, y| x.0.cmp(&y.0));
-        if view.len() == 3 && view[2].1 == "refused" {
-            break view;
-        }
-        assert!(start.elapsed() < CONVERGE_WITHIN, "{view:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(view[0].1, "serving");
-    assert_eq!(view[1].1, "serving");
+    let view = fleet_view_once(&b, "mall", &["serving", "serving", "refused"]).await;
     let reason = view[2].2.as_str().unwrap_or_default();
     assert!(reason.contains("signature"), "{reason}");
     assert_eq!(serving(&c, "mall"), shipped, "C serves what it served");
@@ -631,11 +637,7 @@ async fn a_canary_serves_its_share_of_players_the_same_on_every_host_until_promo
         .as_i64()
         .unwrap();
     assert_eq!(gold - after, 25);
-    let view = fleet_view(&hosts[0], "mall").await;
-    assert!(
-        view.iter().all(|(_, state, _)| state == "serving"),
-        "{view:?}"
-    );
+    fleet_view_once(&hosts[0], "mall", &vec!["serving"; hosts.len()]).await;
 }
 
 async fn a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures(db: ScratchDb) {

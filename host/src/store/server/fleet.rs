@@ -12,7 +12,7 @@ use super::sql::question_marks;
 use super::{Backend, ServerStore};
 use crate::store::fleet::{
     audit_states, decide, parse_tables, tables_text, to_prune, Desired, FleetChange, FleetOutcome,
-    FleetStore, HostReport, Release, CHANGE_COUNTS, NO_PLAYER,
+    FleetStore, HostReport, Release, Retention, CHANGE_COUNTS, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -117,7 +117,6 @@ fn desired_row(row: &AnyRow) -> Result<Desired, StoreError> {
 
 impl ServerStore {
     /// [`FleetStore::change`]'s body, on `conn` inside its transaction.
-    #[allow(clippy::too_many_arguments)]
     async fn change_in(
         &self,
         conn: &mut Lease,
@@ -125,8 +124,7 @@ impl ServerStore {
         change: &FleetChange,
         release: Option<&Release>,
         note: &AuditNote,
-        keep: usize,
-        watch_ms: i64,
+        retention: Retention,
     ) -> Result<FleetOutcome, StoreError> {
         let sql = &self.fleet_sql;
         // Changes of the fleet queue here, whichever module they change.
@@ -159,7 +157,7 @@ impl ServerStore {
             change,
             published,
             note.at_ms,
-            watch_ms,
+            retention.watch_ms,
         );
         let (after, action) = match decided {
             Ok(decided) => decided,
@@ -187,7 +185,7 @@ impl ServerStore {
             .iter()
             .map(|row| text(row, 0))
             .collect::<Result<Vec<_>, _>>()?;
-        for id in to_prune(&newest_first, keep, &after) {
+        for id in to_prune(&newest_first, retention.keep_releases, &after) {
             conn.execute(sqlx::query(&sql.delete_release).bind(id))
                 .await?;
         }
@@ -209,13 +207,12 @@ impl FleetStore for ServerStore {
         change: &FleetChange,
         release: Option<&Release>,
         note: &AuditNote,
-        keep: usize,
-        watch_ms: i64,
+        retention: Retention,
     ) -> Result<FleetOutcome, StoreError> {
         let mut conn = self.conn().await?;
         conn.start_transaction().await?;
         let outcome = self
-            .change_in(&mut conn, module, change, release, note, keep, watch_ms)
+            .change_in(&mut conn, module, change, release, note, retention)
             .await;
         // On an error the rollback is best effort: a connection left unsettled is closed by
         // the pool, which rolls it back too.

@@ -4,7 +4,7 @@ use super::operator::append;
 use super::{db_error, write_transaction, SqliteStore};
 use crate::store::fleet::{
     audit_states, decide, parse_tables, tables_text, to_prune, Desired, FleetChange, FleetOutcome,
-    FleetStore, HostReport, Release, CHANGE_COUNTS, NO_PLAYER,
+    FleetStore, HostReport, Release, Retention, CHANGE_COUNTS, NO_PLAYER,
 };
 use crate::store::{AuditNote, StoreError};
 use async_trait::async_trait;
@@ -32,8 +32,7 @@ fn change_in(
     change: &FleetChange,
     release: Option<&Release>,
     note: &AuditNote,
-    keep: usize,
-    watch_ms: i64,
+    retention: Retention,
 ) -> Result<FleetOutcome, StoreError> {
     if let Some(release) = release {
         tx.execute(
@@ -68,7 +67,7 @@ fn change_in(
         change,
         published,
         note.at_ms,
-        watch_ms,
+        retention.watch_ms,
     ) {
         Ok(decided) => decided,
         // Nothing else changes; a release stored above stays stored (it is by identity).
@@ -105,7 +104,7 @@ fn change_in(
             .map_err(db_error)?;
         ids.collect::<Result<Vec<_>, _>>().map_err(db_error)?
     };
-    for id in to_prune(&newest_first, keep, &after) {
+    for id in to_prune(&newest_first, retention.keep_releases, &after) {
         tx.execute("DELETE FROM module_releases WHERE release_id = ?1", [id])
             .map_err(db_error)?;
     }
@@ -125,8 +124,7 @@ impl FleetStore for SqliteStore {
         change: &FleetChange,
         release: Option<&Release>,
         note: &AuditNote,
-        keep: usize,
-        watch_ms: i64,
+        retention: Retention,
     ) -> Result<FleetOutcome, StoreError> {
         let (module, change, release, note) = (
             module.to_owned(),
@@ -136,15 +134,7 @@ impl FleetStore for SqliteStore {
         );
         self.with_conn(move |conn| {
             let tx = write_transaction(conn)?;
-            let outcome = change_in(
-                &tx,
-                &module,
-                &change,
-                release.as_ref(),
-                &note,
-                keep,
-                watch_ms,
-            )?;
+            let outcome = change_in(&tx, &module, &change, release.as_ref(), &note, retention)?;
             tx.commit().map_err(db_error)?;
             Ok(outcome)
         })
