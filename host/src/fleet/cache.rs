@@ -86,6 +86,16 @@ impl Installed {
     }
 }
 
+/// Removes `module`'s canary files from the cache (its library, signature and tables): the
+/// canary stopped.
+pub fn forget_canary(plugins_dir: &Path, module: &str) -> std::io::Result<()> {
+    let dir = canary_dir(plugins_dir);
+    let file = dir.join(format!("lib{module}.so"));
+    remove(&signature_path(&file))?;
+    remove(&tables::folder(&dir, module))?;
+    remove(&file)
+}
+
 /// Puts back what an install that never settled (the host stopped or crashed while it
 /// loaded a release) had put aside in the plugins directory or its canary folder: the cache
 /// is then what served before it, and the start-up catch-up tries the release again. Called

@@ -22,7 +22,7 @@
 //! but for the automatic rollback, one transaction that a dropped future leaves to the pool to
 //! roll back; files are written on a blocking thread that an abort does not cut.
 
-use super::cache::{canary_dir, Installed};
+use super::cache::{canary_dir, forget_canary, Installed};
 use super::watch::{judge, Verdict};
 use super::{ModuleReport, Refusal, ReleaseCounts};
 use crate::clock::Clock;
@@ -123,10 +123,17 @@ impl Follower {
         let here = self.loaded(module, slot);
         let Some((release_id, percent)) = wanted else {
             lock(&self.refused).remove(&key);
-            return Ok(match (slot, here) {
-                (Slot::Canary, Some(_)) => Some(self.registry.drop_canary(module).await),
-                _ => None,
-            });
+            if let (Slot::Canary, Some(_)) = (slot, here) {
+                let dropped = self.registry.drop_canary(module).await;
+                let (plugins, module) = (self.registry.plugins_dir().to_owned(), module.to_owned());
+                let forgotten =
+                    tokio::task::spawn_blocking(move || forget_canary(&plugins, &module)).await;
+                if let Ok(Err(e)) | Err(e) = forgotten.map_err(std::io::Error::other) {
+                    slog::warn!(self.log, "cannot remove a stopped canary from the cache"; "error" => %e);
+                }
+                return Ok(Some(dropped));
+            }
+            return Ok(None);
         };
         if let Some((identity, here_percent)) = here {
             if identity == release_id {

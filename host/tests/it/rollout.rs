@@ -651,6 +651,8 @@ async fn a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures(db: 
     let broken = library("fixture_swap_b");
     published(&publish(&db, &broken, &["--canary", "50"]));
     canary_everywhere(&hosts, "swap", Some((sha256_of(&broken), 50))).await;
+    let cached = hosts[0].dirs.plugins().join("canary/libswap.so");
+    assert!(cached.is_file(), "the canary is cached for a restart");
 
     // Players call 9505 on every host, about 300 calls a second in all, until the canary is
     // gone and a second more.
@@ -706,6 +708,15 @@ async fn a_failing_canary_is_rolled_back_by_the_fleet_with_bounded_failures(db: 
     }
     gone.store(true, Ordering::Relaxed);
     let took = start.elapsed();
+    // Its files leave the cache with it (a moment after it stops serving).
+    while cached.exists() {
+        assert!(
+            start.elapsed() < CONVERGE_WITHIN,
+            "{} stays",
+            cached.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for player in players {
         player.await.unwrap();
     }
