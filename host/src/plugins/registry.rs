@@ -168,19 +168,16 @@ impl Registry {
         self.routes.load().by_prefix.get(prefix).cloned()
     }
 
-    /// The version serving `prefix` for `player_id` (the module's canary if it has one that
-    /// serves the player, else its version) and its module's migrator ([`Routes::migrator`]),
-    /// from one snapshot, pinned for the caller.
+    /// The version serving `prefix` for `player_id` ([`Routes::route`]: the module's canary if
+    /// it has one that serves the player, else its version) and its module's migrator
+    /// ([`Routes::migrator`]), from one snapshot, pinned for the caller.
     pub fn route_with_migrator(
         &self,
         prefix: &str,
         player_id: &str,
     ) -> Option<(Arc<ModuleVersion>, Option<Arc<ModuleVersion>>)> {
         let routes = self.routes.load();
-        let version = match routes.canaries.get(prefix) {
-            Some(canary) if canary.serves(player_id) => canary.version.clone(),
-            _ => routes.by_prefix.get(prefix)?.clone(),
-        };
+        let version = routes.route(prefix, player_id)?.clone();
         let migrator = match routes.migrators.is_empty() {
             true => None,
             false => routes.migrators.get(&version.meta.name).cloned(),

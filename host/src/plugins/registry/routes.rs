@@ -44,6 +44,39 @@ impl Canary {
 }
 
 impl Routes {
+    /// The version serving `prefix` for `player_id`: the module's canary if it has one that
+    /// serves the player ([`Canary::serves`]), else the module's version.
+    pub fn route(&self, prefix: &str, player_id: &str) -> Option<&Arc<ModuleVersion>> {
+        match self.canaries.get(prefix) {
+            Some(canary) if canary.serves(player_id) => Some(&canary.version),
+            _ => self.by_prefix.get(prefix),
+        }
+    }
+
+    /// A snapshot serving `versions` on their prefixes, and `canary` (a version and the percent
+    /// of players it serves) on its own prefix if given. It exists for the routing benchmark
+    /// (`bench/benches/abi.rs`, group `routing`); the host builds snapshots only through the
+    /// registry's change path.
+    #[doc(hidden)]
+    pub fn for_bench(
+        versions: Vec<Arc<ModuleVersion>>,
+        canary: Option<(Arc<ModuleVersion>, u8)>,
+    ) -> Routes {
+        let by_prefix = versions
+            .into_iter()
+            .map(|v| (v.meta.prefix.clone(), v))
+            .collect();
+        let canaries = canary
+            .into_iter()
+            .map(|(version, percent)| (version.meta.prefix.clone(), Canary { version, percent }))
+            .collect();
+        Routes {
+            by_prefix,
+            migrators: HashMap::new(),
+            canaries,
+        }
+    }
+
     /// The canary of module `name`, if it has one.
     pub fn canary(&self, name: &str) -> Option<&Canary> {
         self.canaries.values().find(|c| c.version.meta.name == name)
