@@ -24,9 +24,9 @@
 //!   library allocated is copied and freed through its vtable; one allocated here is moved).
 //!   It also carries what differs between the library's optimized code and this binary's, so
 //!   a few tens of ns either way are noise. The report takes it from a paired measurement
-//!   (`paired_boundary`): the difference of two medians measured a minute apart moves by
-//!   hundreds of ns on a shared VM, while the median of differences taken in alternating
-//!   short rounds does not.
+//!   (`paired`): the difference of two medians measured a minute apart moves by hundreds of ns
+//!   on a shared VM, while the median of differences taken in alternating short rounds does
+//!   not.
 //! - **JSON share = `json_only` / `direct_rust`**.
 //! - `direct_rust` − `handler_only` − `json_only` is the glue's own bookkeeping (copying the
 //!   record to see what changed, the lookup, the outcome).
@@ -37,6 +37,12 @@
 //! `spawn_blocking` (which the host avoids for module code; a reference only). The difference
 //! between the first two is the price of keeping the reactor free.
 //!
+//! Group `routing` is what a canary costs each command: `Routes::route` on the mall's prefix
+//! for a rotating set of player ids, `plain` (the release `libmall.so` alone) against
+//! `canaried` (the same version also as its own canary for 30% of players, so that only the
+//! routing differs: the canary hashes the player's id to choose). The report takes
+//! `canaried` − `plain` paired, as it does the boundary.
+//!
 //! Needs the release build of the workspace: `make bench` does it. `QUICK=1` measures briefly.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -44,13 +50,14 @@ use host::clock::SystemClock;
 use host::plugins::executor::Executor;
 use host::plugins::services::ModuleServices;
 use host::plugins::tables::TableSet;
-use host::plugins::{CallOutcome, ModuleVersion};
+use host::plugins::{CallOutcome, ModuleVersion, Routes};
 use host::protocol::Cmd;
 use mall::rules;
 use plugin_api::abi::{CommandCall, TableFile};
 use plugin_api::glue::{self, ModuleDef};
 use plugin_api::{Ctx, Handler, Player, Tables};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -255,7 +262,13 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
     let group_name = format!("mall_{}", command.cmd);
     // Not in `cargo test`'s single pass over each benchmark.
     if std::env::args().any(|arg| arg == "--bench") {
-        paired_boundary(&group_name, through_abi, direct_rust);
+        paired(
+            &group_name,
+            "boundary_paired",
+            ["through_abi", "direct_rust"],
+            through_abi,
+            direct_rust,
+        );
     }
 
     let mut group = c.benchmark_group(&group_name);
@@ -275,12 +288,12 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
     group.finish();
 }
 
-/// Measures `through_abi` − `direct_rust` as the median, over alternating short rounds, of the
-/// difference between the two per-call times of a round (each round runs both, in turn first),
-/// and writes it to `criterion/<group>/boundary_paired.json` beside criterion's estimates,
-/// where `game-bench` reads it. Slow drifts of the machine (another process, the CPU's clock)
-/// hit both halves of a round alike and cancel out.
-fn paired_boundary<A, B>(group: &str, through_abi: impl Fn() -> A, direct_rust: impl Fn() -> B) {
+/// Measures `a` − `b` as the median, over alternating short rounds, of the difference between
+/// the two per-call times of a round (each round runs both, in turn first), and writes it to
+/// `criterion/<group>/<file>.json` beside criterion's estimates, where `game-bench` reads it.
+/// Slow drifts of the machine (another process, the CPU's clock) hit both halves of a round
+/// alike and cancel out. `names` are `a`'s and `b`'s, for the line it prints.
+fn paired<A, B>(group: &str, file: &str, names: [&str; 2], a: impl Fn() -> A, b: impl Fn() -> B) {
     let (rounds, calls) = if quick() { (11, 2_000) } else { (101, 10_000) };
     let per_call_ns = |f: &dyn Fn()| {
         let start = Instant::now();
@@ -289,26 +302,27 @@ fn paired_boundary<A, B>(group: &str, through_abi: impl Fn() -> A, direct_rust: 
         }
         start.elapsed().as_nanos() as f64 / f64::from(calls)
     };
-    let abi = || drop(black_box(through_abi()));
-    let direct = || drop(black_box(direct_rust()));
+    let a = || drop(black_box(a()));
+    let b = || drop(black_box(b()));
     // Warm both paths up (caches, the allocator's free lists) before the first round.
-    per_call_ns(&abi);
-    per_call_ns(&direct);
+    per_call_ns(&a);
+    per_call_ns(&b);
     let mut differences: Vec<f64> = (0..rounds)
         .map(|round| {
             if round % 2 == 0 {
-                let through = per_call_ns(&abi);
-                through - per_call_ns(&direct)
+                let first = per_call_ns(&a);
+                first - per_call_ns(&b)
             } else {
-                let direct = per_call_ns(&direct);
-                per_call_ns(&abi) - direct
+                let first = per_call_ns(&b);
+                per_call_ns(&a) - first
             }
         })
         .collect();
     differences.sort_by(f64::total_cmp);
     let median = differences[differences.len() / 2];
+    let [a_name, b_name] = names;
     println!(
-        "{group}/boundary_paired: through_abi - direct_rust = {median:.1} ns per call \
+        "{group}/{file}: {a_name} - {b_name} = {median:.1} ns per call \
          (median of {rounds} alternating rounds of {calls} calls each)"
     );
     let dir = target_dir().join("criterion").join(group);
@@ -318,8 +332,8 @@ fn paired_boundary<A, B>(group: &str, through_abi: impl Fn() -> A, direct_rust: 
         "rounds": rounds,
         "calls_per_round": calls,
     });
-    std::fs::write(dir.join("boundary_paired.json"), figures.to_string())
-        .expect("write boundary_paired.json");
+    std::fs::write(dir.join(format!("{file}.json")), figures.to_string())
+        .unwrap_or_else(|e| panic!("write {file}.json: {e}"));
 }
 
 fn boundary(c: &mut Criterion) {
@@ -369,6 +383,69 @@ fn executor(c: &mut Criterion) {
     executor.shutdown(Instant::now() + Duration::from_secs(5));
 }
 
+/// The share of players the canary of group `routing` serves, in percent.
+const CANARY_PERCENT: u8 = 30;
+/// How many player ids group `routing` routes in turn.
+const PLAYER_IDS: usize = 1_000;
+
+/// Group `routing`: `Routes::route` on the mall's prefix, `plain` (the mall's version alone)
+/// against `canaried` (the same version also as its canary for [`CANARY_PERCENT`] of players),
+/// each for the player ids in turn; then `canaried` − `plain`, paired.
+fn routing(c: &mut Criterion) {
+    let version = mall_library();
+    let prefix = version.meta.prefix.clone();
+    let plain = Routes::for_bench(vec![version.clone()], None);
+    let canaried = Routes::for_bench(
+        vec![version.clone()],
+        Some((version.clone(), CANARY_PERCENT)),
+    );
+    // Ids as the host makes them at a player's first login.
+    let players: Vec<String> = (0..PLAYER_IDS)
+        .map(|_| host::session::new_player_id())
+        .collect();
+    let canary = canaried.canary(&version.meta.name).expect("a canary");
+    let served = players.iter().filter(|id| canary.serves(id)).count();
+    // A canary that served none (or all) would be routed but never chosen (or always).
+    assert!(
+        (1..PLAYER_IDS).contains(&served),
+        "the canary serves {served} of {PLAYER_IDS} players"
+    );
+    println!("routing: the canary serves {served} of {PLAYER_IDS} players");
+    let plain_route = rotating(&plain, &prefix, &players);
+    let canaried_route = rotating(&canaried, &prefix, &players);
+    assert!(plain_route().is_some() && canaried_route().is_some());
+    // Not in `cargo test`'s single pass over each benchmark.
+    if std::env::args().any(|arg| arg == "--bench") {
+        paired(
+            "routing",
+            "canary_paired",
+            ["canaried", "plain"],
+            &canaried_route,
+            &plain_route,
+        );
+    }
+
+    let mut group = c.benchmark_group("routing");
+    group.bench_function("plain", |b| b.iter(&plain_route));
+    group.bench_function("canaried", |b| b.iter(&canaried_route));
+    group.finish();
+}
+
+/// `routes.route(prefix, id)` for each of `players` in turn, a call each, from where the last
+/// call left off.
+fn rotating<'a>(
+    routes: &'a Routes,
+    prefix: &'a str,
+    players: &'a [String],
+) -> impl Fn() -> Option<&'a Arc<ModuleVersion>> {
+    let next = Cell::new(0);
+    move || {
+        let at = next.get();
+        next.set((at + 1) % players.len());
+        routes.route(black_box(prefix), black_box(&players[at]))
+    }
+}
+
 /// Whether `QUICK` is set (and not `0`): a short smoke run.
 fn quick() -> bool {
     std::env::var("QUICK").is_ok_and(|value| !value.is_empty() && value != "0")
@@ -388,6 +465,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = boundary, executor
+    targets = boundary, executor, routing
 }
 criterion_main!(benches);
