@@ -245,11 +245,13 @@ fn main() -> anyhow::Result<()> {
         } else {
             None
         };
+        // criterion writes into the target folder, above the profile's.
+        let target = build.parent().unwrap_or(&build);
         anyhow::Ok(report::Report {
             command: cli.command_line.clone(),
             machine: machine::Machine::describe(),
-            // criterion writes into the target folder, above the profile's.
-            abi: criterion::read(build.parent().unwrap_or(&build)),
+            abi: criterion::read(target),
+            routing: criterion::read_routing(target),
             http,
             reload,
             startup,

@@ -15,7 +15,7 @@ mod stores;
 mod table;
 mod wrk;
 
-use crate::criterion::AbiFigures;
+use crate::criterion::{AbiFigures, RoutingFigures};
 use crate::durability::DurabilityFigures;
 use crate::fleet::FleetFigures;
 use crate::load::Shape;
@@ -36,6 +36,8 @@ pub struct Report {
     pub command: String,
     pub machine: Machine,
     pub abi: Vec<(&'static str, Option<AbiFigures>)>,
+    /// A canary's routing, `None` if the ABI bench left no figures for it.
+    pub routing: Option<RoutingFigures>,
     pub http: Option<HttpFigures>,
     pub reload: Option<ReloadFigures>,
     pub startup: Option<Vec<Start>>,
@@ -73,6 +75,7 @@ impl Report {
             self.command, m.cpu, m.cores, m.rustc, m.commit, m.date
         ))];
         blocks.extend(http::abi_section(&self.abi));
+        blocks.extend(http::routing(self.routing.as_ref(), self.http.as_ref()));
         if let Some(figures) = &self.http {
             blocks.extend(http::section(figures));
             blocks.extend(wrk::section(figures));

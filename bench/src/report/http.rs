@@ -1,9 +1,9 @@
-//! The request path's sections: the ABI call's cost (criterion's figures) and the HTTP
-//! workloads against the ceiling, with where their CPU goes.
+//! The request path's sections: the ABI call's cost and a canary's routing (criterion's
+//! figures), and the HTTP workloads against the ceiling, with where their CPU goes.
 
 use super::table::Table;
 use super::{load_heading, mib, outcomes, verdict, Block};
-use crate::criterion::AbiFigures;
+use crate::criterion::{AbiFigures, RoutingFigures};
 use crate::throughput::{HttpFigures, Row};
 
 /// The host's own thread groups, in the order of the request path; other threads are summed.
@@ -52,6 +52,59 @@ pub(super) fn abi_section(abi: &[(&'static str, Option<AbiFigures>)]) -> Vec<Blo
         ),
         Block::Table(table),
     ]
+}
+
+/// Beside the ABI table: what a canary adds to routing a command, and that as a share of a
+/// `read` request's server CPU when the HTTP section ran.
+pub(super) fn routing(routing: Option<&RoutingFigures>, http: Option<&HttpFigures>) -> Vec<Block> {
+    let mut table = Table::new(
+        "lrrr",
+        [
+            "routing a command",
+            "module alone",
+            "with a canary",
+            "canary adds (paired)",
+        ],
+    );
+    let module = "mall, prefix 11";
+    let mut blocks = vec![Block::Text(
+        "A canary's routing (`Routes::route`, criterion medians, ns per command): the mall's \
+         version alone against the same version with itself as its canary for 30% of players, \
+         so that only the routing differs (the player's id is hashed to choose); `canary adds` \
+         is measured paired, as `boundary adds` is."
+            .into(),
+    )];
+    let Some(f) = routing else {
+        table.note_row(
+            module,
+            "not run: `cargo bench -p bench --bench abi` left no figures",
+        );
+        blocks.push(Block::Table(table));
+        return blocks;
+    };
+    table.row([
+        module.to_owned(),
+        format!("{:.0}", f.plain),
+        format!("{:.0}", f.canaried),
+        format!("{:.0}", f.canary_adds()),
+    ]);
+    blocks.push(Block::Table(table));
+    let read = http.and_then(|h| h.workloads.iter().find(|w| w.name == "read"));
+    let share = match read {
+        Some(read) => {
+            let server_us = read.micros_per_request(read.cpu.server_total());
+            format!(
+                ": {:.2}% of a `read` request's server CPU ({server_us:.1} µs, HTTP section)",
+                f.canary_adds() / (server_us * 1e3) * 100.0
+            )
+        }
+        None => String::new(),
+    };
+    blocks.push(Block::Text(format!(
+        "Canary routing adds {:.0} ns per command (paired){share}.",
+        f.canary_adds()
+    )));
+    blocks
 }
 
 pub(super) fn section(http: &HttpFigures) -> Vec<Block> {

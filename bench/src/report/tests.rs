@@ -2,7 +2,7 @@
 //! header's cells, and the generated part of RESULTS.md is replaced in place.
 
 use super::*;
-use crate::criterion::AbiFigures;
+use crate::criterion::{AbiFigures, RoutingFigures};
 use crate::durability::Mode;
 use crate::durability::Synchronous;
 use crate::fleet::{Convergence, DatabaseFigures, FleetFigures};
@@ -121,6 +121,11 @@ fn sample() -> Report {
             ),
             ("mall_1103", None),
         ],
+        routing: Some(RoutingFigures {
+            plain: 21.0,
+            canaried: 118.0,
+            paired: Some(95.0),
+        }),
         http: Some(HttpFigures {
             shape: SHAPE,
             players: 200,
@@ -310,7 +315,19 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
             assert_eq!(cells(line), cells(lines[0]), "{line}\nin\n{table}");
         }
     }
-    assert_eq!(tables, 12, "{markdown}");
+    assert_eq!(tables, 13, "{markdown}");
+    // The canary's routing, paired, and as a share of `read`'s server CPU per request.
+    assert!(
+        markdown.contains("| mall, prefix 11 | 21 | 118 | 95 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(
+            "Canary routing adds 95 ns per command (paired): 2.17% of a `read` request's \
+             server CPU (4.4 µs, HTTP section)."
+        ),
+        "{markdown}"
+    );
     // The wrk targets, each judged on its own ratio of the wrk-measured ceiling.
     assert!(
         markdown.contains(
@@ -356,6 +373,26 @@ fn without_wrk_the_section_says_how_to_install_it() {
         markdown.contains("Not measured: install wrk (`apt-get install wrk`) to measure with it."),
         "{markdown}"
     );
+}
+
+#[test]
+fn routing_without_the_http_section_is_in_ns_and_without_the_bench_not_run() {
+    let mut report = sample();
+    report.http = None;
+    let markdown = report.markdown();
+    assert!(
+        markdown.contains("Canary routing adds 95 ns per command (paired).\n"),
+        "{markdown}"
+    );
+    report.routing = None;
+    let markdown = report.markdown();
+    assert!(
+        markdown.contains(
+            "| mall, prefix 11 | not run: `cargo bench -p bench --bench abi` left no figures | | |"
+        ),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("Canary routing adds"), "{markdown}");
 }
 
 #[test]
