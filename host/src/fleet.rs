@@ -44,6 +44,10 @@ pub struct ModuleReport {
     /// Calls and failures of each loaded version on this host, since it loaded here.
     #[serde(default)]
     pub counts: Vec<ReleaseCounts>,
+    /// The `changed_at_ms` of the module's desired row this host had read when it reported:
+    /// the safety net counts only reports of hosts that follow the row it judges.
+    #[serde(default)]
+    pub desired_at_ms: i64,
     /// A desired release this host refused, and why (what serves stays).
     pub refused: Option<Refusal>,
 }

@@ -119,7 +119,8 @@ struct Tasks {
     watcher: Option<Watcher>,
     /// With `plugins.source = "database"`: following the fleet's releases.
     follower: Option<tokio::task::JoinHandle<()>>,
-    rescan_on_hangup: tokio::task::JoinHandle<()>,
+    /// SIGHUP: a rescan of the plugins directory, or with the fleet a catch-up.
+    on_hangup: tokio::task::JoinHandle<()>,
     key_sweep: tokio::task::JoinHandle<()>,
 }
 
@@ -139,15 +140,18 @@ impl Tasks {
         } else {
             None
         };
+        let on_hangup = match &follower {
+            Some(follower) => {
+                tokio::spawn(signals::catch_up_on_hangup(follower.clone(), log.clone()))
+            }
+            None => tokio::spawn(signals::rescan_on_hangup(registry.clone(), log.clone())),
+        };
         let follower = follower.map(|follower| tokio::spawn(follower.run()));
         Ok(Tasks {
             retirement: registry.spawn_retirement(),
             watcher,
             follower,
-            rescan_on_hangup: tokio::spawn(signals::rescan_on_hangup(
-                registry.clone(),
-                log.clone(),
-            )),
+            on_hangup,
             key_sweep: tokio::spawn(idempotency::sweep(
                 store.clone(),
                 deps.clock.clone(),
@@ -163,7 +167,7 @@ impl Tasks {
         if let Some(follower) = self.follower {
             follower.abort();
         }
-        self.rescan_on_hangup.abort();
+        self.on_hangup.abort();
         self.retirement.abort();
         // Cut between two statements or inside one: each is cancel-safe on its own.
         self.key_sweep.abort();

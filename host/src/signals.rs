@@ -3,6 +3,7 @@
 //! `SIGHUP` rescans the plugins directory (the reload path). Each only asks: what happens
 //! then is the business of the path it asks.
 
+use crate::fleet::follow::Follower;
 use crate::handover::RestartRequests;
 use crate::plugins::Registry;
 use std::sync::Arc;
@@ -65,6 +66,22 @@ pub async fn rescan_on_hangup(registry: Arc<Registry>, log: slog::Logger) {
         slog::info!(log, "SIGHUP: rescanning the plugins directory");
         if let Err(e) = registry.rescan().await {
             slog::error!(log, "rescan failed"; "error" => %e);
+        }
+    }
+}
+
+/// With `plugins.source = "database"`, SIGHUP reads the fleet's releases again
+/// ([`Follower::catch_up`]) instead: the plugins directory is the follower's cache, which a
+/// rescan would read behind its back (in the middle of an install, a library put aside
+/// looks removed).
+pub async fn catch_up_on_hangup(follower: Arc<Follower>, log: slog::Logger) {
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        slog::info!(log, "SIGHUP: reading the fleet's releases again");
+        if let Err(e) = follower.catch_up().await {
+            slog::error!(log, "cannot read the fleet's releases"; "error" => %e);
         }
     }
 }

@@ -225,7 +225,20 @@ pub async fn publish(
         .arg(&file)
         .arg("--config")
         .arg(&settings)
-        .args(["--operator", &note.operator, "--reason", &note.reason]);
+        // `--name=value`: a reason that starts with `-` is still a value.
+        .arg(format!("--operator={}", note.operator))
+        .arg(format!("--reason={}", note.reason));
+    // The configuration is the file written above, whole: the host's own `GAME_HOST_*`
+    // variables were applied to it already, and in the child they would override the flags
+    // the host applied after them (a `--database-url` over `GAME_HOST_DATABASE_URL`).
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_string_lossy()
+            .starts_with(crate::config::env::PREFIX)
+        {
+            command.env_remove(name);
+        }
+    }
     if !tables.is_empty() {
         command.arg("--tables").arg(&tables_dir);
     }

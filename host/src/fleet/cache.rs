@@ -18,16 +18,20 @@ pub fn canary_dir(plugins_dir: &Path) -> PathBuf {
 }
 
 /// A release's files written into the plugins directory over the ones there, which are kept
-/// aside until the load's verdict: taken back if the release is refused.
+/// aside until the load's verdict: taken back if the release is refused. A file or folder
+/// that had nothing before it is marked (`.NAME.new`), so that a refusal, or a start after a
+/// crash, removes it rather than leave a refused library for the next start to load.
 pub struct Installed {
-    /// (where a file or folder is, where its previous content was put aside).
-    aside: Vec<(PathBuf, PathBuf)>,
+    /// Each path written, and where what was there before was put aside (`None`: nothing
+    /// was; its `.NAME.new` marker says so on disk).
+    written: Vec<(PathBuf, Option<PathBuf>)>,
 }
 
 impl Installed {
     /// Writes the release: its tables folder and its signature first, then the library, each
     /// under a temporary name and renamed, so a reader never sees a half-written file and the
-    /// library lands last, with what it is checked against beside it.
+    /// library lands last, with what it is checked against beside it. A write that fails
+    /// (a full disk) puts back what it had put aside before it returns the error.
     pub fn write(release: &Release, file: &Path, dir: &Path) -> std::io::Result<Installed> {
         let library = unpack(release).ok_or_else(|| {
             std::io::Error::other(format!(
@@ -35,7 +39,25 @@ impl Installed {
                 release.id
             ))
         })?;
-        let mut installed = Installed { aside: Vec::new() };
+        let mut installed = Installed {
+            written: Vec::new(),
+        };
+        match installed.write_files(release, &library, file, dir) {
+            Ok(()) => Ok(installed),
+            Err(e) => {
+                let _ = installed.settle(true);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_files(
+        &mut self,
+        release: &Release,
+        library: &[u8],
+        file: &Path,
+        dir: &Path,
+    ) -> std::io::Result<()> {
         let folder = tables::folder(dir, &release.module);
         if let Some(files) = &release.tables {
             let staging = dir.join(format!(".{}.tables.tmp", release.module));
@@ -44,42 +66,48 @@ impl Installed {
             for (name, text) in files {
                 std::fs::write(staging.join(name), text)?;
             }
-            installed.put_aside(&folder)?;
+            self.put_aside(&folder)?;
             std::fs::rename(&staging, &folder)?;
         }
         let signature = signature_path(file);
-        installed.put_aside(&signature)?;
+        self.put_aside(&signature)?;
         if let Some(bytes) = &release.signature {
             write_then_rename(&signature, bytes)?;
         }
-        installed.put_aside(file)?;
-        write_then_rename(file, &library)?;
-        Ok(installed)
+        self.put_aside(file)?;
+        write_then_rename(file, library)
     }
 
-    /// Moves what is at `path` (if anything) aside, to `.NAME.previous`.
+    /// Moves what is at `path` aside, to `.NAME.previous`; or, if nothing is, marks `path` as
+    /// new (`.NAME.new`).
     fn put_aside(&mut self, path: &Path) -> std::io::Result<()> {
         let aside = hidden(path, "previous");
         remove(&aside)?;
         match std::fs::rename(path, &aside) {
-            Ok(()) => {
-                self.aside.push((path.to_owned(), aside));
-                Ok(())
+            Ok(()) => self.written.push((path.to_owned(), Some(aside))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::write(hidden(path, "new"), b"")?;
+                self.written.push((path.to_owned(), None));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 
-    /// After the verdict: a refused release's files are replaced by what was there before; an
-    /// accepted one's stay, and what was put aside goes.
+    /// After the verdict: a refused release's files are replaced by what was there before (or
+    /// removed, where nothing was); an accepted one's stay, and what was put aside goes.
     pub fn settle(self, refused: bool) -> std::io::Result<()> {
-        for (path, aside) in self.aside {
+        for (path, aside) in self.written.into_iter().rev() {
             if refused {
                 remove(&path)?;
-                std::fs::rename(&aside, &path)?;
-            } else {
-                remove(&aside)?;
+                if let Some(aside) = &aside {
+                    std::fs::rename(aside, &path)?;
+                }
+            } else if let Some(aside) = &aside {
+                remove(aside)?;
+            }
+            if aside.is_none() {
+                remove(&hidden(&path, "new"))?;
             }
         }
         Ok(())
@@ -97,8 +125,8 @@ pub fn forget_canary(plugins_dir: &Path, module: &str) -> std::io::Result<()> {
 }
 
 /// Puts back what an install that never settled (the host stopped or crashed while it
-/// loaded a release) had put aside in the plugins directory or its canary folder: the cache
-/// is then what served before it, and the start-up catch-up tries the release again. Called
+/// loaded a release) had put aside in the plugins directory or its canary folder, and removes
+/// what it created where nothing was: the cache is then what served before it, and the start-up catch-up tries the release again. Called
 /// at start, before the directory is read.
 pub fn recover_cache(plugins_dir: &Path) -> std::io::Result<()> {
     recover_dir(plugins_dir)?;
@@ -124,6 +152,12 @@ fn recover_dir(dir: &Path) -> std::io::Result<()> {
             let path = dir.join(original);
             remove(&path)?;
             std::fs::rename(&aside, &path)?;
+        }
+        // A path that had nothing before the install: removed with its marker.
+        let created = name.strip_prefix('.').and_then(|n| n.strip_suffix(".new"));
+        if let Some(created) = created.filter(|n| !n.is_empty()) {
+            remove(&dir.join(created))?;
+            remove(&aside)?;
         }
     }
     Ok(())
@@ -231,6 +265,38 @@ mod tests {
         assert_eq!(
             read(&dir.path().join("m.tables/t.csv")).as_deref(),
             Some("id\n1\n")
+        );
+    }
+
+    #[test]
+    fn a_refused_or_unsettled_first_release_of_a_module_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("libm.so");
+        let installed =
+            Installed::write(&release(b"new", Some(b"sig")), &file, dir.path()).unwrap();
+        installed.settle(true).unwrap();
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "a refused first release is gone"
+        );
+
+        let installed =
+            Installed::write(&release(b"new", Some(b"sig")), &file, dir.path()).unwrap();
+        drop(installed); // the host stopped before the verdict
+        recover_cache(dir.path()).unwrap();
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "and so is an unsettled one, at the next start"
         );
     }
 

@@ -32,6 +32,7 @@ use crate::plugins::{Change, ModuleVersion};
 use crate::store::fleet::{Desired, FleetChange, FleetOutcome, HostReport, Release};
 use crate::store::{AuditNote, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,11 @@ pub struct Follower {
     desired: Mutex<Vec<Desired>>,
     /// Serializes [`Follower::catch_up`]: the start-up call and the polling task.
     catching_up: tokio::sync::Mutex<()>,
+    /// A release could not be written (not refused): catch up again at the next poll.
+    retry: AtomicBool,
+    /// Per module, the figures of the version the last swap replaced, reported beside the new
+    /// one's: the safety net compares a new release with the one before it.
+    replaced: Mutex<HashMap<String, ReleaseCounts>>,
 }
 
 impl Follower {
@@ -89,6 +95,8 @@ impl Follower {
             refused: Mutex::new(HashMap::new()),
             desired: Mutex::new(Vec::new()),
             catching_up: tokio::sync::Mutex::new(()),
+            retry: AtomicBool::new(false),
+            replaced: Mutex::new(HashMap::new()),
         }
     }
 
@@ -150,8 +158,21 @@ impl Follower {
         {
             return Ok(None);
         }
+        let before = match slot {
+            Slot::Stable => self.stable_counts(module),
+            Slot::Canary => None,
+        };
         let change = match self.store.fleet().release(release_id).await? {
-            Some(release) => self.load(&release, slot, percent).await,
+            Some(release) => match self.load(&release, slot, percent).await {
+                Ok(change) => change,
+                Err(why) => {
+                    // Not the release's fault (a full disk): tried again at the next poll.
+                    slog::warn!(self.log, "cannot write a published release into the cache; trying again";
+                        "module" => module, "release" => release_id, "error" => &why);
+                    self.retry.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
+            },
             None => Change::Refused(format!(
                 "release {release_id} of `{module}` is not in the database any more: publish it again"
             )),
@@ -172,6 +193,9 @@ impl Follower {
                 slog::info!(self.log, "now serving the published release";
                     "module" => module, "release" => release_id, "slot" => ?slot);
                 lock(&self.refused).remove(&key);
+                if let Some(before) = before {
+                    lock(&self.replaced).insert(module.to_owned(), before);
+                }
             }
         }
         Ok(Some(change))
@@ -207,7 +231,8 @@ impl Follower {
             }
             let step = async {
                 let changes = self.store.fleet().fleet_changes().await?;
-                if seen != Some(changes) {
+                let retry = self.retry.swap(false, Ordering::Relaxed);
+                if seen != Some(changes) || retry {
                     self.catch_up().await?;
                     seen = Some(changes);
                     reported = Instant::now();
@@ -305,6 +330,10 @@ impl Follower {
     /// Every module this host serves or refused, by name, with each loaded version's figures.
     pub fn modules(&self) -> Vec<ModuleReport> {
         let routes = self.registry.routes();
+        let desired_at: HashMap<String, i64> = lock(&self.desired)
+            .iter()
+            .map(|d| (d.module.clone(), d.changed_at_ms))
+            .collect();
         let mut modules: BTreeMap<String, ModuleReport> = BTreeMap::new();
         let counts = |version: &ModuleVersion| {
             let counts = version.stats.counts();
@@ -319,6 +348,8 @@ impl Follower {
             let canary = routes.canary(&name);
             let mut figures = vec![counts(&version)];
             figures.extend(canary.map(|c| counts(&c.version)));
+            let replaced = lock(&self.replaced).get(&name).cloned();
+            figures.extend(replaced.filter(|r| figures.iter().all(|f| f.release != r.release)));
             modules.insert(
                 name.clone(),
                 ModuleReport {
@@ -328,6 +359,7 @@ impl Follower {
                     canary: canary.map(|c| c.version.identity()),
                     canary_percent: canary.map_or(0, |c| c.percent),
                     counts: figures,
+                    desired_at_ms: desired_at.get(&version.meta.name).copied().unwrap_or(0),
                     refused: None,
                 },
             );
@@ -342,6 +374,21 @@ impl Follower {
                 .refused = Some(refusal.clone());
         }
         modules.into_values().collect()
+    }
+
+    /// The figures of the version of `module` serving here, if one does.
+    fn stable_counts(&self, module: &str) -> Option<ReleaseCounts> {
+        let routes = self.registry.routes();
+        let version = routes
+            .versions()
+            .into_iter()
+            .find(|v| v.meta.name == module)?;
+        let counts = version.stats.counts();
+        Some(ReleaseCounts {
+            release: version.identity(),
+            calls: counts.calls,
+            failures: counts.failures,
+        })
     }
 
     /// The identity of what serves in `module`'s `slot` here, and its share (a canary's).
@@ -359,8 +406,9 @@ impl Follower {
         }
     }
 
-    /// Writes `release` into the cache and loads it into `slot`.
-    async fn load(&self, release: &Release, slot: Slot, percent: u8) -> Change {
+    /// Writes `release` into the cache and loads it into `slot`; `Err` if it could not be
+    /// written (the cache is then as it was).
+    async fn load(&self, release: &Release, slot: Slot, percent: u8) -> Result<Change, String> {
         let plugins = self.registry.plugins_dir().to_owned();
         let (dir, file) = match slot {
             // Over the file the module serves from, if it serves; else `lib<module>.so`.
@@ -391,13 +439,12 @@ impl Follower {
         };
         let installed = match installed {
             Ok(Ok(installed)) => installed,
-            Ok(Err(e)) => {
-                return Change::Refused(format!(
-                    "cannot write the release into {}: {e}",
-                    dir.display()
-                ))
+            // A stored library that is not what was published is the release's fault.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Other => {
+                return Ok(Change::Refused(e.to_string()))
             }
-            Err(e) => return Change::Refused(format!("writing the release failed: {e}")),
+            Ok(Err(e)) => return Err(format!("cannot write into {}: {e}", dir.display())),
+            Err(e) => return Err(format!("writing the release failed: {e}")),
         };
         let change = match slot {
             Slot::Stable => self.registry.reload_file(&file).await,
@@ -413,7 +460,7 @@ impl Follower {
         if let Ok(Err(e)) | Err(e) = settled.map_err(std::io::Error::other) {
             slog::warn!(self.log, "cannot tidy the plugins directory after a release"; "error" => %e);
         }
-        change
+        Ok(change)
     }
 }
 

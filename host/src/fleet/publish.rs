@@ -139,6 +139,14 @@ async fn publish_one(
         })?;
     let library = std::fs::read(file).map_err(|e| unreadable(file, file, e))?;
     let sha256 = crate::plugins::loader::sha256_hex(&library);
+    // Only the bytes checked are published: a build that rewrote the file meanwhile is not.
+    if sha256 != checked.meta.sha256 {
+        return Err(unreadable(
+            file,
+            file,
+            "it changed while it was checked: publish again",
+        ));
+    }
     let signature_file = signature_path(file);
     let signature = match std::fs::read(&signature_file) {
         Ok(bytes) => Some(bytes),

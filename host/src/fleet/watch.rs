@@ -1,9 +1,10 @@
 //! The fleet's safety net: whether a watched release fails enough to be rolled back.
 //!
 //! A release is watched while it is a canary, and for `fleet.watch_secs` after a publish or a
-//! promotion made it every player's. Its figures are summed over every host's last report
-//! (each version's calls and failures since it loaded there: panics and deadline overruns),
-//! and so are those of the release it stands beside or replaced. It is rolled back when it has
+//! promotion made it every player's. Its figures are summed over the last report of every host
+//! that follows that very change (each version's calls and failures since it loaded there:
+//! panics and deadline overruns), and so are those of the release it stands beside or replaced (a
+//! host reports the figures of the version its last swap replaced). It is rolled back when it has
 //! at least `fleet.rollback_min_calls` calls, and its failure rate is above both
 //! `fleet.rollback_failure_rate` and the other release's rate: a module that fails as much as
 //! the one before it is not the new release's fault.
@@ -28,14 +29,17 @@ struct Figures {
 }
 
 impl Figures {
-    fn of(release: &str, module: &str, reports: &[HostReport]) -> Figures {
+    /// `release`'s figures in the reports of the hosts that follow `desired` (they had read
+    /// this very row when they reported: a host down since an earlier change, or reports of
+    /// an earlier publish of the same release, bring no figures of another time).
+    fn of(release: &str, desired: &Desired, reports: &[HostReport]) -> Figures {
         let mut figures = Figures::default();
         for report in reports {
             let modules: Vec<ModuleReport> =
                 serde_json::from_str(&report.modules).unwrap_or_default();
             let counts = modules
                 .iter()
-                .filter(|m| m.module == module)
+                .filter(|m| m.module == desired.module && m.desired_at_ms == desired.changed_at_ms)
                 .flat_map(|m| &m.counts)
                 .filter(|c| c.release == release);
             for count in counts {
@@ -64,9 +68,8 @@ pub fn judge(desired: &Desired, reports: &[HostReport], config: &FleetConfig) ->
         Some(canary) => (canary.as_str(), Some(desired.release_id.as_str())),
         None => (desired.release_id.as_str(), desired.previous_id.as_deref()),
     };
-    let module = &desired.module;
-    let new = Figures::of(watched, module, reports);
-    let old = other.map(|release| Figures::of(release, module, reports));
+    let new = Figures::of(watched, desired, reports);
+    let old = other.map(|release| Figures::of(release, desired, reports));
     let old_rate = old.as_ref().map_or(0.0, Figures::rate);
     let fails = new.calls >= config.rollback_min_calls
         && new.rate() > config.rollback_failure_rate
@@ -170,6 +173,18 @@ mod tests {
             None,
             "exactly 1 % is allowed"
         );
+    }
+
+    #[test]
+    fn only_hosts_that_follow_the_judged_change_count() {
+        let config = FleetConfig::default();
+        // A host that last reported under an earlier change of the row (down since, say).
+        let mut stale = report("a", &[("old", 500, 0), ("new", 200, 100)]);
+        stale.modules = stale
+            .modules
+            .replace("\"desired_at_ms\":0", "\"desired_at_ms\":-1");
+        assert!(stale.modules.contains("-1"), "{}", stale.modules);
+        assert_eq!(judge(&canary(), &[stale], &config), None);
     }
 
     #[test]

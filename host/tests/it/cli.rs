@@ -262,3 +262,58 @@ fn plugins_source_is_a_flag_of_serve_and_its_effective_config() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sighup_reads_the_fleets_releases_again_when_the_host_follows_them() {
+    let dirs = Dirs::new();
+    dirs.install("player");
+    // A poll once a minute: only SIGHUP can bring the release in time.
+    let config = dirs.root.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        "[plugins]\nsource = \"database\"\n[fleet]\npoll_ms = 60000\n",
+    )
+    .unwrap();
+    let (mut child, address) = serve(&dirs, &["--config", config.to_str().unwrap()]);
+    let database = format!("sqlite://{}", dirs.data().join("game.db").display());
+    let mall = crate::harness::library("fixture_mall_sale");
+    let published = Command::new(binary())
+        .arg("publish")
+        .arg(&mall)
+        .args([
+            "--config-dir",
+            crate::harness::CONFIG_DIR,
+            "--database-url",
+            &database,
+        ])
+        .output()
+        .unwrap();
+    assert!(published.status.success(), "{published:?}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let served = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let url = |path: &str| format!("http://{address}{path}");
+        let (_, login) = send(client.post(url("/login")).body(r#"{"account":"hup"}"#)).await;
+        let token = login["token"].as_str().unwrap().to_owned();
+        let ret = || {
+            let request = client
+                .post(url("/logic"))
+                .bearer_auth(&token)
+                .body(r#"{"cmd":"1101"}"#);
+            async move { send(request).await.1["ret"].clone() }
+        };
+        assert_eq!(ret().await, -1, "published, but not read yet");
+        signal(child.id(), "-HUP");
+        for _ in 0..500 {
+            if ret().await == 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    });
+    signal(child.id(), "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(served, "SIGHUP loaded the published release");
+}
