@@ -209,6 +209,14 @@ mod tests {
         }
     }
 
+    /// The names in `dir`.
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn read(path: &Path) -> Option<String> {
         std::fs::read_to_string(path).ok()
     }
@@ -246,12 +254,11 @@ mod tests {
         installed.settle(false).unwrap();
         assert_eq!(read(&file).as_deref(), Some("new"));
         assert_eq!(read(&signature_path(&file)).as_deref(), Some("sig"));
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        let hidden: Vec<String> = names(dir.path())
+            .into_iter()
             .filter(|n| n.starts_with('.'))
             .collect();
-        assert_eq!(names, Vec::<String>::new(), "nothing left aside");
+        assert_eq!(hidden, Vec::<String>::new(), "nothing left aside");
     }
 
     #[test]
@@ -275,12 +282,8 @@ mod tests {
         let installed =
             Installed::write(&release(b"new", Some(b"sig")), &file, dir.path()).unwrap();
         installed.settle(true).unwrap();
-        let left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            left,
+            names(dir.path()),
             Vec::<String>::new(),
             "a refused first release is gone"
         );
@@ -289,12 +292,8 @@ mod tests {
             Installed::write(&release(b"new", Some(b"sig")), &file, dir.path()).unwrap();
         drop(installed); // the host stopped before the verdict
         recover_cache(dir.path()).unwrap();
-        let left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            left,
+            names(dir.path()),
             Vec::<String>::new(),
             "and so is an unsettled one, at the next start"
         );

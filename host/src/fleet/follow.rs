@@ -379,10 +379,7 @@ impl Follower {
     /// The figures of the version of `module` serving here, if one does.
     fn stable_counts(&self, module: &str) -> Option<ReleaseCounts> {
         let routes = self.registry.routes();
-        let version = routes
-            .versions()
-            .into_iter()
-            .find(|v| v.meta.name == module)?;
+        let version = routes.by_name(module)?;
         let counts = version.stats.counts();
         Some(ReleaseCounts {
             release: version.identity(),
@@ -395,11 +392,7 @@ impl Follower {
     fn loaded(&self, module: &str, slot: Slot) -> Option<(String, u8)> {
         let routes = self.registry.routes();
         match slot {
-            Slot::Stable => routes
-                .versions()
-                .into_iter()
-                .find(|v| v.meta.name == module)
-                .map(|v| (v.identity(), 0)),
+            Slot::Stable => routes.by_name(module).map(|v| (v.identity(), 0)),
             Slot::Canary => routes
                 .canary(module)
                 .map(|c| (c.version.identity(), c.percent)),
@@ -416,9 +409,7 @@ impl Follower {
                 let serving = self
                     .registry
                     .routes()
-                    .versions()
-                    .into_iter()
-                    .find(|v| v.meta.name == release.module)
+                    .by_name(&release.module)
                     .map(|v| v.meta.file.clone());
                 let file = serving.unwrap_or_else(|| plugins.join(library_name(release)));
                 (plugins.clone(), file)

@@ -29,24 +29,15 @@ struct Figures {
 }
 
 impl Figures {
-    /// `release`'s figures in the reports of the hosts that follow `desired` (they had read
-    /// this very row when they reported: a host down since an earlier change, or reports of
-    /// an earlier publish of the same release, bring no figures of another time).
-    fn of(release: &str, desired: &Desired, reports: &[HostReport]) -> Figures {
+    /// `release`'s figures in `following`: each host's report of the module.
+    fn of(release: &str, following: &[(&str, ModuleReport)]) -> Figures {
         let mut figures = Figures::default();
-        for report in reports {
-            let modules: Vec<ModuleReport> =
-                serde_json::from_str(&report.modules).unwrap_or_default();
-            let counts = modules
-                .iter()
-                .filter(|m| m.module == desired.module && m.desired_at_ms == desired.changed_at_ms)
-                .flat_map(|m| &m.counts)
-                .filter(|c| c.release == release);
-            for count in counts {
+        for (host_id, module) in following {
+            for count in module.counts.iter().filter(|c| c.release == release) {
                 figures.calls += count.calls;
                 figures.failures += count.failures;
-                if count.failures > 0 && !figures.failed_on.contains(&report.host_id) {
-                    figures.failed_on.push(report.host_id.clone());
+                if count.failures > 0 && !figures.failed_on.iter().any(|h| h == host_id) {
+                    figures.failed_on.push((*host_id).to_owned());
                 }
             }
         }
@@ -68,8 +59,22 @@ pub fn judge(desired: &Desired, reports: &[HostReport], config: &FleetConfig) ->
         Some(canary) => (canary.as_str(), Some(desired.release_id.as_str())),
         None => (desired.release_id.as_str(), desired.previous_id.as_deref()),
     };
-    let new = Figures::of(watched, desired, reports);
-    let old = other.map(|release| Figures::of(release, desired, reports));
+    // The module's report of each host that follows this very row (it had read it when it
+    // reported): a host down since an earlier change, or reports of an earlier publish of the
+    // same release, bring no figures of another time. Each report is read once.
+    let following: Vec<(&str, ModuleReport)> = reports
+        .iter()
+        .flat_map(|report| {
+            let modules: Vec<ModuleReport> =
+                serde_json::from_str(&report.modules).unwrap_or_default();
+            modules
+                .into_iter()
+                .filter(|m| m.module == desired.module && m.desired_at_ms == desired.changed_at_ms)
+                .map(|m| (report.host_id.as_str(), m))
+        })
+        .collect();
+    let new = Figures::of(watched, &following);
+    let old = other.map(|release| Figures::of(release, &following));
     let old_rate = old.as_ref().map_or(0.0, Figures::rate);
     let fails = new.calls >= config.rollback_min_calls
         && new.rate() > config.rollback_failure_rate

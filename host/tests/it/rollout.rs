@@ -107,9 +107,7 @@ fn serving(host: &TestHost, module: &str) -> Option<String> {
     host.state
         .registry
         .routes()
-        .versions()
-        .into_iter()
-        .find(|v| v.meta.name == module)
+        .by_name(module)
         .map(|v| v.identity())
 }
 

@@ -99,7 +99,8 @@ impl Routes {
         self.by_prefix.values().find(|v| v.meta.file == file)
     }
 
-    pub(super) fn by_name(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
+    /// The version of module `name` serving (not its canary), if one does.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<ModuleVersion>> {
         self.by_prefix.values().find(|v| v.meta.name == name)
     }
 
