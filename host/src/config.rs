@@ -34,6 +34,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Module releases shared by a fleet (`[fleet]`, with `plugins.source = "database"`).
     pub fleet: FleetConfig,
+    /// The WebSocket channel, `GET /ws` (`[socket]`, see [`crate::socket`]).
+    pub socket: SocketConfig,
     pub log: LogConfig,
     /// Which libraries may be loaded at all (`[trust]`, see [`trust`]).
     pub trust: TrustConfig,
@@ -222,6 +224,58 @@ impl Default for FleetConfig {
             watch_secs: 300,
             rollback_min_calls: 100,
             rollback_failure_rate: 0.01,
+        }
+    }
+}
+
+/// `[socket]`: the limits of the WebSocket channel (docs/PROTOCOL.md, "The socket").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketConfig {
+    /// Sockets open at once on this host; past it a new one is closed with 1013.
+    pub max_sockets: usize,
+    /// Largest message a client may send, in bytes; a larger one closes its socket with 1009.
+    pub max_message_bytes: usize,
+    /// Messages waiting to be sent to one client; when a client that does not read lets it
+    /// fill, its socket is closed with 4003 (so the host's memory stays bounded).
+    pub send_queue: usize,
+    /// Seconds a new socket may take to send its first message (the token); then 4002.
+    pub hello_timeout_secs: u64,
+    /// Seconds between the host's pings.
+    pub ping_secs: u64,
+    /// Seconds a socket may send nothing (pongs included) before it is closed with 4004.
+    pub idle_timeout_secs: u64,
+    /// Commands per second one socket may send, on average; one over it is answered -6.
+    pub commands_per_sec: u32,
+    /// Commands one socket may send at once above the average.
+    pub command_burst: u32,
+}
+
+impl SocketConfig {
+    pub fn hello_timeout(&self) -> Duration {
+        Duration::from_secs(self.hello_timeout_secs)
+    }
+
+    pub fn ping_every(&self) -> Duration {
+        Duration::from_secs(self.ping_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        SocketConfig {
+            max_sockets: 10_000,
+            max_message_bytes: 64 << 10,
+            send_queue: 256,
+            hello_timeout_secs: 10,
+            ping_secs: 20,
+            idle_timeout_secs: 60,
+            commands_per_sec: 20,
+            command_burst: 40,
         }
     }
 }

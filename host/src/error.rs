@@ -14,7 +14,7 @@ pub enum ApiError {
     #[error("{0}")]
     NoSuchCommand(String),
     /// -1 with 404: the path is not part of the protocol.
-    #[error("no such endpoint `{0}`: the client endpoints are POST /login, POST /logic, POST /logout and GET /health")]
+    #[error("no such endpoint `{0}`: the client endpoints are POST /login, POST /logic, POST /logout, GET /health and GET /ws (a WebSocket)")]
     NoSuchEndpoint(String),
     /// -1 with 404: the thing asked for (a module, in the admin API) does not exist.
     #[error("{0}")]

@@ -11,6 +11,7 @@ mod health;
 mod preflight;
 mod reply;
 
+pub(crate) use access::{finish, Access};
 pub(crate) use body::{read_body, read_body_within};
 pub use reply::Body;
 pub(crate) use reply::{error_reply, render, Reply};
@@ -23,7 +24,7 @@ use crate::protocol::{LogicRequest, LoginRequest};
 use crate::session;
 use crate::state::AppState;
 use crate::static_files::FileBody;
-use access::{finish, Access};
+use crate::websocket;
 use body::check_length;
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -34,7 +35,7 @@ use std::convert::Infallible;
 use std::time::Instant;
 
 /// The API's paths; any other `GET` may be a static file.
-const API_PATHS: [&str; 4] = ["/health", "/login", "/logic", "/logout"];
+const API_PATHS: [&str; 5] = ["/health", "/login", "/logic", "/logout", websocket::PATH];
 
 /// Serves one request. Never fails: every error becomes a protocol reply.
 pub async fn handle(
@@ -58,15 +59,9 @@ pub async fn handle(
     if let Some(headers) = cross_origin.filter(|_| method != Method::OPTIONS) {
         reply = reply.with_headers(headers);
     }
-    finish(
-        &state,
-        &method,
-        &path,
-        reply.status,
-        Some(reply.ret),
-        &access,
-        started,
-    );
+    // A switch to a WebSocket has no `ret`: the socket's own messages carry theirs.
+    let ret = (!reply.is_switch()).then_some(reply.ret);
+    finish(&state, &method, &path, reply.status, ret, &access, started);
     let reply = if state.is_shutting_down() {
         // The client's next request goes to a new connection: the successor's, or another host.
         reply.with_header(CONNECTION, "close".into())
@@ -102,11 +97,12 @@ async fn route(
         (&Method::POST, "/login") => login(state, request).await,
         (&Method::POST, "/logic") => logic(state, request, access).await,
         (&Method::POST, "/logout") => logout(state, request).await,
+        (&Method::GET, websocket::PATH) => websocket::open(state, request),
         (&Method::OPTIONS, "/health") => preflight::preflight(state, &request, path, "GET"),
         (&Method::OPTIONS, "/login" | "/logic" | "/logout") => {
             preflight::preflight(state, &request, path, "POST")
         }
-        (_, "/health") => Err(ApiError::MethodNotAllowed { path, allow: "GET" }),
+        (_, "/health" | websocket::PATH) => Err(ApiError::MethodNotAllowed { path, allow: "GET" }),
         (_, "/login" | "/logic" | "/logout") => Err(ApiError::MethodNotAllowed {
             path,
             allow: "POST",
@@ -140,18 +136,22 @@ async fn logic(
     let reply_cmd = logic.cmd.reply();
     access.cmd = Some(logic.cmd.to_string());
     access.reply_cmd = Some(reply_cmd.clone());
-    Ok(
-        match game::run_command(state, &caller, logic, key.as_ref()).await? {
-            CommandReply::Done(data) => Reply::done(&reply_cmd, &data),
-            CommandReply::Replayed(data) => Reply::done(&reply_cmd, &data).with_header(
-                HeaderName::from_static(idempotency::REPLAYED_HEADER),
-                "true".into(),
-            ),
-            CommandReply::Refused { code, msg } => {
-                Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))
-            }
-        },
-    )
+    let outcome = game::run_command(state, &caller, logic, key.as_ref()).await?;
+    Ok(command_reply(&reply_cmd, outcome))
+}
+
+/// A command's reply, over HTTP or a socket ([`crate::websocket`]).
+pub(crate) fn command_reply(reply_cmd: &str, outcome: CommandReply) -> Reply {
+    match outcome {
+        CommandReply::Done(data) => Reply::done(reply_cmd, &data),
+        CommandReply::Replayed(data) => Reply::done(reply_cmd, &data).with_header(
+            HeaderName::from_static(idempotency::REPLAYED_HEADER),
+            "true".into(),
+        ),
+        CommandReply::Refused { code, msg } => {
+            Reply::ok(json!({ "ret": code, "cmd": reply_cmd, "msg": msg }))
+        }
+    }
 }
 
 async fn logout(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {

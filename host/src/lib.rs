@@ -31,6 +31,7 @@ pub mod sockets;
 pub mod state;
 pub mod static_files;
 pub mod store;
+pub mod websocket;
 
 pub use config::Config;
 pub use server::{Deps, Host, StartError};

@@ -15,8 +15,11 @@
 //! included. ARCHITECTURE.md,
 //! "Cancellation", lists every await of the request path and why it is safe.
 
+mod connections;
 mod to_the_end;
 mod write_timeout;
+
+pub use connections::Connections;
 
 use crate::state::AppState;
 use bytes::Bytes;
@@ -25,7 +28,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,14 +57,14 @@ pub async fn accept_until<H, F, B>(
     state: AppState,
     handler: H,
     stop: impl Future<Output = ()>,
-) -> GracefulShutdown
+) -> Connections
 where
     H: Fn(AppState, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let graceful = GracefulShutdown::new();
+    let connections = Connections::default();
     let header_read_timeout = Duration::from_secs(state.config.server.header_read_timeout_secs);
     let write_timeout = Duration::from_secs(state.config.server.write_timeout_secs);
     let open = Arc::new(Semaphore::new(state.config.server.max_connections));
@@ -94,13 +96,11 @@ where
             .serve_connection(
                 TokioIo::new(WriteTimeout::new(stream, write_timeout)),
                 service,
-            );
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A client that hangs up mid-request is not the host's error.
-            let _ = connection.await;
-            drop(permit);
-        });
+            )
+            // `GET /ws` switches the connection to a WebSocket ([`crate::websocket`]); the
+            // connection's future then ends and the socket's task owns the stream.
+            .with_upgrades();
+        connections.serve(connection, move || drop(permit));
     };
     tokio::pin!(stop);
     loop {
@@ -120,7 +120,7 @@ where
     for (stream, peer) in queued_connections(listener, &state.log) {
         serve(stream, peer);
     }
-    graceful
+    connections
 }
 
 /// Takes every connection waiting in `listener`'s queue, then closes it. (tokio's `accept`

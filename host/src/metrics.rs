@@ -5,7 +5,7 @@
 //! the store already know (module events, versions draining, sessions) is read when scraped,
 //! so there is one source of truth for each figure.
 //!
-//! Label values are bounded: `endpoint` is one of five, `cmd` is a command of a module that
+//! Label values are bounded: `endpoint` is one of six, `cmd` is a command of a module that
 //! exists (anything else is `other`), `ret` is a protocol code.
 
 use crate::plugins::Registry as Modules;
@@ -33,6 +33,15 @@ pub struct Metrics {
     connections_refused: Counter,
     turn_conflicts: Counter,
     fleet_changes: Family<FleetChangeLabels, Gauge>,
+    sockets_open: Gauge,
+    sockets_closed: Family<SocketCloseLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SocketCloseLabels {
+    /// The close code the host sent (docs/PROTOCOL.md, "The socket"), or 1000 when the client
+    /// closed.
+    code: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,7 +82,8 @@ struct VersionLabels {
     state: String,
 }
 
-/// Decrements the in-flight gauge when the request is done, however it ends.
+/// Decrements its gauge when dropped, however the thing it counts ends: a request in flight, a
+/// socket open.
 pub struct InFlight<'a>(&'a Gauge);
 
 impl Drop for InFlight<'_> {
@@ -118,6 +128,8 @@ impl Metrics {
             connections_refused: Counter::default(),
             turn_conflicts: Counter::default(),
             fleet_changes: Family::default(),
+            sockets_open: Gauge::default(),
+            sockets_closed: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -178,6 +190,16 @@ impl Metrics {
             metrics.fleet_changes.clone(),
         );
         r.register(
+            "sockets_open",
+            "WebSockets (GET /ws) open on this host",
+            metrics.sockets_open.clone(),
+        );
+        r.register(
+            "sockets_closed",
+            "WebSockets closed, by the close code (1001 going away, 4003 a client that did not read, ...)",
+            metrics.sockets_closed.clone(),
+        );
+        r.register(
             "log_messages_dropped",
             "Log lines dropped because the log queue was full",
             log_dropped,
@@ -199,6 +221,19 @@ impl Metrics {
         self.connections_refused.inc();
     }
 
+    /// Counts a socket as open until the guard drops.
+    pub fn socket_opened(&self) -> InFlight<'_> {
+        self.sockets_open.inc();
+        InFlight(&self.sockets_open)
+    }
+
+    /// Counts a closed socket by its close code.
+    pub fn socket_closed(&self, code: u16) {
+        self.sockets_closed
+            .get_or_create(&SocketCloseLabels { code })
+            .inc();
+    }
+
     /// Counts a turn that wrote nothing because the player changed after its read.
     pub fn turn_conflict(&self) {
         self.turn_conflicts.inc();
@@ -207,10 +242,11 @@ impl Metrics {
     /// Counts a finished request. `cmd` is `None` outside `/logic` or when no module has it.
     pub fn request_finished(&self, path: &str, cmd: Option<&str>, ret: i64, seconds: f64) {
         let endpoint = match path {
-            "/login" | "/logic" | "/logout" | "/health" => &path[1..],
+            "/login" | "/logic" | "/logout" | "/health" | "/ws" => &path[1..],
             _ => "other",
         };
-        let cmd = cmd.unwrap_or(if endpoint == "logic" { "other" } else { "" });
+        let commands = endpoint == "logic" || endpoint == "ws";
+        let cmd = cmd.unwrap_or(if commands { "other" } else { "" });
         let labels = LatencyLabels {
             endpoint: endpoint.to_owned(),
             cmd: cmd.to_owned(),

@@ -83,7 +83,11 @@ impl LoginRequest {
 
 impl LogicRequest {
     pub fn parse(body: &[u8]) -> Result<LogicRequest, ApiError> {
-        let mut object = parse_object(body)?;
+        LogicRequest::from_object(parse_object(body)?)
+    }
+
+    /// The request in a JSON object already read (a socket's message, its `cid` taken out).
+    pub fn from_object(mut object: Map<String, Value>) -> Result<LogicRequest, ApiError> {
         let cmd = match object.remove("cmd") {
             Some(Value::String(text)) => Cmd::parse(&text),
             _ => None,

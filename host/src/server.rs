@@ -33,7 +33,6 @@ use crate::state::AppState;
 use crate::store::sqlite::lock::{LockError, ServingLock, Taken};
 use crate::store::{self, DatabaseUrl, StoreError};
 use crate::{admin, http, idempotency, listener, signals};
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
 use std::sync::Arc;
@@ -332,6 +331,9 @@ impl Host {
         });
         let clients = listener::accept_until(client, state.clone(), http::handle, shutdown).await;
         state.begin_shutdown();
+        // Sockets close with 1001 once their commands in flight are answered; their clients
+        // open new ones on the successor (during a restart) or another host.
+        state.websockets.close_all();
         let _ = stop_admin.send(());
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let grace_over = tokio::time::Instant::now() + grace;
@@ -344,7 +346,7 @@ impl Host {
         // reply and `Connection: close`, instead of a connection closed under its request.
         // Busy clients all come by within the linger; clients that hang up end it early.
         let lingering = async {
-            while clients.count() + admin.as_ref().map_or(0, GracefulShutdown::count) > 0 {
+            while clients.count() + admin.as_ref().map_or(0, listener::Connections::count) > 0 {
                 tokio::time::sleep(LINGER_POLL).await;
             }
         };
@@ -362,6 +364,13 @@ impl Host {
                 state.log,
                 "grace period over; cutting the remaining connections"
             ),
+        }
+        if tokio::time::timeout_at(grace_over, state.websockets.closed())
+            .await
+            .is_err()
+        {
+            slog::warn!(state.log, "grace period over; cutting the remaining sockets";
+                "sockets" => state.websockets.open());
         }
         // Requests whose clients hung up are not connections any more, but their tasks may
         // still run (a turn to commit): the modules and the store wait for them.

@@ -9,6 +9,7 @@ use crate::plugins::Registry;
 use crate::session::cache::SessionCache;
 use crate::static_files::StaticFiles;
 use crate::store::Store;
+use crate::websocket::WebSockets;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct Shared {
     /// Asks for a successor process (`POST /admin/restart`); `None` when there is no binary
     /// to start (the host runs inside tests).
     pub restart: Option<RestartRequests>,
+    /// The WebSockets open on this host (`GET /ws`).
+    pub websockets: WebSockets,
     /// Every request being served, wherever it runs ([`crate::listener`]'s `ToTheEnd`): a
     /// client that hangs up does not cancel its request, and shutdown waits for them all.
     pub requests: tokio_util::task::TaskTracker,
@@ -62,6 +65,7 @@ impl AppState {
         let (clock, log) = (deps.clock.clone(), deps.log.clone());
         let sessions = SessionCache::new(config.session.recheck_ms());
         let static_files = config.paths.static_dir.as_deref().map(StaticFiles::new);
+        let websockets = WebSockets::new(&config.socket);
         AppState(Arc::new(Shared {
             config,
             registry,
@@ -74,6 +78,7 @@ impl AppState {
             metrics,
             game_host: deps.game_host.clone(),
             restart,
+            websockets,
             requests: tokio_util::task::TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
         }))

@@ -136,6 +136,46 @@ impl Config {
             3600,
         )?;
         range("plugins.workers", plugins.workers as u64, 1, 1024)?;
+        let socket = &self.socket;
+        range(
+            "socket.max_sockets",
+            socket.max_sockets as u64,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "socket.max_message_bytes",
+            socket.max_message_bytes as u64,
+            256,
+            16 << 20,
+        )?;
+        range("socket.send_queue", socket.send_queue as u64, 1, 1 << 20)?;
+        range(
+            "socket.hello_timeout_secs",
+            socket.hello_timeout_secs,
+            1,
+            3600,
+        )?;
+        range("socket.ping_secs", socket.ping_secs, 1, 3600)?;
+        range(
+            "socket.idle_timeout_secs",
+            socket.idle_timeout_secs,
+            socket.ping_secs + 1,
+            86_400,
+        )
+        .map_err(|e| format!("{e} (more than socket.ping_secs, so a pong can come back)"))?;
+        range(
+            "socket.commands_per_sec",
+            u64::from(socket.commands_per_sec),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "socket.command_burst",
+            u64::from(socket.command_burst),
+            1,
+            1_000_000,
+        )?;
         range("fleet.poll_ms", self.fleet.poll_ms, 10, 60_000)?;
         range("fleet.heartbeat_secs", self.fleet.heartbeat_secs, 1, 3600)?;
         range(

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::static_files::FileBody;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, UPGRADE};
 use hyper::{Response, StatusCode};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -60,6 +60,31 @@ impl Reply {
         }
     }
 
+    /// 101: the connection becomes a WebSocket (`accept`, the `Sec-WebSocket-Accept` of the
+    /// client's key). No body, no `ret`.
+    pub fn switching_protocols(accept: String) -> Reply {
+        Reply {
+            status: 101,
+            ret: 0,
+            body: Bytes::new(),
+            headers: vec![
+                (UPGRADE, "websocket".into()),
+                (CONNECTION, "Upgrade".into()),
+                (SEC_WEBSOCKET_ACCEPT, accept),
+            ],
+        }
+    }
+
+    /// Whether this is the switch to a WebSocket, which has no JSON body.
+    pub fn is_switch(&self) -> bool {
+        self.status == 101
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
     pub fn with_header(mut self, name: hyper::header::HeaderName, value: String) -> Reply {
         self.headers.push((name, value));
         self
@@ -86,11 +111,14 @@ pub(crate) fn error_reply(error: &ApiError, reply_cmd: Option<&str>, log: &slog:
 }
 
 pub(crate) fn render(reply: Reply) -> Response<Full<Bytes>> {
+    let switch = reply.is_switch();
     let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if !switch {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     for (name, value) in reply.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.append(name, value);

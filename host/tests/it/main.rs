@@ -38,6 +38,7 @@ mod saved_schema;
 mod scaffold;
 mod served;
 mod smoke;
+mod socket;
 mod sqlite_lock;
 mod store_contract;
 mod tables;
