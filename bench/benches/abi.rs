@@ -68,6 +68,8 @@ const PLAYER: &str =
     r#"{"player_id":"p","name":"n","head_img":"","gold":1000,"diamond":0,"items":{}}"#;
 /// The mall's data for a player it has not seen yet.
 const MODULE_DATA: &str = "{}";
+/// The account of the player the benchmarks play.
+const ACCOUNT: &str = "bench_player";
 
 /// One measured command: what a client sends, and the mall's handler for it.
 struct Command {
@@ -192,6 +194,7 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         player: PLAYER.into(),
         module_data: MODULE_DATA.into(),
         tables: 0,
+        account: ACCOUNT.into(),
     };
     // The host services a version gets, with the log discarded as `mall_library` does.
     let services =
@@ -234,7 +237,7 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
     };
 
     // Both ways must do the same work to the same result, or their difference means nothing.
-    let through_library = library.call(cmd, command.data, PLAYER, MODULE_DATA);
+    let through_library = library.call(cmd, (command.data, PLAYER, MODULE_DATA), ACCOUNT);
     assert!(
         matches!(through_library, CallOutcome::Done { .. }),
         "{} must succeed: {through_library:?}",
@@ -258,7 +261,7 @@ fn command_group(c: &mut Criterion, library: &ModuleVersion, command: &Command) 
         player: (ctx.player != player).then_some(ctx.player),
     };
 
-    let through_abi = || library.call(cmd, black_box(command.data), PLAYER, MODULE_DATA);
+    let through_abi = || library.call(cmd, (black_box(command.data), PLAYER, MODULE_DATA), ACCOUNT);
     let group_name = format!("mall_{}", command.cmd);
     // Not in `cargo test`'s single pass over each benchmark.
     if std::env::args().any(|arg| arg == "--bench") {
@@ -353,7 +356,7 @@ fn executor(c: &mut Criterion) {
     let mut group = c.benchmark_group("executor");
 
     group.bench_function("direct_abi_call", |b| {
-        b.iter(|| library.call(cmd, data, PLAYER, MODULE_DATA))
+        b.iter(|| library.call(cmd, (data, PLAYER, MODULE_DATA), ACCOUNT))
     });
 
     group.bench_function("through_executor", |b| {
@@ -362,7 +365,7 @@ fn executor(c: &mut Criterion) {
             let executor = executor.clone();
             async move {
                 executor
-                    .run(move || library.call(cmd, data, PLAYER, MODULE_DATA))
+                    .run(move || library.call(cmd, (data, PLAYER, MODULE_DATA), ACCOUNT))
                     .await
                     .expect("the executor runs the call")
             }
@@ -373,9 +376,11 @@ fn executor(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| {
             let library = library.clone();
             async move {
-                tokio::task::spawn_blocking(move || library.call(cmd, data, PLAYER, MODULE_DATA))
-                    .await
-                    .expect("the blocking task runs")
+                tokio::task::spawn_blocking(move || {
+                    library.call(cmd, (data, PLAYER, MODULE_DATA), ACCOUNT)
+                })
+                .await
+                .expect("the blocking task runs")
             }
         })
     });

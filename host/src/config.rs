@@ -34,8 +34,10 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Module releases shared by a fleet (`[fleet]`, with `plugins.source = "database"`).
     pub fleet: FleetConfig,
-    /// The WebSocket channel, `GET /ws` (`[socket]`, see [`crate::socket`]).
+    /// The WebSocket channel, `GET /ws` (`[socket]`, see [`crate::websocket`]).
     pub socket: SocketConfig,
+    /// Pushes from modules to players (`[push]`, see [`crate::push`]).
+    pub push: PushConfig,
     pub log: LogConfig,
     /// Which libraries may be loaded at all (`[trust]`, see [`trust`]).
     pub trust: TrustConfig,
@@ -276,6 +278,31 @@ impl Default for SocketConfig {
             idle_timeout_secs: 60,
             commands_per_sec: 20,
             command_burst: 40,
+        }
+    }
+}
+
+/// `[push]`: how pushes reach the hosts their players are connected to, and how long they are
+/// kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// How often a host reads new pushes without being woken, in milliseconds: MariaDB has no
+    /// notices, so this is how long another host's push may take to arrive there. With
+    /// PostgreSQL's notices (and on SQLite, one host) it polls ten times less often.
+    pub poll_ms: u64,
+    /// How long a persistent push is kept for a player who is offline, in seconds.
+    pub retention_secs: u64,
+    /// Persistent pushes sent to a socket that resumes, at most (the newest).
+    pub backlog_max: u32,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            poll_ms: 100,
+            retention_secs: 7 * 86_400,
+            backlog_max: 1000,
         }
     }
 }

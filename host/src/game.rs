@@ -15,9 +15,11 @@ use crate::idempotency::{self, IdempotencyKey};
 use crate::plugins::migrator::{self, DowngradeError};
 use crate::plugins::{CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
+use crate::push::{self, effects::Resolved};
 use crate::session;
 use crate::state::AppState;
 use crate::store::{ModuleData, SessionCheck, StoreError, StoredReply, TurnKey, TurnOptions};
+use plugin_api::effects::Effects;
 use plugin_api::Player;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -67,6 +69,7 @@ pub async fn login(state: &AppState, request: LoginRequest) -> Result<Login, Api
     state
         .sessions
         .insert(&token_hash, &player.player_id, expires_at, now);
+    state.accounts.remember(&request.account, &player.player_id);
     Ok(Login {
         player_id: player.player_id,
         token,
@@ -129,6 +132,12 @@ pub async fn run_command(
 ) -> Result<CommandReply, ApiError> {
     let player_id = caller.player_id.as_str();
     let cmd = request.cmd;
+    let account = state
+        .accounts
+        .of_player(&*state.store, player_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(session_ended)?;
     let keyed = key.map(|key| Keyed {
         key: key.as_str(),
         fingerprint: idempotency::fingerprint(cmd, &request.data),
@@ -152,7 +161,7 @@ pub async fn run_command(
         let locked = attempt > 1;
         match turn(
             state,
-            caller,
+            (caller, &account),
             (&version, migrator.clone()),
             cmd,
             &request.data,
@@ -206,7 +215,7 @@ impl From<ApiError> for TurnFailed {
 /// idempotency key, looked up in the read and stored with the write.
 async fn turn(
     state: &AppState,
-    caller: &Caller,
+    (caller, account): (&Caller, &str),
     (version, migrator): (&Arc<ModuleVersion>, Option<Arc<ModuleVersion>>),
     cmd: Cmd,
     data: &Map<String, Value>,
@@ -263,6 +272,7 @@ async fn turn(
         (
             &turn.player,
             downgraded.as_ref().unwrap_or(&turn.module_data),
+            account,
         ),
     );
     match decided.await {
@@ -270,12 +280,36 @@ async fn turn(
             data,
             player,
             module_data,
+            effects,
         }) => {
+            // Accounts the pushes name are found before the write: one nobody has may refuse
+            // the command, as its module asked.
+            let effects = match push::effects::resolve(*effects, &state.accounts, &*state.store)
+                .await
+                .map_err(store_error)?
+            {
+                Resolved::Write(effects) => effects,
+                Resolved::Refuse { code, msg } => return Ok(CommandReply::Refused { code, msg }),
+            };
             let now = state.clock.now_millis();
             let module_data = module_data.or(downgraded);
-            let ended = turn.end_replying(player.as_ref(), module_data.as_ref(), data.get(), now);
+            let ended = turn.end_replying(
+                player.as_ref(),
+                module_data.as_ref(),
+                &effects,
+                data.get(),
+                now,
+            );
             match ended.await {
-                Ok(()) => Ok(CommandReply::Done(data)),
+                Ok(()) => {
+                    if !effects.pushes.is_empty() {
+                        for push in &effects.pushes {
+                            state.metrics.push_written(&push.kind);
+                        }
+                        state.pushes.committed();
+                    }
+                    Ok(CommandReply::Done(data))
+                }
                 Err(StoreError::Conflict) => Err(TurnFailed::Conflict),
                 Err(e) => Err(store_error(e).into()),
             }
@@ -307,11 +341,13 @@ fn replayed(
 
 /// What a command's turn comes to, once the module has answered and the host has checked it.
 enum Decision {
-    /// Commit what changed (`None`: unchanged), then reply `data`.
+    /// Commit what changed (`None`: unchanged) and the pushes and group changes asked for,
+    /// then reply `data`.
     Commit {
         data: Box<RawValue>,
         player: Option<Player>,
         module_data: Option<ModuleData>,
+        effects: Box<Effects>,
     },
     /// A game-level refusal: nothing is written.
     Refuse { code: i32, msg: String },
@@ -324,16 +360,17 @@ async fn decide(
     version: &Arc<ModuleVersion>,
     cmd: Cmd,
     data: &Map<String, Value>,
-    (player, module_data): (&Player, &ModuleData),
+    (player, module_data, account): (&Player, &ModuleData, &str),
 ) -> Result<Decision, ApiError> {
     let module = &version.meta.name;
-    let outcome = call_module(state, version, cmd, data, player, module_data).await?;
+    let outcome = call_module(state, version, cmd, data, (player, module_data, account)).await?;
     let outcome = within_reply_limit(module, outcome, state.config.plugins.max_reply_bytes)?;
     match outcome {
         CallOutcome::Done {
             data,
             player: new_player,
             module_data: new_data,
+            effects,
         } => Ok(Decision::Commit {
             data: reply_data(module, data)?,
             player: new_player
@@ -342,6 +379,12 @@ async fn decide(
             module_data: new_data
                 .map(|text| checked_module_data(module, &text))
                 .transpose()?,
+            effects: Box::new(
+                effects
+                    .map(|text| push::effects::parse(&text).map_err(|why| failed(module, why)))
+                    .transpose()?
+                    .unwrap_or_default(),
+            ),
         }),
         CallOutcome::Refused { code, msg } if code > 0 => {
             let declared = version.meta.refusals.iter().any(|r| r.code == code);
@@ -395,14 +438,14 @@ async fn call_module(
     version: &Arc<ModuleVersion>,
     cmd: Cmd,
     data: &Map<String, Value>,
-    player: &Player,
-    module_data: &ModuleData,
+    (player, module_data, account): (&Player, &ModuleData, &str),
 ) -> Result<CallOutcome, ApiError> {
     let limits = call_limits(state, &version.meta.name);
     let input = CallInput {
         data: serde_json::to_string(data).expect("a JSON object serializes"),
         player: serde_json::to_string(player).expect("a player record serializes"),
         module_data: Value::Object(module_data.clone()).to_string(),
+        account: account.to_owned(),
     };
     let executor = state.registry.executor();
     version
@@ -465,8 +508,12 @@ fn within_reply_limit(
             data,
             player,
             module_data,
+            effects,
         } => {
             check("reply data", data)?;
+            effects
+                .as_deref()
+                .map_or(Ok(()), |e| check("list of pushes and group changes", e))?;
             player
                 .as_deref()
                 .map_or(Ok(()), |p| check("player record", p))?;

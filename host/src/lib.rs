@@ -22,6 +22,7 @@ pub mod player_locks;
 pub mod plugins;
 pub mod process;
 pub mod protocol;
+pub mod push;
 pub mod restart;
 pub mod scaffold;
 pub mod server;

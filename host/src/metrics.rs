@@ -35,6 +35,17 @@ pub struct Metrics {
     fleet_changes: Family<FleetChangeLabels, Gauge>,
     sockets_open: Gauge,
     sockets_closed: Family<SocketCloseLabels, Counter>,
+    pushes_written: Family<PushLabels, Counter>,
+    pushes_delivered: Family<PushLabels, Counter>,
+    pushes_dropped: Family<PushLabels, Counter>,
+    pushes_resent: Counter,
+    players_online: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PushLabels {
+    /// The push's kind, as its module names it.
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -130,6 +141,11 @@ impl Metrics {
             fleet_changes: Family::default(),
             sockets_open: Gauge::default(),
             sockets_closed: Family::default(),
+            pushes_written: Family::default(),
+            pushes_delivered: Family::default(),
+            pushes_dropped: Family::default(),
+            pushes_resent: Counter::default(),
+            players_online: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -200,6 +216,31 @@ impl Metrics {
             metrics.sockets_closed.clone(),
         );
         r.register(
+            "pushes_written",
+            "Pushes written by the commands of this host, by kind",
+            metrics.pushes_written.clone(),
+        );
+        r.register(
+            "pushes_delivered",
+            "Pushes handed to sockets on this host, by kind (once per socket)",
+            metrics.pushes_delivered.clone(),
+        );
+        r.register(
+            "pushes_dropped",
+            "Pushes not delivered because the socket's send queue was full (it is closed with 4003), by kind",
+            metrics.pushes_dropped.clone(),
+        );
+        r.register(
+            "pushes_resent",
+            "Persistent pushes sent again to sockets that resumed (their backlog)",
+            metrics.pushes_resent.clone(),
+        );
+        r.register(
+            "players_online",
+            "Players with a socket open on this host",
+            metrics.players_online.clone(),
+        );
+        r.register(
             "log_messages_dropped",
             "Log lines dropped because the log queue was full",
             log_dropped,
@@ -232,6 +273,35 @@ impl Metrics {
         self.sockets_closed
             .get_or_create(&SocketCloseLabels { code })
             .inc();
+    }
+
+    pub fn push_written(&self, kind: &str) {
+        self.push_count(&self.pushes_written, kind);
+    }
+
+    pub fn push_delivered(&self, kind: &str) {
+        self.push_count(&self.pushes_delivered, kind);
+    }
+
+    pub fn push_dropped(&self, kind: &str) {
+        self.push_count(&self.pushes_dropped, kind);
+    }
+
+    fn push_count(&self, family: &Family<PushLabels, Counter>, kind: &str) {
+        family
+            .get_or_create(&PushLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn pushes_resent(&self, count: usize) {
+        self.pushes_resent.inc_by(count as u64);
+    }
+
+    pub fn set_players_online(&self, players: usize) {
+        self.players_online
+            .set(i64::try_from(players).unwrap_or(i64::MAX));
     }
 
     /// Counts a turn that wrote nothing because the player changed after its read.

@@ -128,7 +128,7 @@ fn optional_string(
     }
 }
 
-fn valid_account(account: &str) -> bool {
+pub(crate) fn valid_account(account: &str) -> bool {
     (1..=MAX_ACCOUNT_CHARS).contains(&account.len())
         && account
             .bytes()

@@ -121,6 +121,8 @@ struct Tasks {
     /// SIGHUP: a rescan of the plugins directory, or with the fleet a catch-up.
     on_hangup: tokio::task::JoinHandle<()>,
     key_sweep: tokio::task::JoinHandle<()>,
+    /// Pushes to the sockets of this host ([`crate::push::deliver`]); started with the state.
+    push_delivery: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Tasks {
@@ -156,6 +158,7 @@ impl Tasks {
                 deps.clock.clone(),
                 log.clone(),
             )),
+            push_delivery: None,
         })
     }
 
@@ -170,6 +173,10 @@ impl Tasks {
         self.retirement.abort();
         // Cut between two statements or inside one: each is cancel-safe on its own.
         self.key_sweep.abort();
+        // Reads, and the prune's one-statement deletes.
+        if let Some(delivery) = self.push_delivery {
+            delivery.abort();
+        }
     }
 }
 
@@ -251,7 +258,7 @@ impl Host {
                 Some(follower)
             }
         };
-        let tasks = Tasks::start(&registry, &config, &deps, &store, follower).map_err(|e| {
+        let mut tasks = Tasks::start(&registry, &config, &deps, &store, follower).map_err(|e| {
             StartError::Watch {
                 dir: config.paths.plugins_dir.display().to_string(),
                 source: e,
@@ -267,6 +274,7 @@ impl Host {
             metrics,
             handover.as_ref().map(|_| restart.clone()),
         );
+        tasks.push_delivery = Some(tokio::spawn(crate::push::deliver(state.clone())));
         let restart = match handover {
             Some(handover) => {
                 Some(RestartPath::start(handover, restart, requests, state.clone()).await)

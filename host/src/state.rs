@@ -6,6 +6,7 @@ use crate::handover::RestartRequests;
 use crate::metrics::Metrics;
 use crate::player_locks::PlayerLocks;
 use crate::plugins::Registry;
+use crate::push::{Accounts, PushHub};
 use crate::session::cache::SessionCache;
 use crate::static_files::StaticFiles;
 use crate::store::Store;
@@ -45,6 +46,10 @@ pub struct Shared {
     pub restart: Option<RestartRequests>,
     /// The WebSockets open on this host (`GET /ws`).
     pub websockets: WebSockets,
+    /// The players connected here, for pushes ([`crate::push`]).
+    pub pushes: Arc<PushHub>,
+    /// Accounts and player ids, as read.
+    pub accounts: Accounts,
     /// Every request being served, wherever it runs ([`crate::listener`]'s `ToTheEnd`): a
     /// client that hangs up does not cancel its request, and shutdown waits for them all.
     pub requests: tokio_util::task::TaskTracker,
@@ -79,6 +84,8 @@ impl AppState {
             game_host: deps.game_host.clone(),
             restart,
             websockets,
+            pushes: Arc::default(),
+            accounts: Accounts::default(),
             requests: tokio_util::task::TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
         }))

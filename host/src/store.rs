@@ -19,6 +19,7 @@
 //!   in parallel.
 
 pub mod fleet;
+pub mod push;
 pub mod server;
 pub mod sole_user;
 pub mod sqlite;
@@ -26,6 +27,7 @@ mod tls;
 pub mod url;
 
 pub use fleet::FleetStore;
+pub use push::{PushStore, TurnEffects};
 pub use sqlite::{Durability, SqliteOptions};
 pub use url::{DatabaseUrl, UrlError};
 
@@ -237,21 +239,25 @@ impl PlayerTurn {
         module_data: Option<&ModuleData>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.writer.end(player, module_data, None, now_ms).await
+        let effects = TurnEffects::default();
+        self.writer
+            .end(player, module_data, &effects, None, now_ms)
+            .await
     }
 
-    /// [`PlayerTurn::end`] for a command that replied `reply` (its data, JSON text): a keyed
-    /// turn that writes stores the reply under its key, in the same transaction. A turn that
-    /// writes nothing stores nothing.
+    /// [`PlayerTurn::end`] for a command that replied `reply` (its data, JSON text) and asked
+    /// for `effects` (pushes, group changes), written in the same transaction: a keyed turn
+    /// that writes stores the reply under its key. A turn that writes nothing stores nothing.
     pub async fn end_replying(
         self,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
+        effects: &TurnEffects,
         reply: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.writer
-            .end(player, module_data, Some(reply), now_ms)
+            .end(player, module_data, effects, Some(reply), now_ms)
             .await
     }
 }
@@ -264,6 +270,7 @@ pub trait TurnWriter: Send {
         self: Box<Self>,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
+        effects: &TurnEffects,
         reply: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
@@ -418,6 +425,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The fleet's tables: releases, what each module should run, what each host serves.
     fn fleet(&self) -> &dyn FleetStore;
+
+    /// Pushes, groups and accounts ([`push`]).
+    fn pushes(&self) -> &dyn PushStore;
 }
 
 /// A walk over one module's saved data in player id order, a page at a time

@@ -21,7 +21,11 @@ mod close;
 mod command;
 mod conversation;
 mod hello;
+mod outbox;
 mod rate;
+
+pub(crate) use close::Close;
+pub(crate) use outbox::{Delivery, Outbox, Outgoing};
 
 use crate::config::SocketConfig;
 use crate::error::ApiError;

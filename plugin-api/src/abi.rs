@@ -148,17 +148,22 @@ pub struct CommandCall<'a> {
     pub module_data: RStr<'a>,
     /// The id of the tables this command reads (from `load_tables`), 0 for none.
     pub tables: u64,
+    /// The account the player logs in with.
+    pub account: RStr<'a>,
 }
 
 /// How a command ended.
 #[repr(u8)]
 #[derive(StableAbi, Debug)]
 pub enum CommandOutcome {
-    /// Success. `player` and `module_data` are the new JSON state, or `RNone` if unchanged.
+    /// Success. `player` and `module_data` are the new JSON state, or `RNone` if unchanged;
+    /// `effects`, the pushes and group changes ([`crate::effects::Effects`] as JSON), or
+    /// `RNone` for none.
     Done {
         data: RString,
         player: ROption<RString>,
         module_data: ROption<RString>,
+        effects: ROption<RString>,
     },
     /// A game-level refusal with the module's own positive code; nothing is committed.
     Refused { code: i32, msg: RString },

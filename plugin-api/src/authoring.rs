@@ -7,6 +7,7 @@
 //! The host commits the changes only if the handler returned `Ok`.
 
 use crate::abi::{HostRef, HostServices, LogLevel};
+use crate::effects::{Effects, Push, PushTo};
 use crate::player::Player;
 use abi_stable::std_types::RStr;
 use serde::{de::DeserializeOwned, Serialize};
@@ -160,6 +161,10 @@ pub struct Ctx<'a> {
     pub host: Host<'a>,
     /// The module's data tables as its reader read them, if it has any.
     tables: Option<Arc<dyn Any + Send + Sync>>,
+    /// The account the player logs in with.
+    account: String,
+    /// Pushes and group changes, applied only if the command's turn commits.
+    effects: Effects,
 }
 
 impl<'a> Ctx<'a> {
@@ -172,7 +177,15 @@ impl<'a> Ctx<'a> {
             saved,
             host,
             tables: None,
+            account: String::new(),
+            effects: Effects::default(),
         }
+    }
+
+    /// This context for the player of `account` (the glue's, and tests').
+    pub fn with_account(mut self, account: impl Into<String>) -> Self {
+        self.account = account.into();
+        self
     }
 
     /// This context with the tables the glue found for the call.
@@ -187,6 +200,11 @@ impl<'a> Ctx<'a> {
         self.with_read_tables(Some(Arc::new(tables)))
     }
 
+    /// The effects recorded, taken out for the glue.
+    pub(crate) fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
     /// The saved data as the handler sees it, for the glue and benchmarks.
     #[doc(hidden)]
     pub fn saved_json(&self) -> &Map<String, Value> {
@@ -195,6 +213,58 @@ impl<'a> Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The account the command's player logs in with (`account` of `POST /login`): the name
+    /// other players know them by.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// Pushes `kind` and `data` (a JSON object) to `to` if this command's turn commits, and
+    /// keeps it for a player who is offline: they get it, in order, when they connect again
+    /// (within the host's `push.retention_secs`).
+    ///
+    /// # Panics
+    /// If `data` does not serialize to a JSON object.
+    pub fn push<T: Serialize>(&mut self, to: PushTo, kind: &str, data: &T) {
+        self.record_push(to, kind, data, true);
+    }
+
+    /// As [`Ctx::push`], but only to sockets open when the turn commits: nothing is kept (a
+    /// position in a room, a typing indicator).
+    pub fn push_live<T: Serialize>(&mut self, to: PushTo, kind: &str, data: &T) {
+        self.record_push(to, kind, data, false);
+    }
+
+    fn record_push<T: Serialize>(&mut self, to: PushTo, kind: &str, data: &T, persistent: bool) {
+        let data = match serde_json::to_value(data) {
+            Ok(Value::Object(data)) => Value::Object(data),
+            other => panic!("push data must serialize to a JSON object, got {other:?}"),
+        };
+        self.effects.pushes.push(Push {
+            to,
+            kind: kind.to_owned(),
+            data,
+            persistent,
+        });
+    }
+
+    /// The command's player joins the module's group `name` (a guild, a room) when the turn
+    /// commits: [`PushTo::group`] then reaches them. Groups belong to the module: another
+    /// module's group of the same name is another group.
+    pub fn join(&mut self, name: impl Into<String>) {
+        self.effects.join.push(name.into());
+    }
+
+    /// The command's player leaves the module's group `name` when the turn commits.
+    pub fn leave(&mut self, name: impl Into<String>) {
+        self.effects.leave.push(name.into());
+    }
+
+    /// The pushes and group changes recorded so far, for tests of a module's rules.
+    pub fn effects(&self) -> &Effects {
+        &self.effects
+    }
+
     /// The module's data tables, as its table reader (`tables:` in
     /// [`export_module!`](crate::export_module)) read them from `plugins/<module>.tables/`.
     /// Shared by every command of this version and these tables, read-only.

@@ -318,7 +318,9 @@ fn run(
             }
         },
     };
-    let mut ctx = Ctx::new(player.clone(), module_data.clone(), host).with_read_tables(tables);
+    let mut ctx = Ctx::new(player.clone(), module_data.clone(), host)
+        .with_read_tables(tables)
+        .with_account(call.account.as_str());
     let reply = command.run(&mut ctx, data).unwrap_or_else(|misfit| {
         Err(def.bad_request.because(format!(
             "the request does not fit command {}: {misfit}",
@@ -335,10 +337,16 @@ fn run(
                     Err(why) => return failed(why),
                 }
             };
+            let effects = ctx.take_effects();
             CommandOutcome::Done {
                 data: to_json(&reply).into(),
                 player: changed(&player, &ctx.player),
                 module_data,
+                effects: if effects.is_empty() {
+                    RNone
+                } else {
+                    RSome(to_json(&effects).into())
+                },
             }
         }
         Err(refusal) => CommandOutcome::Refused {

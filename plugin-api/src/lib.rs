@@ -77,6 +77,7 @@
 
 pub mod abi;
 mod authoring;
+pub mod effects;
 mod player;
 mod tables;
 
@@ -88,6 +89,7 @@ pub use abi::INTERFACE_VERSION;
 pub use authoring::{
     refuse, Ctx, Handler, Host, Refusal, RefusalCode, Reply, TestHost, BAD_REQUEST,
 };
+pub use effects::PushTo;
 pub use player::{Player, STARTING_GOLD};
 pub use tables::{TableError, Tables};
 

@@ -15,7 +15,7 @@ pub mod served;
 pub use folders::Folders;
 
 /// The demo modules' crates, whose libraries the hosts serve (what `make run` installs).
-pub const DEMO_MODULES: [&str; 3] = ["activity", "mall", "player"];
+pub const DEMO_MODULES: [&str; 4] = ["activity", "mall", "player", "social"];
 
 /// 2026-11-25T12:00:00Z, in ms: a fixed, mid-day moment for a host clock that tests control.
 pub const NOON_MS: i64 = 1_795_608_000_000;

@@ -136,6 +136,19 @@ impl Config {
             3600,
         )?;
         range("plugins.workers", plugins.workers as u64, 1, 1024)?;
+        range("push.poll_ms", self.push.poll_ms, 10, 60_000)?;
+        range(
+            "push.retention_secs",
+            self.push.retention_secs,
+            60,
+            365 * 86_400,
+        )?;
+        range(
+            "push.backlog_max",
+            u64::from(self.push.backlog_max),
+            1,
+            100_000,
+        )?;
         let socket = &self.socket;
         range(
             "socket.max_sockets",

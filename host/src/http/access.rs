@@ -30,7 +30,12 @@ pub(crate) fn finish(
         "cmd" => access.cmd.as_deref().unwrap_or("-"), "player" => access.player.as_deref().unwrap_or("-"),
         "ms" => %Millis(elapsed));
     // A command no module has (-1) is not a label of its own: anyone can send 10,000 of them.
-    let known_cmd = access.cmd.as_deref().filter(|_| ret != Some(-1));
+    // A reply without `ret` (a file, the switch to a socket) ran no command.
+    let known_cmd = match ret {
+        None => Some(""),
+        Some(-1) => None,
+        Some(_) => access.cmd.as_deref(),
+    };
     state
         .metrics
         .request_finished(path, known_cmd, ret.unwrap_or(0), elapsed.as_secs_f64());

@@ -29,6 +29,8 @@ pub struct CallInput {
     pub data: String,
     pub player: String,
     pub module_data: String,
+    /// The player's account.
+    pub account: String,
 }
 
 /// Why a call has no outcome.
@@ -124,7 +126,12 @@ impl ModuleVersion {
         let pinned = self.clone();
         let outcome = self
             .run_counted(executor, limits, move || {
-                pinned.call(cmd, &input.data, &input.player, &input.module_data)
+                let json = (
+                    input.data.as_str(),
+                    input.player.as_str(),
+                    input.module_data.as_str(),
+                );
+                pinned.call(cmd, json, &input.account)
             })
             .await?;
         if !matches!(

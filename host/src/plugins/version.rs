@@ -77,11 +77,13 @@ pub struct LoadedTables {
 /// How a command ended, in host memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallOutcome {
-    /// JSON texts: the reply data, and the new state where it changed.
+    /// JSON texts: the reply data, the new state where it changed, and the pushes and group
+    /// changes if there are any.
     Done {
         data: String,
         player: Option<String>,
         module_data: Option<String>,
+        effects: Option<String>,
     },
     Refused {
         code: i32,
@@ -104,10 +106,12 @@ impl From<CommandOutcome> for CallOutcome {
                 data,
                 player,
                 module_data,
+                effects,
             } => CallOutcome::Done {
                 data: data.into_string(),
                 player: player.into_option().map(RString::into_string),
                 module_data: module_data.into_option().map(RString::into_string),
+                effects: effects.into_option().map(RString::into_string),
             },
             CommandOutcome::Refused { code, msg } => CallOutcome::Refused {
                 code,
@@ -255,14 +259,21 @@ impl ModuleVersion {
         )
     }
 
-    /// Runs one command; every field is JSON text. Runs module code.
-    pub fn call(&self, cmd: Cmd, data: &str, player: &str, module_data: &str) -> CallOutcome {
+    /// Runs one command for the player of `account`; every other field is JSON text. Runs
+    /// module code.
+    pub fn call(
+        &self,
+        cmd: Cmd,
+        (data, player, module_data): (&str, &str, &str),
+        account: &str,
+    ) -> CallOutcome {
         let call = CommandCall {
             cmd: RStr::from_str(cmd.as_str()),
             data: RStr::from_str(data),
             player: RStr::from_str(player),
             module_data: RStr::from_str(module_data),
             tables: self.tables.as_ref().map_or(0, |t| t.id),
+            account: RStr::from_str(account),
         };
         let handle = self.root.handle();
         CallOutcome::from(handle(self.services.as_host_ref(), call))

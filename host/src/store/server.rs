@@ -17,6 +17,7 @@ mod migrations;
 mod notices;
 mod operator;
 mod pool;
+mod push;
 mod rows;
 mod sql;
 mod turn;
@@ -58,8 +59,10 @@ pub struct ServerStore {
     pool: Pool,
     sql: Arc<Sql>,
     fleet_sql: fleet::FleetSql,
+    push_sql: Arc<push::PushSql>,
     backend: Backend,
-    /// PostgreSQL: the fleet's change notices (`LISTEN`), started by the first follower.
+    /// PostgreSQL: the fleet's and the pushes' notices (`LISTEN`), started by the first
+    /// subscriber.
     notices: Option<notices::Notices>,
 }
 
@@ -88,6 +91,7 @@ impl ServerStore {
             pool,
             sql: Arc::new(sql),
             fleet_sql: fleet::FleetSql::new(backend),
+            push_sql: Arc::new(push::PushSql::new(backend)),
             backend,
             notices: (backend == Backend::Postgres).then(|| notices::Notices::new(text)),
         })
@@ -225,7 +229,7 @@ impl Store for ServerStore {
         let conn = self.conn().await?;
         turn::begin(
             conn,
-            &self.sql,
+            (&self.sql, &self.push_sql),
             self.backend,
             player_id,
             module,
@@ -276,6 +280,10 @@ impl Store for ServerStore {
     }
 
     fn fleet(&self) -> &dyn crate::store::FleetStore {
+        self
+    }
+
+    fn pushes(&self) -> &dyn crate::store::PushStore {
         self
     }
 

@@ -46,6 +46,7 @@ const SCHEMA: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0003_idempotency_keys.sql"),
     ),
     (4, include_str!("../../migrations/sqlite/0004_fleet.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_pushes.sql")),
 ];
 
 /// SQLite-backed [`Store`]. Clones share the database thread, which ends (closing the
@@ -461,6 +462,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn pushes(&self) -> &dyn crate::store::push::PushStore {
+        self
+    }
+
     async fn set_sole_user(&self, sole_user: bool) {
         let Some(cache) = self.cache.clone() else {
             return;
@@ -498,6 +503,7 @@ mod fleet;
 pub mod lock;
 mod operator;
 mod options;
+mod push;
 mod turn;
 
 pub use options::{Durability, SqliteOptions, DEFAULT_CACHE_PLAYERS};

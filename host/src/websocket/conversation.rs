@@ -18,6 +18,7 @@
 use super::close::Close;
 use super::command::{Command, Outcome};
 use super::hello;
+use super::outbox::{Ending, Outbox, Outgoing};
 use super::rate::CommandRate;
 use crate::error::ApiError;
 use crate::game;
@@ -27,7 +28,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -79,15 +80,10 @@ async fn converse(state: &AppState, mut socket: Socket) -> (Close, Option<Socket
     if socket.send(Message::text(welcome)).await.is_err() {
         return (Close::Gone, None);
     }
+    let subscriber = (caller.player_id.as_str(), hello.since);
     Conversation::new(state, hello.token)
-        .run(socket, &going_away)
+        .run(socket, subscriber, &going_away)
         .await
-}
-
-/// What the reading task hands the writer.
-enum Outgoing {
-    Text(String),
-    Ping,
 }
 
 /// A socket's state after its first message, on the reading side.
@@ -96,44 +92,27 @@ struct Conversation {
     /// The session token, checked again for each command.
     token: Arc<str>,
     /// Messages on their way to the client: the writer's queue.
-    queue: mpsc::Sender<Outgoing>,
+    outbox: Outbox,
     queued: Option<mpsc::Receiver<Outgoing>>,
-    /// Set by a command's task that ends the socket (its client is not reading, its session
-    /// ended).
+    /// Set by whoever ends the socket from outside this task: a command's task (its session
+    /// ended), a delivery that found the queue full (the client is not reading).
     ending: Arc<Ending>,
     rate: CommandRate,
     /// One permit per command that may be running at once (`socket.command_burst`).
     unanswered: Arc<Semaphore>,
 }
 
-/// Why a command's task ended the socket; the first reason wins.
-#[derive(Default)]
-struct Ending {
-    signal: CancellationToken,
-    why: OnceLock<Close>,
-}
-
-impl Ending {
-    fn end(&self, why: Close) {
-        let _ = self.why.set(why);
-        self.signal.cancel();
-    }
-
-    fn why(&self) -> Close {
-        self.why.get().copied().unwrap_or(Close::Gone)
-    }
-}
-
 impl Conversation {
     fn new(state: &AppState, token: String) -> Conversation {
         let config = &state.config.socket;
         let (queue, queued) = mpsc::channel(config.send_queue);
+        let ending = Arc::new(Ending::default());
         Conversation {
             state: state.clone(),
             token: token.into(),
-            queue,
+            outbox: Outbox::new(queue, ending.clone()),
             queued: Some(queued),
-            ending: Arc::default(),
+            ending,
             rate: CommandRate::new(
                 config.commands_per_sec,
                 config.command_burst,
@@ -143,15 +122,23 @@ impl Conversation {
         }
     }
 
+    /// Serves the socket of `player_id` until a reason to end; `since`: the last push id the
+    /// client saw, to send what it missed first.
     async fn run(
         mut self,
         socket: Socket,
+        (player_id, since): (&str, Option<u64>),
         going_away: &CancellationToken,
     ) -> (Close, Option<Socket>) {
         let (sink, mut stream) = socket.split();
         let queued = self.queued.take().expect("a conversation runs once");
         let abandon = CancellationToken::new();
         let mut writer = tokio::spawn(write(sink, queued, abandon.clone()));
+        let since = since.map(|since| i64::try_from(since).unwrap_or(i64::MAX));
+        let subscription = self
+            .state
+            .pushes
+            .subscribe(player_id, since, self.outbox.clone());
         let config = &self.state.config.socket;
         let (ping_every, idle) = (config.ping_every(), config.idle_timeout());
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
@@ -180,13 +167,14 @@ impl Conversation {
                     if heard.elapsed() >= idle {
                         break Close::Idle;
                     }
-                    deliver(&self.queue, &self.ending, Outgoing::Ping);
+                    self.outbox.deliver(Outgoing::Ping);
                 }
             }
         };
-        // Every command's task holds a sender of the queue: once the last has answered, the
-        // writer has sent everything and hands its half back.
-        drop(self.queue);
+        // No more pushes; every command's task holds a sender of the queue: once the last
+        // has answered, the writer has sent everything and hands its half back.
+        drop(subscription);
+        drop(self.outbox);
         let wait = if close.sends_queued() {
             Duration::from_secs(self.state.config.server.shutdown_grace_secs)
         } else if close.sends_frame() {
@@ -211,7 +199,10 @@ impl Conversation {
     fn receive(&mut self, text: &str) {
         let command = match Command::receive(text) {
             Ok(command) => command,
-            Err(refusal) => return deliver(&self.queue, &self.ending, Outgoing::Text(refusal)),
+            Err(refusal) => {
+                self.outbox.deliver(Outgoing::Text(refusal));
+                return;
+            }
         };
         // Commands wait on their player's turn one at a time: without a bound on those not yet
         // answered, a fast client would pile up tasks (and memory) behind it.
@@ -220,17 +211,18 @@ impl Conversation {
             _ => {
                 let config = &self.state.config.socket;
                 let reply = command.over_rate(config.commands_per_sec, config.command_burst);
-                return deliver(&self.queue, &self.ending, Outgoing::Text(reply));
+                self.outbox.deliver(Outgoing::Text(reply));
+                return;
             }
         };
         let (state, token) = (self.state.clone(), self.token.clone());
-        let (queue, ending) = (self.queue.clone(), self.ending.clone());
+        let outbox = self.outbox.clone();
         self.state.requests.spawn(async move {
             let (reply, outcome) = command.run(&state, &token).await;
             drop(admitted);
-            deliver(&queue, &ending, Outgoing::Text(reply));
+            outbox.deliver(Outgoing::Text(reply));
             if let Outcome::SessionEnded = outcome {
-                ending.end(Close::Unauthorized);
+                outbox.end(Close::Unauthorized);
             }
         });
     }
@@ -247,6 +239,7 @@ async fn write(
     mut queued: mpsc::Receiver<Outgoing>,
     abandon: CancellationToken,
 ) -> Option<SplitSink<Socket, Message>> {
+    let mut last_push = i64::MIN;
     loop {
         let outgoing = tokio::select! {
             outgoing = queued.recv() => outgoing,
@@ -258,21 +251,17 @@ async fn write(
         let message = match outgoing {
             Outgoing::Text(text) => Message::text(text),
             Outgoing::Ping => Message::Ping(Bytes::new()),
+            // Pushes are queued in id order; one at or below the last sent came twice.
+            Outgoing::Push { id, .. } if id <= last_push => continue,
+            Outgoing::Push { id, text } => {
+                last_push = id;
+                Message::text(text.as_ref())
+            }
         };
         tokio::select! {
             sent = sink.send(message) => sent.ok()?,
             () = abandon.cancelled() => return Some(sink),
         }
-    }
-}
-
-/// Hands a message to the writer's queue; a full queue ends the socket (4003).
-fn deliver(queue: &mpsc::Sender<Outgoing>, ending: &Ending, outgoing: Outgoing) {
-    match queue.try_send(outgoing) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(_)) => ending.end(Close::TooSlow),
-        // The socket has closed; the command ran to its end all the same.
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
 

@@ -45,7 +45,7 @@ async fn modules_lists_what_serves_with_its_numbers() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["activity", "mall", "player", "swap"]);
+    assert_eq!(names, ["activity", "mall", "player", "social", "swap"]);
     let mall = &modules[1];
     assert_eq!(
         (mall["prefix"].as_str(), mall["version"].as_str()),

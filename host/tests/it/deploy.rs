@@ -264,7 +264,10 @@ fn a_push_installs_the_modules_that_changed_and_only_those() {
         );
     }
     assert!(
-        said.contains("3 installed, 0 unchanged, 0 refused"),
+        said.contains(&format!(
+            "{} installed, 0 unchanged, 0 refused",
+            DEMO_MODULES.len()
+        )),
         "{said}"
     );
 
@@ -348,7 +351,10 @@ fn a_push_installs_the_modules_that_changed_and_only_those() {
     let said = deploy.push("main");
     assert_eq!(deploy.built(), DEMO_MODULES, "{said}");
     assert!(
-        said.contains("0 installed, 3 unchanged, 0 refused"),
+        said.contains(&format!(
+            "0 installed, {} unchanged, 0 refused",
+            DEMO_MODULES.len()
+        )),
         "{said}"
     );
 }
@@ -367,7 +373,7 @@ fn a_module_that_fails_its_build_or_check_is_refused_and_the_running_one_kept() 
     deploy.write("plugins/activity/src/lib.rs", "// v2\n");
     let broken = deploy.commit("broken");
     let said = deploy.push("main");
-    assert_eq!(deploy.built(), DEMO_MODULES, "{said}");
+    assert_eq!(deploy.built(), ["activity", "mall", "player"], "{said}");
     assert!(
         said.contains("deploy: mall: REFUSED") && said.contains("not a loadable library"),
         "{said}"
@@ -401,7 +407,7 @@ fn a_module_that_fails_its_build_or_check_is_refused_and_the_running_one_kept() 
     deploy.write("plugins/player/src/lib.rs", "// v3\n");
     let fixed = deploy.commit("fixed");
     let said = deploy.push("main");
-    assert_eq!(deploy.built(), DEMO_MODULES, "{said}");
+    assert_eq!(deploy.built(), ["activity", "mall", "player"], "{said}");
     assert!(
         said.contains("2 installed, 1 unchanged, 0 refused"),
         "{said}"

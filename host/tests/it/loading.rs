@@ -83,7 +83,7 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
 
     let mut loaded = host.scan.loaded.clone();
     loaded.sort();
-    assert_eq!(loaded, ["activity", "mall", "player"]);
+    assert_eq!(loaded, ["activity", "mall", "player", "social"]);
     assert_eq!(host.scan.refused.len(), 10, "{:?}", host.scan.refused);
 
     assert_mentions(
@@ -111,8 +111,8 @@ async fn bad_libraries_are_refused_each_with_its_reason_while_the_rest_load() {
         &reason(&host, "libfixture_incompatible.so"),
         &[
             "plugin-api 0.99.0",
-            "plugin-api 0.3.0",
-            "rebuild the module against plugin-api 0.3.0",
+            "plugin-api 0.4.0",
+            "rebuild the module against plugin-api 0.4.0",
         ],
     );
     assert_mentions(

@@ -293,7 +293,11 @@ async fn metrics_count_requests_modules_and_sessions() {
         r#"game_host_module_events_total{module="mall",event="load"}"#,
         1.0,
     );
-    expect(r#"game_host_module_versions{state="serving"}"#, 3.0);
+    let demo_modules = crate::harness::DEMO_MODULES.len() as f64;
+    expect(
+        r#"game_host_module_versions{state="serving"}"#,
+        demo_modules,
+    );
     expect(r#"game_host_module_versions{state="draining"}"#, 0.0);
     expect(r#"game_host_module_versions{state="not_unloaded"}"#, 0.0);
     expect("game_host_sessions", 1.0);

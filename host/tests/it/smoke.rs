@@ -6,7 +6,12 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread")]
 async fn login_buy_and_read_back() {
     let host = TestHost::start().await;
-    assert_eq!(host.scan.loaded.len(), 3, "{:?}", host.scan);
+    assert_eq!(
+        host.scan.loaded.len(),
+        crate::harness::DEMO_MODULES.len(),
+        "{:?}",
+        host.scan
+    );
     let (_, token) = host.login("smoke").await;
     let bought = host
         .ok(&token, "1103", json!({ "id": "potion", "count": 2 }))

@@ -3,100 +3,15 @@
 //! close code, a hot swap under an open socket, and shutdown's "going away".
 
 use crate::harness::{library, Dirs, TestHost, DEMO_MODULES};
+use crate::ws::{
+    closed, closed_count, connect, next, open_as, send, wait_for_closed_count, ws_url, PATIENCE,
+};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How long a test waits for one message.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-async fn connect(host: &TestHost) -> Client {
-    let (socket, response) = tokio_tungstenite::connect_async(ws_url(host))
-        .await
-        .expect("the socket opens");
-    assert_eq!(response.status(), 101);
-    socket
-}
-
-fn ws_url(host: &TestHost) -> String {
-    format!("ws://{}/ws", host.addr)
-}
-
-/// Opens a socket and sends the first message; returns the socket and the host's answer.
-async fn open_as(host: &TestHost, token: &str) -> (Client, Value) {
-    let mut socket = connect(host).await;
-    send(&mut socket, json!({ "token": token })).await;
-    let welcome = next(&mut socket).await;
-    (socket, welcome)
-}
-
-async fn send(socket: &mut Client, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .expect("the message goes out");
-}
-
-/// The next text message, as JSON (pings are answered by the client library on the way).
-async fn next(socket: &mut Client) -> Value {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("the socket is open")
-            .expect("a good frame");
-        match message {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON text"),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
-}
-
-/// Reads on until the host's close frame: its code and reason.
-async fn closed(socket: &mut Client) -> (u16, String) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, socket.next()).await {
-            Err(_) => panic!("no close frame in time"),
-            Ok(Some(Ok(Message::Close(Some(frame))))) => {
-                return (u16::from(frame.code), frame.reason.to_string())
-            }
-            Ok(Some(Ok(Message::Close(None)))) => panic!("a close frame without a code"),
-            Ok(Some(Ok(_))) => continue,
-            Ok(Some(Err(e))) => panic!("the connection broke before a close frame: {e}"),
-            Ok(None) => panic!("the connection ended before a close frame"),
-        }
-    }
-}
-
-/// `socket_closed{code}` in the host's metrics.
-async fn closed_count(host: &TestHost, code: u16) -> u64 {
-    let metrics = host.metrics().await;
-    let series = format!("game_host_sockets_closed_total{{code=\"{code}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&series))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
-}
-
-async fn wait_for_closed_count(host: &TestHost, code: u16, count: u64) {
-    let start = Instant::now();
-    while closed_count(host, code).await < count {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "no {count} sockets closed with {code}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use tokio_tungstenite::MaybeTlsStream;
 
 #[tokio::test]
 async fn commands_over_the_socket_are_answered_as_over_http_with_their_cid() {

@@ -4,8 +4,8 @@
 
 use crate::databases::{Backend, ScratchDb};
 use host::store::{
-    AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError, StoredReply, TurnKey,
-    TurnOptions,
+    AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError, StoredReply, TurnEffects,
+    TurnKey, TurnOptions,
 };
 use plugin_api::Player;
 use serde_json::json;
@@ -532,7 +532,13 @@ async fn a_keyed_turn_that_writes_stores_its_reply_with_the_write(db: ScratchDb)
     let mut richer = first.player.clone();
     richer.gold += 5;
     first
-        .end_replying(Some(&richer), None, r#"{"gold":1005}"#, 10)
+        .end_replying(
+            Some(&richer),
+            None,
+            &TurnEffects::default(),
+            r#"{"gold":1005}"#,
+            10,
+        )
         .await
         .unwrap();
     // Seen by the next turn under the key, whatever its fingerprint (the caller compares),
@@ -548,7 +554,13 @@ async fn a_keyed_turn_that_writes_stores_its_reply_with_the_write(db: ScratchDb)
     // Module data alone is a write too.
     let data_only = keyed_turn(&store, "k3", "f3", 0, false).await;
     data_only
-        .end_replying(None, Some(&data(json!({ "n": 1 }))), "{}", 12)
+        .end_replying(
+            None,
+            Some(&data(json!({ "n": 1 }))),
+            &TurnEffects::default(),
+            "{}",
+            12,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -557,7 +569,9 @@ async fn a_keyed_turn_that_writes_stores_its_reply_with_the_write(db: ScratchDb)
     );
     // A turn that writes nothing stores nothing.
     let read = keyed_turn(&store, "k4", "f4", 0, false).await;
-    read.end_replying(None, None, "{}", 13).await.unwrap();
+    read.end_replying(None, None, &TurnEffects::default(), "{}", 13)
+        .await
+        .unwrap();
     assert_eq!(keyed_turn(&store, "k4", "f4", 0, false).await.stored, None);
 }
 
@@ -567,7 +581,7 @@ async fn expired_keys_are_ignored_then_swept(db: ScratchDb) {
         let turn = keyed_turn(&store, key, "f", 0, false).await;
         let mut player = turn.player.clone();
         player.gold += 1;
-        turn.end_replying(Some(&player), None, "{}", at)
+        turn.end_replying(Some(&player), None, &TurnEffects::default(), "{}", at)
             .await
             .unwrap();
     }
@@ -585,7 +599,13 @@ async fn expired_keys_are_ignored_then_swept(db: ScratchDb) {
     let mut player = reused.player.clone();
     player.gold += 1;
     reused
-        .end_replying(Some(&player), None, r#"{"again":true}"#, 300)
+        .end_replying(
+            Some(&player),
+            None,
+            &TurnEffects::default(),
+            r#"{"again":true}"#,
+            300,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -618,13 +638,25 @@ async fn a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_re
         let mut won = quick.player.clone();
         won.gold += 10;
         quick
-            .end_replying(Some(&won), module_data.as_ref(), r#"{"by":"b"}"#, 2)
+            .end_replying(
+                Some(&won),
+                module_data.as_ref(),
+                &TurnEffects::default(),
+                r#"{"by":"b"}"#,
+                2,
+            )
             .await
             .unwrap();
         let mut lost = slow.player.clone();
         lost.gold += 1;
         let err = slow
-            .end_replying(Some(&lost), module_data.as_ref(), r#"{"by":"a"}"#, 3)
+            .end_replying(
+                Some(&lost),
+                module_data.as_ref(),
+                &TurnEffects::default(),
+                r#"{"by":"a"}"#,
+                3,
+            )
             .await
             .err();
         assert!(matches!(err, Some(StoreError::Conflict)), "{err:?}");

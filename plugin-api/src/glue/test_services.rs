@@ -46,6 +46,7 @@ pub(crate) fn call(
         player: RStr::from_str(PLAYER),
         module_data: RStr::from_str(module_data),
         tables: 0,
+        account: RStr::from_str("tester"),
     };
     handle(def, host, call)
 }

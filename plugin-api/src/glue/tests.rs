@@ -184,9 +184,10 @@ fn a_read_only_command_reports_nothing_changed() {
             data,
             player,
             module_data,
+            effects,
         } => {
             assert_eq!(data.as_str(), r#"{"day":3,"gold":10}"#);
-            assert!(player.is_none() && module_data.is_none());
+            assert!(player.is_none() && module_data.is_none() && effects.is_none());
         }
         other => panic!("{other:?}"),
     }
@@ -255,6 +256,7 @@ fn unreadable_input_is_a_failure_not_a_panic() {
         player: RStr::from_str("{\"gold\": \"lots\"}"),
         module_data: RStr::from_str("{}"),
         tables: 0,
+        account: RStr::from_str("tester"),
     };
     assert!(matches!(
         handle(&DEF, host, call),
@@ -306,4 +308,62 @@ fn a_module_at_schema_1_stores_its_data_unstamped() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+fn greet(ctx: &mut Ctx<'_>, data: Value) -> Reply {
+    let to = data["to"].as_str().unwrap_or_default().to_owned();
+    ctx.push(
+        crate::PushTo::account(to).or_refuse(SAID_NO.because("nobody")),
+        "hello",
+        &json!({ "from": ctx.account() }),
+    );
+    ctx.join("room");
+    if data["refuse"] == json!(true) {
+        return refuse(SAID_NO, "changed my mind");
+    }
+    Ok(json!({}))
+}
+
+#[test]
+fn pushes_and_group_changes_come_back_only_with_a_success() {
+    static PUSHY: ModuleDef = ModuleDef {
+        name: "pushy",
+        prefix: "76",
+        version: "1",
+        commands: &[("7601", &Typed::new(greet))],
+        refusals: &[SAID_NO],
+        bad_request: crate::BAD_REQUEST,
+        schema: 1,
+        migrations: &[],
+        tables: None,
+        init: None,
+        shutdown: None,
+    };
+    let services = Services::default();
+    let outcome = test_services::call(&PUSHY, &services, "7601", r#"{"to":"bob"}"#, "{}");
+    let CommandOutcome::Done { effects, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    let effects: crate::effects::Effects =
+        serde_json::from_str(effects.into_option().expect("effects").as_str()).unwrap();
+    assert_eq!(effects.join, ["room"]);
+    let push = &effects.pushes[0];
+    // The account the host names in the call reaches the handler.
+    assert_eq!(push.data, json!({ "from": "tester" }));
+    assert_eq!(
+        push.to,
+        crate::PushTo::account("bob").or_refuse(SAID_NO.because("nobody"))
+    );
+    assert!(push.persistent);
+    let refused = test_services::call(
+        &PUSHY,
+        &services,
+        "7601",
+        r#"{"to":"bob","refuse":true}"#,
+        "{}",
+    );
+    assert!(
+        matches!(refused, CommandOutcome::Refused { code: 4, .. }),
+        "{refused:?}"
+    );
 }

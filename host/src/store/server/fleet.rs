@@ -74,7 +74,7 @@ impl FleetSql {
             upsert_host,
             hosts: "SELECT host_id, address, binary_version, started_at, last_seen, modules FROM fleet_hosts ORDER BY host_id".into(),
             notify: (backend == Backend::Postgres)
-                .then(|| format!("SELECT pg_notify('{}', '')", super::notices::CHANNEL)),
+                .then(|| format!("SELECT pg_notify('{}', '')", super::notices::FLEET_CHANNEL)),
         };
         match backend {
             Backend::Postgres => sql,
@@ -223,7 +223,9 @@ impl FleetStore for ServerStore {
     }
 
     fn change_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        self.notices.as_ref().map(|notices| notices.subscribe())
+        self.notices
+            .as_ref()
+            .map(|notices| notices.subscribe(super::notices::FLEET_CHANNEL))
     }
 
     async fn fleet_changes(&self) -> Result<i64, StoreError> {

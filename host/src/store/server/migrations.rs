@@ -44,6 +44,11 @@ const POSTGRES: &[Version] = &[
         "the fleet's module releases and hosts",
         include_str!("../../../migrations/postgres/0005_fleet.sql"),
     ),
+    (
+        6,
+        "pushes, their counter and the modules' groups",
+        include_str!("../../../migrations/postgres/0006_pushes.sql"),
+    ),
 ];
 
 const MYSQL: &[Version] = &[
@@ -71,6 +76,11 @@ const MYSQL: &[Version] = &[
         5,
         "the fleet's module releases and hosts",
         include_str!("../../../migrations/mysql/0005_fleet.sql"),
+    ),
+    (
+        6,
+        "pushes, their counter and the modules' groups",
+        include_str!("../../../migrations/mysql/0006_pushes.sql"),
     ),
 ];
 

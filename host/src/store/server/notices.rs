@@ -1,9 +1,10 @@
-//! PostgreSQL's `LISTEN`/`NOTIFY` for the fleet: every change of the fleet's desired releases
-//! notifies the channel [`CHANNEL`] in its own transaction (PostgreSQL delivers it at commit),
-//! and each following host listens on one connection of its own, which wakes its follower at
-//! once instead of at its next poll. MariaDB has no such thing: its hosts poll the change
-//! counter (`fleet.poll_ms`), as every host also keeps doing here, so a notice lost while the
-//! listening connection was down costs one poll.
+//! PostgreSQL's `LISTEN`/`NOTIFY`: a change of the fleet's desired releases notifies
+//! [`FLEET_CHANNEL`], a turn that pushes notifies [`PUSH_CHANNEL`], each in its own transaction
+//! (PostgreSQL delivers a notice at commit). Each host listens on one connection of its own,
+//! for both channels, which wakes its fleet follower and its push hub at once instead of at
+//! their next poll. MariaDB has no such thing: its hosts poll (`fleet.poll_ms`,
+//! `push.poll_ms`), as every host also keeps doing here, more slowly, so a notice lost while
+//! the listening connection was down costs one poll.
 
 use sqlx::postgres::PgListener;
 use std::sync::Mutex;
@@ -12,14 +13,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// The channel the fleet's changes notify.
-pub const CHANNEL: &str = "game_host_fleet";
+pub const FLEET_CHANNEL: &str = "game_host_fleet";
 
-/// The listening task, started by the first follower that asks for notices.
+/// The channel a turn that pushes notifies.
+pub const PUSH_CHANNEL: &str = "game_host_push";
+
+/// Every channel a host listens on.
+const CHANNELS: [&str; 2] = [FLEET_CHANNEL, PUSH_CHANNEL];
+
+/// The listening task, started by the first subscriber.
 pub(super) struct Notices {
     url: String,
-    /// The task and what it bumps on each notice. A std `Mutex`: held only to start or stop it.
-    listening: Mutex<Option<(watch::Receiver<u64>, JoinHandle<()>)>>,
+    /// The task, and what it bumps on each notice of each channel ([`CHANNELS`]' order). A std
+    /// `Mutex`: held only to start or stop it.
+    listening: Mutex<Option<Listening>>,
 }
+
+/// A receiver per channel, and the task that feeds them.
+type Listening = (Vec<watch::Receiver<u64>>, JoinHandle<()>);
 
 impl Notices {
     pub(super) fn new(url: &str) -> Notices {
@@ -29,16 +40,23 @@ impl Notices {
         }
     }
 
-    /// A receiver that changes on every notice (and once whenever listening starts again, in
-    /// case one was missed); starts listening at the first call.
-    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
+    /// A receiver that changes on every notice of `channel` (and once whenever listening
+    /// starts again, in case one was missed); starts listening at the first call.
+    ///
+    /// # Panics
+    /// If `channel` is not one of [`FLEET_CHANNEL`] and [`PUSH_CHANNEL`].
+    pub(super) fn subscribe(&self, channel: &str) -> watch::Receiver<u64> {
+        let index = CHANNELS
+            .iter()
+            .position(|known| *known == channel)
+            .expect("a channel the host listens on");
         let mut listening = self.listening.lock().unwrap_or_else(|e| e.into_inner());
-        let (receiver, _) = listening.get_or_insert_with(|| {
-            let (changed, receiver) = watch::channel(0);
-            let task = tokio::spawn(listen(self.url.clone(), changed));
-            (receiver, task)
+        let (receivers, _) = listening.get_or_insert_with(|| {
+            let (senders, receivers) = CHANNELS.iter().map(|_| watch::channel(0)).unzip();
+            let task = tokio::spawn(listen(self.url.clone(), senders));
+            (receivers, task)
         });
-        receiver.clone()
+        receivers[index].clone()
     }
 
     /// Stops listening (the store closes).
@@ -60,17 +78,20 @@ impl Drop for Notices {
     }
 }
 
-/// Listens on [`CHANNEL`] until aborted or nobody subscribes any more, connecting again with a
-/// growing pause (up to 5 s) when the connection fails.
-async fn listen(url: String, changed: watch::Sender<u64>) {
+/// Listens on [`CHANNELS`] until aborted or nobody subscribes any more, connecting again with
+/// a growing pause (up to 5 s) when the connection fails.
+async fn listen(url: String, changed: Vec<watch::Sender<u64>>) {
+    let bump = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n += 1);
     let mut pause = Duration::from_millis(100);
-    while !changed.is_closed() {
+    while !changed.iter().all(watch::Sender::is_closed) {
         if let Ok(mut listener) = PgListener::connect(&url).await {
-            if listener.listen(CHANNEL).await.is_ok() {
+            if listener.listen_all(CHANNELS).await.is_ok() {
                 pause = Duration::from_millis(100);
-                changed.send_modify(|n| *n += 1);
-                while listener.recv().await.is_ok() {
-                    changed.send_modify(|n| *n += 1);
+                changed.iter().for_each(bump);
+                while let Ok(notice) = listener.recv().await {
+                    if let Some(index) = CHANNELS.iter().position(|c| *c == notice.channel()) {
+                        bump(&changed[index]);
+                    }
                 }
             }
         }

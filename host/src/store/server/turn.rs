@@ -24,12 +24,13 @@
 //! reads the winner's reply.
 
 use super::pool::{Bound, Lease};
+use super::push::{write_effects, PushSql};
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
 use super::{lock_player, Backend};
 use crate::store::{
     items_json, parse_module_data, KeyRow, ModuleData, PlayerTurn, SessionCheck, StoreError,
-    StoredReply, TurnOptions, TurnWriter,
+    StoredReply, TurnEffects, TurnOptions, TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -43,6 +44,7 @@ use std::sync::Arc;
 pub(super) struct ServerTurn {
     conn: Lease,
     sql: Arc<Sql>,
+    push_sql: Arc<PushSql>,
     backend: Backend,
     player_id: String,
     module: String,
@@ -64,7 +66,7 @@ pub(super) struct ServerTurn {
 /// conflict) first begins a transaction and locks the player's row, which its end releases.
 pub(super) async fn begin(
     mut conn: Lease,
-    sql: &Arc<Sql>,
+    (sql, push_sql): (&Arc<Sql>, &Arc<PushSql>),
     backend: Backend,
     player_id: &str,
     module: &str,
@@ -100,6 +102,7 @@ pub(super) async fn begin(
     let writer = ServerTurn {
         conn,
         sql: sql.clone(),
+        push_sql: push_sql.clone(),
         backend,
         player_id: player_id.to_owned(),
         module: module.to_owned(),
@@ -172,12 +175,14 @@ impl TurnWriter for ServerTurn {
         self: Box<Self>,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
+        effects: &TurnEffects,
         reply: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let ServerTurn {
             mut conn,
             sql,
+            push_sql,
             backend,
             player_id,
             module,
@@ -188,7 +193,7 @@ impl TurnWriter for ServerTurn {
             locked,
             key,
         } = *self;
-        if player.is_none() && module_data.is_none() {
+        if player.is_none() && module_data.is_none() && effects.is_empty() {
             if locked {
                 conn.end_transaction(true).await?;
             }
@@ -217,7 +222,8 @@ impl TurnWriter for ServerTurn {
         let mysql = backend == Backend::MySql;
         let first_data = write.data.is_some() && mysql && !had_data;
         let keyed_mysql = mysql && write.key.is_some();
-        let in_transaction = locked || first_data || keyed_mysql;
+        // Pushes and group changes go in the write's transaction, after it.
+        let in_transaction = locked || first_data || keyed_mysql || !effects.is_empty();
         if in_transaction && !locked {
             conn.start_transaction().await?;
         }
@@ -250,6 +256,10 @@ impl TurnWriter for ServerTurn {
         // MariaDB: the reply goes in the write's transaction, only if the write applied.
         if let (true, true, Some(key)) = (applied, keyed_mysql, &write.key) {
             conn.execute(write.insert_key(key)).await?;
+        }
+        if applied && !effects.is_empty() {
+            let turn = (write.player_id.as_str(), write.module.as_str());
+            write_effects(&mut conn, &push_sql, turn, effects, now_ms).await?;
         }
         if in_transaction {
             conn.end_transaction(applied).await?;

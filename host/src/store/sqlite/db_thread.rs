@@ -11,7 +11,7 @@
 
 use super::cache::{PendingWrite, TurnCache};
 use super::{db_error, items_json, unavailable, StoreError};
-use crate::store::{KeyRow, ModuleData};
+use crate::store::{KeyRow, ModuleData, TurnEffects};
 use plugin_api::Player;
 use rusqlite::{params, Connection};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -38,6 +38,8 @@ pub(super) struct TurnWrite {
     pub player: Option<Player>,
     /// The data, and the same as JSON text (made on the caller's thread, not this one).
     pub module_data: Option<(ModuleData, String)>,
+    /// Pushes and group changes, in the turn's savepoint.
+    pub effects: TurnEffects,
     /// A keyed command's reply, stored in the turn's savepoint.
     pub key: Option<KeyRow>,
     pub now_ms: i64,
@@ -146,8 +148,9 @@ fn write_all(
     Ok(results)
 }
 
-/// A turn's statements: the module's data, the record, then a keyed command's reply (over an
-/// expired row of the same key, which lookups ignore and the sweep has not deleted yet).
+/// A turn's statements: the module's data, the record, its pushes and group changes, then a
+/// keyed command's reply (over an expired row of the same key, which lookups ignore and the
+/// sweep has not deleted yet).
 fn write_turn(conn: &Connection, turn: &TurnWrite) -> Result<(), StoreError> {
     if let Some((_, data)) = &turn.module_data {
         conn.prepare_cached(
@@ -174,6 +177,15 @@ fn write_turn(conn: &Connection, turn: &TurnWrite) -> Result<(), StoreError> {
             ])
         })
         .map_err(db_error)?;
+    }
+    if !turn.effects.is_empty() {
+        super::push::write_effects(
+            conn,
+            &turn.player_id,
+            &turn.module,
+            &turn.effects,
+            turn.now_ms,
+        )?;
     }
     if let Some(key) = &turn.key {
         conn.prepare_cached(

@@ -237,7 +237,15 @@ async fn end_turn(store: &SqliteStore, player_id: &str, n: i64) -> Result<(), St
     player.gold = n;
     let mut data = ModuleData::new();
     data.insert("visits".into(), n.into());
-    writer.end(Some(&player), Some(&data), None, 1).await
+    writer
+        .end(
+            Some(&player),
+            Some(&data),
+            &crate::store::TurnEffects::default(),
+            None,
+            1,
+        )
+        .await
 }
 
 /// Ends the turns of `players` while the database thread is held, so that all of them are

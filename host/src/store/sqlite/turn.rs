@@ -8,8 +8,8 @@
 use super::db_thread::{Job, TurnWrite};
 use super::{db_error, SqliteStore};
 use crate::store::{
-    parse_items, parse_module_data, KeyRow, ModuleData, StoreError, StoredReply, TurnKey,
-    TurnWriter,
+    parse_items, parse_module_data, KeyRow, ModuleData, StoreError, StoredReply, TurnEffects,
+    TurnKey, TurnWriter,
 };
 use async_trait::async_trait;
 use plugin_api::Player;
@@ -102,11 +102,12 @@ impl TurnWriter for SqliteTurn {
         self: Box<Self>,
         player: Option<&Player>,
         module_data: Option<&ModuleData>,
+        effects: &TurnEffects,
         reply: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         // A turn that changes nothing stores nothing, its key's reply included.
-        if player.is_none() && module_data.is_none() {
+        if player.is_none() && module_data.is_none() && effects.is_empty() {
             return Ok(());
         }
         let SqliteTurn {
@@ -131,6 +132,7 @@ impl TurnWriter for SqliteTurn {
                 let text = serde_json::to_string(data).expect("module data serializes");
                 (data.clone(), text)
             }),
+            effects: effects.clone(),
             key: key.zip(reply).map(|(key, reply)| KeyRow {
                 key: key.key,
                 fingerprint: key.fingerprint,

@@ -74,6 +74,7 @@ fn call_with(services: &Services, tables: u64) -> CommandOutcome {
         player: RStr::from_str(PLAYER),
         module_data: RStr::from_str("{}"),
         tables,
+        account: RStr::from_str("tester"),
     };
     handle(&SHOP, host, call)
 }
