@@ -12,10 +12,11 @@
 
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey};
+use crate::player_locks::PlayerGuard;
 use crate::plugins::migrator::{self, DowngradeError};
 use crate::plugins::{CallError, CallInput, CallLimits, CallOutcome, ModuleVersion};
 use crate::protocol::{Cmd, LogicRequest, LoginRequest};
-use crate::push::{self, effects::Resolved};
+use crate::push::{self, effects::ResolveError, effects::Resolved};
 use crate::session;
 use crate::state::AppState;
 use crate::store::{ModuleData, SessionCheck, StoreError, StoredReply, TurnKey, TurnOptions};
@@ -151,27 +152,44 @@ pub async fn run_command(
     if !version.serves(cmd) {
         return Err(no_such_command(&version, cmd));
     }
-    let _one_at_a_time = state.player_locks.lock(player_id).await;
+    // The players whose commands wait for this one: its own, and those it gives gold to.
+    let mut held = vec![state.player_locks.lock(player_id).await];
     // A server store's turn is optimistic: another host may change the player between the
     // turn's read and its write, which then applies nothing; the turn runs again from its
     // read (the module's command is a function of the turn's state), then with the player
     // locked, so that it cannot lose the race again and again to a busy host.
     let mut attempt = 1;
+    let mut locked = false;
     loop {
-        let locked = attempt > 1;
         match turn(
             state,
             (caller, &account),
             (&version, migrator.clone()),
             cmd,
             &request.data,
-            locked,
+            (locked, &mut held),
             keyed.as_ref(),
         )
         .await
         {
             Ok(reply) => return Ok(reply),
             Err(TurnFailed::Api(e)) => return Err(e),
+            Err(TurnFailed::NeedLocks(others)) => {
+                // A command of a player this one gives to runs now. Waiting for it while
+                // holding this player could wait in a cycle (it may give to this player):
+                // let go of everything, take them all in id order, and run the turn again.
+                if attempt == MAX_TURN_ATTEMPTS {
+                    return Err(ApiError::unavailable(
+                        "the players this command changes stayed busy, try again",
+                        "the players a turn gives to changed at every attempt",
+                    ));
+                }
+                attempt += 1;
+                held.clear();
+                let mut players = others;
+                players.push(player_id.to_owned());
+                held = state.player_locks.lock_all(&players).await;
+            }
             Err(TurnFailed::Conflict) => {
                 state.metrics.turn_conflict();
                 if attempt == MAX_TURN_ATTEMPTS {
@@ -181,6 +199,7 @@ pub async fn run_command(
                     ));
                 }
                 attempt += 1;
+                locked = true;
             }
         }
     }
@@ -202,6 +221,9 @@ enum TurnFailed {
     Api(ApiError),
     /// It wrote nothing, because the player changed after its read: run it again.
     Conflict,
+    /// It wrote nothing: it gives gold to these players, and one of them is locked by a
+    /// command of theirs. Run it again holding them all.
+    NeedLocks(Vec<String>),
 }
 
 impl From<ApiError> for TurnFailed {
@@ -213,13 +235,13 @@ impl From<ApiError> for TurnFailed {
 /// One turn of a command, under the player's lock: read, decide, write. `locked`: with the
 /// player locked in the store too (`Store::begin_locked_turn`). `keyed`: the command's
 /// idempotency key, looked up in the read and stored with the write.
-async fn turn(
-    state: &AppState,
+async fn turn<'s>(
+    state: &'s AppState,
     (caller, account): (&Caller, &str),
     (version, migrator): (&Arc<ModuleVersion>, Option<Arc<ModuleVersion>>),
     cmd: Cmd,
     data: &Map<String, Value>,
-    locked: bool,
+    (locked, held): (bool, &mut Vec<PlayerGuard<'s>>),
     keyed: Option<&Keyed<'_>>,
 ) -> Result<CommandReply, TurnFailed> {
     let player_id = caller.player_id.as_str();
@@ -284,13 +306,29 @@ async fn turn(
         }) => {
             // Accounts the pushes name are found before the write: one nobody has may refuse
             // the command, as its module asked.
-            let effects = match push::effects::resolve(*effects, &state.accounts, &*state.store)
-                .await
-                .map_err(store_error)?
-            {
-                Resolved::Write(effects) => effects,
-                Resolved::Refuse { code, msg } => return Ok(CommandReply::Refused { code, msg }),
+            let resolved =
+                push::effects::resolve(*effects, player_id, &state.accounts, &*state.store).await;
+            let effects = match resolved {
+                Ok(Resolved::Write(effects)) => effects,
+                Ok(Resolved::Refuse { code, msg }) => {
+                    return Ok(CommandReply::Refused { code, msg })
+                }
+                Err(ResolveError::Store(e)) => return Err(store_error(e).into()),
+                Err(ResolveError::Module(why)) => return Err(failed(module, why).into()),
             };
+            // The players it gives to are locked too, without waiting (`NeedLocks` otherwise).
+            for other in effects.other_players() {
+                if held.iter().any(|guard| guard.player_id() == other) {
+                    continue;
+                }
+                match state.player_locks.try_lock(other) {
+                    Some(guard) => held.push(guard),
+                    None => {
+                        let others = effects.other_players().map(str::to_owned).collect();
+                        return Err(TurnFailed::NeedLocks(others));
+                    }
+                }
+            }
             let now = state.clock.now_millis();
             let module_data = module_data.or(downgraded);
             let ended = turn.end_replying(

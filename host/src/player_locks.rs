@@ -30,6 +30,33 @@ impl PlayerLocks {
         }
     }
 
+    /// The lock of `player_id` if no command of theirs runs now; `None` otherwise (a command
+    /// that holds another player's lock must not wait for this one: two such commands could
+    /// wait for each other).
+    pub fn try_lock(&self, player_id: &str) -> Option<PlayerGuard<'_>> {
+        let lock = self.map().entry(player_id.to_owned()).or_default().clone();
+        let guard = PlayerGuard {
+            guard: lock.try_lock_owned().ok(),
+            locks: self,
+            player_id: player_id.to_owned(),
+        };
+        // A guard without its lock still cleans the map entry up when it drops.
+        guard.guard.is_some().then_some(guard)
+    }
+
+    /// Locks every player of `player_ids` in id order, each once: every command that locks
+    /// several players takes them in the same order, so none waits for another in a cycle.
+    pub async fn lock_all(&self, player_ids: &[String]) -> Vec<PlayerGuard<'_>> {
+        let mut sorted: Vec<&String> = player_ids.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut guards = Vec::with_capacity(sorted.len());
+        for player_id in sorted {
+            guards.push(self.lock(player_id).await);
+        }
+        guards
+    }
+
     /// How many players have an entry (for tests: entries go when unused).
     pub fn len(&self) -> usize {
         self.map().len()
@@ -43,6 +70,13 @@ impl PlayerLocks {
         self.locks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl PlayerGuard<'_> {
+    /// The player this guard holds.
+    pub fn player_id(&self) -> &str {
+        &self.player_id
     }
 }
 

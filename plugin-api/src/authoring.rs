@@ -7,7 +7,7 @@
 //! The host commits the changes only if the handler returned `Ok`.
 
 use crate::abi::{HostRef, HostServices, LogLevel};
-use crate::effects::{Effects, Push, PushTo};
+use crate::effects::{Effects, Gift, MissingRefusal, Push, PushTo};
 use crate::player::Player;
 use abi_stable::std_types::RStr;
 use serde::{de::DeserializeOwned, Serialize};
@@ -260,7 +260,23 @@ impl Ctx<'_> {
         self.effects.leave.push(name.into());
     }
 
-    /// The pushes and group changes recorded so far, for tests of a module's rules.
+    /// Gives `gold` (positive) to the player of `account`, in this command's turn: the host
+    /// adds it to their record when the turn commits, both players locked, so neither a
+    /// command of theirs on any host nor another gift loses it. Take it from `ctx.player.gold`
+    /// yourself. The whole command is refused with `if_missing` (nothing written) when no player
+    /// has that account; a gift to the command's own player fails the command (-5).
+    pub fn give_gold(&mut self, account: &str, gold: i64, if_missing: Refusal) {
+        self.effects.gifts.push(Gift {
+            account: account.to_owned(),
+            gold,
+            missing: MissingRefusal {
+                code: if_missing.code,
+                msg: if_missing.msg,
+            },
+        });
+    }
+
+    /// The pushes, group changes and gifts recorded so far, for tests of a module's rules.
     pub fn effects(&self) -> &Effects {
         &self.effects
     }

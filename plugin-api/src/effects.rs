@@ -1,5 +1,6 @@
 //! What a command asks of the host beyond its own player's state: pushes to players (real-time
-//! messages over their sockets, docs/PROTOCOL.md "Pushes") and changes to the module's groups.
+//! messages over their sockets, docs/PROTOCOL.md "Pushes"), changes to the module's groups, and
+//! gold given to other players.
 //!
 //! A handler records them on its [`Ctx`](crate::Ctx) ([`Ctx::push`](crate::Ctx::push),
 //! [`Ctx::join`](crate::Ctx::join), ...); they cross the boundary as one JSON text beside the
@@ -23,12 +24,31 @@ pub struct Effects {
     /// Groups of this module the command's player leaves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leave: Vec<String>,
+    /// Gold given to other players, in the same turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gifts: Vec<Gift>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.pushes.is_empty() && self.join.is_empty() && self.leave.is_empty()
+        self.pushes.is_empty()
+            && self.join.is_empty()
+            && self.leave.is_empty()
+            && self.gifts.is_empty()
     }
+}
+
+/// Gold added to another player's record, committed with the command's turn (the host locks
+/// both players, in a fixed order). The command takes the gold from its own player itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gift {
+    /// The account of the player who gets it.
+    pub account: String,
+    /// Positive.
+    pub gold: i64,
+    /// The refusal the whole command gets when no player has that account.
+    pub missing: MissingRefusal,
 }
 
 /// One push: what it is (`kind`, `data`), to whom, and whether it is kept for a player who is
@@ -130,6 +150,7 @@ mod tests {
             }],
             join: vec!["guild".into()],
             leave: vec![],
+            gifts: vec![],
         };
         let text = serde_json::to_value(&effects).unwrap();
         assert_eq!(

@@ -1,16 +1,22 @@
 //! A command's effects ([`plugin_api::effects::Effects`]), checked and resolved into what its
 //! turn writes ([`TurnEffects`]): every push addressed to a player id or to one of the
-//! module's groups, or the refusal the module asked for when an account does not exist.
+//! module's groups, every gift to a player id (summed per player, in id order), or the refusal
+//! the module asked for when an account does not exist.
 
 use super::Accounts;
 use crate::protocol::valid_account;
-use crate::store::push::{NewPush, PushTarget, TurnEffects};
+use crate::store::push::{GoldGift, NewPush, PushTarget, TurnEffects};
 use crate::store::{Store, StoreError};
 use plugin_api::effects::{Effects, Target};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Pushes one command may make.
 pub const MAX_PUSHES: usize = 100;
+/// Players one command may give gold to.
+pub const MAX_GIFTS: usize = 10;
+/// The most gold one gift may carry.
+pub const MAX_GIFT_GOLD: i64 = 1_000_000_000_000;
 /// Group changes one command may make.
 pub const MAX_GROUP_CHANGES: usize = 100;
 /// Longest push kind, group name and player id, in bytes.
@@ -81,15 +87,57 @@ pub fn parse(text: &str) -> Result<Effects, String> {
     {
         return Err(bad_group(group));
     }
+    if effects.gifts.len() > MAX_GIFTS {
+        return Err(format!(
+            "gave gold {} times in one command, more than {MAX_GIFTS}",
+            effects.gifts.len()
+        ));
+    }
+    for gift in &effects.gifts {
+        if !(1..=MAX_GIFT_GOLD).contains(&gift.gold) {
+            return Err(format!(
+                "gave {} gold: a gift is 1 to {MAX_GIFT_GOLD}",
+                gift.gold
+            ));
+        }
+        if gift.missing.code <= 0 {
+            return Err(format!(
+                "asked to refuse with code {} when an account is missing: codes must be positive",
+                gift.missing.code
+            ));
+        }
+    }
     Ok(effects)
 }
 
-/// The effects with every account resolved to its player.
+/// The effects with every account resolved to its player; `own` is the turn's player, whom a
+/// gift may not name (the module's failure).
 pub async fn resolve(
     effects: Effects,
+    own: &str,
     accounts: &Accounts,
     store: &dyn Store,
-) -> Result<Resolved, StoreError> {
+) -> Result<Resolved, ResolveError> {
+    let mut gifts: BTreeMap<String, i64> = BTreeMap::new();
+    for gift in effects.gifts {
+        let player = match valid_account(&gift.account) {
+            true => accounts.player(store, &gift.account).await?,
+            false => None,
+        };
+        let Some(player_id) = player else {
+            return Ok(Resolved::Refuse {
+                code: gift.missing.code,
+                msg: gift.missing.msg,
+            });
+        };
+        if player_id == own {
+            return Err(ResolveError::Module(
+                "gave gold to the command's own player: change ctx.player instead".into(),
+            ));
+        }
+        let total = gifts.entry(player_id).or_default();
+        *total = total.saturating_add(gift.gold);
+    }
     let mut pushes = Vec::with_capacity(effects.pushes.len());
     for push in effects.pushes {
         let target = match push.to.target {
@@ -124,7 +172,21 @@ pub async fn resolve(
         pushes,
         join: effects.join,
         leave: effects.leave,
+        gifts: gifts
+            .into_iter()
+            .map(|(player_id, gold)| GoldGift { player_id, gold })
+            .collect(),
     }))
+}
+
+/// Why effects could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The module asked for what it may not (the command fails, -5).
+    #[error("{0}")]
+    Module(String),
 }
 
 fn value_text(value: &Value) -> String {

@@ -1,5 +1,6 @@
-//! The stores' side of pushes (docs/PROTOCOL.md, "Pushes"): the outbox every host delivers
-//! from, the modules' groups, and the account names pushes are addressed by.
+//! The stores' side of a command's effects: pushes (docs/PROTOCOL.md, "Pushes"), the outbox
+//! every host delivers from, the modules' groups, the account names pushes are addressed by,
+//! and gold given to other players.
 //!
 //! A command's pushes and group changes ([`TurnEffects`]) are written by its turn, in the
 //! turn's transaction ([`crate::store::PlayerTurn::end_replying`]): they exist only if the turn
@@ -65,11 +66,29 @@ pub struct TurnEffects {
     /// Groups of the turn's module its player joins, and leaves.
     pub join: Vec<String>,
     pub leave: Vec<String>,
+    /// Gold added to other players, one entry per player, in player id order: the order in
+    /// which a server store locks their rows, the turn's own among them.
+    pub gifts: Vec<GoldGift>,
+}
+
+/// Gold added to another player's record by a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoldGift {
+    pub player_id: String,
+    pub gold: i64,
 }
 
 impl TurnEffects {
     pub fn is_empty(&self) -> bool {
-        self.pushes.is_empty() && self.join.is_empty() && self.leave.is_empty()
+        self.pushes.is_empty()
+            && self.join.is_empty()
+            && self.leave.is_empty()
+            && self.gifts.is_empty()
+    }
+
+    /// The players other than the turn's own that the turn writes.
+    pub fn other_players(&self) -> impl Iterator<Item = &str> {
+        self.gifts.iter().map(|gift| gift.player_id.as_str())
     }
 
     /// The effects as SQL sees them: each push's columns.

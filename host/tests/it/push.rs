@@ -13,6 +13,8 @@ tests_on!(
     a_message_reaches_its_reader_once_wherever_they_are_and_waits_while_they_are_away,
     a_refused_command_pushes_nothing,
     what_is_said_in_a_room_reaches_its_members_connected_on_every_host,
+    a_gift_moves_gold_between_two_players_in_one_turn_and_is_pushed,
+    gifts_both_ways_and_purchases_on_two_hosts_at_once_lose_no_gold,
 );
 
 /// How long a test waits to be sure a push does not come.
@@ -223,4 +225,123 @@ async fn what_is_said_in_a_room_reaches_its_members_connected_on_every_host(db: 
         .await;
     assert_eq!(refused["ret"], 5);
     hosts.stop().await;
+}
+
+async fn gold_of(host: &TestHost, token: &str) -> i64 {
+    host.ok(token, "1203", json!({})).await["gold"]
+        .as_i64()
+        .expect("gold")
+}
+
+async fn a_gift_moves_gold_between_two_players_in_one_turn_and_is_pushed(db: ScratchDb) {
+    let hosts = Hosts::start(&db).await;
+    let (_, alice) = hosts.other().login("alice").await;
+    let (_, bob) = hosts.one.login("bob").await;
+    let mut bob_socket = open_since(&hosts.one, &bob, 0).await;
+
+    let given = hosts
+        .other()
+        .ok(&alice, "1301", json!({ "to": "bob", "gold": 300 }))
+        .await;
+    assert_eq!(given, json!({ "to": "bob", "gold": 700 }));
+    let (kind, _, data) = next_push(&mut bob_socket).await;
+    assert_eq!(
+        (kind.as_str(), data),
+        (
+            "gift",
+            json!({ "from": "alice", "name": "alice", "gold": 300 })
+        )
+    );
+    assert_eq!(gold_of(&hosts.one, &bob).await, 1300);
+    assert_eq!(gold_of(hosts.other(), &alice).await, 700);
+
+    // Refused: nobody has the account, more than the giver owns, to oneself. Nothing moves.
+    for (to, gold, ret) in [("nobody", 10, 2), ("bob", 701, 1), ("alice", 10, 4)] {
+        let (_, refused) = hosts
+            .other()
+            .logic(&alice, "1301", json!({ "to": to, "gold": gold }))
+            .await;
+        assert_eq!(refused["ret"], ret, "{refused}");
+    }
+    assert_eq!(gold_of(hosts.other(), &alice).await, 700);
+    assert_eq!(gold_of(&hosts.one, &bob).await, 1300);
+    nothing_within(&mut bob_socket, QUIET).await;
+    hosts.stop().await;
+}
+
+/// Gifts each way and purchases, all at once, each player's commands spread over both hosts:
+/// every committed gift and purchase is in the final records, none twice.
+async fn gifts_both_ways_and_purchases_on_two_hosts_at_once_lose_no_gold(db: ScratchDb) {
+    const ROUNDS: usize = 20;
+    let hosts = std::sync::Arc::new(Hosts::start(&db).await);
+    let (_, alice) = hosts.one.login("alice").await;
+    let (_, bob) = hosts.other().login("bob").await;
+    let give = |from: String, to: &'static str, on_one: bool| {
+        let hosts = hosts.clone();
+        tokio::spawn(async move {
+            let mut ok = 0;
+            for round in 0..ROUNDS {
+                let host = if (round % 2 == 0) == on_one {
+                    &hosts.one
+                } else {
+                    hosts.other()
+                };
+                let (_, reply) = host
+                    .logic(&from, "1301", json!({ "to": to, "gold": 7 }))
+                    .await;
+                match reply["ret"].as_i64() {
+                    Some(0) => ok += 1,
+                    // The other player's commands kept it busy: the client may try again.
+                    Some(-6) => {}
+                    _ => panic!("a gift failed: {reply}"),
+                }
+            }
+            ok
+        })
+    };
+    let buy = {
+        let (hosts, bob) = (hosts.clone(), bob.clone());
+        tokio::spawn(async move {
+            let mut ok = 0;
+            // Half as many as the gifts: with them all, within what Bob owns.
+            for round in 0..ROUNDS / 2 {
+                let host = if round % 2 == 0 {
+                    hosts.other()
+                } else {
+                    &hosts.one
+                };
+                let (_, reply) = host
+                    .logic(&bob, "1103", json!({ "id": "potion", "count": 1 }))
+                    .await;
+                match reply["ret"].as_i64() {
+                    Some(0) => ok += 1,
+                    Some(-6) => {}
+                    _ => panic!("a purchase failed: {reply}"),
+                }
+            }
+            ok
+        })
+    };
+    let alice_gave = give(alice.clone(), "bob", true);
+    let bob_gave = give(bob.clone(), "alice", false);
+    let (alice_gave, bob_gave, bought) = (
+        alice_gave.await.unwrap(),
+        bob_gave.await.unwrap(),
+        buy.await.unwrap(),
+    );
+    eprintln!(
+        "{:?}: {alice_gave} and {bob_gave} of {ROUNDS} gifts, {bought} purchases committed",
+        db.backend
+    );
+    assert!(alice_gave > 0 && bob_gave > 0 && bought > 0);
+    let alice_gold = gold_of(&hosts.one, &alice).await;
+    let bob_gold = gold_of(hosts.other(), &bob).await;
+    assert_eq!(alice_gold, 1000 - 7 * alice_gave + 7 * bob_gave);
+    assert_eq!(bob_gold, 1000 - 7 * bob_gave + 7 * alice_gave - 50 * bought);
+    let bob_items = hosts.one.ok(&bob, "1203", json!({})).await["items"]["potion"].clone();
+    assert_eq!(bob_items, json!(bought));
+    match std::sync::Arc::try_unwrap(hosts) {
+        Ok(hosts) => hosts.stop().await,
+        Err(_) => panic!("every task has ended"),
+    }
 }

@@ -1,5 +1,7 @@
-//! The social module's rules: messages between players, and rooms.
+//! The social module's rules: gifts and messages between players, and rooms.
 //!
+//! A gift (`1301`) takes gold from the giver's record and gives it to the receiver's in one
+//! turn, with a persistent push of kind `gift` to the receiver.
 //! A message (`1303`) is a persistent push of kind `message` to the receiver: kept for them
 //! while they are offline, and delivered when they connect again. What is said in a room
 //! (`1309`) is a live push of kind `say` to the room's group: only those connected hear it.
@@ -11,12 +13,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeSet;
 
+pub const NOT_ENOUGH_GOLD: RefusalCode = RefusalCode::new(1, "not_enough_gold");
 pub const NO_SUCH_ACCOUNT: RefusalCode = RefusalCode::new(2, "no_such_account");
 pub const BAD_TEXT: RefusalCode = RefusalCode::new(3, "bad_text");
 pub const TO_YOURSELF: RefusalCode = RefusalCode::new(4, "to_yourself");
 pub const NOT_IN_ROOM: RefusalCode = RefusalCode::new(5, "not_in_room");
 pub const BAD_ROOM: RefusalCode = RefusalCode::new(6, "bad_room");
 pub const TOO_MANY_ROOMS: RefusalCode = RefusalCode::new(7, "too_many_rooms");
+pub const BAD_AMOUNT: RefusalCode = RefusalCode::new(8, "bad_amount");
+
+/// The most gold one gift may carry.
+pub const MAX_GIFT: i64 = 1_000_000;
 
 /// Longest message, in characters.
 pub const MAX_TEXT_CHARS: usize = 200;
@@ -30,6 +37,13 @@ pub const MAX_ROOMS: usize = 10;
 pub struct Saved {
     #[serde(default)]
     pub rooms: BTreeSet<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gift {
+    pub to: String,
+    pub gold: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +64,39 @@ pub struct Room {
 pub struct Say {
     pub room: String,
     pub text: String,
+}
+
+/// 1301: gives `gold` to the player of account `to`: it leaves this player's record and
+/// reaches theirs in the same turn (the host locks both), and they get a `gift` push naming
+/// the giver, now or when they connect again.
+pub fn give(ctx: &mut Ctx<'_>, gift: Gift) -> Reply {
+    if !(1..=MAX_GIFT).contains(&gift.gold) {
+        return refuse(
+            BAD_AMOUNT,
+            format!("a gift is 1 to {MAX_GIFT} gold, not {}", gift.gold),
+        );
+    }
+    if gift.to == ctx.account() {
+        return refuse(
+            TO_YOURSELF,
+            "a gift to yourself: give it to another account",
+        );
+    }
+    if ctx.player.gold < gift.gold {
+        return refuse(
+            NOT_ENOUGH_GOLD,
+            format!(
+                "not enough gold: {} to give, {} owned",
+                gift.gold, ctx.player.gold
+            ),
+        );
+    }
+    ctx.player.gold -= gift.gold;
+    let missing = NO_SUCH_ACCOUNT.because(format!("no player has the account `{}`", gift.to));
+    ctx.give_gold(&gift.to, gift.gold, missing);
+    let data = json!({ "from": ctx.account(), "name": ctx.player.name, "gold": gift.gold });
+    ctx.push(PushTo::account(&gift.to), "gift", &data);
+    Ok(json!({ "to": gift.to, "gold": ctx.player.gold }))
 }
 
 /// 1303: sends `text` to the player of account `to`, who gets a `message` push naming the

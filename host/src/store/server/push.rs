@@ -11,7 +11,7 @@ use super::pool::Lease;
 use super::rows::{int, text};
 use super::sql::question_marks;
 use super::{Backend, ServerStore};
-use crate::store::push::{PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS};
+use crate::store::push::{GoldGift, PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -19,6 +19,7 @@ use sqlx::any::AnyRow;
 /// The statements of pushes, for one backend.
 #[derive(Debug)]
 pub(super) struct PushSql {
+    gift: String,
     bump_counter: String,
     counter: String,
     insert_push: String,
@@ -59,6 +60,10 @@ impl PushSql {
             ),
         };
         let sql = PushSql {
+            // Bumps the version: a turn of theirs that read the record before must run again.
+            gift: "UPDATE players SET gold = gold + $1, updated_at = $2, version = version + 1 \
+                   WHERE player_id = $3 AND gold <= $4"
+                .into(),
             bump_counter: "UPDATE push_counter SET last = last + $1 WHERE id = 1".into(),
             counter: "SELECT last FROM push_counter WHERE id = 1".into(),
             insert_push: format!(
@@ -96,6 +101,7 @@ impl PushSql {
     fn with_question_marks(self) -> PushSql {
         let q = |text: String| question_marks(&text);
         PushSql {
+            gift: q(self.gift),
             bump_counter: q(self.bump_counter),
             counter: q(self.counter),
             insert_push: q(self.insert_push),
@@ -110,6 +116,31 @@ impl PushSql {
             account_of: q(self.account_of),
         }
     }
+}
+
+/// Gold given to other players by a turn, inside its transaction on `conn`: `gifts` are some of
+/// the turn's, in player id order, written before or after the turn's own record so that
+/// every turn locks its players' rows in id order.
+pub(super) async fn write_gifts(
+    conn: &mut Lease,
+    sql: &PushSql,
+    gifts: &[GoldGift],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for gift in gifts {
+        let update = sqlx::query(&sql.gift)
+            .bind(gift.gold)
+            .bind(now_ms)
+            .bind(gift.player_id.as_str())
+            .bind(i64::MAX - gift.gold);
+        if conn.execute(update).await?.rows_affected() == 0 {
+            return Err(StoreError::Refused(format!(
+                "player {} cannot take {} gold more",
+                gift.player_id, gift.gold
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A turn's group changes and pushes, inside its transaction on `conn`, after its own write.

@@ -24,7 +24,7 @@
 //! reads the winner's reply.
 
 use super::pool::{Bound, Lease};
-use super::push::{write_effects, PushSql};
+use super::push::{write_effects, write_gifts, PushSql};
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
 use super::{lock_player, Backend};
@@ -227,6 +227,16 @@ impl TurnWriter for ServerTurn {
         if in_transaction && !locked {
             conn.start_transaction().await?;
         }
+        // Every turn writes its players' rows in id order (the gifts to players before its
+        // own, its own, the rest), so two turns that give to each other cannot each hold the
+        // row the other waits for.
+        let before = effects
+            .gifts
+            .partition_point(|gift| gift.player_id.as_str() < write.player_id.as_str());
+        if let Err(e) = write_gifts(&mut conn, &push_sql, &effects.gifts[..before], now_ms).await {
+            conn.end_transaction(false).await?;
+            return Err(e);
+        }
         let applied = match &write.data {
             Some(data) if first_data => {
                 let applied = conn.execute(write.record()).await?.rows_affected() > 0;
@@ -259,6 +269,11 @@ impl TurnWriter for ServerTurn {
         }
         if applied && !effects.is_empty() {
             let turn = (write.player_id.as_str(), write.module.as_str());
+            let after = write_gifts(&mut conn, &push_sql, &effects.gifts[before..], now_ms);
+            if let Err(e) = after.await {
+                conn.end_transaction(false).await?;
+                return Err(e);
+            }
             write_effects(&mut conn, &push_sql, turn, effects, now_ms).await?;
         }
         if in_transaction {

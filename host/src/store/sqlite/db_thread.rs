@@ -44,8 +44,9 @@ pub(super) struct TurnWrite {
     pub key: Option<KeyRow>,
     pub now_ms: i64,
     pub done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
-    /// Dropped once the cache knows the outcome (`None` without a cache).
-    pub pending: Option<PendingWrite>,
+    /// Dropped once the cache knows the outcome (`None` without a cache): the turn's player,
+    /// and the players it gives gold to.
+    pub pending: Vec<PendingWrite>,
 }
 
 /// The thread's body: runs jobs until every sender is gone.
@@ -102,13 +103,18 @@ fn commit(slot: &mut Option<Connection>, group: &mut Vec<TurnWrite>, cache: Opti
             .collect(),
         Err(_) => {
             if let Some(cache) = cache {
-                turns.iter().for_each(|turn| cache.forget(&turn.player_id));
+                for turn in &turns {
+                    cache.forget(&turn.player_id);
+                    turn.effects.other_players().for_each(|p| cache.forget(p));
+                }
             }
             return;
         }
     };
     for (turn, result) in turns.into_iter().zip(results) {
         if let Some(cache) = cache {
+            // A gift changed their records in the file: their next turns read it there.
+            turn.effects.other_players().for_each(|p| cache.forget(p));
             match &result {
                 Ok(()) => cache.written(
                     &turn.player_id,

@@ -1,6 +1,6 @@
-//! Pushes, groups and accounts on the embedded store ([`PushStore`]). The turn writes pushes
-//! and group changes in its savepoint ([`write_effects`], from `db_thread.rs`); the rest are
-//! reads and the prune, each a job of the database thread.
+//! Pushes, groups and accounts on the embedded store ([`PushStore`]). The turn writes its
+//! gifts, pushes and group changes in its savepoint ([`write_effects`], from `db_thread.rs`);
+//! the rest are reads and the prune, each a job of the database thread.
 
 use super::{db_error, SqliteStore};
 use crate::store::push::{PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS};
@@ -8,8 +8,8 @@ use crate::store::StoreError;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// A turn's pushes and group changes, in its savepoint: `player_id` is the turn's player,
-/// `module` its module.
+/// A turn's gifts, pushes and group changes, in its savepoint: `player_id` is the turn's
+/// player, `module` its module.
 pub(super) fn write_effects(
     conn: &Connection,
     player_id: &str,
@@ -31,6 +31,30 @@ pub(super) fn write_effects(
         )
         .and_then(|mut delete| delete.execute(params![module, group, player_id]))
         .map_err(db_error)?;
+    }
+    for gift in &effects.gifts {
+        // The sum cannot pass the largest gold a record holds: a player that rich is refused
+        // the gift rather than wrapped around.
+        let added = conn
+            .prepare_cached(
+                "UPDATE players SET gold = gold + ?1, updated_at = ?2 \
+                 WHERE player_id = ?3 AND gold <= ?4",
+            )
+            .and_then(|mut update| {
+                update.execute(params![
+                    gift.gold,
+                    now_ms,
+                    gift.player_id,
+                    i64::MAX - gift.gold
+                ])
+            })
+            .map_err(db_error)?;
+        if added == 0 {
+            return Err(StoreError::Refused(format!(
+                "player {} cannot take {} gold more",
+                gift.player_id, gift.gold
+            )));
+        }
     }
     for (target_kind, target, kind, data, persistent) in effects.push_columns() {
         conn.prepare_cached(

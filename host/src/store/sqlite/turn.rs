@@ -119,10 +119,13 @@ impl TurnWriter for SqliteTurn {
         let (done, committed) = tokio::sync::oneshot::channel();
         // Should this request be dropped before the commit, the player's next turn must not
         // read what the cache held before it.
-        let pending = store
-            .cache
-            .as_ref()
-            .map(|cache| cache.write_pending(&player_id));
+        let pending = match &store.cache {
+            Some(cache) => std::iter::once(player_id.as_str())
+                .chain(effects.other_players())
+                .map(|player| cache.write_pending(player))
+                .collect(),
+            None => Vec::new(),
+        };
         let write = TurnWrite {
             player_id,
             module,

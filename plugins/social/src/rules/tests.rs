@@ -93,3 +93,44 @@ fn rooms_are_joined_left_and_spoken_in() {
         TOO_MANY_ROOMS.code
     );
 }
+
+#[test]
+fn a_gift_leaves_the_giver_and_is_given_and_pushed_to_the_account() {
+    let host = TestHost::new();
+    let mut ctx = ctx(&host);
+    let gift = |to: &str, gold| Gift {
+        to: to.into(),
+        gold,
+    };
+    assert_eq!(
+        give(&mut ctx, gift("bob", 300)),
+        Ok(json!({ "to": "bob", "gold": 700 }))
+    );
+    assert_eq!(ctx.player.gold, 700);
+    let effects = ctx.effects();
+    assert_eq!(effects.gifts.len(), 1);
+    assert_eq!(
+        (effects.gifts[0].account.as_str(), effects.gifts[0].gold),
+        ("bob", 300)
+    );
+    assert_eq!(effects.gifts[0].missing.code, NO_SUCH_ACCOUNT.code);
+    assert_eq!(effects.pushes[0].kind, "gift");
+    assert_eq!(
+        effects.pushes[0].data,
+        json!({ "from": "alice", "name": "Alice", "gold": 300 })
+    );
+    for (to, gold, code) in [
+        ("bob", 701, NOT_ENOUGH_GOLD),
+        ("bob", 0, BAD_AMOUNT),
+        ("bob", MAX_GIFT + 1, BAD_AMOUNT),
+        ("alice", 1, TO_YOURSELF),
+    ] {
+        let mut ctx = self::ctx(&host);
+        ctx.player.gold = 700;
+        assert_eq!(
+            give(&mut ctx, gift(to, gold)).unwrap_err().code,
+            code.code,
+            "{to} {gold}"
+        );
+    }
+}
