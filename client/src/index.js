@@ -1,4 +1,5 @@
-// game-host client: the browser side of docs/PROTOCOL.md v1 (POST /login, /logic, /logout).
+// game-host client: the browser side of docs/PROTOCOL.md v1 (POST /login, /logic, /logout),
+// and optionally the socket (GET /ws, "The socket" in docs/PROTOCOL.md).
 //
 //   import { GameClient } from "./index.js";
 //   const game = new GameClient({ baseUrl: "https://game.example.com" });
@@ -7,7 +8,11 @@
 //   try { await game.call("1103", { id: "potion", count: 2 }); }
 //   catch (e) { if (e.refused) show(e.msg); else throw e; }
 //
-// No framework, no build step: an ES module for browsers and Node 18+ (both have `fetch`).
+// With `socket: true` the client also keeps a WebSocket open while logged in: calls go over it
+// while it is open (over HTTP otherwise), and the host's pushes arrive as "push" events.
+//
+// No framework, no build step: an ES module for browsers and Node 18+ (both have `fetch`; Node
+// before 22 has no WebSocket: pass one, such as the `ws` package's, as `options.WebSocket`).
 
 /** The key under which the session is kept in `storage`. */
 export const SESSION_KEY = "game-host.session";
@@ -40,7 +45,7 @@ export function newIdempotencyKey() {
  * network, -7 for the client's own timeout, and `kind` says which.
  */
 export class GameError extends Error {
-  constructor({ ret, cmd, msg, status = 0, kind }) {
+  constructor({ ret, cmd, msg, status = 0, kind, maybeApplied = false }) {
     super(msg);
     this.name = "GameError";
     /** The protocol code. */
@@ -53,6 +58,11 @@ export class GameError extends Error {
     this.status = status;
     /** "refused" (a game answer), "host" (a host error code), "network" or "timeout". */
     this.kind = kind ?? (ret > 0 ? "refused" : "host");
+    /** A write (not a read command) that was sent and whose outcome is unknown: no reply came
+     * (the connection or the socket closed, the client's timeout) or the host answered -6, and
+     * the client did not, or could no longer, send it again safely. It may have been applied:
+     * read the state (`1203`) before sending it again. */
+    this.maybeApplied = maybeApplied;
   }
 
   /** A game-level refusal (not enough gold...): show `msg`, nothing is wrong with the client. */
@@ -88,19 +98,86 @@ function defaultStorage() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `readyState` of an open socket, in browsers and in the `ws` package alike. */
+const OPEN = 1;
+
+/** The close codes that say "connect again later" (1011 the host failed, 1013 the host is
+ * full): the first wait after one of them is that of the third failed attempt. */
+const LATER_CLOSES = new Set([1011, 1013]);
+
+/** How a command refused for the socket's rate begins its `msg` (docs/PROTOCOL.md, "The
+ * socket", limits): -6, and the command was not run. */
+const OVER_RATE = "too many commands on this socket";
+
+/**
+ * The socket's address for `baseUrl`: `/ws` beside the API, `http:` becoming `ws:` and `https:`
+ * becoming `wss:`. A relative `baseUrl` ("" included) is taken relative to `page`.
+ * @param {string} baseUrl
+ * @param {string} [page] default: the page's own address (`location.href`).
+ * @returns {string}
+ */
+export function socketUrlFor(baseUrl, page = globalThis.location?.href) {
+  let url;
+  try {
+    url = new URL(`${baseUrl.replace(/\/+$/, "")}/ws`, page);
+  } catch {
+    throw new TypeError(
+      `cannot make the socket's address from baseUrl "${baseUrl}" without a page to be relative to: pass an absolute baseUrl, or socketUrl`,
+    );
+  }
+  if (url.protocol === "https:") url.protocol = "wss:";
+  else if (url.protocol === "http:") url.protocol = "ws:";
+  return url.href;
+}
+
 export class GameClient {
+  /** Event name to its listeners. */
+  #listeners = new Map();
+  /** The WebSocket class, and whether the client keeps a socket open while logged in. */
+  #WebSocket;
+  #socketUrl;
+  #useSocket = false;
+  /** The socket of the moment (connecting or open), or null; the token it was opened with. */
+  #ws = null;
+  #wsToken = null;
+  /** "closed", "connecting" (opened, the token sent, no welcome yet) or "open". */
+  #socketState = "closed";
+  /** Commands sent over the socket and not yet answered: cid to { settle, fail }. */
+  #pending = new Map();
+  #lastCid = 0;
+  #welcomeTimer;
+  #reconnectTimer;
+  /** Failed attempts to open the socket since it was last open (a close that says "later"
+   * counts three): the next wait grows with it. */
+  #failures = 0;
+  /** The last push id handed to the app, and the player whose it is. */
+  #lastPushId = null;
+  #pushPlayer = null;
+
   /**
    * @param {object} [options]
    * @param {string} [options.baseUrl] the host's address; "" (the default) is the page's own.
    * @param {Storage} [options.storage] where the session is kept across page reloads
    *   (default `localStorage`, or memory where there is none).
-   * @param {number} [options.timeoutMs] per request (default 10 s).
+   * @param {number} [options.timeoutMs] per request (default 10 s); also per command over the
+   *   socket, and for the host's welcome on a new socket.
    * @param {number} [options.retries] extra attempts for read commands (default 3).
    * @param {number} [options.writeRetries] extra attempts for any other command, with the same
    *   idempotency key, after a network error or -6 (default 1; 0 sends each write once).
    * @param {number} [options.backoffMs] the first retry's wait, doubled each time (default 200).
    * @param {string[]} [options.readCommands] commands safe to send again (default READ_COMMANDS).
    * @param {typeof fetch} [options.fetch] for tests or other environments.
+   * @param {boolean} [options.socket] keep a socket (GET /ws) open while logged in: calls go
+   *   over it while it is open, and the host's pushes arrive as "push" events (default false).
+   * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (default
+   *   `globalThis.WebSocket`; Node before 22 has none: pass the `ws` package's).
+   * @param {string} [options.socketUrl] the socket's address (default: `/ws` of `baseUrl`,
+   *   ws: for http: and wss: for https:).
+   * @param {boolean} [options.socketWrites] send writes over the socket too (default true);
+   *   false sends them over HTTP, where a write whose reply was lost is sent again safely.
+   * @param {number} [options.reconnectMs] the first wait before opening the socket again after
+   *   it closed, doubled after each failed attempt (default 500).
+   * @param {number} [options.reconnectMaxMs] the longest such wait (default 30 s).
    */
   constructor(options = {}) {
     this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
@@ -111,6 +188,13 @@ export class GameClient {
     this.backoffMs = options.backoffMs ?? 200;
     this.readCommands = new Set(options.readCommands ?? READ_COMMANDS);
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.socketWrites = options.socketWrites ?? true;
+    this.reconnectMs = options.reconnectMs ?? 500;
+    this.reconnectMaxMs = options.reconnectMaxMs ?? 30_000;
+    this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.#socketUrl = options.socketUrl;
+    // A session kept by an earlier page opens the socket as a login does.
+    if (options.socket) this.connect();
   }
 
   /** The kept session `{ token, playerId, account }`, or null. */
@@ -128,8 +212,66 @@ export class GameClient {
     return this.session !== null;
   }
 
+  /** The socket: "off" (not used: no `socket` option, or after `disconnect()`), "closed"
+   * (logged out, or waiting to connect again), "connecting" or "open". */
+  get socketState() {
+    return this.#useSocket ? this.#socketState : "off";
+  }
+
+  /** The id of the last push handed to the app, or null: what the client sends as `since`. */
+  get lastPushId() {
+    return this.#lastPushId;
+  }
+
+  /**
+   * Listens for `event`:
+   * - "push" `{ kind, id, data }`: a push from the host, each id once, in the order received;
+   * - "open" `{ playerId }`: the socket is open (the host accepted the token);
+   * - "close" `{ code, reason, reconnectMs }`: the socket closed, or could not be opened;
+   *   `reconnectMs` is the wait before the next attempt, or null when there is none;
+   * - "loggedout" (a {@link GameError}, -3): the host ended the session (a call answered -3,
+   *   or the socket closed with 4001): log in again. Not after `logout()`.
+   * @returns {this}
+   */
+  on(event, listener) {
+    let listeners = this.#listeners.get(event);
+    if (!listeners) this.#listeners.set(event, (listeners = new Set()));
+    listeners.add(listener);
+    return this;
+  }
+
+  /** Stops `listener` from hearing `event`. @returns {this} */
+  off(event, listener) {
+    this.#listeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  /**
+   * Uses the socket from now on (what the `socket` option does): opens it now if logged in,
+   * else at the next login. Throws a TypeError when there is no WebSocket class or no address.
+   */
+  connect() {
+    if (typeof this.#WebSocket !== "function") {
+      throw new TypeError(
+        "the socket needs a WebSocket class and this environment has none (Node before 22): pass options.WebSocket, such as the ws package's",
+      );
+    }
+    this.#socketUrl ??= socketUrlFor(this.baseUrl);
+    this.#useSocket = true;
+    // After the caller's code: it may listen for "open" first.
+    queueMicrotask(() => this.#connect());
+  }
+
+  /** Closes the socket and stops using it (calls go over HTTP) until `connect()`. In Node, an
+   * open socket or a pending reconnect keeps the process alive: disconnect when done. */
+  disconnect() {
+    this.#useSocket = false;
+    this.#closeSocket("the client disconnected");
+  }
+
   /**
    * Logs in as `account` (1 to 64 of A-Z a-z 0-9 _ . -), creating the player on first login.
+   * With the socket, opens it for the new session (without waiting for it).
    * @param {string} account
    * @param {{ name?: string, head_img?: string }} [profile] used when the player is created.
    * @returns {Promise<{ token: string, playerId: string, account: string }>}
@@ -138,6 +280,11 @@ export class GameClient {
     const reply = await this.#post("/login", { account, ...profile }, { cmd: "login" });
     const session = { token: reply.token, playerId: reply.player_id, account };
     this.storage.setItem(SESSION_KEY, JSON.stringify(session));
+    if (this.#useSocket) {
+      this.#closeSocket("logged in again");
+      this.#failures = 0;
+      this.#connect();
+    }
     return session;
   }
 
@@ -149,6 +296,15 @@ export class GameClient {
    * Every other command is tried again `writeRetries` times (once by default) when the host is
    * unavailable (-6, 503) or unreachable: under the same key, the host applies it once and
    * answers the retry with the first reply, should the first attempt have been applied.
+   *
+   * While the socket is open the call goes over it, else over HTTP. The socket carries no
+   * idempotency key: the host cannot tell a write sent again on it, nor a write sent again over
+   * HTTP under a key, from a new one. So a write goes over the socket only on its first
+   * attempt, and is sent again (over HTTP, under its key) only when the host said it did not
+   * run it (-6 for the socket's rate). A write whose socket closed before its reply, that timed
+   * out, or that got any other -6 on the socket, may have been applied: it is not sent again,
+   * and rejects with `maybeApplied`. Reads are sent again as over HTTP (over HTTP while the
+   * socket is down, and after a timeout on the socket, which may be dead).
    * @param {string} cmd
    * @param {object} [data]
    * @returns {Promise<object>}
@@ -161,15 +317,35 @@ export class GameClient {
     const read = this.readCommands.has(cmd);
     const attempts = 1 + (read ? this.retries : this.writeRetries);
     const key = newIdempotencyKey();
+    let socketTimedOut = false;
     for (let attempt = 1; ; attempt++) {
+      const overSocket =
+        this.#socketOpenFor(session.token) &&
+        (read ? !socketTimedOut : attempt === 1 && this.socketWrites);
       try {
-        const context = { cmd, token: session.token, key };
-        const reply = await this.#post("/logic", { cmd, data }, context);
+        const reply = overSocket
+          ? await this.#sendOverSocket(cmd, data)
+          : await this.#post("/logic", { cmd, data }, { cmd, token: session.token, key });
         return reply.data ?? {};
       } catch (error) {
-        if (error instanceof GameError && error.loggedOut) this.#forget(session.token);
-        const again = read ? retryable(error) : retryableWrite(error);
-        if (attempt >= attempts || !again) throw error;
+        if (error instanceof GameError && error.loggedOut) {
+          this.#forget(session.token, error);
+          // A socket's -3 is followed by the host's 4001, which closes it.
+          if (!overSocket) this.#dropSocketOf(session.token, "the session ended");
+        }
+        if (overSocket && error instanceof GameError && error.kind === "timeout") {
+          socketTimedOut = true;
+        }
+        let again;
+        if (read) again = retryable(error);
+        else if (overSocket) again = overRate(error);
+        else again = retryableWrite(error);
+        if (attempt >= attempts || !again) {
+          if (!read && outcomeUnknown(error) && !(overSocket && overRate(error))) {
+            error.maybeApplied = true;
+          }
+          throw error;
+        }
         // 200, 400, 800 ms..., each with up to half again at random so clients spread out.
         const wait = this.backoffMs * 2 ** (attempt - 1);
         await sleep(wait + Math.random() * wait * 0.5);
@@ -177,10 +353,14 @@ export class GameClient {
     }
   }
 
-  /** Ends the session on the host (every host) and forgets it here. */
+  /** Ends the session on the host (every host) and forgets it here; closes the socket, which
+   * stays closed until the next login. */
   async logout() {
     const session = this.session;
     if (!session) return;
+    // No reconnect while the host ends the session.
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
     try {
       await this.#post("/logout", {}, { cmd: "logout", token: session.token });
     } catch (error) {
@@ -188,6 +368,7 @@ export class GameClient {
       if (!(error instanceof GameError && error.loggedOut)) throw error;
     } finally {
       this.#forget(session.token);
+      this.#dropSocketOf(session.token, "logged out");
     }
   }
 
@@ -196,10 +377,234 @@ export class GameClient {
     return this.#request("GET", "/health", undefined, { cmd: "health" });
   }
 
-  #forget(token) {
+  /** Forgets the session of `token`; `refusal` (a -3) when the host ended it, which listeners
+   * of "loggedout" hear. */
+  #forget(token, refusal) {
     // A newer login (another tab) keeps its own session.
-    if (this.session?.token === token) this.storage.removeItem(SESSION_KEY);
+    if (this.session?.token !== token) return;
+    this.storage.removeItem(SESSION_KEY);
+    if (refusal) this.#emit("loggedout", refusal);
   }
+
+  #emit(event, value) {
+    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
+      try {
+        listener(value);
+      } catch (error) {
+        // A listener's failure is the page's, reported as an uncaught error, not the client's.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  // The socket.
+
+  #socketOpenFor(token) {
+    return (
+      this.#socketState === "open" && this.#wsToken === token && this.#ws?.readyState === OPEN
+    );
+  }
+
+  /** Opens the socket for the kept session, unless one is there already. */
+  #connect() {
+    if (!this.#useSocket || this.#ws) return;
+    const session = this.session;
+    if (!session) return;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.#socketUrl);
+    } catch (error) {
+      this.#wsToken = session.token;
+      this.#ended(1006, `cannot open the socket: ${error.message}`);
+      return;
+    }
+    this.#ws = ws;
+    this.#wsToken = session.token;
+    this.#socketState = "connecting";
+    // A host that does not answer (a connection that hangs) is given up like a lost one.
+    this.#welcomeTimer = setTimeout(
+      () => this.#lost(ws, 1006, `no welcome from the host within ${this.timeoutMs} ms`),
+      this.timeoutMs,
+    );
+    ws.onopen = () => {
+      if (this.#ws !== ws) return;
+      const hello = { token: session.token };
+      // Pushes resume after the last one handed to the app, when they are this player's.
+      if (this.#lastPushId !== null && this.#pushPlayer === session.playerId) {
+        hello.since = this.#lastPushId;
+      }
+      ws.send(JSON.stringify(hello));
+    };
+    ws.onmessage = (event) => {
+      if (this.#ws === ws) this.#receive(event.data);
+    };
+    ws.onclose = (event) => this.#lost(ws, event.code, event.reason ?? "");
+    // A failed connection: browsers follow the error with a close (1006), but some WebSocket
+    // classes do not (Node 20's experimental one, when the connection is refused), so the
+    // error ends the socket. A host's close frame (4001...) comes without an error.
+    ws.onerror = (event) =>
+      this.#lost(ws, 1006, `the connection failed${event?.message ? `: ${event.message}` : ""}`);
+  }
+
+  #receive(text) {
+    if (typeof text !== "string") return; // binary messages are not part of the protocol
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (message === null || typeof message !== "object") return;
+    if (this.#socketState === "connecting") {
+      // The first message: the host's welcome, {"ret": 0, "player_id": ...}.
+      if (message.ret === 0 && message.cid === undefined) {
+        clearTimeout(this.#welcomeTimer);
+        this.#socketState = "open";
+        this.#failures = 0;
+        if (this.#pushPlayer !== message.player_id) {
+          this.#pushPlayer = message.player_id;
+          this.#lastPushId = null;
+        }
+        this.#emit("open", { playerId: message.player_id });
+      }
+      return;
+    }
+    if (message.cid !== undefined) {
+      const pending = this.#pending.get(message.cid);
+      if (pending) {
+        this.#pending.delete(message.cid);
+        pending.settle(message);
+      }
+      return;
+    }
+    if (typeof message.push === "string") this.#deliverPush(message);
+  }
+
+  /** Hands a push to the app once: one whose id is not above the last one handed over is a
+   * duplicate (resent after a reconnect) and is dropped, as is one without a valid id. */
+  #deliverPush({ push: kind, id, data }) {
+    if (!Number.isSafeInteger(id) || id < 0) return;
+    if (this.#lastPushId !== null && id <= this.#lastPushId) return;
+    this.#lastPushId = id;
+    this.#emit("push", { kind, id, data: data ?? {} });
+  }
+
+  /** Sends one command over the open socket; resolves to its reply like `#request`. */
+  #sendOverSocket(cmd, data) {
+    const ws = this.#ws;
+    const cid = ++this.#lastCid;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(cid);
+        reject(
+          new GameError({ ret: -7, cmd, msg: `no reply within ${this.timeoutMs} ms`, kind: "timeout" }),
+        );
+      }, this.timeoutMs);
+      const fail = (msg) => {
+        clearTimeout(timer);
+        this.#pending.delete(cid);
+        reject(new GameError({ ret: -6, cmd, msg, kind: "network" }));
+      };
+      this.#pending.set(cid, {
+        settle: (reply) => {
+          clearTimeout(timer);
+          try {
+            resolve(checked(reply, cmd, 0));
+          } catch (error) {
+            reject(error);
+          }
+        },
+        fail,
+      });
+      try {
+        ws.send(JSON.stringify({ cid, cmd, data }));
+      } catch (error) {
+        fail(`cannot send over the socket: ${error.message}`);
+      }
+    });
+  }
+
+  /** The socket ended without the client closing it: the host closed it, the connection broke,
+   * or it could not be opened. */
+  #lost(ws, code, reason) {
+    if (this.#ws !== ws) return; // one the client closed or gave up already
+    this.#ws = null;
+    clearTimeout(this.#welcomeTimer);
+    try {
+      ws.close(); // when the client gives up waiting; nothing once it has closed
+    } catch {
+      // already closing
+    }
+    this.#ended(code, reason);
+  }
+
+  #ended(code, reason) {
+    this.#socketState = "closed";
+    this.#failPending(`the socket closed (${code}${reason ? `: ${reason}` : ""}) before the reply`);
+    const token = this.#wsToken;
+    const sessionOver = code === 4001 && this.session?.token === token;
+    // The client opens the socket again after any close (1001 a host restarting, 1006 a lost
+    // connection, 1011, 1013, 4003, 4004...) but two: 4000, the host refused the first message
+    // and would refuse it again, and 4001, the session is over (log in again; unless it was an
+    // older session's, replaced by a newer login, in another tab say). Nor once logged out.
+    const again = this.#useSocket && this.session !== null && code !== 4000 && !sessionOver;
+    const reconnectMs = again ? this.#reconnectLater(code) : null;
+    this.#emit("close", { code, reason, reconnectMs });
+    if (sessionOver) {
+      const msg = reason || "the session ended: log in again";
+      this.#forget(token, new GameError({ ret: -3, cmd: "socket", msg }));
+    }
+  }
+
+  /** Schedules the next attempt to open the socket; returns its wait. The wait doubles with
+   * each failed attempt up to `reconnectMaxMs`, and is drawn between its half and all of it,
+   * so that the clients of a host that restarted do not all come back at once. */
+  #reconnectLater(code) {
+    this.#failures += LATER_CLOSES.has(code) ? 3 : 1;
+    const wait = Math.min(this.reconnectMaxMs, this.reconnectMs * 2 ** (this.#failures - 1));
+    const delay = Math.round(wait / 2 + (Math.random() * wait) / 2);
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#connect();
+    }, delay);
+    return delay;
+  }
+
+  /** Closes the socket on the client's own account, and any pending reconnect. */
+  #closeSocket(reason) {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    clearTimeout(this.#welcomeTimer);
+    this.#socketState = "closed";
+    try {
+      ws.close(1000, reason);
+    } catch {
+      // already closing
+    }
+    this.#failPending(`the socket was closed before the reply (${reason})`);
+    this.#emit("close", { code: 1000, reason, reconnectMs: null });
+  }
+
+  /** Closes the socket of `token`'s session, and stops opening it again. */
+  #dropSocketOf(token, reason) {
+    if (this.#wsToken === token) this.#closeSocket(reason);
+  }
+
+  #failPending(msg) {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const { fail } of pending) fail(msg);
+  }
+
+  // HTTP.
 
   #post(path, body, context) {
     return this.#request("POST", path, body, context);
@@ -236,24 +641,32 @@ export class GameClient {
     } finally {
       clearTimeout(timer);
     }
-    if (!reply || typeof reply.ret !== "number") {
-      throw new GameError({
-        ret: -6,
-        cmd,
-        msg: `the server answered HTTP ${response.status} without a game reply`,
-        status: response.status,
-      });
-    }
-    if (reply.ret !== 0) {
-      throw new GameError({
-        ret: reply.ret,
-        cmd: reply.cmd ?? cmd,
-        msg: reply.msg ?? `failed with ret ${reply.ret}`,
-        status: response.status,
-      });
-    }
-    return reply;
+    return checked(reply, cmd, response.status);
   }
+}
+
+/** `reply` if it is a success, else the GameError it says; `status` is the HTTP status, 0 for a
+ * reply that came over the socket. */
+function checked(reply, cmd, status) {
+  if (!reply || typeof reply.ret !== "number") {
+    throw new GameError({
+      ret: -6,
+      cmd,
+      msg: status
+        ? `the server answered HTTP ${status} without a game reply`
+        : "the host answered without a game reply",
+      status,
+    });
+  }
+  if (reply.ret !== 0) {
+    throw new GameError({
+      ret: reply.ret,
+      cmd: reply.cmd ?? cmd,
+      msg: reply.msg ?? `failed with ret ${reply.ret}`,
+      status,
+    });
+  }
+  return reply;
 }
 
 /** Whether sending a write again (under its key) may help: the host was unavailable or
@@ -271,5 +684,19 @@ function retryable(error) {
     error.kind === "timeout" ||
     error.ret === -6 ||
     error.status === 503
+  );
+}
+
+/** A command the socket refused for its rate: not run, so it may be sent again. */
+function overRate(error) {
+  return error instanceof GameError && error.ret === -6 && error.msg.startsWith(OVER_RATE);
+}
+
+/** Whether a write that failed so may have been applied all the same: no reply came, or the
+ * host answered -6 (on HTTP: a database that went away while the command committed). */
+function outcomeUnknown(error) {
+  return (
+    error instanceof GameError &&
+    (error.kind === "network" || error.kind === "timeout" || error.ret === -6 || error.status === 503)
   );
 }
