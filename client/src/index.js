@@ -500,9 +500,8 @@ export class GameClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(cid);
-        reject(
-          new GameError({ ret: -7, cmd, msg: `no reply within ${this.timeoutMs} ms`, kind: "timeout" }),
-        );
+        const msg = `no reply within ${this.timeoutMs} ms`;
+        reject(new GameError({ ret: -7, cmd, msg, kind: "timeout" }));
       }, this.timeoutMs);
       const fail = (msg) => {
         clearTimeout(timer);

@@ -378,7 +378,8 @@ describe("the socket, against a fake host", () => {
     const once = await client({ writeRetries: 0 });
     once.socket().welcome();
     const refused = once.game.call("1103", { id: "potion", count: 1 });
-    once.socket().message({ cid: once.socket().sent.at(-1).cid, ret: -6, cmd: "1104", msg: "too many commands on this socket" });
+    const { cid: last } = once.socket().sent.at(-1);
+    once.socket().message({ cid: last, ret: -6, cmd: "1104", msg: "too many commands on this socket" });
     const error = await refused.catch((e) => e);
     assert.equal(error.ret, -6);
     assert.equal(error.maybeApplied, false, "the host said it did not run it");
@@ -423,8 +424,12 @@ describe("the socket, against a fake host", () => {
     assert.equal(FakeSocket.made.length, 1);
   });
 
-  test("logout closes the socket; a login opens one for the new session, pushes counted afresh for another player", async () => {
-    const fetch = fakeFetch((body) => ({ ret: 0, player_id: body.account === "bob" ? "p2" : "p1", token: `t-${body.account}` }));
+  test("logout closes the socket; a login opens one, pushes counted afresh for another player", async () => {
+    const fetch = fakeFetch((body) => ({
+      ret: 0,
+      player_id: body.account === "bob" ? "p2" : "p1",
+      token: `t-${body.account}`,
+    }));
     const { game, events, socket } = await client({ fetch });
     socket().welcome("p1");
     socket().message({ push: "mail", id: 5, data: {} });
