@@ -123,9 +123,10 @@ test-browser: ## The demo page in headless Chromium (client/test/browser): needs
 	fi
 
 .PHONY: test-client
-test-client: ## The client SDK's tests (client/), against the real host; needs Node.js 18+
+test-client: ## The client SDK's tests (client/), against the real host; needs Node.js 18+ (and npm for the socket's)
 	@if command -v $(NODE) >/dev/null; then \
-		cd client && CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) $(NODE) --test test/*.test.js; \
+		cd client && { ! command -v npm >/dev/null || npm ci --no-audit --no-fund --loglevel=error; } && \
+		CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) $(NODE) --test test/*.test.js; \
 	else \
 		echo "SKIPPED the client SDK tests (client/): node not found; install Node.js 18 or newer to run them"; \
 	fi

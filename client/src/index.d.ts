@@ -29,8 +29,9 @@ export class GameError extends Error {
   readonly kind: GameErrorKind;
   /** A write (not a read command) that was sent and whose outcome is unknown: no reply came
    * (the connection or the socket closed, the client's timeout) or the host answered -6, and
-   * the client could not send it again safely. It may have been applied: read the state
-   * (`1203`) before sending it again. False otherwise. */
+   * its retries under its key are used up (or it timed out, and the host may still run it).
+   * It may have been applied: read the state (`1203`) before sending it again, or send it
+   * again yourself under a new call. False otherwise. */
   readonly maybeApplied: boolean;
   /** A game-level refusal. */
   readonly refused: boolean;
@@ -84,10 +85,10 @@ export interface GameClientOptions {
   WebSocket?: WebSocketClass;
   /** The socket's address (default: `/ws` of baseUrl, ws: for http: and wss: for https:). */
   socketUrl?: string;
-  /** Send writes over the socket too (default true). The socket carries no Idempotency-Key:
-   * a write that goes over it is never sent again unless the host said it did not run it, and
-   * one whose reply is lost rejects with `maybeApplied`. false sends writes over HTTP, where
-   * they are sent again under their key (`writeRetries`), and only reads over the socket. */
+  /** Send writes over the socket too (default true), each with its Idempotency-Key (the
+   * socket's `key` field): one whose socket closed before its reply is sent again under its
+   * key (`writeRetries`), over whichever is up, and applied once. false keeps writes on HTTP
+   * and sends only reads over the socket. */
   socketWrites?: boolean;
   /** The first wait before opening the socket again after it closed, in milliseconds, doubled
    * after each failed attempt; each wait is drawn between its half and all of it (default 500). */

@@ -60,8 +60,8 @@ export class GameError extends Error {
     this.kind = kind ?? (ret > 0 ? "refused" : "host");
     /** A write (not a read command) that was sent and whose outcome is unknown: no reply came
      * (the connection or the socket closed, the client's timeout) or the host answered -6, and
-     * the client did not, or could no longer, send it again safely. It may have been applied:
-     * read the state (`1203`) before sending it again. */
+     * its retries under its key are used up (or it timed out: the host may still run it). It
+     * may have been applied: read the state (`1203`) before sending it again. */
     this.maybeApplied = maybeApplied;
   }
 
@@ -173,7 +173,8 @@ export class GameClient {
    *   `globalThis.WebSocket`; Node before 22 has none: pass the `ws` package's).
    * @param {string} [options.socketUrl] the socket's address (default: `/ws` of `baseUrl`,
    *   ws: for http: and wss: for https:).
-   * @param {boolean} [options.socketWrites] send writes over the socket too (default true);
+   * @param {boolean} [options.socketWrites] send writes over the socket too (default true, each
+   *   with its idempotency key);
    *   false sends them over HTTP, where a write whose reply was lost is sent again safely.
    * @param {number} [options.reconnectMs] the first wait before opening the socket again after
    *   it closed, doubled after each failed attempt (default 500).
@@ -297,14 +298,13 @@ export class GameClient {
    * unavailable (-6, 503) or unreachable: under the same key, the host applies it once and
    * answers the retry with the first reply, should the first attempt have been applied.
    *
-   * While the socket is open the call goes over it, else over HTTP. The socket carries no
-   * idempotency key: the host cannot tell a write sent again on it, nor a write sent again over
-   * HTTP under a key, from a new one. So a write goes over the socket only on its first
-   * attempt, and is sent again (over HTTP, under its key) only when the host said it did not
-   * run it (-6 for the socket's rate). A write whose socket closed before its reply, that timed
-   * out, or that got any other -6 on the socket, may have been applied: it is not sent again,
-   * and rejects with `maybeApplied`. Reads are sent again as over HTTP (over HTTP while the
-   * socket is down, and after a timeout on the socket, which may be dead).
+   * While the socket is open the call goes over it, else over HTTP, with the same key either
+   * way (the socket's `key` field: keys are the player's, shared by both), so a write whose
+   * socket closed before its reply is sent again like one whose connection broke: under its
+   * key, over whichever is up, and the host applies it once. A write that still has no answer
+   * after its retries, or that timed out, may have been applied: it rejects with
+   * `maybeApplied`. After a timeout on the socket (which may be dead) the call's next attempts
+   * go over HTTP.
    * @param {string} cmd
    * @param {object} [data]
    * @returns {Promise<object>}
@@ -320,11 +320,10 @@ export class GameClient {
     let socketTimedOut = false;
     for (let attempt = 1; ; attempt++) {
       const overSocket =
-        this.#socketOpenFor(session.token) &&
-        (read ? !socketTimedOut : attempt === 1 && this.socketWrites);
+        this.#socketOpenFor(session.token) && !socketTimedOut && (read || this.socketWrites);
       try {
         const reply = overSocket
-          ? await this.#sendOverSocket(cmd, data)
+          ? await this.#sendOverSocket(cmd, data, key)
           : await this.#post("/logic", { cmd, data }, { cmd, token: session.token, key });
         return reply.data ?? {};
       } catch (error) {
@@ -336,10 +335,7 @@ export class GameClient {
         if (overSocket && error instanceof GameError && error.kind === "timeout") {
           socketTimedOut = true;
         }
-        let again;
-        if (read) again = retryable(error);
-        else if (overSocket) again = overRate(error);
-        else again = retryableWrite(error);
+        const again = read ? retryable(error) : retryableWrite(error);
         if (attempt >= attempts || !again) {
           if (!read && outcomeUnknown(error) && !(overSocket && overRate(error))) {
             error.maybeApplied = true;
@@ -494,7 +490,7 @@ export class GameClient {
   }
 
   /** Sends one command over the open socket; resolves to its reply like `#request`. */
-  #sendOverSocket(cmd, data) {
+  #sendOverSocket(cmd, data, key) {
     const ws = this.#ws;
     const cid = ++this.#lastCid;
     return new Promise((resolve, reject) => {
@@ -520,7 +516,7 @@ export class GameClient {
         fail,
       });
       try {
-        ws.send(JSON.stringify({ cid, cmd, data }));
+        ws.send(JSON.stringify({ cid, cmd, data, key }));
       } catch (error) {
         fail(`cannot send over the socket: ${error.message}`);
       }

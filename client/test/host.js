@@ -38,7 +38,7 @@ export async function freePort() {
  * @returns {Promise<{ url: string, adminUrl: string, dirs: string, stop: () => Promise<void> }>}
  */
 export async function startHost({
-  modules = ["activity", "mall", "player"],
+  modules = ["activity", "mall", "player", "social"],
   listen = "127.0.0.1:0",
   dirs,
   args = [],

@@ -284,9 +284,11 @@ describe("the socket, against a fake host", () => {
     const record = game.call("1203");
     const goods = game.call("1101");
     const [a, b] = socket().sent.slice(1);
-    assert.deepEqual(a, { cid: a.cid, cmd: "1203", data: {} });
-    assert.deepEqual(b, { cid: b.cid, cmd: "1101", data: {} });
+    assert.deepEqual(a, { cid: a.cid, cmd: "1203", data: {}, key: a.key });
+    assert.deepEqual(b, { cid: b.cid, cmd: "1101", data: {}, key: b.key });
     assert.notEqual(a.cid, b.cid);
+    assert.match(a.key, /^[0-9a-f-]{36}$/, "each call's idempotency key goes with it");
+    assert.notEqual(a.key, b.key);
     socket().message({ cid: b.cid, ret: 0, cmd: "1102", data: { goods: [] } });
     socket().message({ cid: 999, ret: 0, cmd: "1204", data: { stray: true } }); // no such call
     socket().message({ cid: a.cid, ret: 0, cmd: "1204", data: { gold: 1000 } });
@@ -326,54 +328,71 @@ describe("the socket, against a fake host", () => {
     game.disconnect();
   });
 
-  test("a write whose socket closed before its reply is not sent again, and may have been applied", async () => {
+  test("a write whose socket closed before its reply is sent again over HTTP under its key", async () => {
     const { game, fetch, socket } = await client();
     socket().welcome();
     const write = game.call("1103", { id: "potion", count: 1 });
-    assert.equal(socket().sent.at(-1).cmd, "1103");
+    const sent = socket().sent.at(-1);
+    assert.equal(sent.cmd, "1103");
     socket().hostCloses(1001, "the host is stopping or restarting: connect again and resume");
-    const error = await write.catch((e) => e);
+    // The host applies a key once: the retry is answered (with the first reply if it was).
+    assert.deepEqual(await write, { via: "http" });
+    assert.equal(fetch.requests.length, 1);
+    assert.equal(fetch.requests[0].key, sent.key, "the same key as over the socket");
+    // Before the next client: its reconnect would be the newest fake socket.
+    game.disconnect();
+
+    const once = await client({ writeRetries: 0 });
+    once.socket().welcome();
+    const lost = once.game.call("1103", { id: "potion", count: 1 });
+    once.socket().hostCloses(1006);
+    const error = await lost.catch((e) => e);
     assert.ok(error instanceof GameError);
     assert.equal(error.kind, "network");
     assert.equal(error.ret, -6);
-    assert.equal(error.maybeApplied, true);
-    assert.match(error.msg, /1001/);
-    assert.equal(fetch.requests.length, 0, "not sent again: the host may have applied it");
-    game.disconnect();
+    assert.equal(error.maybeApplied, true, "no retry left: it may have been applied");
+    assert.equal(once.fetch.requests.length, 0);
+    once.game.disconnect();
   });
 
-  test("a write that timed out, or got -6, on the socket is not sent again", async () => {
+  test("a write that timed out on the socket is not sent again; one that got -6 is, under its key", async () => {
     const { game, fetch, socket } = await client({ timeoutMs: 30 });
     socket().welcome();
     const slow = await game.call("1001").catch((e) => e);
     assert.equal(slow.kind, "timeout");
     assert.equal(slow.maybeApplied, true);
+    assert.equal(fetch.requests.length, 0, "the host may still be running it");
+    // -6: the host was unavailable; sent again under the same key (the socket is still up).
     const unavailable = game.call("1001");
-    const { cid } = socket().sent.at(-1);
-    socket().message({ cid, ret: -6, cmd: "1002", msg: "the database is unavailable" });
-    const error = await unavailable.catch((e) => e);
-    assert.equal(error.ret, -6);
-    assert.equal(error.maybeApplied, true);
+    const first = socket().sent.at(-1);
+    socket().message({ cid: first.cid, ret: -6, cmd: "1002", msg: "the database is unavailable" });
+    await waitFor("the retry", () => socket().sent.at(-1).cid !== first.cid);
+    const again = socket().sent.at(-1);
+    assert.equal(again.key, first.key);
+    socket().message({ cid: again.cid, ret: 0, cmd: "1002", data: { via: "socket" } });
+    assert.deepEqual(await unavailable, { via: "socket" });
     assert.equal(fetch.requests.length, 0);
     game.disconnect();
   });
 
-  test("a write refused for the socket's rate (not run) is sent again over HTTP under its key", async () => {
-    const { game, fetch, socket } = await client();
+  test("a write refused for the socket's rate (not run) is sent again under its key", async () => {
+    const { game, socket } = await client();
     socket().welcome();
     const write = game.call("1103", { id: "potion", count: 1 });
-    const { cid } = socket().sent.at(-1);
+    const first = socket().sent.at(-1);
     socket().message({
-      cid,
+      cid: first.cid,
       ret: -6,
       cmd: "1104",
       msg: "too many commands on this socket (at most socket.commands_per_sec = 20 a second, and command_burst = 40 at once or unanswered): slow down, then send it again",
     });
-    assert.deepEqual(await write, { via: "http" });
-    assert.equal(fetch.requests.length, 1);
-    assert.deepEqual(fetch.requests[0].body, { cmd: "1103", data: { id: "potion", count: 1 } });
-    assert.match(fetch.requests[0].key, /^[0-9a-f-]{36}$/);
-    assert.equal(socket().sent.length, 2, "once over the socket");
+    await waitFor("the retry", () => socket().sent.length === 3);
+    const again = socket().sent.at(-1);
+    assert.equal(again.key, first.key);
+    assert.notEqual(again.cid, first.cid);
+    socket().message({ cid: again.cid, ret: 0, cmd: "1104", data: { via: "socket" } });
+    assert.deepEqual(await write, { via: "socket" });
+    game.disconnect();
 
     const once = await client({ writeRetries: 0 });
     once.socket().welcome();
@@ -383,7 +402,6 @@ describe("the socket, against a fake host", () => {
     const error = await refused.catch((e) => e);
     assert.equal(error.ret, -6);
     assert.equal(error.maybeApplied, false, "the host said it did not run it");
-    game.disconnect();
     once.game.disconnect();
   });
 

@@ -48,13 +48,21 @@ impl IdempotencyKey {
         let Some(value) = values.next() else {
             return Ok(None);
         };
-        let bytes = value.as_bytes();
-        let valid = (1..=MAX_KEY_LEN).contains(&bytes.len())
-            && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
-            && values.next().is_none();
-        match std::str::from_utf8(bytes) {
-            Ok(key) if valid => Ok(Some(IdempotencyKey(key.to_owned()))),
+        let once = values.next().is_none();
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(key) if once => IdempotencyKey::from_text(key).map(Some),
             _ => Err(ApiError::BadRequest(KEY_RULE.into())),
+        }
+    }
+
+    /// A key sent as text (a socket command's `key`), -2 if it is not a valid key.
+    pub fn from_text(key: &str) -> Result<IdempotencyKey, ApiError> {
+        let bytes = key.as_bytes();
+        let valid = (1..=MAX_KEY_LEN).contains(&bytes.len())
+            && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+        match valid {
+            true => Ok(IdempotencyKey(key.to_owned())),
+            false => Err(ApiError::BadRequest(KEY_RULE.into())),
         }
     }
 

@@ -75,6 +75,18 @@ impl Reply {
         }
     }
 
+    /// This reply marked as a stored one replayed, in its body (`"replayed": true`): a socket
+    /// has no headers for `Idempotent-Replayed`.
+    pub fn replayed(mut self) -> Reply {
+        if let Some(rest) = self.body.strip_prefix(b"{") {
+            let mut body = Vec::with_capacity(self.body.len() + 16);
+            body.extend_from_slice(b"{\"replayed\":true,");
+            body.extend_from_slice(rest);
+            self.body = Bytes::from(body);
+        }
+        self
+    }
+
     /// Whether this is the switch to a WebSocket, which has no JSON body.
     pub fn is_switch(&self) -> bool {
         self.status == 101

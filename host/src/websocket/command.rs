@@ -3,8 +3,9 @@
 //! same access line, with the path `/ws`), answered with its `cid`.
 
 use crate::error::ApiError;
-use crate::game;
+use crate::game::{self, CommandReply};
 use crate::http::{command_reply, error_reply, finish, Access};
+use crate::idempotency::IdempotencyKey;
 use crate::protocol::LogicRequest;
 use crate::state::AppState;
 use hyper::Method;
@@ -23,6 +24,9 @@ const MAX_CID: u64 = 1 << 53;
 pub(crate) struct Command {
     cid: u64,
     request: Result<LogicRequest, ApiError>,
+    /// The command's idempotency key (`"key"`, as the `Idempotency-Key` header of
+    /// `POST /logic`), if it has one.
+    key: Result<Option<IdempotencyKey>, ApiError>,
 }
 
 /// How a command's reply ended its socket, if it did.
@@ -47,9 +51,15 @@ impl Command {
                 "every command needs `cid`, an integer from 0 to 2^53 that its reply carries back",
             )),
         };
+        let key = match object.remove("key") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(key)) => IdempotencyKey::from_text(&key).map(Some),
+            Some(_) => IdempotencyKey::from_text("").map(Some),
+        };
         Ok(Command {
             cid,
             request: LogicRequest::from_object(object),
+            key,
         })
     }
 
@@ -74,7 +84,8 @@ impl Command {
         let started = Instant::now();
         let _in_flight = state.metrics.request_started();
         let mut access = Access::default();
-        let (reply, outcome) = match run(state, token, self.request, &mut access).await {
+        let request = (self.request, self.key);
+        let (reply, outcome) = match run(state, token, request, &mut access).await {
             Ok(reply) => (reply, Outcome::Answered),
             Err(error) => {
                 let ended = matches!(error, ApiError::Unauthorized(_));
@@ -101,20 +112,31 @@ impl Command {
 }
 
 /// What `POST /logic` does after reading its body: the session first, then the request.
+/// What `POST /logic` does after reading its body: the session first, then the key and the
+/// request. A replayed reply says so with `"replayed": true` (the header of HTTP).
 async fn run(
     state: &AppState,
     token: &str,
-    request: Result<LogicRequest, ApiError>,
+    (request, key): (
+        Result<LogicRequest, ApiError>,
+        Result<Option<IdempotencyKey>, ApiError>,
+    ),
     access: &mut Access,
 ) -> Result<crate::http::Reply, ApiError> {
     let caller = game::authenticate(state, Some(token)).await?;
     access.player = Some(caller.player_id.clone());
+    let key = key?;
     let request = request?;
     let reply_cmd = request.cmd.reply();
     access.cmd = Some(request.cmd.to_string());
     access.reply_cmd = Some(reply_cmd.clone());
-    let outcome = game::run_command(state, &caller, request, None).await?;
-    Ok(command_reply(&reply_cmd, outcome))
+    let outcome = game::run_command(state, &caller, request, key.as_ref()).await?;
+    let replayed = matches!(outcome, CommandReply::Replayed(_));
+    let reply = command_reply(&reply_cmd, outcome);
+    Ok(match replayed {
+        true => reply.replayed(),
+        false => reply,
+    })
 }
 
 /// A `-2` reply to a message that is not a command, without `cid`.

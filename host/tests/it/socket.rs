@@ -409,3 +409,53 @@ async fn ws_without_an_upgrade_is_the_clients_error() {
     assert!(body["msg"].as_str().unwrap().contains("GET /ws"), "{body}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_keyed_command_is_applied_once_over_the_socket_and_over_http() {
+    let host = TestHost::start().await;
+    let (_, token) = host.login("ws_kim").await;
+    let (mut socket, _) = open_as(&host, &token).await;
+    let buy =
+        json!({ "cid": 1, "cmd": "1103", "key": "k-1", "data": { "id": "potion", "count": 1 } });
+    send(&mut socket, buy.clone()).await;
+    let first = next(&mut socket).await;
+    assert_eq!(
+        (first["ret"].clone(), first.get("replayed")),
+        (json!(0), None),
+        "{first}"
+    );
+    // The same key again, over the socket: the first reply, marked, not run again.
+    send(
+        &mut socket,
+        json!({ "cid": 2, "cmd": "1103", "key": "k-1", "data": { "id": "potion", "count": 1 } }),
+    )
+    .await;
+    let again = next(&mut socket).await;
+    assert_eq!(again["replayed"], json!(true), "{again}");
+    assert_eq!(again["data"], first["data"]);
+    // And over HTTP with the header: the same key for the same player.
+    let response = reqwest::Client::new()
+        .post(host.url("/logic"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "k-1")
+        .json(&json!({ "cmd": "1103", "data": { "id": "potion", "count": 1 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let record = host.ok(&token, "1203", json!({})).await;
+    assert_eq!(record["items"]["potion"], json!(1), "bought once: {record}");
+    // A bad key is the client's error, answered with the cid.
+    send(
+        &mut socket,
+        json!({ "cid": 3, "cmd": "1203", "key": "has space" }),
+    )
+    .await;
+    let bad = next(&mut socket).await;
+    assert_eq!(
+        (bad["cid"].clone(), bad["ret"].clone()),
+        (json!(3), json!(-2)),
+        "{bad}"
+    );
+    host.stop().await;
+}
