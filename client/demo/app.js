@@ -3,8 +3,9 @@
 
 import { GameClient } from "../src/index.js";
 
-// The page is served by the game server itself (or by nginx in front of it): same origin.
-const game = new GameClient();
+// The page is served by the game server itself (or by nginx in front of it): same origin. With
+// the socket, commands go over it and the host's pushes (gifts, messages) arrive at once.
+const game = new GameClient({ socket: true });
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -85,6 +86,31 @@ function renderGoods(goods) {
   }
 }
 
+/** A gift or message from another player, at the top of the inbox; a gift adds to the gold. */
+function received({ kind, data }) {
+  const inbox = $("#inbox");
+  inbox.querySelector(".hint")?.remove();
+  const entry = document.createElement("li");
+  entry.dataset.kind = kind;
+  if (kind === "gift") {
+    entry.textContent = `${data.name} (${data.from}) gave you ${data.gold} gold.`;
+    $("#gold").textContent = Number($("#gold").textContent) + data.gold;
+  } else if (kind === "message") {
+    entry.textContent = `${data.name} (${data.from}): ${data.text}`;
+  } else {
+    entry.textContent = `${kind}: ${JSON.stringify(data)}`;
+  }
+  inbox.prepend(entry);
+}
+
+game.on("push", received);
+game.on("open", () => ($("#socket-state").textContent = "(live)"));
+game.on("close", () => ($("#socket-state").textContent = "(reconnecting…)"));
+game.on("loggedout", () => {
+  say("Your session has ended: please log in again.", "error");
+  show();
+});
+
 /** Shows the login form or the game, whichever the session calls for. */
 async function show() {
   const loggedIn = game.loggedIn;
@@ -121,6 +147,29 @@ $("#sign-in").addEventListener("click", (event) =>
     say("Signed in for today: +100 gold.");
   }),
 );
+
+$("#gift-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const to = form.to.value.trim();
+  const gold = Number(form.gold.value);
+  act(form.querySelector("button"), async () => {
+    const given = await game.call("1301", { to, gold });
+    $("#gold").textContent = given.gold;
+    say(`Gave ${gold} gold to ${to}.`);
+  });
+});
+
+$("#message-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const to = form.to.value.trim();
+  act(form.querySelector("button"), async () => {
+    await game.call("1303", { to, text: form.text.value });
+    form.text.value = "";
+    say(`Message sent to ${to}.`);
+  });
+});
 
 $("#logout").addEventListener("click", (event) =>
   act(event.target, async () => {
