@@ -54,11 +54,16 @@ function cell(row, text) {
 
 async function loadModules() {
   const {
+    host_id: hostId,
+    online,
     modules,
     draining,
     not_unloaded: leaked,
     data_checks: dataChecks = [],
   } = await api("GET", "/admin/modules");
+  $("#online").textContent =
+    `${hostId}: ${online.players} player${online.players === 1 ? "" : "s"} online ` +
+    `(${online.sockets} socket${online.sockets === 1 ? "" : "s"} open)`;
   const body = $("#modules tbody");
   body.replaceChildren();
   for (const m of modules) {

@@ -235,6 +235,11 @@ async fn modules(state: &AppState) -> Reply {
     Reply::ok(json!({
         "ret": 0,
         "host_id": state.config.server.host_id,
+        // Who is connected to this host now (`GET /ws`).
+        "online": {
+            "players": state.pushes.online_players(),
+            "sockets": state.websockets.open(),
+        },
         "modules": modules,
         "draining": retirement.draining(),
         "not_unloaded": retirement.leaked(),

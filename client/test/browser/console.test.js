@@ -13,11 +13,15 @@ test("an operator grants gold with a reason and revokes the player's sessions", 
   const { page: player, errors: playerErrors } = await playerPage(env, account);
   assert.equal(await text(player, "#gold"), "1000");
 
+  // The player's page keeps its socket open: the console counts them online.
+  await player.waitForFunction(() => document.querySelector("#socket-state").textContent === "(live)");
+
   const console_ = await (await env.browser.newContext()).newPage();
   const consoleErrors = [];
   console_.on("pageerror", (error) => consoleErrors.push(error.message));
   await console_.goto(`${env.host.adminUrl}/console/`);
   await console_.waitForSelector('#modules tr[data-module="mall"]');
+  assert.match(await text(console_, "#online"), /: 1 player online \(1 socket open\)$/);
   // Each module's declared refusals, for client developers.
   assert.equal(
     await text(console_, '#modules tr[data-module="mall"] .refusals'),
