@@ -41,10 +41,7 @@ impl Accounts {
             return Ok(Some(account));
         }
         let account = store.pushes().account_of(player_id).await?;
-        if let Some(account) = &account {
-            self.remember(account, player_id);
-        }
-        Ok(account)
+        Ok(account.inspect(|account| self.remember(account, player_id)))
     }
 
     /// The player of `account` (`None`: nobody has it, yet).
@@ -57,9 +54,6 @@ impl Accounts {
             return Ok(Some(player_id));
         }
         let player_id = store.pushes().player_of_account(account).await?;
-        if let Some(player_id) = &player_id {
-            self.remember(account, player_id);
-        }
-        Ok(player_id)
+        Ok(player_id.inspect(|player_id| self.remember(account, player_id)))
     }
 }

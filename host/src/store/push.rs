@@ -120,6 +120,15 @@ pub struct PushRow {
 /// The columns every query of pushes reads, in [`PushRow`]'s order.
 pub const PUSH_COLUMNS: &str = "id, target_kind, target, module, kind, data, persistent";
 
+/// [`PUSH_COLUMNS`] of the table named `alias` in a join (`p.id, p.target_kind, …`).
+pub fn push_columns_of(alias: &str) -> String {
+    PUSH_COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Pushes, groups and accounts, on every store.
 #[async_trait]
 pub trait PushStore: Send + Sync {

@@ -11,7 +11,9 @@ use super::pool::Lease;
 use super::rows::{int, text};
 use super::sql::question_marks;
 use super::{Backend, ServerStore};
-use crate::store::push::{GoldGift, PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS};
+use crate::store::push::{
+    push_columns_of, GoldGift, PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS,
+};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -37,11 +39,7 @@ pub(super) struct PushSql {
 
 impl PushSql {
     pub(super) fn new(backend: Backend) -> PushSql {
-        let p_columns = PUSH_COLUMNS
-            .split(", ")
-            .map(|column| format!("p.{column}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let p_columns = push_columns_of("p");
         let insert_group =
             "INTO push_groups (module, group_name, player_id, joined_at) VALUES ($1, $2, $3, $4)";
         let (join, prune) = match backend {

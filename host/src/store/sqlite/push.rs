@@ -3,7 +3,9 @@
 //! the rest are reads and the prune, each a job of the database thread.
 
 use super::{db_error, SqliteStore};
-use crate::store::push::{PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS};
+use crate::store::push::{
+    push_columns_of, PushRow, PushStore, PushTarget, TurnEffects, PUSH_COLUMNS,
+};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -226,10 +228,6 @@ fn backlog_sql() -> String {
              AND p.id > ?2 AND p.persistent = 1 AND p.created_at >= g.joined_at \
              WHERE g.player_id = ?1 \
          ) missed ORDER BY id DESC LIMIT ?3",
-        p_columns = PUSH_COLUMNS
-            .split(", ")
-            .map(|column| format!("p.{column}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        p_columns = push_columns_of("p")
     )
 }
