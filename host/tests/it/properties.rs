@@ -73,7 +73,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => prop::collection::vec((0usize..8, 1i64..=8), 2..8).prop_map(Step::Burst),
         1 => name.prop_map(|name| Step::Profile { name }),
         1 => Just(Step::Record),
-        1 => prop_oneof![Just("1002"), Just("1102"), Just("1104"), Just("1202"), Just("1301")]
+        1 => prop_oneof![Just("1002"), Just("1102"), Just("1104"), Just("1202"), Just("1401")]
             .prop_map(Step::Unknown),
     ]
 }

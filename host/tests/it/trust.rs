@@ -225,7 +225,7 @@ async fn a_plugins_directory_every_user_can_write_loads_nothing_until_it_is_fixe
     chmod(&dirs.plugins(), 0o777);
     let host = swap_host(dirs, |_| {}).await;
     assert!(host.scan.loaded.is_empty(), "{:?}", host.scan.loaded);
-    assert_eq!(host.scan.refused.len(), 4);
+    assert_eq!(host.scan.refused.len(), DEMO_MODULES.len() + 1);
     let plugins = host.dirs.plugins().display().to_string();
     for (_, reason) in &host.scan.refused {
         assert!(
@@ -295,7 +295,12 @@ async fn with_signatures_required_only_a_build_signed_by_the_key_replaces_the_se
         config.trust.public_keys = vec![public.display().to_string()];
     })
     .await;
-    assert_eq!(host.scan.loaded.len(), 4, "{:?}", host.scan.refused);
+    assert_eq!(
+        host.scan.loaded.len(),
+        DEMO_MODULES.len() + 1,
+        "{:?}",
+        host.scan.refused
+    );
     let (_, token) = host.login("ops").await;
     wait_for_build(&host, &token, "a").await;
     host.ok(&token, "1101", json!({})).await; // the signed demo modules serve
