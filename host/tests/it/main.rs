@@ -34,6 +34,7 @@ mod private_postgres;
 mod properties;
 mod protocol;
 mod push;
+mod push_served;
 mod rollout;
 mod saved_schema;
 mod scaffold;

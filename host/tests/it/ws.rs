@@ -1,5 +1,6 @@
-//! A WebSocket client for the tests of `GET /ws` (`socket.rs`, `push.rs`): open a socket as a
-//! player, send, read the next message or the close frame, and read the host's socket metrics.
+//! A WebSocket client for the tests of `GET /ws` (`socket.rs`, `push.rs`, `push_served.rs`):
+//! open a socket as a player (on an in-process host, or at any address: a real binary, nginx),
+//! send, read the next message or the close frame, and read the host's socket metrics.
 
 use crate::harness::TestHost;
 use futures::{SinkExt, StreamExt};
@@ -114,4 +115,39 @@ pub async fn nothing_within(socket: &mut Client, within: Duration) {
             other => panic!("expected nothing, got {other:?}"),
         }
     }
+}
+
+/// `ws://ADDRESS/ws`: the socket of a real binary, or of nginx in front of hosts.
+pub fn ws_url_at(address: std::net::SocketAddr) -> String {
+    format!("ws://{address}/ws")
+}
+
+/// Opens a socket at `url` (a host, or a proxy in front of hosts) as the player of `token`,
+/// resuming after push `since`; returns the socket once the host has answered `ret: 0`.
+pub async fn open_since_url(url: &str, token: &str, since: u64) -> Client {
+    let (mut socket, response) = tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("the socket at {url} opens: {e}"));
+    assert_eq!(response.status(), 101);
+    send(&mut socket, json!({ "token": token, "since": since })).await;
+    let welcome = next(&mut socket).await;
+    assert_eq!(welcome["ret"], json!(0), "{welcome}");
+    socket
+}
+
+/// Opens a socket to `host` over a TCP connection with a small receive buffer, so that what
+/// the host sends stops flowing soon after the client stops reading; sends the first message,
+/// resuming after push `since`, and reads the welcome.
+pub async fn open_with_small_window(host: &TestHost, token: &str, since: u64) -> Client {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(host.addr).await.expect("connects");
+    let request = ws_url(host).into_client_request().unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("the socket opens");
+    send(&mut socket, json!({ "token": token, "since": since })).await;
+    assert_eq!(next(&mut socket).await["ret"], json!(0));
+    socket
 }
