@@ -154,7 +154,7 @@ impl Delivering<'_> {
     }
 
     /// A socket joins: its backlog first (the newest `push.backlog_max` persistent pushes
-    /// after `since`), then it is among the connected.
+    /// after `since`, in one slot of its outbox), then it is among the connected.
     async fn join(&mut self, joining: Joining) {
         let Joining {
             player_id,
@@ -170,11 +170,15 @@ impl Delivering<'_> {
                 .backlog(&player_id, since, limit)
                 .await
             {
+                Ok(rows) if rows.is_empty() => {}
                 Ok(rows) => {
-                    for row in &rows {
-                        self.hand(&subscriber, row, &render(row).into());
+                    let backlog = rows
+                        .iter()
+                        .map(|row| (row.id, render(row).into()))
+                        .collect();
+                    if subscriber.outbox.deliver(Outgoing::Backlog(backlog)) == Delivery::Queued {
+                        self.state.metrics.pushes_resent(rows.len());
                     }
-                    self.state.metrics.pushes_resent(rows.len());
                 }
                 Err(e) => {
                     // The client can only be told by the socket's end: it connects again and

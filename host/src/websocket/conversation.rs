@@ -248,21 +248,35 @@ async fn write(
         let Some(outgoing) = outgoing else {
             return Some(sink);
         };
-        let message = match outgoing {
-            Outgoing::Text(text) => Message::text(text),
-            Outgoing::Ping => Message::Ping(Bytes::new()),
-            // Pushes are queued in id order; one at or below the last sent came twice.
-            Outgoing::Push { id, .. } if id <= last_push => continue,
-            Outgoing::Push { id, text } => {
-                last_push = id;
-                Message::text(text.as_ref())
-            }
+        let messages = match outgoing {
+            Outgoing::Text(text) => vec![Message::text(text)],
+            Outgoing::Ping => vec![Message::Ping(Bytes::new())],
+            Outgoing::Push { id, text } => new_pushes(&mut last_push, [(id, text)]),
+            Outgoing::Backlog(pushes) => new_pushes(&mut last_push, pushes),
         };
-        tokio::select! {
-            sent = sink.send(message) => sent.ok()?,
-            () = abandon.cancelled() => return Some(sink),
+        for message in messages {
+            tokio::select! {
+                sent = sink.send(message) => sent.ok()?,
+                () = abandon.cancelled() => return Some(sink),
+            }
         }
     }
+}
+
+/// The pushes to send of `pushes` (in id order): those above the last one sent, which they
+/// move on. One at or below it came twice (in a backlog and among the new ones).
+fn new_pushes(
+    last_push: &mut i64,
+    pushes: impl IntoIterator<Item = (i64, Arc<str>)>,
+) -> Vec<Message> {
+    let mut messages = Vec::new();
+    for (id, text) in pushes {
+        if id > *last_push {
+            *last_push = id;
+            messages.push(Message::text(text.as_ref()));
+        }
+    }
+    messages
 }
 
 /// Sends the close frame (when the host closes) and waits a moment for the client's, so that

@@ -18,6 +18,10 @@ pub(crate) enum Outgoing {
         id: i64,
         text: Arc<str>,
     },
+    /// A resuming socket's backlog (at most `push.backlog_max` pushes), in id order: one slot
+    /// of the queue, however many it holds, so a backlog longer than `socket.send_queue`
+    /// does not look like a client that does not read.
+    Backlog(Vec<(i64, Arc<str>)>),
 }
 
 /// Why the socket must end; the first reason wins.
