@@ -7,7 +7,9 @@
 //!   many tasks;
 //! - the real host under load, its clients hanging up at random moments (right after sending,
 //!   during the turn, during the reply), then 200 new players who must all be served, and
-//!   every player's gold and items conserved.
+//!   every player's gold and items conserved;
+//! - the same over sockets: purchases and gifts (a turn that changes two players) sent over
+//!   sockets that are dropped at random moments, then the gold of all players conserved.
 
 use crate::databases::ScratchDb;
 use crate::harness::{Dirs, TestHost, DEMO_MODULES};
@@ -25,6 +27,7 @@ tests_on!(
     [sqlite: Sqlite, postgres: Postgres, mysql: MySql]
     store_calls_dropped_midway_leave_no_transaction_open,
     clients_that_hang_up_under_load_leave_nothing_behind,
+    sockets_that_hang_up_under_load_leave_nothing_behind,
 );
 
 /// Players of the store-level case.
@@ -413,4 +416,127 @@ async fn clients_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
         "too little load to mean anything: {}",
         told.sent.load(Ordering::Relaxed)
     );
+}
+
+/// Players of the socket case, who buy and give each other gold.
+const SOCKET_PLAYERS: usize = 16;
+const SOCKET_CLIENTS: usize = 24;
+
+async fn sockets_that_hang_up_under_load_leave_nothing_behind(db: ScratchDb) {
+    use crate::ws::{open_as, send};
+    let dirs = Dirs::new();
+    for module in DEMO_MODULES {
+        dirs.install(module);
+    }
+    let url = db.url.clone();
+    let host = TestHost::start_in(dirs, move |config| {
+        config.store.url = url;
+        config.store.statement_timeout_ms = PATIENT.as_millis() as u64;
+        config.socket.commands_per_sec = 1_000_000;
+        config.socket.command_burst = 1_000_000;
+    })
+    .await;
+    let mut players = Vec::new();
+    for p in 0..SOCKET_PLAYERS {
+        players.push(host.login(&format!("sock-{p}")).await.1);
+    }
+    let (players, host) = (Arc::new(players), Arc::new(host));
+
+    // Each client opens a socket as a random player, sends a few purchases and gifts at once,
+    // then drops the connection (no close frame) at once, after a moment, or after a reply.
+    let end = Instant::now() + LOAD_FOR;
+    let clients: Vec<_> = (0..SOCKET_CLIENTS)
+        .map(|_| {
+            let (players, host) = (players.clone(), host.clone());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let (who, commands, wait, read) = {
+                        let mut rng = rand::thread_rng();
+                        let commands: Vec<Value> = (0..rng.gen_range(1..6))
+                            .map(|cid| match rng.gen_range(0..3) {
+                                0 => json!({ "cid": cid, "cmd": "1103", "data": { "id": "potion", "count": 1 } }),
+                                _ => {
+                                    let to = format!("sock-{}", rng.gen_range(0..SOCKET_PLAYERS));
+                                    json!({ "cid": cid, "cmd": "1301", "data": { "to": to, "gold": rng.gen_range(1..40) } })
+                                }
+                            })
+                            .collect();
+                        (
+                            rng.gen_range(0..SOCKET_PLAYERS),
+                            commands,
+                            Duration::from_micros(rng.gen_range(0..3000)),
+                            rng.gen_bool(0.3),
+                        )
+                    };
+                    let (mut socket, _) = open_as(&host, &players[who]).await;
+                    for command in commands {
+                        send(&mut socket, command).await;
+                    }
+                    if read {
+                        let _ = tokio::time::timeout(Duration::from_millis(50), crate::ws::next(&mut socket)).await;
+                    } else {
+                        tokio::time::sleep(wait).await;
+                    }
+                    drop(socket);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    // The commands whose sockets went run on to their end; nothing is left open or held.
+    for _ in 0..400 {
+        if host.state.requests.is_empty() && host.state.websockets.open() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        host.state.requests.is_empty(),
+        "commands still running 10 s after the load"
+    );
+    assert_eq!(host.state.websockets.open(), 0, "sockets still open");
+    assert!(host.state.player_locks.is_empty(), "player locks left held");
+    let open = db.open_transactions_after(SETTLE).await;
+    assert!(
+        open.is_empty(),
+        "the host's connections left inside a transaction: {open:?}"
+    );
+
+    // No turn half applied: gifts move gold between players, purchases turn it into potions,
+    // and all of it adds up to what the players started with.
+    let mut total = 0;
+    for token in players.iter() {
+        let record = host.ok(token, "1203", json!({})).await;
+        total += record["gold"].as_i64().unwrap()
+            + POTION * record["items"]["potion"].as_i64().unwrap_or(0);
+    }
+    assert_eq!(total, STARTING_GOLD * SOCKET_PLAYERS as i64);
+    let metrics = host.metrics().await;
+    let committed = |cmd: &str| {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!(
+                    "game_host_requests_total{{endpoint=\"ws\",cmd=\"{cmd}\",ret=\"0\"}}"
+                ))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    eprintln!(
+        "{:?}: {} purchases and {} gifts committed over sockets dropped at random",
+        db.backend,
+        committed("1103"),
+        committed("1301")
+    );
+    assert!(committed("1103") > 0 && committed("1301") > 0);
+    match Arc::try_unwrap(host) {
+        Ok(host) => {
+            host.stop().await;
+        }
+        Err(_) => panic!("every client has ended"),
+    }
 }
