@@ -203,6 +203,7 @@ async function loadFleet() {
     cell(row, h.address);
     cell(row, h.binary_version);
     cell(row, `${h.seen_secs_ago} s ago`);
+    cell(row, h.players_online);
     cell(row, h.modules.map((m) => `${m.module} ${short(m.serving)}`).join(", "));
   }
 }

@@ -27,6 +27,7 @@ use crate::handover::{self, Handover, RestartRequests};
 use crate::metrics::Metrics;
 use crate::plugins::watcher::{self, Watcher};
 use crate::plugins::{Registry, ScanReport};
+use crate::push::PushHub;
 use crate::restart::RestartPath;
 use crate::sockets::Listeners;
 use crate::state::AppState;
@@ -237,6 +238,8 @@ impl Host {
         // Start-up is a rescan from empty: the same path every later change takes.
         let scan = registry.rescan().await.map_err(plugins_error)?;
         let registry = Arc::new(registry);
+        // Who is connected here: the push path's, and the fleet report's players online.
+        let pushes = Arc::new(PushHub::default());
         let follower = match config.plugins.source {
             PluginsSource::Directory => None,
             PluginsSource::Database => {
@@ -247,8 +250,8 @@ impl Host {
                     deps.clock.clone(),
                     deps.log.clone(),
                     config.fleet.clone(),
-                    config.server.host_id.clone(),
-                    address.to_string(),
+                    (config.server.host_id.clone(), address.to_string()),
+                    pushes.clone(),
                 ));
                 // What is published, before serving; a database that does not answer now
                 // leaves the cached libraries serving, and the follower catches up later.
@@ -268,8 +271,7 @@ impl Host {
         let metrics = Metrics::new(deps.log_dropped.clone(), &config.server.host_id);
         let state = AppState::new(
             config,
-            registry,
-            store,
+            (registry, store, pushes),
             &deps,
             metrics,
             handover.as_ref().map(|_| restart.clone()),

@@ -61,8 +61,7 @@ pub struct Shared {
 impl AppState {
     pub fn new(
         config: Arc<Config>,
-        registry: Arc<Registry>,
-        store: Arc<dyn Store>,
+        (registry, store, pushes): (Arc<Registry>, Arc<dyn Store>, Arc<PushHub>),
         deps: &crate::server::Deps,
         metrics: Metrics,
         restart: Option<RestartRequests>,
@@ -84,7 +83,7 @@ impl AppState {
             game_host: deps.game_host.clone(),
             restart,
             websockets,
-            pushes: Arc::default(),
+            pushes,
             accounts: Accounts::default(),
             requests: tokio_util::task::TaskTracker::new(),
             shutting_down: AtomicBool::new(false),

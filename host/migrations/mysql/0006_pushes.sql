@@ -30,3 +30,5 @@ CREATE TABLE push_groups (
     KEY push_groups_by_player (player_id),
     FOREIGN KEY (player_id) REFERENCES players (player_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+-- Each fleet host's report says how many players have a socket open on it (the console).
+ALTER TABLE fleet_hosts ADD COLUMN players_online BIGINT NOT NULL DEFAULT 0;

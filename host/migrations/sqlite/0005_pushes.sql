@@ -23,3 +23,5 @@ CREATE TABLE push_groups (
     PRIMARY KEY (module, group_name, player_id)
 );
 CREATE INDEX push_groups_by_player ON push_groups (player_id);
+-- Each fleet host's report says how many players have a socket open on it (the console).
+ALTER TABLE fleet_hosts ADD COLUMN players_online BIGINT NOT NULL DEFAULT 0;

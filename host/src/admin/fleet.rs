@@ -91,6 +91,7 @@ pub async fn show(state: &AppState) -> Result<Reply, ApiError> {
                 "started_at_ms": h.started_at_ms,
                 "last_seen_ms": h.last_seen_ms,
                 "seen_secs_ago": (now_ms - h.last_seen_ms).max(0) / 1000,
+                "players_online": h.players_online,
                 "modules": modules,
             })
         })

@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::config::FleetConfig;
 use crate::plugins::registry::Registry;
 use crate::plugins::{Change, ModuleVersion};
+use crate::push::PushHub;
 use crate::store::fleet::{Desired, FleetChange, FleetOutcome, HostReport, Release};
 use crate::store::{AuditNote, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -57,6 +58,8 @@ pub struct Follower {
     /// What this host reports of itself besides its modules.
     host_id: String,
     address: String,
+    /// Who is connected to this host, for the report's players online.
+    pushes: Arc<PushHub>,
     started_at_ms: i64,
     /// The last release refused per module and slot. A std `Mutex`: never held across
     /// `.await`.
@@ -79,8 +82,8 @@ impl Follower {
         clock: Arc<dyn Clock>,
         log: slog::Logger,
         config: FleetConfig,
-        host_id: String,
-        address: String,
+        (host_id, address): (String, String),
+        pushes: Arc<PushHub>,
     ) -> Follower {
         let started_at_ms = clock.now_millis();
         Follower {
@@ -91,6 +94,7 @@ impl Follower {
             config,
             host_id,
             address,
+            pushes,
             started_at_ms,
             refused: Mutex::new(HashMap::new()),
             desired: Mutex::new(Vec::new()),
@@ -323,6 +327,7 @@ impl Follower {
             started_at_ms: self.started_at_ms,
             last_seen_ms: self.clock.now_millis(),
             modules: serde_json::to_string(&modules).expect("reports serialize"),
+            players_online: i64::try_from(self.pushes.online_players()).unwrap_or(i64::MAX),
         };
         self.store.fleet().report_host(&report).await
     }

@@ -129,6 +129,7 @@ mod tests {
             started_at_ms: 0,
             last_seen_ms: 0,
             modules: serde_json::to_string(&[module]).unwrap(),
+            players_online: 0,
         }
     }
 

@@ -216,6 +216,8 @@ pub struct HostReport {
     pub last_seen_ms: i64,
     /// Per module: what it serves, and what it refused (JSON, [`crate::fleet::ModuleReport`]).
     pub modules: String,
+    /// Players with a socket open on it.
+    pub players_online: i64,
 }
 
 /// How long the fleet keeps things: releases per module, and the watch after a release is

@@ -40,6 +40,7 @@ mod shared {
         [postgres: Postgres, mysql: MySql]
         a_host_that_was_down_during_a_publish_catches_up_when_it_starts,
         a_host_that_refuses_a_release_reports_why_while_the_others_serve_it,
+        the_fleet_view_shows_the_players_online_on_each_host,
     );
 }
 
@@ -867,4 +868,41 @@ async fn postgres_wakes_every_host_at_once_without_waiting_for_its_poll(db: Scra
         took < Duration::from_secs(10),
         "{took:?}: the hosts waited for their poll"
     );
+}
+
+async fn the_fleet_view_shows_the_players_online_on_each_host(db: ScratchDb) {
+    let every_second = |config: &mut host::Config| config.fleet.heartbeat_secs = 1;
+    let dirs = || {
+        let dirs = Dirs::new();
+        for module in DEMO_MODULES {
+            dirs.install(module);
+        }
+        dirs
+    };
+    let a = fleet_host_in(&db, "a", dirs(), every_second).await;
+    let b = fleet_host_in(&db, "b", dirs(), every_second).await;
+    let (_, token) = b.login("online-on-b").await;
+    let (_socket, welcome) = crate::ws::open_as(&b, &token).await;
+    assert_eq!(welcome["ret"], 0);
+    // Each host reports every heartbeat; any host's view shows them all.
+    let start = Instant::now();
+    loop {
+        let (_, fleet) = a.admin(reqwest::Method::GET, "/admin/fleet", None).await;
+        let online: Vec<(String, i64)> = fleet["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|h| {
+                (
+                    h["host_id"].as_str().unwrap().to_owned(),
+                    h["players_online"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        if online == [("a".to_owned(), 0), ("b".to_owned(), 1)] {
+            break;
+        }
+        assert!(start.elapsed() < CONVERGE_WITHIN, "{online:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

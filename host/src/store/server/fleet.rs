@@ -41,7 +41,7 @@ pub(super) struct FleetSql {
 const DESIRED_COLUMNS: &str =
     "module, release_id, previous_id, canary_id, canary_percent, watch_until, changed_at";
 const INSERT_RELEASE: &str = "INSERT INTO module_releases (release_id, module, version, library_zlib, signature, tables, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const INSERT_HOST: &str = "INSERT INTO fleet_hosts (host_id, address, binary_version, started_at, last_seen, modules) VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_HOST: &str = "INSERT INTO fleet_hosts (host_id, address, binary_version, started_at, last_seen, modules, players_online) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 impl FleetSql {
     pub(super) fn new(backend: Backend) -> FleetSql {
@@ -52,12 +52,12 @@ impl FleetSql {
             Backend::Postgres => (
                 format!("{INSERT_RELEASE} ON CONFLICT (release_id) DO UPDATE SET published_at = excluded.published_at"),
                 format!("{insert_desired} ON CONFLICT (module) DO UPDATE SET release_id = excluded.release_id, previous_id = excluded.previous_id, canary_id = excluded.canary_id, canary_percent = excluded.canary_percent, watch_until = excluded.watch_until, changed_at = excluded.changed_at"),
-                format!("{INSERT_HOST} ON CONFLICT (host_id) DO UPDATE SET address = excluded.address, binary_version = excluded.binary_version, started_at = excluded.started_at, last_seen = excluded.last_seen, modules = excluded.modules"),
+                format!("{INSERT_HOST} ON CONFLICT (host_id) DO UPDATE SET address = excluded.address, binary_version = excluded.binary_version, started_at = excluded.started_at, last_seen = excluded.last_seen, modules = excluded.modules, players_online = excluded.players_online"),
             ),
             Backend::MySql => (
                 format!("{INSERT_RELEASE} ON DUPLICATE KEY UPDATE published_at = VALUES(published_at)"),
                 format!("{insert_desired} ON DUPLICATE KEY UPDATE release_id = VALUES(release_id), previous_id = VALUES(previous_id), canary_id = VALUES(canary_id), canary_percent = VALUES(canary_percent), watch_until = VALUES(watch_until), changed_at = VALUES(changed_at)"),
-                format!("{INSERT_HOST} ON DUPLICATE KEY UPDATE address = VALUES(address), binary_version = VALUES(binary_version), started_at = VALUES(started_at), last_seen = VALUES(last_seen), modules = VALUES(modules)"),
+                format!("{INSERT_HOST} ON DUPLICATE KEY UPDATE address = VALUES(address), binary_version = VALUES(binary_version), started_at = VALUES(started_at), last_seen = VALUES(last_seen), modules = VALUES(modules), players_online = VALUES(players_online)"),
             ),
         };
         let sql = FleetSql {
@@ -72,7 +72,7 @@ impl FleetSql {
             desired: format!("SELECT {DESIRED_COLUMNS} FROM module_desired ORDER BY module"),
             release: "SELECT module, version, library_zlib, signature, tables FROM module_releases WHERE release_id = $1".into(),
             upsert_host,
-            hosts: "SELECT host_id, address, binary_version, started_at, last_seen, modules FROM fleet_hosts ORDER BY host_id".into(),
+            hosts: "SELECT host_id, address, binary_version, started_at, last_seen, modules, players_online FROM fleet_hosts ORDER BY host_id".into(),
             notify: (backend == Backend::Postgres)
                 .then(|| format!("SELECT pg_notify('{}', '')", super::notices::FLEET_CHANNEL)),
         };
@@ -270,7 +270,8 @@ impl FleetStore for ServerStore {
                 .bind(report.binary_version.as_str())
                 .bind(report.started_at_ms)
                 .bind(report.last_seen_ms)
-                .bind(report.modules.as_str()),
+                .bind(report.modules.as_str())
+                .bind(report.players_online),
         )
         .await?;
         Ok(())
@@ -304,6 +305,7 @@ impl FleetStore for ServerStore {
                     started_at_ms: int(row, 3)?,
                     last_seen_ms: int(row, 4)?,
                     modules: text(row, 5)?,
+                    players_online: int(row, 6)?,
                 })
             })
             .collect()

@@ -201,10 +201,11 @@ impl FleetStore for SqliteStore {
         let report = report.clone();
         self.with_conn(move |conn| {
             conn.prepare_cached(
-                "INSERT INTO fleet_hosts (host_id, address, binary_version, started_at, last_seen, modules) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                "INSERT INTO fleet_hosts (host_id, address, binary_version, started_at, last_seen, modules, players_online) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT (host_id) DO UPDATE SET address = excluded.address, binary_version = excluded.binary_version, \
-                 started_at = excluded.started_at, last_seen = excluded.last_seen, modules = excluded.modules",
+                 started_at = excluded.started_at, last_seen = excluded.last_seen, modules = excluded.modules, \
+                 players_online = excluded.players_online",
             )
             .and_then(|mut upsert| {
                 upsert.execute(params![
@@ -213,7 +214,8 @@ impl FleetStore for SqliteStore {
                     report.binary_version,
                     report.started_at_ms,
                     report.last_seen_ms,
-                    report.modules
+                    report.modules,
+                    report.players_online
                 ])
             })
             .map(|_| ())
@@ -243,7 +245,7 @@ impl FleetStore for SqliteStore {
         self.with_conn(|conn| {
             let mut select = conn
                 .prepare_cached(
-                    "SELECT host_id, address, binary_version, started_at, last_seen, modules FROM fleet_hosts ORDER BY host_id",
+                    "SELECT host_id, address, binary_version, started_at, last_seen, modules, players_online FROM fleet_hosts ORDER BY host_id",
                 )
                 .map_err(db_error)?;
             let rows = select
@@ -255,6 +257,7 @@ impl FleetStore for SqliteStore {
                         started_at_ms: row.get(3)?,
                         last_seen_ms: row.get(4)?,
                         modules: row.get(5)?,
+                        players_online: row.get(6)?,
                     })
                 })
                 .map_err(db_error)?;
