@@ -266,16 +266,17 @@ async fn measure_fleet(
 /// the hosts' polls at the same point of their interval and the times would all be one figure
 /// (about 190 ms with 250 ms polls, here). An operator's publish comes at any point of it: a
 /// pause uniform over one interval puts each publish there. The sequence is a fixed xorshift,
-/// the same on every run, as the load's mix is.
-struct Pauses(u64);
+/// the same on every run, as the load's mix is. The push section spaces its cross-host
+/// samples with it too (MariaDB's hosts poll for pushes).
+pub struct Pauses(u64);
 
 impl Pauses {
-    fn new() -> Pauses {
+    pub fn new() -> Pauses {
         Pauses(0x9E37_79B9_7F4A_7C15)
     }
 
     /// A pause in `0..interval`.
-    fn next(&mut self, interval: Duration) -> Duration {
+    pub fn next(&mut self, interval: Duration) -> Duration {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -8,8 +8,9 @@
 //! on SQLite, PostgreSQL and MariaDB, and on two hosts behind nginx sharing a server database),
 //! `durability` (what SQLite's `synchronous = FULL` would cost against the host's `NORMAL`),
 //! `fleet` (from `game-host publish` to three hosts serving the release, on PostgreSQL and
-//! MariaDB) and `soak` (10 minutes of `mixed` with a reload every 2 s and a hostile client
-//! beside it).
+//! MariaDB), `push` (the WebSocket channel: an idle socket's memory, a live push to a room of
+//! 10,000 sockets, kept pushes per second, a push across two hosts on PostgreSQL and MariaDB)
+//! and `soak` (10 minutes of `mixed` with a reload every 2 s and a hostile client beside it).
 //! Figures are printed, never asserted: the machine is noisy, so each is a median of several
 //! runs, printed with the machine, commit and date. Only a run that could not measure at all
 //! fails (a database server or nginx that is not there skips its rows, saying so).
@@ -21,6 +22,7 @@ mod fleet;
 mod load;
 mod machine;
 mod process;
+mod push;
 mod reload;
 mod report;
 mod soak;
@@ -91,6 +93,7 @@ enum Section {
     Stores,
     Durability,
     Fleet,
+    Push,
     Soak,
 }
 
@@ -105,6 +108,11 @@ struct Plan {
     durability_window: Duration,
     /// Publishes to the fleet, per database server.
     publishes: usize,
+    /// Sockets on one host, fan-out rounds and cross-host samples (the pushes-per-second
+    /// rounds take `shape` and `rounds`).
+    push_sockets: usize,
+    fanout_rounds: usize,
+    push_samples: usize,
     soak: Duration,
 }
 
@@ -123,6 +131,9 @@ impl Plan {
                 starts: 3,
                 durability_window: Duration::from_millis(500),
                 publishes: 10,
+                push_sockets: 1_000,
+                fanout_rounds: 3,
+                push_samples: 20,
                 soak: Duration::from_secs(10),
             }
         } else {
@@ -138,6 +149,9 @@ impl Plan {
                 starts: 5,
                 durability_window: Duration::from_secs(5),
                 publishes: 50,
+                push_sockets: 10_000,
+                fanout_rounds: 7,
+                push_samples: 200,
                 soak: Duration::from_secs(600),
             }
         }
@@ -238,6 +252,19 @@ fn main() -> anyhow::Result<()> {
         } else {
             None
         };
+        let push = if wants(Section::Push) {
+            eprintln!("push: {} sockets", plan.push_sockets);
+            let push_plan = push::PushPlan {
+                sockets: plan.push_sockets,
+                fanout_rounds: plan.fanout_rounds,
+                shape: plan.shape,
+                rate_rounds: plan.rounds,
+                samples: plan.push_samples,
+            };
+            Some(push::run(&build, &cli.config_dir, push_plan).await?)
+        } else {
+            None
+        };
         let soak = if wants(Section::Soak) {
             eprintln!("soak: {} s", plan.soak.as_secs());
             let connections = plan.shape.connections;
@@ -258,6 +285,7 @@ fn main() -> anyhow::Result<()> {
             stores,
             durability,
             fleet,
+            push,
             soak,
         })
     })?;

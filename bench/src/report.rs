@@ -2,13 +2,14 @@
 //!
 //! Each section is data: a list of [`Block`]s (a heading, paragraphs, [`Table`]s) built from
 //! the section's figures (`report/http.rs`, `wrk.rs`, `reloads.rs`, `stores.rs`, `fleet.rs`,
-//! `soak.rs`), and [`Report::markdown`] writes them all out, the one place that makes
+//! `push.rs`, `soak.rs`), and [`Report::markdown`] writes them all out, the one place that makes
 //! Markdown of them. The same text is printed and, for a full run, written into
 //! `bench/RESULTS.md` between [`BEGIN`] and [`END`], so the hand-written analysis around it
 //! stays.
 
 mod fleet;
 mod http;
+mod push;
 mod reloads;
 mod soak;
 mod stores;
@@ -20,6 +21,7 @@ use crate::durability::DurabilityFigures;
 use crate::fleet::FleetFigures;
 use crate::load::Shape;
 use crate::machine::Machine;
+use crate::push::PushFigures;
 use crate::reload::ReloadFigures;
 use crate::soak::SoakFigures;
 use crate::startup::Start;
@@ -44,6 +46,7 @@ pub struct Report {
     pub stores: Option<StoresFigures>,
     pub durability: Option<DurabilityFigures>,
     pub fleet: Option<FleetFigures>,
+    pub push: Option<PushFigures>,
     pub soak: Option<SoakFigures>,
 }
 
@@ -94,6 +97,9 @@ impl Report {
         }
         if let Some(figures) = &self.fleet {
             blocks.extend(fleet::section(figures));
+        }
+        if let Some(figures) = &self.push {
+            blocks.extend(push::section(figures));
         }
         if let Some(figures) = &self.soak {
             blocks.extend(soak::section(figures));

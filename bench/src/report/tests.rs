@@ -7,6 +7,8 @@ use crate::durability::Mode;
 use crate::durability::Synchronous;
 use crate::fleet::{Convergence, DatabaseFigures, FleetFigures};
 use crate::load::{LoadRun, Shape};
+use crate::push::cross_host::{CrossHostFigures, Latencies};
+use crate::push::{OneHost, PushFigures, Rate, RateRun, Round};
 use crate::reload::{Checkpoint, Memory};
 use crate::soak::{Answer, Kind, KindFigures};
 use crate::stores::{Database, Outcome, SetupFigures, StoreRow};
@@ -240,6 +242,7 @@ fn sample() -> Report {
                 },
             ],
         }),
+        push: Some(push_sample()),
         soak: Some(SoakFigures {
             duration: Duration::from_secs(600),
             connections: 64,
@@ -272,6 +275,64 @@ fn sample() -> Report {
     }
 }
 
+/// The push section: 10,000 sockets at 8.2 KB each, three fan-out rounds, two rate rounds,
+/// PostgreSQL measured and MariaDB skipped.
+fn push_sample() -> PushFigures {
+    let round = |last_ms: u64| Round {
+        reached: 10_000,
+        first: Duration::from_millis(2),
+        half: Duration::from_millis(last_ms / 2),
+        last: Duration::from_millis(last_ms),
+    };
+    let rate_run = RateRun {
+        seconds: 10.0,
+        answered: 50_000,
+        not_answered: 0,
+        delivered: 49_000,
+        host_cpu: 9.8,
+    };
+    PushFigures {
+        planned: 10_000,
+        open_files: Some(20_000),
+        one_host: Ok(OneHost {
+            sockets: 10_000,
+            rss_before_kib: 20_000,
+            rss_after_kib: 100_000,
+            fanout: vec![round(300), round(320), round(310)],
+            rate: Rate {
+                senders: 64,
+                receivers: 10_000,
+                shape: Shape {
+                    connections: 64,
+                    warmup: Duration::from_secs(2),
+                    measure: Duration::from_secs(10),
+                },
+                runs: vec![rate_run, rate_run],
+            },
+            closed: [(Some(4003), 2)].into_iter().collect(),
+        }),
+        cross_host: CrossHostFigures {
+            samples: 200,
+            poll_ms: Some(100),
+            databases: vec![
+                crate::push::cross_host::DatabaseFigures {
+                    database: Database::Postgres,
+                    outcome: crate::push::cross_host::Outcome::Measured(Latencies {
+                        times: (1..=199).map(Duration::from_millis).collect(),
+                        lost: 1,
+                    }),
+                },
+                crate::push::cross_host::DatabaseFigures {
+                    database: Database::MariaDb,
+                    outcome: crate::push::cross_host::Outcome::Skipped(
+                        "GAME_BENCH_MYSQL=off".into(),
+                    ),
+                },
+            ],
+        },
+    }
+}
+
 /// The cells of a table line, split on the `|` that are not escaped.
 fn cells(line: &str) -> usize {
     let unescaped = line
@@ -299,6 +360,7 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
             "Stores",
             "Durability",
             "Fleet",
+            "Sockets",
             "Soak"
         ],
         "{markdown}"
@@ -315,7 +377,7 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
             assert_eq!(cells(line), cells(lines[0]), "{line}\nin\n{table}");
         }
     }
-    assert_eq!(tables, 13, "{markdown}");
+    assert_eq!(tables, 17, "{markdown}");
     // The canary's routing, paired, and as a share of `read`'s server CPU per request.
     assert!(
         markdown.contains("| mall, prefix 11 | 21 | 118 | 95 |"),
@@ -357,6 +419,28 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
         markdown.contains("| MariaDB | 50 | 1 | 425 | 449 | 449 | p99 < 2 s **MISSED** |"),
         "{markdown}"
     );
+    // An idle socket's memory against the goal, the fan-out's medians, pushes per second.
+    assert!(
+        markdown.contains("| 10000 | 19.5 | 97.7 | 8.2 | met |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 10000 | 3 | 2.0 | 155.0 | 310.0 | 300.0–320.0 | 0 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 64 | 10000 | 5000 | 4900 | 98% | 200 | 0 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| PostgreSQL | 200 | 1 | 100.0 | 197.0 | 199.0 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| MariaDB | skipped: GAME_BENCH_MYSQL=off |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("Sockets closed during the run: 2 with 4003."));
     assert!(markdown.ends_with(
         "no 5xx and every well-formed hostile request answered as expected **MISSED**.\n\n"
     ));
