@@ -62,7 +62,8 @@ pub struct ServerConfig {
     /// How long a reply may wait for a client that does not read it, in seconds; then the
     /// connection is closed.
     pub write_timeout_secs: u64,
-    /// Client connections open at once, at most; past it, new ones are closed at once.
+    /// Client HTTP connections open at once, at most; past it, new ones are closed at once. A
+    /// connection that becomes a socket counts under `socket.max_sockets` instead.
     pub max_connections: usize,
     /// Origins whose pages may call the API from a browser (CORS), or `"*"` for any; empty
     /// allows none (see [`crate::cors`]).
@@ -234,7 +235,8 @@ impl Default for FleetConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SocketConfig {
-    /// Sockets open at once on this host; past it a new one is closed with 1013.
+    /// Sockets open at once on this host; past it a new one is closed with 1013. A connection
+    /// that becomes a socket leaves `server.max_connections`' count for this one.
     pub max_sockets: usize,
     /// Largest message a client may send, in bytes; a larger one closes its socket with 1009.
     pub max_message_bytes: usize,
