@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use testkit::in_process::InProcessHost;
-use testkit::{Folders, DEMO_MODULES};
+use testkit::Folders;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -59,8 +59,13 @@ pub struct FuzzHost {
     folders: Folders,
 }
 
+/// The demo modules whose rules `expect.rs` models; any other command must answer -1. (The
+/// demo module `social` changes other players and pushes: a single player's model has no
+/// account to give to.)
+const MODELLED_MODULES: [&str; 3] = ["activity", "mall", "player"];
+
 impl FuzzHost {
-    /// Starts a host serving the three demo modules; panics if it cannot.
+    /// Starts a host serving the demo modules the model knows; panics if it cannot.
     pub fn start() -> FuzzHost {
         remove_stale_dirs();
         let root = tempfile::Builder::new()
@@ -68,7 +73,7 @@ impl FuzzHost {
             .tempdir()
             .expect("a temporary folder");
         let folders = Folders::in_root(root).expect("the plugins folder");
-        for module in DEMO_MODULES {
+        for module in MODELLED_MODULES {
             folders
                 .install(&library(module))
                 .expect("copy a module library");
@@ -168,7 +173,7 @@ async fn serve(config: Config) -> InProcessHost {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
-        host.scan.refused.is_empty() && host.scan.loaded.len() == DEMO_MODULES.len(),
+        host.scan.refused.is_empty() && host.scan.loaded.len() == MODELLED_MODULES.len(),
         "the host did not load the demo modules: {:?}",
         host.scan
     );
