@@ -268,6 +268,8 @@ async fn turn<'s>(
             state.sessions.end(&caller.token_hash, session.now_ms);
             return Err(session_ended().into());
         }
+        // A locked read that lost a deadlock: nothing was read, run it again.
+        Err(StoreError::Conflict) => return Err(TurnFailed::Conflict),
         Err(e) => return Err(store_error(e).into()),
     };
     if let (Some(stored), Some(keyed)) = (turn.stored.take(), keyed) {

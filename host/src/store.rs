@@ -152,7 +152,8 @@ pub enum StoreError {
     #[error("the session has ended")]
     SessionEnded,
     /// The turn wrote nothing: another host changed the player after the turn read it (a
-    /// server store's optimistic turn). Run the turn again, from its read.
+    /// server store's optimistic turn), or the database broke a lock cycle by rolling the
+    /// turn's transaction back. Run the turn again, from its read.
     #[error("the player changed during the turn")]
     Conflict,
 }

@@ -34,6 +34,7 @@ tests_on!(
     a_keyed_turn_that_writes_stores_its_reply_with_the_write,
     expired_keys_are_ignored_then_swept,
     a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_reply,
+    two_locked_turns_giving_to_each_other_end_in_one_conflict,
 );
 
 const ALICE: &str = "p-alice";
@@ -665,4 +666,70 @@ async fn a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_re
         assert_eq!(again.player.gold, won.gold);
         again.end(None, None, 4).await.unwrap();
     }
+}
+
+/// Two hosts' locked turns (each holds its own player's row from its read) that give gold to
+/// each other wait for each other's row: the database breaks the cycle, and the turn it
+/// picks ends in [`StoreError::Conflict`], to be run again, not in a database failure. The
+/// other commits; nothing of the loser's applies.
+async fn two_locked_turns_giving_to_each_other_end_in_one_conflict(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // one host's store: its player_locks keep a gift's players apart
+    }
+    const BOB: &str = "p-bob";
+    let host_a = logged_in(&db).await;
+    let host_b = db.open().await;
+    host_b
+        .login("bob", Player::new(BOB, "Bob", ""), 0)
+        .await
+        .unwrap();
+    host_b.create_session("h-bob", BOB, i64::MAX).await.unwrap();
+    let bob_session = SessionCheck {
+        token_hash: "h-bob",
+        now_ms: 1,
+    };
+    let gift = |to: &str, gold| TurnEffects {
+        gifts: vec![host::store::push::GoldGift {
+            player_id: to.to_owned(),
+            gold,
+        }],
+        ..TurnEffects::default()
+    };
+    let alices = host_a
+        .begin_locked_turn(ALICE, "social", session())
+        .await
+        .unwrap();
+    let bobs = host_b
+        .begin_locked_turn(BOB, "social", bob_session)
+        .await
+        .unwrap();
+    // Alice's turn writes her row (held), then waits for Bob's; Bob's gives to Alice, whose
+    // id sorts first, and waits for hers.
+    let alice_gives = tokio::spawn(async move {
+        let mut gave = alices.player.clone();
+        gave.gold -= 5;
+        alices
+            .end_replying(Some(&gave), None, &gift(BOB, 5), "{}", 2)
+            .await
+    });
+    let bob_gives = tokio::spawn(async move {
+        let mut gave = bobs.player.clone();
+        gave.gold -= 7;
+        bobs.end_replying(Some(&gave), None, &gift(ALICE, 7), "{}", 2)
+            .await
+    });
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        (alice_gives.await.unwrap(), bob_gives.await.unwrap())
+    })
+    .await
+    .expect("the database breaks the cycle");
+    let (alice_gold, bob_gold) = match ended {
+        (Ok(()), Err(StoreError::Conflict)) => (alice().gold - 5, alice().gold + 5),
+        (Err(StoreError::Conflict), Ok(())) => (alice().gold + 7, alice().gold - 7),
+        other => panic!("one gift commits, the other is a conflict: {other:?}"),
+    };
+    let alice_now = turn(&host_a, "social").await;
+    assert_eq!(alice_now.player.gold, alice_gold);
+    let bob_now = host_b.begin_turn(BOB, "social", bob_session).await.unwrap();
+    assert_eq!(bob_now.player.gold, bob_gold);
 }

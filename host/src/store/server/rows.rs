@@ -60,6 +60,23 @@ pub(super) fn optional_text(row: &AnyRow, index: usize) -> Result<Option<String>
     }
 }
 
+/// A database's error as the store's. A deadlock or a serialization failure (SQLSTATE
+/// `40P01`, `40001`: PostgreSQL's, and MariaDB's `ER_LOCK_DEADLOCK`) is a [`StoreError::Conflict`]:
+/// the database rolled the statement's transaction back, or will at its end, so nothing of it
+/// applies, and the turn that lost is run again, as after any other conflict. (A locked turn
+/// holds its own row from its read, then gives to players whose ids sort before it: two such
+/// turns giving to each other wait in a cycle that the database breaks this way.)
 pub(super) fn db_error(e: sqlx::Error) -> StoreError {
+    if is_conflict(&e) {
+        return StoreError::Conflict;
+    }
     StoreError::Unavailable(e.to_string())
+}
+
+/// Whether the database refused a statement because of another transaction's locks.
+fn is_conflict(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(e) = e else {
+        return false;
+    };
+    matches!(e.code().as_deref(), Some("40001" | "40P01"))
 }
