@@ -10,7 +10,7 @@ use crate::harness::{library, Dirs, TestHost};
 use hyper::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,12 +67,16 @@ type Streaks = Arc<Mutex<BTreeMap<String, Vec<u64>>>>;
 struct Load {
     stop: Arc<AtomicBool>,
     streaks: Streaks,
+    /// How many passes over its players each sender has finished.
+    passes: Arc<Vec<AtomicU64>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Load {
     fn start(host: &Arc<TestHost>, players: &[String], streaks: Streaks) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let passes: Arc<Vec<AtomicU64>> =
+            Arc::new((0..SENDERS).map(|_| AtomicU64::new(0)).collect());
         let tasks = (0..SENDERS)
             .map(|sender| {
                 let mine: Vec<String> = players
@@ -81,7 +85,8 @@ impl Load {
                     .step_by(SENDERS)
                     .cloned()
                     .collect();
-                let (host, stop, streaks) = (host.clone(), stop.clone(), streaks.clone());
+                let (host, stop, streaks, passes) =
+                    (host.clone(), stop.clone(), streaks.clone(), passes.clone());
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         for token in &mine {
@@ -97,6 +102,7 @@ impl Load {
                                 _ => panic!("a sign-in failed: {status} {reply}"),
                             }
                         }
+                        passes[sender].fetch_add(1, Ordering::Relaxed);
                     }
                 })
             })
@@ -104,7 +110,37 @@ impl Load {
         Load {
             stop,
             streaks,
+            passes,
             tasks,
+        }
+    }
+
+    /// Waits until every sender has finished the pass it was in: a sign-in routed to a release
+    /// before a swap or a rollback has then been answered. (Such a call ends on the release it
+    /// began with, and reads the clock as it runs: a day advanced before it ends would be
+    /// signed in by the replaced release.)
+    async fn drained(&self) {
+        let begun: Vec<u64> = self
+            .passes
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed))
+            .collect();
+        let start = Instant::now();
+        while self
+            .passes
+            .iter()
+            .zip(&begun)
+            .any(|(pass, begun)| pass.load(Ordering::Relaxed) <= *begun)
+        {
+            assert!(
+                !self.tasks.iter().any(|t| t.is_finished()),
+                "a sender stopped"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "a sender did not finish a pass in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -172,6 +208,7 @@ async fn activity_0_1_to_0_2_and_back_under_load_keeps_every_streak(db: ScratchD
     testkit::folders::install_tables("activity", &host.dirs.plugins()).unwrap();
     ship(&host.dirs.plugins(), "activity");
     wait_for_schema(&host, 2).await;
+    load.drained().await;
 
     // Day 2 under 0.2, and a player new under it.
     host.clock.advance_millis(DAY_MS);
@@ -186,6 +223,7 @@ async fn activity_0_1_to_0_2_and_back_under_load_keeps_every_streak(db: ScratchD
     assert_eq!(rolled["ret"], 0, "{rolled}");
     wait_for_schema(&host, 1).await;
     assert_eq!(schemas(&host).await.1, 2, "the migrator is 0.2");
+    load.drained().await;
 
     // Day 3 under 0.1 again: every streak goes on.
     host.clock.advance_millis(DAY_MS);
