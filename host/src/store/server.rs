@@ -72,9 +72,9 @@ impl ServerStore {
         url: &DatabaseUrl,
         settings: &PoolSettings,
     ) -> Result<ServerStore, StoreError> {
-        let (text, backend, sql) = match url {
-            DatabaseUrl::Postgres(text) => (text.as_str(), Backend::Postgres, Sql::postgres()),
-            DatabaseUrl::MySql(text) => (text.as_str(), Backend::MySql, Sql::mysql()),
+        let (parsed, backend, sql) = match url {
+            DatabaseUrl::Postgres(parsed) => (parsed, Backend::Postgres, Sql::postgres()),
+            DatabaseUrl::MySql(parsed) => (parsed, Backend::MySql, Sql::mysql()),
             DatabaseUrl::Sqlite(_) => {
                 return Err(StoreError::Unavailable(format!(
                     "{url} is not a server database"
@@ -82,7 +82,8 @@ impl ServerStore {
             }
         };
         super::tls::check_ca_file(url, backend)?;
-        let pool = Pool::connect(text, url, backend, settings).await?;
+        let text = super::tls::connect_text(parsed, backend);
+        let pool = Pool::connect(&text, url, backend, settings).await?;
         let mut conn = pool.get().await?;
         migrations::run(conn.unsettled(), backend).await?;
         conn.settle();
@@ -93,7 +94,7 @@ impl ServerStore {
             fleet_sql: fleet::FleetSql::new(backend),
             push_sql: Arc::new(push::PushSql::new(backend)),
             backend,
-            notices: (backend == Backend::Postgres).then(|| notices::Notices::new(text)),
+            notices: (backend == Backend::Postgres).then(|| notices::Notices::new(&text)),
         })
     }
 

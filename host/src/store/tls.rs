@@ -74,6 +74,55 @@ pub(crate) fn check_ca_file(url: &DatabaseUrl, backend: Backend) -> Result<(), S
     Ok(())
 }
 
+/// The URL the host connects with: `url` itself, except for a database on this machine whose
+/// URL names no TLS mode, which gets TLS off (`sslmode=disable`, `ssl-mode=DISABLED`).
+///
+/// sqlx's default mode (`prefer`, `PREFERRED`, as libpq's) encrypts whenever the server can,
+/// and checks no certificate: against a network it keeps out only a passive listener, and on
+/// loopback there is none that is not already root on the machine. It costs the host and the
+/// database server the encryption of every statement and row, though: 10–15 % of their CPU
+/// per `read` request, and as much throughput, for a host and a PostgreSQL sharing a 2-core
+/// machine (issue 23, alternating runs with `sslmode=prefer` and without). A URL that asks for TLS (any mode, `PGSSLMODE` too) keeps
+/// it, on loopback as anywhere.
+pub(crate) fn connect_text(url: &url::Url, backend: Backend) -> String {
+    let Names { mode, .. } = names(backend);
+    let names_a_mode = url
+        .query_pairs()
+        .any(|(key, _)| key == "sslmode" || key == "ssl-mode");
+    // sqlx-postgres reads PGSSLMODE where the URL says nothing.
+    let mode_from_environment =
+        backend == Backend::Postgres && std::env::var_os("PGSSLMODE").is_some();
+    if names_a_mode || mode_from_environment || !on_this_machine(url) {
+        return url.as_str().to_owned();
+    }
+    let off = match backend {
+        Backend::Postgres => "disable",
+        Backend::MySql => "DISABLED",
+    };
+    let mut text = url.clone();
+    text.query_pairs_mut().append_pair(mode, off);
+    text.into()
+}
+
+/// Whether `url`'s server is reached over loopback: `localhost`, `127.0.0.0/8` or `::1`, or
+/// no host (sqlx's default, localhost). PostgreSQL's `host=` parameter wins over the URL's
+/// host; a path there is a Unix socket, which has no TLS to turn off.
+fn on_this_machine(url: &url::Url) -> bool {
+    let host = url
+        .query_pairs()
+        .find(|(key, _)| key == "host")
+        .map(|(_, value)| value.into_owned())
+        .or_else(|| url.host_str().map(str::to_owned));
+    let Some(host) = host else {
+        return true;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `e`, a failure to connect, with what to change when TLS is why.
 pub(crate) fn describe(e: &sqlx::Error, backend: Backend) -> String {
     match advice(e, names(backend)) {

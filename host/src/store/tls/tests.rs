@@ -90,3 +90,72 @@ fn other_failures_get_no_tls_advice() {
     let e = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
     assert_eq!(describe(&e, Backend::Postgres), e.to_string());
 }
+
+fn parsed(text: &str) -> url::Url {
+    url::Url::parse(text).unwrap()
+}
+
+#[test]
+fn a_database_on_this_machine_is_reached_without_tls_unless_the_url_asks_for_it() {
+    for (text, backend, connects_with) in [
+        (
+            "postgres://game@127.0.0.1:5432/game",
+            Backend::Postgres,
+            "postgres://game@127.0.0.1:5432/game?sslmode=disable",
+        ),
+        (
+            "postgres://game@localhost/game?application_name=a",
+            Backend::Postgres,
+            "postgres://game@localhost/game?application_name=a&sslmode=disable",
+        ),
+        (
+            "mysql://root@[::1]:3306/game",
+            Backend::MySql,
+            "mysql://root@[::1]:3306/game?ssl-mode=DISABLED",
+        ),
+        (
+            "mysql://root@127.0.0.2/game",
+            Backend::MySql,
+            "mysql://root@127.0.0.2/game?ssl-mode=DISABLED",
+        ),
+        // Asked for: kept, on loopback too, in either spelling.
+        (
+            "postgres://game@127.0.0.1/game?sslmode=require",
+            Backend::Postgres,
+            "postgres://game@127.0.0.1/game?sslmode=require",
+        ),
+        (
+            "mysql://root@localhost/game?ssl-mode=PREFERRED",
+            Backend::MySql,
+            "mysql://root@localhost/game?ssl-mode=PREFERRED",
+        ),
+        (
+            "postgres://game@127.0.0.1/game?ssl-mode=prefer",
+            Backend::Postgres,
+            "postgres://game@127.0.0.1/game?ssl-mode=prefer",
+        ),
+        // Another machine: sqlx's default (encrypt when the server can).
+        (
+            "postgres://game@db.internal/game",
+            Backend::Postgres,
+            "postgres://game@db.internal/game",
+        ),
+        (
+            "mysql://root@10.0.0.7/game",
+            Backend::MySql,
+            "mysql://root@10.0.0.7/game",
+        ),
+        // PostgreSQL's host= wins over the URL's host.
+        (
+            "postgres://game@localhost/game?host=db.internal",
+            Backend::Postgres,
+            "postgres://game@localhost/game?host=db.internal",
+        ),
+    ] {
+        assert_eq!(
+            connect_text(&parsed(text), backend),
+            connects_with,
+            "{text}"
+        );
+    }
+}
