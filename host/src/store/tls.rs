@@ -82,8 +82,8 @@ pub(crate) fn check_ca_file(url: &DatabaseUrl, backend: Backend) -> Result<(), S
 /// loopback there is none that is not already root on the machine. It costs the host and the
 /// database server the encryption of every statement and row, though: 10–15 % of their CPU
 /// per `read` request, and as much throughput, for a host and a PostgreSQL sharing a 2-core
-/// machine (issue 23, alternating runs with `sslmode=prefer` and without). A URL that asks for TLS (any mode, `PGSSLMODE` too) keeps
-/// it, on loopback as anywhere.
+/// machine (issue 23, alternating runs with `sslmode=prefer` and without). A URL that asks
+/// for TLS (any mode, `PGSSLMODE` too) keeps it, on loopback as anywhere.
 pub(crate) fn connect_text(url: &url::Url, backend: Backend) -> String {
     let Names { mode, .. } = names(backend);
     let names_a_mode = url
@@ -92,7 +92,7 @@ pub(crate) fn connect_text(url: &url::Url, backend: Backend) -> String {
     // sqlx-postgres reads PGSSLMODE where the URL says nothing.
     let mode_from_environment =
         backend == Backend::Postgres && std::env::var_os("PGSSLMODE").is_some();
-    if names_a_mode || mode_from_environment || !on_this_machine(url) {
+    if names_a_mode || mode_from_environment || !on_this_machine(url, backend) {
         return url.as_str().to_owned();
     }
     let off = match backend {
@@ -106,13 +106,13 @@ pub(crate) fn connect_text(url: &url::Url, backend: Backend) -> String {
 
 /// Whether `url`'s server is reached over loopback: `localhost`, `127.0.0.0/8` or `::1`, or
 /// no host (sqlx's default, localhost). PostgreSQL's `host=` parameter wins over the URL's
-/// host; a path there is a Unix socket, which has no TLS to turn off.
-fn on_this_machine(url: &url::Url) -> bool {
-    let host = url
-        .query_pairs()
-        .find(|(key, _)| key == "host")
-        .map(|(_, value)| value.into_owned())
-        .or_else(|| url.host_str().map(str::to_owned));
+/// host (sqlx-mysql has none); a path there is a Unix socket, which has no TLS to turn off.
+fn on_this_machine(url: &url::Url, backend: Backend) -> bool {
+    let host_parameter = (backend == Backend::Postgres)
+        .then(|| url.query_pairs().find(|(key, _)| key == "host"))
+        .flatten()
+        .map(|(_, value)| value.into_owned());
+    let host = host_parameter.or_else(|| url.host_str().map(str::to_owned));
     let Some(host) = host else {
         return true;
     };

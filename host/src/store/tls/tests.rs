@@ -151,6 +151,12 @@ fn a_database_on_this_machine_is_reached_without_tls_unless_the_url_asks_for_it(
             Backend::Postgres,
             "postgres://game@localhost/game?host=db.internal",
         ),
+        // sqlx-mysql takes no host= parameter: the URL's host decides.
+        (
+            "mysql://root@localhost/game?host=db.internal",
+            Backend::MySql,
+            "mysql://root@localhost/game?host=db.internal&ssl-mode=DISABLED",
+        ),
     ] {
         assert_eq!(
             connect_text(&parsed(text), backend),
