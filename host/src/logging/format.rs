@@ -73,9 +73,40 @@ pub struct LineBody {
     pub text: String,
     /// Scratch for one value, to decide whether it needs quotes.
     value: String,
-    /// The pairs as slog hands them over (last first): key and where its value sits in `values`.
+    pairs: Pairs,
+}
+
+/// A record's pairs and then its logger's, as slog hands them over (each group last first),
+/// each value formatted once into one reused buffer: no allocation per pair.
+#[derive(Default)]
+pub struct Pairs {
+    /// Each key and where its value sits in `values`.
     pairs: Vec<(Key, std::ops::Range<usize>)>,
     values: String,
+    /// How many of `pairs` are the record's own (the rest are its logger's).
+    own: usize,
+}
+
+impl Pairs {
+    /// Forgets the last record's pairs and collects `record`'s, then `values`'.
+    pub fn collect(&mut self, record: &Record<'_>, values: &OwnedKVList) {
+        self.pairs.clear();
+        self.values.clear();
+        let mut collect = Collect {
+            pairs: &mut self.pairs,
+            values: &mut self.values,
+        };
+        let _ = record.kv().serialize(record, &mut collect);
+        self.own = collect.pairs.len();
+        let _ = values.serialize(record, &mut collect);
+    }
+
+    /// Each key and value, in the order slog handed them over.
+    pub fn iter(&self) -> impl Iterator<Item = (Key, &str)> {
+        self.pairs
+            .iter()
+            .map(|(key, range)| (*key, &self.values[range.clone()]))
+    }
 }
 
 impl LineBody {
@@ -103,20 +134,12 @@ impl LineBody {
                 push_escaped(&mut self.text, &self.value);
             }
         }
-        self.pairs.clear();
-        self.values.clear();
-        let mut collect = Collect {
-            pairs: &mut self.pairs,
-            values: &mut self.values,
-        };
-        let _ = record.kv().serialize(record, &mut collect);
-        let own = collect.pairs.len();
-        let _ = values.serialize(record, &mut collect);
+        self.pairs.collect(record, values);
         // slog hands pairs over last first.
-        self.pairs[..own].reverse();
-        self.pairs[own..].reverse();
-        for (key, range) in &self.pairs {
-            let value = &self.values[range.clone()];
+        let pairs = &mut self.pairs;
+        pairs.pairs[..pairs.own].reverse();
+        pairs.pairs[pairs.own..].reverse();
+        for (key, value) in pairs.iter() {
             self.text.push(' ');
             self.text.push_str(key);
             self.text.push('=');

@@ -13,6 +13,7 @@ use crate::config::{LevelName, LineFormat, LogFileConfig, Rotation};
 use chrono::{Local, TimeZone};
 use regex::Regex;
 use slog::{debug, error, info, warn};
+use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -532,6 +533,23 @@ fn stderr_on_a_terminal_is_coloured_and_says_the_same() {
     assert!(text.contains("\x1b[33mWARN"), "{text:?}");
     assert!(text.contains("\x1b[1mrequest"), "{text:?}");
 
+    // Escape for escape, as slog-term's formatter would send them to such a terminal.
+    let theirs = Captured::default();
+    let reference = Logger::root(
+        slog_term::FullFormat::new(AnsiDecorator(Mutex::new(theirs.clone())))
+            .build()
+            .fuse(),
+        o!(),
+    );
+    log_two_lines(&reference);
+    let date = Regex::new(&STDERR_DATE[1..]).unwrap();
+    assert_eq!(
+        date.replace_all(&text, "").lines().collect::<Vec<_>>(),
+        date.replace_all(&theirs.text(), "")
+            .lines()
+            .collect::<Vec<_>>()
+    );
+
     let (log, writer, plain, _) = stderr_logger(64, NEVER, false);
     log_two_lines(&log);
     writer.close();
@@ -542,4 +560,51 @@ fn stderr_on_a_terminal_is_coloured_and_says_the_same() {
         date.replace_all(&uncoloured, ""),
         date.replace_all(&plain.text(), "")
     );
+}
+
+/// slog-term's decorator for a terminal with the common ANSI escapes (what its `TermDecorator`
+/// gets from terminfo there), writing into a captured stderr: the reference for coloured lines.
+struct AnsiDecorator(Mutex<Captured>);
+
+struct AnsiLine<'a> {
+    out: &'a mut Captured,
+    level: slog::Level,
+}
+
+impl slog_term::Decorator for AnsiDecorator {
+    fn with_record<F>(&self, record: &Record<'_>, _: &OwnedKVList, f: F) -> std::io::Result<()>
+    where
+        F: FnOnce(&mut dyn slog_term::RecordDecorator) -> std::io::Result<()>,
+    {
+        let mut out = self.0.lock().unwrap();
+        f(&mut AnsiLine {
+            out: &mut out,
+            level: record.level(),
+        })
+    }
+}
+
+impl std::io::Write for AnsiLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl slog_term::RecordDecorator for AnsiLine<'_> {
+    fn reset(&mut self) -> std::io::Result<()> {
+        self.out.write_all(b"\x1b[0m")
+    }
+    fn start_level(&mut self) -> std::io::Result<()> {
+        let color = slog_term::TermDecorator::level_to_color(self.level);
+        write!(self.out, "\x1b[3{color}m")
+    }
+    fn start_key(&mut self) -> std::io::Result<()> {
+        self.out.write_all(b"\x1b[1m")
+    }
+    fn start_msg(&mut self) -> std::io::Result<()> {
+        self.start_key()
+    }
 }
