@@ -131,7 +131,7 @@ impl AuditEntry {
 }
 
 /// Why storage could not serve a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database failed or cannot be reached; the request may be retried.
     #[error("database unavailable: {0}")]

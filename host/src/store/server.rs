@@ -18,6 +18,7 @@ mod notices;
 mod operator;
 mod pool;
 mod push;
+mod reads;
 mod rows;
 mod sql;
 mod turn;
@@ -45,7 +46,8 @@ pub enum Backend {
 /// How the store connects: `[store]` in the config.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Connections at most (each running turn holds one).
+    /// Connections at most: a turn holds one to write (a locked or keyed turn from its read
+    /// on); batched reads take a quarter of them at most.
     pub size: u32,
     /// How long to wait for a connection (a new one, or a free one from the pool).
     pub connect_timeout: Duration,
@@ -57,6 +59,8 @@ pub struct PoolSettings {
 /// The [`Store`] on a server database.
 pub struct ServerStore {
     pool: Pool,
+    /// Turn reads, batched ([`reads`]).
+    reads: reads::Reads,
     sql: Arc<Sql>,
     fleet_sql: fleet::FleetSql,
     push_sql: Arc<push::PushSql>,
@@ -88,9 +92,11 @@ impl ServerStore {
         migrations::run(conn.unsettled(), backend).await?;
         conn.settle();
         drop(conn);
+        let sql = Arc::new(sql);
         Ok(ServerStore {
+            reads: reads::Reads::start(pool.clone(), sql.clone(), settings.size as usize),
             pool,
-            sql: Arc::new(sql),
+            sql,
             fleet_sql: fleet::FleetSql::new(backend),
             push_sql: Arc::new(push::PushSql::new(backend)),
             backend,
@@ -227,9 +233,8 @@ impl Store for ServerStore {
         session: SessionCheck<'_>,
         options: TurnOptions<'_>,
     ) -> Result<PlayerTurn, StoreError> {
-        let conn = self.conn().await?;
         turn::begin(
-            conn,
+            (&self.pool, &self.reads),
             (&self.sql, &self.push_sql),
             self.backend,
             player_id,

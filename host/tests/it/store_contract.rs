@@ -35,6 +35,7 @@ tests_on!(
     expired_keys_are_ignored_then_swept,
     a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_reply,
     two_locked_turns_giving_to_each_other_end_in_one_conflict,
+    turns_read_at_once_each_get_their_own_player_module_and_session,
 );
 
 const ALICE: &str = "p-alice";
@@ -732,4 +733,95 @@ async fn two_locked_turns_giving_to_each_other_end_in_one_conflict(db: ScratchDb
     assert_eq!(alice_now.player.gold, alice_gold);
     let bob_now = host_b.begin_turn(BOB, "social", bob_session).await.unwrap();
     assert_eq!(bob_now.player.gold, bob_gold);
+}
+
+/// Many turns read at once (server stores read them in batches, several in one statement):
+/// each gets its own player's record and module data, and its own session's verdict (on a
+/// server store: the embedded one leaves sessions to this host's cache), however the others
+/// of its batch end.
+async fn turns_read_at_once_each_get_their_own_player_module_and_session(db: ScratchDb) {
+    const PLAYERS: usize = 40;
+    const ENDED: usize = 7;
+    let store = db.open().await;
+    for n in 0..PLAYERS {
+        let id = format!("p-{n}");
+        store
+            .login(
+                &format!("a-{n}"),
+                Player::new(&id, format!("Player {n}"), ""),
+                0,
+            )
+            .await
+            .unwrap();
+        store
+            .create_session(&format!("h-{n}"), &id, i64::MAX)
+            .await
+            .unwrap();
+        let session = SessionCheck {
+            token_hash: &format!("h-{n}"),
+            now_ms: 1,
+        };
+        let turn = store.begin_turn(&id, "m", session).await.unwrap();
+        let mut record = turn.player.clone();
+        record.gold = n as i64;
+        turn.end(Some(&record), Some(&data(json!({ "n": n }))), 2)
+            .await
+            .unwrap();
+    }
+    assert!(store.end_session(&format!("h-{ENDED}")).await.unwrap());
+
+    // Every player's turn on "m" and on "k" (no data there), a player with none, and a turn
+    // with another player's token, all at once.
+    let mut turns = tokio::task::JoinSet::new();
+    let mut asks = Vec::new();
+    for n in 0..PLAYERS {
+        for module in ["m", "k"] {
+            asks.push((format!("p-{n}"), module, format!("h-{n}")));
+        }
+    }
+    asks.push(("ghost".to_owned(), "m", "h-0".to_owned()));
+    asks.push(("p-3".to_owned(), "m", "h-4".to_owned()));
+    for (place, (player, module, token)) in asks.iter().cloned().enumerate() {
+        let store = store.clone();
+        turns.spawn(async move {
+            let session = SessionCheck {
+                token_hash: &token,
+                now_ms: 1,
+            };
+            let turn = store.begin_turn(&player, module, session).await;
+            let seen = turn.map(|turn| (turn.player.clone(), turn.module_data.clone()));
+            (place, seen)
+        });
+    }
+    let checks_sessions = db.backend.is_shared();
+    let mut answered = 0;
+    while let Some(done) = turns.join_next().await {
+        let (place, seen) = done.unwrap();
+        let (player, module, token) = &asks[place];
+        answered += 1;
+        match seen {
+            Ok((record, module_data)) => {
+                let n: usize = player[2..].parse().unwrap();
+                if checks_sessions {
+                    assert_eq!(token, &format!("h-{n}"), "{player} read with {token}");
+                    assert_ne!(n, ENDED, "{player}'s session has ended");
+                }
+                assert_eq!(&record.player_id, player);
+                assert_eq!(record.gold, n as i64, "{player}'s record");
+                let expected = match *module {
+                    "m" => data(json!({ "n": n })),
+                    _ => data(json!({})),
+                };
+                assert_eq!(module_data, expected, "{player}'s data of {module}");
+            }
+            Err(StoreError::SessionEnded) => assert!(
+                checks_sessions
+                    && (player == &format!("p-{ENDED}") || (player == "p-3" && token == "h-4")),
+                "{player} with {token}: its session holds"
+            ),
+            Err(StoreError::NoSuchPlayer(id)) => assert_eq!(id, "ghost"),
+            Err(e) => panic!("{player} on {module}: {e}"),
+        }
+    }
+    assert_eq!(answered, asks.len());
 }

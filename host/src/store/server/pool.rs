@@ -30,7 +30,8 @@ const PING_IF_IDLE: Duration = Duration::from_secs(5);
 /// A statement with its parameters bound.
 pub(super) type Bound<'q> = Query<'q, Any, AnyArguments<'q>>;
 
-/// The server store's connections.
+/// The server store's connections; a clone is a handle on the same pool.
+#[derive(Clone)]
 pub(super) struct Pool {
     pool: managed::Pool<Manager>,
     /// The URL as logs may show it (no password).

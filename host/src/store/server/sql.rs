@@ -19,6 +19,11 @@ pub struct Sql {
     /// A turn's one read, locking nothing: the record, its version, the module's data and the
     /// session's expiry, from one snapshot (one statement).
     pub turn_read: String,
+    /// [`Sql::turn_read`] of many turns in one statement: the same columns from the same
+    /// rows, then each turn's place in the batch. One parameter, the turns as a JSON array of
+    /// `{"place", "player", "module", "token"}` (the token's hash); a row for each turn whose
+    /// player has a record.
+    pub turn_read_batch: String,
     /// [`Sql::turn_read`] of a keyed command: two more columns, the fingerprint and the reply
     /// stored under the key if it is not expired, still one statement. Parameters: those of
     /// `turn_read` but the last, then (player, key, expired at) twice, then the player.
@@ -92,7 +97,22 @@ const INSERT_AUDIT: &str = "INSERT INTO audit (at_ms, operator, action, player_i
 const AUDIT_COLUMNS: &str =
     "id, at_ms, operator, action, player_id, reason, state_before, state_after";
 
+/// [`Sql::turn_read`]'s columns and subqueries over the batch's turns `turns` (`place`,
+/// `player`, `module`, `token`), after `FROM`.
+fn turn_read_batch(turns: &str) -> String {
+    format!(
+        "SELECT p.name, p.head_img, p.gold, p.diamond, p.items, p.version, \
+         (SELECT m.data FROM module_data m WHERE m.player_id = r.player AND m.module = r.module), \
+         (SELECT s.expires_at FROM sessions s WHERE s.token_hash = r.token AND s.player_id = r.player), \
+         r.place \
+         FROM {turns} JOIN players p ON p.player_id = r.player"
+    )
+}
+
 impl Sql {
+    /// The columns of [`Sql::turn_read`]; a batch's rows have one more, the read's place.
+    pub const TURN_READ_COLUMNS: usize = 8;
+
     pub fn postgres() -> Sql {
         Sql {
             insert_player: format!("{INSERT_PLAYER} ON CONFLICT (account) DO NOTHING"),
@@ -121,13 +141,24 @@ impl Sql {
             delete_expired_keys: "DELETE FROM idempotency_keys WHERE ctid IN \
                  (SELECT ctid FROM idempotency_keys WHERE created_at <= $1 LIMIT $2)"
                 .into(),
+            turn_read_batch: turn_read_batch(
+                "json_to_recordset($1::json) AS r(place bigint, player text, module text, token text)",
+            ),
             ..Sql::common()
         }
     }
 
     pub fn mysql() -> Sql {
         let common = Sql::common();
+        // Each text column in the tables' collation, so that the keys compare (and use their
+        // indexes) as stored.
+        let key = "VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
         Sql {
+            turn_read_batch: turn_read_batch(&format!(
+                "JSON_TABLE(?, '$[*]' COLUMNS (place BIGINT PATH '$.place', \
+                 player {key} PATH '$.player', module {key} PATH '$.module', \
+                 token {key} PATH '$.token')) AS r"
+            )),
             // `account = account` changes nothing: the row stays as it was.
             insert_player: format!("{INSERT_PLAYER} ON DUPLICATE KEY UPDATE account = account"),
             upsert_module_data: "INSERT INTO module_data (player_id, module, data) VALUES ($1, $2, $3) ON DUPLICATE KEY UPDATE data = VALUES(data)".into(),
@@ -163,6 +194,7 @@ impl Sql {
             lock_player: format!(
                 "SELECT {PLAYER_COLUMNS} FROM players WHERE player_id = $1 FOR UPDATE"
             ),
+            turn_read_batch: String::new(),
             turn_read: format!(
                 "SELECT {PLAYER_COLUMNS}, version, \
                  (SELECT data FROM module_data WHERE player_id = $1 AND module = $2), \
@@ -215,6 +247,8 @@ impl Sql {
             count_sessions: q(self.count_sessions),
             lock_player: q(self.lock_player),
             turn_read: q(self.turn_read),
+            // Written with MariaDB's placeholder: its JSON paths have `$` of their own.
+            turn_read_batch: self.turn_read_batch,
             turn_read_keyed: q(self.turn_read_keyed),
             turn_write: q(self.turn_write),
             turn_write_with_data: q(self.turn_write_with_data),
@@ -275,6 +309,9 @@ mod tests {
         let mysql = Sql::mysql();
         assert!(!mysql.turn_read.contains('$'));
         assert_eq!(mysql.turn_read.matches('?').count(), 5);
+        // A batch of reads binds one value, the turns.
+        assert_eq!(mysql.turn_read_batch.matches('?').count(), 1);
+        assert!(Sql::postgres().turn_read_batch.contains("$1::json"));
         // The two dialects of a turn's write bind the same values in the same order.
         assert_eq!(mysql.turn_write_with_data.matches('?').count(), 13);
         let postgres = Sql::postgres();

@@ -13,7 +13,9 @@
 //!
 //! Round trips: a turn that changes nothing costs one statement; one that writes costs two
 //! (on MariaDB, a player's first write of a module's data costs a short transaction instead).
-//! The turn leases one connection for its whole length.
+//! A turn that is neither locked nor keyed reads in a batch with other turns ([`Reads`]: its
+//! read is one of a statement's) and takes a connection only to write; a locked or keyed turn
+//! leases one connection for its whole length.
 //!
 //! A keyed command (`Idempotency-Key`) costs no round trip more to look its key up: the read
 //! is [`Sql::turn_read_keyed`], the same statement with two more columns. Its reply is stored
@@ -23,8 +25,9 @@
 //! that raced its first attempt on another host loses the version check, runs again and
 //! reads the winner's reply.
 
-use super::pool::{Bound, Lease};
+use super::pool::{Bound, Lease, Pool};
 use super::push::{write_effects, write_gifts, PushSql};
+use super::reads::Reads;
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
 use super::{lock_player, Backend};
@@ -42,7 +45,10 @@ use std::sync::Arc;
 /// writes nothing: an optimistic turn has no transaction to roll back; a locked one leaves
 /// its connection unsettled, and the pool closes it, which rolls it back.
 pub(super) struct ServerTurn {
-    conn: Lease,
+    /// The connection the turn read on (a locked or keyed turn), else `None`: the write
+    /// takes one from `pool`.
+    conn: Option<Lease>,
+    pool: Pool,
     sql: Arc<Sql>,
     push_sql: Arc<PushSql>,
     backend: Backend,
@@ -61,11 +67,13 @@ pub(super) struct ServerTurn {
     key: Option<(String, String)>,
 }
 
-/// Reads a turn: the record, the module's data, and the session checked, in one statement on
-/// `conn`, which the turn keeps until it ends. A `locked` turn (one run again after a
-/// conflict) first begins a transaction and locks the player's row, which its end releases.
+/// Reads a turn: the record, the module's data, and the session checked, in one statement.
+/// A turn neither locked nor keyed reads in a batch ([`Reads`]). A keyed one reads on a
+/// connection from `pool` that it keeps until it ends; so does a `locked` turn (one run again
+/// after a conflict), which first begins a transaction and locks the player's row, which its
+/// end releases.
 pub(super) async fn begin(
-    mut conn: Lease,
+    (pool, reads): (&Pool, &Reads),
     (sql, push_sql): (&Arc<Sql>, &Arc<PushSql>),
     backend: Backend,
     player_id: &str,
@@ -74,19 +82,25 @@ pub(super) async fn begin(
     options: TurnOptions<'_>,
 ) -> Result<PlayerTurn, StoreError> {
     let TurnOptions { locked, key } = options;
-    if locked {
-        conn.start_transaction().await?;
-    }
-    let read = read(&mut conn, sql, player_id, module, session, options).await;
-    let (row, data) = match read {
-        Ok(read) => read,
-        Err(e) => {
-            // A locked turn that ends here frees the row now. Should the rollback fail, the
-            // connection stays unsettled and the pool closes it, which rolls it back too.
-            if locked {
-                let _ = conn.end_transaction(false).await;
+    let (conn, row, data) = if !locked && key.is_none() {
+        let row = reads.read(player_id, module, session.token_hash).await?;
+        let (row, data) = checked(row, player_id, session)?;
+        (None, row, data)
+    } else {
+        let mut conn = pool.get().await?;
+        if locked {
+            conn.start_transaction().await?;
+        }
+        match read(&mut conn, sql, player_id, module, session, options).await {
+            Ok((row, data)) => (Some(conn), row, data),
+            Err(e) => {
+                // A locked turn that ends here frees the row now. Should the rollback fail,
+                // the connection stays unsettled and the pool closes it, which rolls it back.
+                if locked {
+                    let _ = conn.end_transaction(false).await;
+                }
+                return Err(e);
             }
-            return Err(e);
         }
     };
     let player = read_player(&row, 0, player_id.to_owned())?;
@@ -101,6 +115,7 @@ pub(super) async fn begin(
     };
     let writer = ServerTurn {
         conn,
+        pool: pool.clone(),
         sql: sql.clone(),
         push_sql: push_sql.clone(),
         backend,
@@ -127,7 +142,6 @@ async fn read(
     session: SessionCheck<'_>,
     options: TurnOptions<'_>,
 ) -> Result<(AnyRow, Option<String>), StoreError> {
-    let no_player = || StoreError::NoSuchPlayer(player_id.to_owned());
     if options.locked {
         // The read comes after the lock, in a statement of its own: a statement's snapshot
         // is taken as it starts, before it waited for the row.
@@ -152,7 +166,18 @@ async fn read(
             .bind(key.expired_at_ms)
             .bind(player_id);
     }
-    let row = conn.fetch_optional(read).await?.ok_or_else(no_player)?;
+    let row = conn.fetch_optional(read).await?;
+    checked(row, player_id, session)
+}
+
+/// A turn's read row ([`Sql::turn_read`]'s columns, first), once the player is known to have
+/// a record and the session to hold: the row, and the module's data as stored.
+fn checked(
+    row: Option<AnyRow>,
+    player_id: &str,
+    session: SessionCheck<'_>,
+) -> Result<(AnyRow, Option<String>), StoreError> {
+    let row = row.ok_or_else(|| StoreError::NoSuchPlayer(player_id.to_owned()))?;
     let data = optional_text(&row, 6)?;
     let expires_at: Option<i64> = sqlx::Row::try_get(&row, 7).map_err(db_error)?;
     if expires_at.is_none_or(|at| at <= session.now_ms) {
@@ -180,7 +205,8 @@ impl TurnWriter for ServerTurn {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let ServerTurn {
-            mut conn,
+            conn,
+            pool,
             sql,
             push_sql,
             backend,
@@ -194,11 +220,15 @@ impl TurnWriter for ServerTurn {
             key,
         } = *self;
         if player.is_none() && module_data.is_none() && effects.is_empty() {
-            if locked {
+            if let Some(mut conn) = conn.filter(|_| locked) {
                 conn.end_transaction(true).await?;
             }
             return Ok(());
         }
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => pool.get().await?,
+        };
         // The reply is stored only with a write: a turn that changes nothing stores nothing.
         let key = key.zip(reply).map(|((key, fingerprint), reply)| KeyRow {
             key,

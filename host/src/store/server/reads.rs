@@ -1,0 +1,167 @@
+//! Turn reads in batches: the reads of many commands, each for its own player, module and
+//! session, answered by one statement.
+//!
+//! Why: on a server store a read costs far more in fixed costs than in work. Each statement
+//! is a round trip that wakes the database's backend and then the host, and parses, binds and
+//! plans; what the statement reads (one row by its key, two small rows beside it) is a small
+//! part of that. So a turn that is neither locked nor keyed sends its read here
+//! ([`Reads::read`]), and a task of the store's collects whatever reads are waiting and runs
+//! them as one statement ([`Sql::turn_read_batch`]): the reads go as one JSON array, which
+//! the database turns into rows (`json_to_recordset`, MariaDB's `JSON_TABLE`) and joins to
+//! the players by key; each row carries its read's place in the batch. One statement, one
+//! plan, one executor however many reads: a batch of reads written as a `UNION ALL` of single
+//! reads was tried first, and cost PostgreSQL as much per read as single statements did.
+//!
+//! How many at once: at most [`MAX_BATCH`] reads a statement, and at most a quarter of the
+//! pool's connections reading at once ([`Reads::start`]): while they are all busy, reads
+//! wait and gather, so a batch grows with the load and a lone read goes at once. The other
+//! connections stay free for writes.
+//!
+//! What a batch changes for a turn: nothing it can see. Every read is the same statement as
+//! a single [`Sql::turn_read`], so it still reads the record, its version, the module's data
+//! and the session from one snapshot; the turn's write still applies only over the version it
+//! read. A turn no longer holds a connection while its module runs: its write takes one.
+//!
+//! Cancellation: a turn whose client hangs up drops its answer's receiver; the batch runs on
+//! its own task, unaffected, and its answer for that turn is dropped. A read sits in no
+//! transaction and takes no lock, so nothing is left behind either way.
+
+use super::pool::Pool;
+use super::rows::int;
+use super::sql::Sql;
+use crate::store::StoreError;
+use sqlx::any::AnyRow;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Reads in one statement, at most: a batch's parameter (about 150 bytes a read) and its
+/// answer stay small.
+pub(super) const MAX_BATCH: usize = 64;
+
+/// The store's end of the batching task: where turns send their reads.
+pub(super) struct Reads {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+/// One turn's read, and where its row goes: `None` when the player has no record.
+struct Request {
+    player_id: String,
+    module: String,
+    token_hash: String,
+    answer: oneshot::Sender<Result<Option<AnyRow>, StoreError>>,
+}
+
+impl Reads {
+    /// Starts the batching task on `pool`, with `statements[n - 1]` the batch of `n` reads.
+    /// The task ends when the store (this handle) is dropped.
+    pub(super) fn start(pool: Pool, sql: Arc<Sql>, pool_size: usize) -> Reads {
+        let (requests, queue) = mpsc::unbounded_channel();
+        let readers = Arc::new(Semaphore::new((pool_size / 4).max(1)));
+        tokio::spawn(gather(queue, pool, sql, readers));
+        Reads { requests }
+    }
+
+    /// A turn's read ([`Sql::turn_read`]'s columns), batched with the others waiting: the
+    /// row, or `None` if the player has none.
+    pub(super) async fn read(
+        &self,
+        player_id: &str,
+        module: &str,
+        token_hash: &str,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let request = Request {
+            player_id: player_id.to_owned(),
+            module: module.to_owned(),
+            token_hash: token_hash.to_owned(),
+            answer,
+        };
+        let closed = || StoreError::Unavailable("the store is closed".into());
+        self.requests.send(request).map_err(|_| closed())?;
+        answered.await.map_err(|_| closed())?
+    }
+}
+
+/// The batching task: takes the first waiting read, waits for a free reader, then takes every
+/// read that came meanwhile (up to [`MAX_BATCH`]) and runs them on a task of their own.
+async fn gather(
+    mut queue: mpsc::UnboundedReceiver<Request>,
+    pool: Pool,
+    sql: Arc<Sql>,
+    readers: Arc<Semaphore>,
+) {
+    while let Some(first) = queue.recv().await {
+        let Ok(reader) = readers.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        // Turns that were given up on (their clients hung up) are not read.
+        batch.retain(|request| !request.answer.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let pool = pool.clone();
+        let sql = sql.clone();
+        tokio::spawn(async move {
+            run(&pool, &sql, batch).await;
+            drop(reader);
+        });
+    }
+}
+
+/// Runs one batch and hands each read its row; a failure goes to every read of the batch.
+async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>) {
+    let rows = async {
+        let turns: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(place, request)| {
+                serde_json::json!({
+                    "place": place,
+                    "player": request.player_id,
+                    "module": request.module,
+                    "token": request.token_hash,
+                })
+            })
+            .collect();
+        let turns = serde_json::Value::Array(turns).to_string();
+        let statement = sqlx::query(&sql.turn_read_batch).bind(turns);
+        pool.get().await?.fetch_all(statement).await
+    }
+    .await;
+    let mut rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            for request in batch {
+                let _ = request.answer.send(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    // Each row names its read by its place in the batch (the last column); a read without a
+    // row is a player with no record.
+    let mut answers: Vec<Option<AnyRow>> = (0..batch.len()).map(|_| None).collect();
+    for row in rows.drain(..) {
+        let place = int(&row, Sql::TURN_READ_COLUMNS).map(usize::try_from);
+        match place {
+            Ok(Ok(place)) if place < answers.len() => answers[place] = Some(row),
+            _ => {
+                let e =
+                    StoreError::Corrupt("a batched read's row names no read of its batch".into());
+                for request in batch {
+                    let _ = request.answer.send(Err(e.clone()));
+                }
+                return;
+            }
+        }
+    }
+    for (request, row) in batch.into_iter().zip(answers) {
+        let _ = request.answer.send(Ok(row));
+    }
+}
