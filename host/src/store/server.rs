@@ -47,7 +47,7 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     /// Connections at most: a turn holds one to write (a locked or keyed turn from its read
-    /// on); batched reads take a quarter of them at most.
+    /// on); batched reads take an eighth of them at most.
     pub size: u32,
     /// How long to wait for a connection (a new one, or a free one from the pool).
     pub connect_timeout: Duration,
