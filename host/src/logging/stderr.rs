@@ -75,11 +75,18 @@ impl<W: Write + Send + 'static> Drain for StderrDrain<W> {
         thread_local! {
             static BUFFERS: RefCell<LineBuffers> = RefCell::new(LineBuffers::default());
         }
-        BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
-            Ok(mut buffers) => self.emit(&mut buffers, record, values),
+        let reused = BUFFERS.try_with(|buffers| match buffers.try_borrow_mut() {
+            Ok(mut buffers) => {
+                self.emit(&mut buffers, record, values);
+                true
+            }
             // A value's formatting logged again: buffers of its own rather than a panic.
-            Err(_) => self.emit(&mut LineBuffers::default(), record, values),
+            Err(_) => false,
         });
+        // Or the thread is ending and its buffers are gone.
+        if reused != Ok(true) {
+            self.emit(&mut LineBuffers::default(), record, values);
+        }
         Ok(())
     }
 }
@@ -136,8 +143,10 @@ impl Line<'_> {
         let before = self.out.len();
         match record.msg().as_str() {
             Some(message) => self.out.extend_from_slice(message.as_bytes()),
+            // Through `fmt::Write`: a `Display` that fails cuts the message short, where
+            // `io::Write::write_fmt` would panic.
             None => {
-                let _ = self.out.write_fmt(*record.msg());
+                let _ = std::fmt::write(&mut Bytes(self.out), *record.msg());
             }
         }
         // slog-term puts a comma before the first pair only after a message.
@@ -190,6 +199,16 @@ impl<W: Write + Send + 'static> Sink for StderrSink<W> {
             "{} WARN the log writer fell behind: {dropped} lines were dropped here (every drop is counted in the metric game_host_log_messages_dropped_total), dropped: {dropped}\n",
             Local::now().format("%b %d %H:%M:%S%.3f"),
         )
+    }
+}
+
+/// `fmt::Write` over a line's bytes.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
     }
 }
 
