@@ -94,7 +94,7 @@ impl ServerStore {
         drop(conn);
         let sql = Arc::new(sql);
         Ok(ServerStore {
-            reads: reads::Reads::start(pool.clone(), sql.clone(), settings.size as usize),
+            reads: reads::Reads::start(pool.clone(), sql.clone(), settings),
             pool,
             sql,
             fleet_sql: fleet::FleetSql::new(backend),

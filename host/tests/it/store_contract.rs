@@ -36,6 +36,7 @@ tests_on!(
     a_keyed_turn_that_lost_the_race_stores_nothing_and_reads_the_winners_reply,
     two_locked_turns_giving_to_each_other_end_in_one_conflict,
     turns_read_at_once_each_get_their_own_player_module_and_session,
+    reads_through_a_network_that_stops_answering_fail_in_time_and_recover,
 );
 
 const ALICE: &str = "p-alice";
@@ -806,7 +807,7 @@ async fn turns_read_at_once_each_get_their_own_player_module_and_session(db: Scr
                     assert_eq!(token, &format!("h-{n}"), "{player} read with {token}");
                     assert_ne!(n, ENDED, "{player}'s session has ended");
                 }
-                assert_eq!(&record.player_id, player);
+                assert_eq!(record.name, format!("Player {n}"), "{player}'s record");
                 assert_eq!(record.gold, n as i64, "{player}'s record");
                 let expected = match *module {
                     "m" => data(json!({ "n": n })),
@@ -824,4 +825,123 @@ async fn turns_read_at_once_each_get_their_own_player_module_and_session(db: Scr
         }
     }
     assert_eq!(answered, asks.len());
+}
+
+/// A TCP relay to the database that can stop passing bytes while keeping its connections
+/// open: a network that drops packets, which neither side notices.
+struct Relay {
+    addr: std::net::SocketAddr,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (frozen, _) = tokio::sync::watch::channel(false);
+        let watch = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(Relay::pass(client_read, server_write, watch.subscribe()));
+                tokio::spawn(Relay::pass(server_read, client_write, watch.subscribe()));
+            }
+        });
+        Relay { addr, frozen }
+    }
+
+    /// Copies `from` to `to`, holding what it read while the relay is frozen.
+    async fn pass(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut frozen: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            let Ok(read) = from.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 || frozen.wait_for(|frozen| !frozen).await.is_err() {
+                return;
+            }
+            if to.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+}
+
+/// Reads waiting on a database that stopped answering (packets lost, connections open) end
+/// with `Unavailable` once a read's time is up, not never; once the network is back, reads
+/// succeed again.
+async fn reads_through_a_network_that_stops_answering_fail_in_time_and_recover(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // the embedded store has no network
+    }
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    );
+    let relay = Relay::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(relay.addr.port())).unwrap();
+    let parsed =
+        host::store::url::DatabaseUrl::parse(url.as_str(), std::path::Path::new(".")).unwrap();
+    let settings = host::store::server::PoolSettings {
+        size: 8,
+        connect_timeout: Duration::from_millis(500),
+        statement_timeout: Duration::from_millis(500),
+    };
+    let store = host::store::open(&parsed, &settings, Default::default())
+        .await
+        .unwrap();
+    store.login("alice", alice(), 0).await.unwrap();
+    store
+        .create_session("h-alice", ALICE, i64::MAX)
+        .await
+        .unwrap();
+    store.begin_turn(ALICE, "m", session()).await.unwrap();
+
+    relay.freeze(true);
+    let mut turns = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        turns.spawn(async move { store.begin_turn(ALICE, "m", session()).await.err() });
+    }
+    // Each gets its answer (the bound is far above the second a read may take: it only
+    // tells a hang from an answer).
+    let answers = tokio::time::timeout(Duration::from_secs(60), turns.join_all())
+        .await
+        .expect("reads on a silent database must end");
+    for answer in answers {
+        assert!(
+            matches!(answer, Some(StoreError::Unavailable(_))),
+            "{answer:?}"
+        );
+    }
+
+    relay.freeze(false);
+    let turn = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match store.begin_turn(ALICE, "m", session()).await {
+                Ok(turn) => return turn,
+                Err(StoreError::Unavailable(_)) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("reads succeed once the database answers again");
+    assert_eq!(turn.player.name, alice().name);
 }

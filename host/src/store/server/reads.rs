@@ -29,13 +29,21 @@
 //! Cancellation: a turn whose client hangs up drops its answer's receiver; the batch runs on
 //! its own task, unaffected, and its answer for that turn is dropped. A read sits in no
 //! transaction and takes no lock, so nothing is left behind either way.
+//!
+//! A database that does not answer: a turn waits for its read no longer than a single read
+//! could have taken (a connection, `store.connect_timeout_ms`, then the statement,
+//! `store.statement_timeout_ms`), then gets [`StoreError::Unavailable`] (the client -6), and
+//! a batch gives up after as long, freeing its reader and closing its connection. So reads
+//! queued behind a stalled database fail in time, and the ones given up on are not sent.
 
 use super::pool::Pool;
 use super::rows::int;
 use super::sql::Sql;
+use super::PoolSettings;
 use crate::store::StoreError;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Reads in one statement, at most: a batch's parameter (about 150 bytes a read) and its
@@ -45,6 +53,8 @@ pub(super) const MAX_BATCH: usize = 64;
 /// The store's end of the batching task: where turns send their reads.
 pub(super) struct Reads {
     requests: mpsc::UnboundedSender<Request>,
+    /// How long a read may take, waiting for a connection included.
+    patience: Duration,
 }
 
 /// One turn's read, and where its row goes: `None` when the player has no record.
@@ -56,13 +66,14 @@ struct Request {
 }
 
 impl Reads {
-    /// Starts the batching task on `pool`, with `statements[n - 1]` the batch of `n` reads.
-    /// The task ends when the store (this handle) is dropped.
-    pub(super) fn start(pool: Pool, sql: Arc<Sql>, pool_size: usize) -> Reads {
+    /// Starts the batching task on `pool` (of `settings`). The task ends when the store (this
+    /// handle) is dropped.
+    pub(super) fn start(pool: Pool, sql: Arc<Sql>, settings: &PoolSettings) -> Reads {
         let (requests, queue) = mpsc::unbounded_channel();
-        let readers = Arc::new(Semaphore::new((pool_size / 8).max(1)));
-        tokio::spawn(gather(queue, pool, sql, readers));
-        Reads { requests }
+        let readers = Arc::new(Semaphore::new((settings.size as usize / 8).max(1)));
+        let patience = settings.connect_timeout + settings.statement_timeout;
+        tokio::spawn(gather(queue, pool, sql, readers, patience));
+        Reads { requests, patience }
     }
 
     /// A turn's read ([`Sql::turn_read`]'s columns), batched with the others waiting: the
@@ -82,7 +93,10 @@ impl Reads {
         };
         let closed = || StoreError::Unavailable("the store is closed".into());
         self.requests.send(request).map_err(|_| closed())?;
-        answered.await.map_err(|_| closed())?
+        match tokio::time::timeout(self.patience, answered).await {
+            Ok(answer) => answer.map_err(|_| closed())?,
+            Err(_) => Err(no_answer(self.patience)),
+        }
     }
 }
 
@@ -93,6 +107,7 @@ async fn gather(
     pool: Pool,
     sql: Arc<Sql>,
     readers: Arc<Semaphore>,
+    patience: Duration,
 ) {
     while let Some(first) = queue.recv().await {
         let Ok(reader) = readers.clone().acquire_owned().await else {
@@ -113,14 +128,16 @@ async fn gather(
         let pool = pool.clone();
         let sql = sql.clone();
         tokio::spawn(async move {
-            run(&pool, &sql, batch).await;
+            run(&pool, &sql, batch, patience).await;
             drop(reader);
         });
     }
 }
 
-/// Runs one batch and hands each read its row; a failure goes to every read of the batch.
-async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>) {
+/// Runs one batch and hands each read its row; a failure goes to every read of the batch. A
+/// batch that takes longer than `patience` is given up (its connection, dropped mid-statement,
+/// is closed).
+async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>, patience: Duration) {
     let rows = async {
         let turns: Vec<_> = batch
             .iter()
@@ -137,8 +154,10 @@ async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>) {
         let turns = serde_json::Value::Array(turns).to_string();
         let statement = sqlx::query(&sql.turn_read_batch).bind(turns);
         pool.get().await?.fetch_all(statement).await
-    }
-    .await;
+    };
+    let rows = tokio::time::timeout(patience, rows)
+        .await
+        .unwrap_or_else(|_| Err(no_answer(patience)));
     let mut rows = match rows {
         Ok(rows) => rows,
         Err(e) => {
@@ -168,4 +187,13 @@ async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>) {
     for (request, row) in batch.into_iter().zip(answers) {
         let _ = request.answer.send(Ok(row));
     }
+}
+
+/// A read the database did not answer within `patience`.
+fn no_answer(patience: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the database did not answer a read within {} ms (store.connect_timeout_ms and \
+         store.statement_timeout_ms)",
+        patience.as_millis()
+    ))
 }
