@@ -97,15 +97,25 @@ const INSERT_AUDIT: &str = "INSERT INTO audit (at_ms, operator, action, player_i
 const AUDIT_COLUMNS: &str =
     "id, at_ms, operator, action, player_id, reason, state_before, state_after";
 
-/// [`Sql::turn_read`]'s columns and subqueries over the batch's turns `turns` (`place`,
-/// `player`, `module`, `token`), after `FROM`.
+/// The `SELECT` of a turn's read, up to its `FROM` ([`Sql::TURN_READ_COLUMNS`] columns): the
+/// record of the `players` row it is over, its version, the module's data and the session's
+/// expiry, for the player, module, token hash and the player again as `[player, module, token,
+/// session_player]` names them (parameters, or a batch's columns). Every turn read (single,
+/// keyed, batched) begins with it, so their first columns are the same.
+fn turn_read_columns([player, module, token, session_player]: [&str; 4]) -> String {
+    format!(
+        "SELECT {PLAYER_COLUMNS}, version, \
+         (SELECT data FROM module_data WHERE player_id = {player} AND module = {module}), \
+         (SELECT expires_at FROM sessions WHERE token_hash = {token} AND player_id = {session_player})"
+    )
+}
+
+/// [`Sql::turn_read`] over the batch's turns `turns` (`place`, `player`, `module`, `token`,
+/// after `FROM`), each row ending with its turn's place.
 fn turn_read_batch(turns: &str) -> String {
     format!(
-        "SELECT p.name, p.head_img, p.gold, p.diamond, p.items, p.version, \
-         (SELECT m.data FROM module_data m WHERE m.player_id = r.player AND m.module = r.module), \
-         (SELECT s.expires_at FROM sessions s WHERE s.token_hash = r.token AND s.player_id = r.player), \
-         r.place \
-         FROM {turns} JOIN players p ON p.player_id = r.player"
+        "{}, r.place FROM {turns} JOIN players p ON p.player_id = r.player",
+        turn_read_columns(["r.player", "r.module", "r.token", "r.player"])
     )
 }
 
@@ -196,18 +206,15 @@ impl Sql {
             ),
             turn_read_batch: String::new(),
             turn_read: format!(
-                "SELECT {PLAYER_COLUMNS}, version, \
-                 (SELECT data FROM module_data WHERE player_id = $1 AND module = $2), \
-                 (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4) \
-                 FROM players WHERE player_id = $5"
+                "{} FROM players WHERE player_id = $5",
+                turn_read_columns(["$1", "$2", "$3", "$4"])
             ),
             turn_read_keyed: format!(
-                "SELECT {PLAYER_COLUMNS}, version, \
-                 (SELECT data FROM module_data WHERE player_id = $1 AND module = $2), \
-                 (SELECT expires_at FROM sessions WHERE token_hash = $3 AND player_id = $4), \
+                "{}, \
                  (SELECT fingerprint FROM idempotency_keys WHERE player_id = $5 AND idem_key = $6 AND created_at > $7), \
                  (SELECT reply FROM idempotency_keys WHERE player_id = $8 AND idem_key = $9 AND created_at > $10) \
-                 FROM players WHERE player_id = $11"
+                 FROM players WHERE player_id = $11",
+                turn_read_columns(["$1", "$2", "$3", "$4"])
             ),
             turn_write: TURN_WRITE.into(),
             turn_write_with_data: String::new(),
