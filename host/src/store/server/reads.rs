@@ -41,6 +41,7 @@ use super::rows::int;
 use super::sql::Sql;
 use super::PoolSettings;
 use crate::store::StoreError;
+use serde::Serialize;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,15 @@ pub(super) struct Reads {
     requests: mpsc::UnboundedSender<Request>,
     /// How long a read may take, waiting for a connection included.
     patience: Duration,
+}
+
+/// One turn of a batch as the statement's parameter names it ([`Sql::turn_read_batch`]).
+#[derive(Serialize)]
+struct Turn<'a> {
+    place: usize,
+    player: &'a str,
+    module: &'a str,
+    token: &'a str,
 }
 
 /// One turn's read, and where its row goes: `None` when the player has no record.
@@ -142,50 +152,48 @@ async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>, patience: Duration) {
         let turns: Vec<_> = batch
             .iter()
             .enumerate()
-            .map(|(place, request)| {
-                serde_json::json!({
-                    "place": place,
-                    "player": request.player_id,
-                    "module": request.module,
-                    "token": request.token_hash,
-                })
+            .map(|(place, request)| Turn {
+                place,
+                player: &request.player_id,
+                module: &request.module,
+                token: &request.token_hash,
             })
             .collect();
-        let turns = serde_json::Value::Array(turns).to_string();
+        let turns = serde_json::to_string(&turns).map_err(|e| {
+            StoreError::Corrupt(format!("a batch of reads cannot be written as JSON: {e}"))
+        })?;
         let statement = sqlx::query(&sql.turn_read_batch).bind(turns);
         pool.get().await?.fetch_all(statement).await
     };
     let rows = tokio::time::timeout(patience, rows)
         .await
         .unwrap_or_else(|_| Err(no_answer(patience)));
-    let mut rows = match rows {
+    let rows = match rows {
         Ok(rows) => rows,
-        Err(e) => {
-            for request in batch {
-                let _ = request.answer.send(Err(e.clone()));
-            }
-            return;
-        }
+        Err(e) => return fail(batch, e),
     };
     // Each row names its read by its place in the batch (the last column); a read without a
     // row is a player with no record.
-    let mut answers: Vec<Option<AnyRow>> = (0..batch.len()).map(|_| None).collect();
-    for row in rows.drain(..) {
+    let mut answers: Vec<Option<AnyRow>> = batch.iter().map(|_| None).collect();
+    for row in rows {
         let place = int(&row, Sql::TURN_READ_COLUMNS).map(usize::try_from);
         match place {
             Ok(Ok(place)) if place < answers.len() => answers[place] = Some(row),
             _ => {
-                let e =
-                    StoreError::Corrupt("a batched read's row names no read of its batch".into());
-                for request in batch {
-                    let _ = request.answer.send(Err(e.clone()));
-                }
-                return;
+                let e = "a batched read's row names no read of its batch";
+                return fail(batch, StoreError::Corrupt(e.into()));
             }
         }
     }
     for (request, row) in batch.into_iter().zip(answers) {
         let _ = request.answer.send(Ok(row));
+    }
+}
+
+/// Answers every read of `batch` with `e`.
+fn fail(batch: Vec<Request>, e: StoreError) {
+    for request in batch {
+        let _ = request.answer.send(Err(e.clone()));
     }
 }
 
