@@ -19,6 +19,7 @@ use slog::{Key, OwnedKVList, Record, KV};
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
+use std::thread::LocalKey;
 
 /// The time of a line, to the second: as written (`25/Nov/2026 14:03:07`) and as the local
 /// date and time that decide when a daily file rolls over.
@@ -110,16 +111,12 @@ impl Pairs {
 }
 
 impl LineBody {
-    /// Runs `f` with this thread's reusable body. A body being formatted when a value's own
-    /// formatting logs again gets a fresh one rather than a panic.
+    /// Runs `f` with this thread's reusable body ([`with_reused`]).
     pub fn with<R>(f: impl FnOnce(&mut LineBody) -> R) -> R {
         thread_local! {
             static BODY: RefCell<LineBody> = RefCell::new(LineBody::default());
         }
-        BODY.with(|body| match body.try_borrow_mut() {
-            Ok(mut body) => f(&mut body),
-            Err(_) => f(&mut LineBody::default()),
-        })
+        with_reused(&BODY, f)
     }
 
     /// Formats `record`'s message and pairs, then the logger's pairs (`module`, `version`),
@@ -152,6 +149,25 @@ impl LineBody {
             }
         }
     }
+}
+
+/// Runs `f` with this thread's `T` in `cell`, reused line after line so that a line allocates
+/// nothing once its buffers have grown. One in use (a value's own formatting logged again) or
+/// gone (the thread is ending) is stood in for by a fresh `T`, rather than a panic.
+pub fn with_reused<T: Default + 'static, R>(
+    cell: &'static LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    let mut f = Some(f);
+    let reused = cell.try_with(|cell| {
+        let mut value = cell.try_borrow_mut().ok()?;
+        f.take().map(|f| f(&mut value))
+    });
+    if let Ok(Some(done)) = reused {
+        return done;
+    }
+    let f = f.expect("`f` has not run: the reused value was not there");
+    f(&mut T::default())
 }
 
 /// Appends the head of a line: `[LEVEL] [date]`, and ` [source:line]` when verbose, then a

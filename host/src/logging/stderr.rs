@@ -12,7 +12,7 @@
 //! drain behind slog-async cost an owned copy of every record, a wake-up of the writer thread
 //! and a `write` per piece: a third of the throughput.
 
-use super::format::{Pairs, Stamp};
+use super::format::{with_reused, Pairs, Stamp};
 use super::writer::{BatchWriter, Buffering, Sink};
 use chrono::{DateTime, Local, TimeZone};
 use slog::{Drain, OwnedKVList, Record};
@@ -75,18 +75,7 @@ impl<W: Write + Send + 'static> Drain for StderrDrain<W> {
         thread_local! {
             static BUFFERS: RefCell<LineBuffers> = RefCell::new(LineBuffers::default());
         }
-        let reused = BUFFERS.try_with(|buffers| match buffers.try_borrow_mut() {
-            Ok(mut buffers) => {
-                self.emit(&mut buffers, record, values);
-                true
-            }
-            // A value's formatting logged again: buffers of its own rather than a panic.
-            Err(_) => false,
-        });
-        // Or the thread is ending and its buffers are gone.
-        if reused != Ok(true) {
-            self.emit(&mut LineBuffers::default(), record, values);
-        }
+        with_reused(&BUFFERS, |buffers| self.emit(buffers, record, values));
         Ok(())
     }
 }
