@@ -11,9 +11,13 @@ function countingFetch() {
   const counted = (url, init) => {
     counted.calls += 1;
     counted.keys.push(init?.headers?.["Idempotency-Key"]);
-    return fetch(url, init);
+    return fetch(url, init).catch((error) => {
+      counted.failures += 1;
+      throw error;
+    });
   };
   counted.calls = 0;
+  counted.failures = 0;
   counted.keys = [];
   return counted;
 }
@@ -205,7 +209,11 @@ describe("when the host cannot be reached", () => {
     const session = await game.login(newAccount());
     await first.stop({ keepDirs: true });
     fetch.calls = 0;
+    fetch.failures = 0;
     const pending = game.call("1203");
+    // Only once an attempt has failed: a host that starts first binds the address before it
+    // says it listens, and the first attempt would wait in its backlog and succeed.
+    while (fetch.failures === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     // The same address, modules and database: the session is still valid after the restart.
     const second = await startHost({ listen: address, dirs: first.dirs });
     try {
