@@ -91,6 +91,7 @@ impl Pool {
         let manager = Manager {
             options,
             setup: session_setup(backend, settings.statement_timeout),
+            patience: settings.connect_timeout + settings.statement_timeout,
         };
         let size = settings.size.max(1) as usize;
         let pool = managed::Pool::builder(manager)
@@ -148,6 +149,11 @@ pub(super) struct Conn {
     settled: bool,
     /// Inside a transaction begun by [`Conn::start_transaction`]: unsettled until it ends.
     in_transaction: bool,
+    /// How long a statement's answer may take: the database's own limit
+    /// (`store.statement_timeout_ms`, which it enforces) and a connection's time more. A
+    /// network that stops passing packets leaves the database's limit nothing to end, and
+    /// this ends the wait instead: the connection, left unsettled, is closed.
+    patience: Duration,
 }
 
 impl Conn {
@@ -156,24 +162,22 @@ impl Conn {
     pub(super) async fn start_transaction(&mut self) -> Result<(), StoreError> {
         self.settled = false;
         self.in_transaction = true;
-        let done = self.raw.execute("BEGIN").await;
-        self.settle_after(done).map(drop)
+        let done = tokio::time::timeout(self.patience, self.raw.execute("BEGIN")).await;
+        self.answered(done).map(drop)
     }
 
     /// Commits (`commit`) or rolls back the transaction of [`Conn::start_transaction`].
     pub(super) async fn end_transaction(&mut self, commit: bool) -> Result<(), StoreError> {
         self.in_transaction = false;
-        let done = self
-            .raw
-            .execute(if commit { "COMMIT" } else { "ROLLBACK" })
-            .await;
-        self.settle_after(done).map(drop)
+        let end = self.raw.execute(if commit { "COMMIT" } else { "ROLLBACK" });
+        let done = tokio::time::timeout(self.patience, end).await;
+        self.answered(done).map(drop)
     }
 
     pub(super) async fn execute(&mut self, query: Bound<'_>) -> Result<AnyQueryResult, StoreError> {
         self.settled = false;
-        let done = query.execute(&mut self.raw).await;
-        self.settle_after(done)
+        let done = tokio::time::timeout(self.patience, query.execute(&mut self.raw)).await;
+        self.answered(done)
     }
 
     pub(super) async fn fetch_optional(
@@ -181,20 +185,26 @@ impl Conn {
         query: Bound<'_>,
     ) -> Result<Option<AnyRow>, StoreError> {
         self.settled = false;
-        let done = query.fetch_optional(&mut self.raw).await;
-        self.settle_after(done)
+        let done = tokio::time::timeout(self.patience, query.fetch_optional(&mut self.raw)).await;
+        self.answered(done)
     }
 
     pub(super) async fn fetch_one(&mut self, query: Bound<'_>) -> Result<AnyRow, StoreError> {
         self.settled = false;
-        let done = query.fetch_one(&mut self.raw).await;
-        self.settle_after(done)
+        let done = tokio::time::timeout(self.patience, query.fetch_one(&mut self.raw)).await;
+        self.answered(done)
     }
 
     pub(super) async fn fetch_all(&mut self, query: Bound<'_>) -> Result<Vec<AnyRow>, StoreError> {
         self.settled = false;
-        let done = query.fetch_all(&mut self.raw).await;
-        self.settle_after(done)
+        let done = tokio::time::timeout(self.patience, query.fetch_all(&mut self.raw)).await;
+        self.answered(done)
+    }
+
+    /// Whether the last statement ran to its end, with a value or with the database's
+    /// refusal (outside a transaction): then nothing of a refused statement applied.
+    pub(super) fn is_settled(&self) -> bool {
+        self.settled
     }
 
     /// The connection itself, for sqlx's migrator; [`Conn::settle`] it once that is done.
@@ -206,6 +216,25 @@ impl Conn {
     /// What [`Conn::unsettled`] was lent for has ended.
     pub(super) fn settle(&mut self) {
         self.settled = true;
+    }
+
+    /// A statement's answer, or none in time: then the connection stays unsettled (closed as
+    /// its lease ends), and the statement may or may not have run.
+    fn answered<T>(
+        &mut self,
+        done: Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StoreError> {
+        match done {
+            Ok(done) => self.settle_after(done),
+            Err(_) => {
+                self.settled = false;
+                Err(StoreError::Unavailable(format!(
+                    "the database did not answer within {} ms (store.connect_timeout_ms and \
+                     store.statement_timeout_ms)",
+                    self.patience.as_millis()
+                )))
+            }
+        }
     }
 
     /// sqlx has read the whole answer when the call returns, with a value or with the
@@ -226,6 +255,8 @@ pub(super) struct Manager {
     options: AnyConnectOptions,
     /// Statements run on every new connection, each with a fallback for the other dialect.
     setup: Vec<(String, Option<String>)>,
+    /// How long a statement's answer may take ([`Conn::patience`]).
+    patience: Duration,
 }
 
 impl managed::Manager for Manager {
@@ -246,6 +277,7 @@ impl managed::Manager for Manager {
             raw,
             settled: true,
             in_transaction: false,
+            patience: self.patience,
         })
     }
 
