@@ -98,8 +98,8 @@ pub struct StoreConfig {
     /// `postgres://USER:PASSWORD@HOST/DB` or `mysql://…` (MariaDB and MySQL). Also
     /// `--database-url` and `GAME_HOST_DATABASE_URL`.
     pub url: String,
-    /// Server databases: connections at most. A command holds one to write; reads are
-    /// batched on an eighth of them.
+    /// Server databases: connections at most. Commands' reads are batched on an eighth of
+    /// them, and their plain writes on another eighth.
     pub pool_size: u32,
     /// Server databases: how long to wait for a connection, in milliseconds.
     pub connect_timeout_ms: u64,

@@ -22,6 +22,7 @@ mod reads;
 mod rows;
 mod sql;
 mod turn;
+mod writes;
 
 use super::url::DatabaseUrl;
 use super::{
@@ -61,6 +62,8 @@ pub struct ServerStore {
     pool: Pool,
     /// Turn reads, batched ([`reads`]).
     reads: reads::Reads,
+    /// Plain turn writes, batched ([`writes`]).
+    writes: writes::Writes,
     sql: Arc<Sql>,
     fleet_sql: fleet::FleetSql,
     push_sql: Arc<push::PushSql>,
@@ -95,6 +98,7 @@ impl ServerStore {
         let sql = Arc::new(sql);
         Ok(ServerStore {
             reads: reads::Reads::start(pool.clone(), sql.clone(), settings),
+            writes: writes::Writes::start(pool.clone(), backend, settings),
             pool,
             sql,
             fleet_sql: fleet::FleetSql::new(backend),
@@ -234,7 +238,7 @@ impl Store for ServerStore {
         options: TurnOptions<'_>,
     ) -> Result<PlayerTurn, StoreError> {
         turn::begin(
-            (&self.pool, &self.reads),
+            (&self.pool, &self.reads, &self.writes),
             (&self.sql, &self.push_sql),
             self.backend,
             player_id,

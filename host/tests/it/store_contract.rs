@@ -37,6 +37,9 @@ tests_on!(
     two_locked_turns_giving_to_each_other_end_in_one_conflict,
     turns_read_at_once_each_get_their_own_player_module_and_session,
     reads_through_a_network_that_stops_answering_fail_in_time_and_recover,
+    turns_written_at_once_each_apply_by_their_own_checks,
+    a_write_the_database_refuses_fails_alone_among_writes_at_once,
+    writes_through_a_network_that_stops_answering_fail_in_time_and_recover,
 );
 
 const ALICE: &str = "p-alice";
@@ -827,6 +830,192 @@ async fn turns_read_at_once_each_get_their_own_player_module_and_session(db: Scr
     assert_eq!(answered, asks.len());
 }
 
+/// Registers players `p-0` … with sessions `h-0` …, each with `{"n": n}` saved by module "m"
+/// for the first `with_data` of them.
+async fn players_with_sessions(store: &Arc<dyn Store>, count: usize, with_data: usize) {
+    for n in 0..count {
+        let id = format!("p-{n}");
+        let player = Player::new(&id, format!("Player {n}"), "");
+        store.login(&format!("a-{n}"), player, 0).await.unwrap();
+        store
+            .create_session(&format!("h-{n}"), &id, i64::MAX)
+            .await
+            .unwrap();
+        if n < with_data {
+            let turn = store.begin_turn(&id, "m", check(n)).await.unwrap();
+            turn.end(None, Some(&data(json!({ "n": n }))), 2)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Player `p-{n}`'s session check.
+fn check(n: usize) -> SessionCheck<'static> {
+    SessionCheck {
+        token_hash: Box::leak(format!("h-{n}").into_boxed_str()),
+        now_ms: 1,
+    }
+}
+
+/// Many turns write at once (server stores apply plain writes in batches, several in one
+/// statement or transaction): each write applies exactly when its own checks hold (the
+/// version it read, its session), whatever the others of its batch do; every turn learns its
+/// own outcome, and what applied is each player's own record and module data.
+async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
+    const PLAYERS: usize = 40;
+    // p-5's record is changed by a grant after its turn read it; p-7's session ends then; p-9
+    // has two turns over the same version.
+    const GRANTED: usize = 5;
+    const ENDED: usize = 7;
+    const TWICE: usize = 9;
+    let store = db.open().await;
+    players_with_sessions(&store, PLAYERS, PLAYERS / 2).await;
+
+    let mut turns = Vec::new();
+    for n in 0..PLAYERS {
+        turns.push((
+            n,
+            store
+                .begin_turn(&format!("p-{n}"), "m", check(n))
+                .await
+                .unwrap(),
+        ));
+    }
+    // One host's store has one turn of a player at a time (the host's player locks): only
+    // shared ones see two.
+    let shared = db.backend.is_shared();
+    if shared {
+        let again = store
+            .begin_turn(&format!("p-{TWICE}"), "m", check(TWICE))
+            .await;
+        turns.push((TWICE, again.unwrap()));
+    }
+    let grant = Grant {
+        gold: 1000,
+        ..Grant::default()
+    };
+    store
+        .grant(&format!("p-{GRANTED}"), &grant, &note("meanwhile"))
+        .await
+        .unwrap();
+    assert!(store.end_session(&format!("h-{ENDED}")).await.unwrap());
+
+    // Every turn ends at once: gold n + 1 and its data `{"w": n}` (the second half of the
+    // players had no data of "m" before).
+    let mut ends = tokio::task::JoinSet::new();
+    for (place, (n, turn)) in turns.into_iter().enumerate() {
+        ends.spawn(async move {
+            let mut record = turn.player.clone();
+            record.gold = n as i64 + 1;
+            let written = turn
+                .end(Some(&record), Some(&data(json!({ "w": n }))), 3)
+                .await;
+            (place, n, written)
+        });
+    }
+    let mut twice = Vec::new();
+    for (place, n, written) in ends.join_all().await {
+        match n {
+            TWICE if shared => twice.push(written.is_ok()),
+            // The embedded store leaves the checks to its host (its player locks, its session
+            // cache): there the grant and the logout came between turns, and the turns apply.
+            GRANTED | ENDED if shared => {
+                assert!(matches!(written, Err(StoreError::Conflict)), "{written:?}")
+            }
+            _ => assert!(written.is_ok(), "turn {place} of p-{n}: {written:?}"),
+        }
+    }
+    if shared {
+        // One of the two turns over p-9's version applied, the other conflicted.
+        assert_eq!(
+            twice.iter().filter(|applied| **applied).count(),
+            1,
+            "{twice:?}"
+        );
+    }
+
+    for n in 0..PLAYERS {
+        let details = store
+            .player_details(&format!("p-{n}"))
+            .await
+            .unwrap()
+            .unwrap();
+        let stale = shared && (n == GRANTED || n == ENDED);
+        let (gold, saved) = match (stale, n < PLAYERS / 2) {
+            (false, _) => (n as i64 + 1, Some(data(json!({ "w": n })))),
+            (true, true) => (
+                alice().gold + if n == GRANTED { 1000 } else { 0 },
+                Some(data(json!({ "n": n }))),
+            ),
+            (true, false) => (alice().gold, None),
+        };
+        assert_eq!(details.player.gold, gold, "p-{n}'s gold");
+        assert_eq!(details.player.name, format!("Player {n}"), "p-{n}'s name");
+        assert_eq!(
+            details.modules.get("m"),
+            saved.as_ref(),
+            "p-{n}'s data of m"
+        );
+    }
+}
+
+/// A write that the database refuses (a balance below zero breaks its CHECK) fails alone:
+/// the turns writing at the same moment, batched with it or not, apply.
+async fn a_write_the_database_refuses_fails_alone_among_writes_at_once(db: ScratchDb) {
+    const PLAYERS: usize = 24;
+    const REFUSED: usize = 11;
+    let store = db.open().await;
+    players_with_sessions(&store, PLAYERS, 0).await;
+    let mut turns = Vec::new();
+    for n in 0..PLAYERS {
+        turns.push((
+            n,
+            store
+                .begin_turn(&format!("p-{n}"), "m", check(n))
+                .await
+                .unwrap(),
+        ));
+    }
+    let mut ends = tokio::task::JoinSet::new();
+    for (n, turn) in turns {
+        ends.spawn(async move {
+            let mut record = turn.player.clone();
+            record.gold = if n == REFUSED { -1 } else { 50 + n as i64 };
+            (
+                n,
+                turn.end(Some(&record), Some(&data(json!({ "w": n }))), 3)
+                    .await,
+            )
+        });
+    }
+    for (n, written) in ends.join_all().await {
+        if n == REFUSED {
+            let err = written.expect_err("a negative balance is refused");
+            assert!(!matches!(err, StoreError::Conflict), "{err:?}");
+        } else {
+            written.unwrap_or_else(|e| panic!("p-{n}: {e}"));
+        }
+    }
+    for n in 0..PLAYERS {
+        let details = store
+            .player_details(&format!("p-{n}"))
+            .await
+            .unwrap()
+            .unwrap();
+        let (gold, saved) = match n {
+            REFUSED => (alice().gold, None),
+            _ => (50 + n as i64, Some(data(json!({ "w": n })))),
+        };
+        assert_eq!(details.player.gold, gold, "p-{n}'s gold");
+        assert_eq!(
+            details.modules.get("m"),
+            saved.as_ref(),
+            "p-{n}'s data of m"
+        );
+    }
+}
+
 /// A TCP relay to the database that can stop passing bytes while keeping its connections
 /// open: a network that drops packets, which neither side notices.
 struct Relay {
@@ -878,13 +1067,9 @@ impl Relay {
     }
 }
 
-/// Reads waiting on a database that stopped answering (packets lost, connections open) end
-/// with `Unavailable` once a read's time is up, not never; once the network is back, reads
-/// succeed again.
-async fn reads_through_a_network_that_stops_answering_fail_in_time_and_recover(db: ScratchDb) {
-    if !db.backend.is_shared() {
-        return; // the embedded store has no network
-    }
+/// A relay to `db`'s server, and a store on `db` through it, with times short enough for a
+/// test: half a second to connect, and for a statement.
+async fn through_relay(db: &ScratchDb) -> (Relay, Arc<dyn Store>) {
     let mut url = url::Url::parse(&db.url).unwrap();
     let upstream = format!(
         "{}:{}",
@@ -904,6 +1089,17 @@ async fn reads_through_a_network_that_stops_answering_fail_in_time_and_recover(d
     let store = host::store::open(&parsed, &settings, Default::default())
         .await
         .unwrap();
+    (relay, store)
+}
+
+/// Reads waiting on a database that stopped answering (packets lost, connections open) end
+/// with `Unavailable` once a read's time is up, not never; once the network is back, reads
+/// succeed again.
+async fn reads_through_a_network_that_stops_answering_fail_in_time_and_recover(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // the embedded store has no network
+    }
+    let (relay, store) = through_relay(&db).await;
     store.login("alice", alice(), 0).await.unwrap();
     store
         .create_session("h-alice", ALICE, i64::MAX)
@@ -944,4 +1140,69 @@ async fn reads_through_a_network_that_stops_answering_fail_in_time_and_recover(d
     .await
     .expect("reads succeed once the database answers again");
     assert_eq!(turn.player.name, alice().name);
+}
+
+/// Writes waiting on a database that stopped answering end with `Unavailable` once a write's
+/// time is up, not never; once the network is back, turns write again.
+async fn writes_through_a_network_that_stops_answering_fail_in_time_and_recover(db: ScratchDb) {
+    const PLAYERS: usize = 30;
+    if !db.backend.is_shared() {
+        return; // the embedded store has no network
+    }
+    let (relay, store) = through_relay(&db).await;
+    players_with_sessions(&store, PLAYERS, 0).await;
+    let mut turns = Vec::new();
+    for n in 0..PLAYERS {
+        turns.push((
+            n,
+            store
+                .begin_turn(&format!("p-{n}"), "m", check(n))
+                .await
+                .unwrap(),
+        ));
+    }
+
+    relay.freeze(true);
+    let mut ends = tokio::task::JoinSet::new();
+    for (n, turn) in turns {
+        ends.spawn(async move {
+            let mut record = turn.player.clone();
+            record.gold = n as i64;
+            turn.end(Some(&record), None, 3).await.err()
+        });
+    }
+    // The bound is far above the seconds a write may take: it only tells a hang from an
+    // answer.
+    let answers = tokio::time::timeout(Duration::from_secs(60), ends.join_all())
+        .await
+        .expect("writes on a silent database must end");
+    for answer in answers {
+        assert!(
+            matches!(answer, Some(StoreError::Unavailable(_))),
+            "{answer:?}"
+        );
+    }
+
+    relay.freeze(false);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let written = async {
+                let turn = store.begin_turn("p-0", "m", check(0)).await?;
+                let mut record = turn.player.clone();
+                record.name = "Back".into();
+                turn.end(Some(&record), None, 4).await
+            };
+            match written.await {
+                Ok(()) => return,
+                Err(StoreError::Unavailable(_) | StoreError::Conflict) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("writes succeed once the database answers again");
+    let details = store.player_details("p-0").await.unwrap().unwrap();
+    assert_eq!(details.player.name, "Back");
 }

@@ -14,8 +14,9 @@
 //! Round trips: a turn that changes nothing costs one statement; one that writes costs two
 //! (on MariaDB, a player's first write of a module's data costs a short transaction instead).
 //! A turn that is neither locked nor keyed reads in a batch with other turns ([`Reads`]: its
-//! read is one of a statement's) and takes a connection only to write; a locked or keyed turn
-//! leases one connection for its whole length.
+//! read is one of a statement's), and unless it has gifts or pushes to write, it writes in a
+//! batch too ([`Writes`]: its write is one of a commit's, with the same checks); a locked or
+//! keyed turn leases one connection for its whole length.
 //!
 //! A keyed command (`Idempotency-Key`) costs no round trip more to look its key up: the read
 //! is [`Sql::turn_read_keyed`], the same statement with two more columns. Its reply is stored
@@ -30,6 +31,7 @@ use super::push::{write_effects, write_gifts, PushSql};
 use super::reads::Reads;
 use super::rows::{db_error, int, optional_text, read_player};
 use super::sql::Sql;
+use super::writes::{Writes, Written};
 use super::{lock_player, Backend};
 use crate::store::{
     items_json, parse_module_data, KeyRow, ModuleData, PlayerTurn, SessionCheck, StoreError,
@@ -49,6 +51,8 @@ pub(super) struct ServerTurn {
     /// takes one from `pool`.
     conn: Option<Lease>,
     pool: Pool,
+    /// Where a plain write goes: a turn neither locked nor keyed, with no gifts or pushes.
+    writes: Writes,
     sql: Arc<Sql>,
     push_sql: Arc<PushSql>,
     backend: Backend,
@@ -73,7 +77,7 @@ pub(super) struct ServerTurn {
 /// after a conflict), which first begins a transaction and locks the player's row, which its
 /// end releases.
 pub(super) async fn begin(
-    (pool, reads): (&Pool, &Reads),
+    (pool, reads, writes): (&Pool, &Reads, &Writes),
     (sql, push_sql): (&Arc<Sql>, &Arc<PushSql>),
     backend: Backend,
     player_id: &str,
@@ -116,6 +120,7 @@ pub(super) async fn begin(
     let writer = ServerTurn {
         conn,
         pool: pool.clone(),
+        writes: writes.clone(),
         sql: sql.clone(),
         push_sql: push_sql.clone(),
         backend,
@@ -207,6 +212,7 @@ impl TurnWriter for ServerTurn {
         let ServerTurn {
             conn,
             pool,
+            writes,
             sql,
             push_sql,
             backend,
@@ -225,10 +231,6 @@ impl TurnWriter for ServerTurn {
             }
             return Ok(());
         }
-        let mut conn = match conn {
-            Some(conn) => conn,
-            None => pool.get().await?,
-        };
         // The reply is stored only with a write: a turn that changes nothing stores nothing.
         let key = key.zip(reply).map(|((key, fingerprint), reply)| KeyRow {
             key,
@@ -245,6 +247,21 @@ impl TurnWriter for ServerTurn {
             version,
             now_ms,
             key,
+        };
+        // A plain write (no connection held: neither locked nor keyed) goes in a batch, unless
+        // it has gifts or pushes to write with it. A lone one comes back, with a writer that
+        // it holds until it has written.
+        let (write, _writer) = match conn {
+            None if effects.is_empty() => match writes.write(Box::new(write)).await? {
+                Written::Applied => return Ok(()),
+                Written::Conflict => return Err(StoreError::Conflict),
+                Written::Alone(write, writer) => (*write, writer),
+            },
+            _ => (write, None),
+        };
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => pool.get().await?,
         };
         // MariaDB's one-statement write needs the module's row: the first one is written in a
         // transaction with the record's. A keyed write is too: MariaDB has no data-modifying
@@ -318,17 +335,17 @@ impl TurnWriter for ServerTurn {
 }
 
 /// What a turn writes.
-struct Write {
+pub(super) struct Write {
     sql: Arc<Sql>,
-    player: Player,
+    pub(super) player: Player,
     /// The module's data, if it changed.
-    data: Option<String>,
-    player_id: String,
-    module: String,
-    token_hash: String,
+    pub(super) data: Option<String>,
+    pub(super) player_id: String,
+    pub(super) module: String,
+    pub(super) token_hash: String,
     /// The record's version the turn read.
-    version: i64,
-    now_ms: i64,
+    pub(super) version: i64,
+    pub(super) now_ms: i64,
     /// What to store under the turn's key, with the write.
     key: Option<KeyRow>,
 }
