@@ -154,13 +154,17 @@ pub(super) struct Conn {
     /// network that stops passing packets leaves the database's limit nothing to end, and
     /// this ends the wait instead: the connection, left unsettled, is closed.
     patience: Duration,
+    /// A statement's answer did not come in time: the connection is out of step with the
+    /// database (an answer may still come), so nothing more is sent on it, not even a
+    /// rollback, and it is never settled again.
+    given_up: bool,
 }
 
 impl Conn {
     /// Begins a transaction that the statements after it run in, until
     /// [`Conn::end_transaction`]; the connection stays unsettled until then.
     pub(super) async fn start_transaction(&mut self) -> Result<(), StoreError> {
-        self.settled = false;
+        self.unsettle()?;
         self.in_transaction = true;
         let done = tokio::time::timeout(self.patience, self.raw.execute("BEGIN")).await;
         self.answered(done).map(drop)
@@ -168,6 +172,7 @@ impl Conn {
 
     /// Commits (`commit`) or rolls back the transaction of [`Conn::start_transaction`].
     pub(super) async fn end_transaction(&mut self, commit: bool) -> Result<(), StoreError> {
+        self.unsettle()?;
         self.in_transaction = false;
         let end = self.raw.execute(if commit { "COMMIT" } else { "ROLLBACK" });
         let done = tokio::time::timeout(self.patience, end).await;
@@ -175,7 +180,7 @@ impl Conn {
     }
 
     pub(super) async fn execute(&mut self, query: Bound<'_>) -> Result<AnyQueryResult, StoreError> {
-        self.settled = false;
+        self.unsettle()?;
         let done = tokio::time::timeout(self.patience, query.execute(&mut self.raw)).await;
         self.answered(done)
     }
@@ -184,21 +189,33 @@ impl Conn {
         &mut self,
         query: Bound<'_>,
     ) -> Result<Option<AnyRow>, StoreError> {
-        self.settled = false;
+        self.unsettle()?;
         let done = tokio::time::timeout(self.patience, query.fetch_optional(&mut self.raw)).await;
         self.answered(done)
     }
 
     pub(super) async fn fetch_one(&mut self, query: Bound<'_>) -> Result<AnyRow, StoreError> {
-        self.settled = false;
+        self.unsettle()?;
         let done = tokio::time::timeout(self.patience, query.fetch_one(&mut self.raw)).await;
         self.answered(done)
     }
 
     pub(super) async fn fetch_all(&mut self, query: Bound<'_>) -> Result<Vec<AnyRow>, StoreError> {
-        self.settled = false;
+        self.unsettle()?;
         let done = tokio::time::timeout(self.patience, query.fetch_all(&mut self.raw)).await;
         self.answered(done)
+    }
+
+    /// Marks the connection unsettled before a statement, unless it was given up on: then
+    /// the statement is not sent.
+    fn unsettle(&mut self) -> Result<(), StoreError> {
+        self.settled = false;
+        if self.given_up {
+            return Err(StoreError::Unavailable(
+                "the connection was given up on: an earlier answer did not come in time".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the last statement ran to its end, with a value or with the database's
@@ -228,6 +245,7 @@ impl Conn {
             Ok(done) => self.settle_after(done),
             Err(_) => {
                 self.settled = false;
+                self.given_up = true;
                 Err(StoreError::Unavailable(format!(
                     "the database did not answer within {} ms (store.connect_timeout_ms and \
                      store.statement_timeout_ms)",
@@ -278,6 +296,7 @@ impl managed::Manager for Manager {
             settled: true,
             in_transaction: false,
             patience: self.patience,
+            given_up: false,
         })
     }
 
