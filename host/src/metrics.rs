@@ -32,6 +32,9 @@ pub struct Metrics {
     sessions: Gauge,
     connections_refused: Counter,
     turn_conflicts: Counter,
+    store_batches: Family<BatchLabels, Counter>,
+    store_batched_turns: Family<BatchLabels, Counter>,
+    store_write_batches_undone: Counter,
     fleet_changes: Family<FleetChangeLabels, Gauge>,
     sockets_open: Gauge,
     sockets_closed: Family<SocketCloseLabels, Counter>,
@@ -74,6 +77,12 @@ struct RequestLabels {
 struct LatencyLabels {
     endpoint: String,
     cmd: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BatchLabels {
+    /// `read` or `write`.
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -138,6 +147,9 @@ impl Metrics {
             sessions: Gauge::default(),
             connections_refused: Counter::default(),
             turn_conflicts: Counter::default(),
+            store_batches: Family::default(),
+            store_batched_turns: Family::default(),
+            store_write_batches_undone: Counter::default(),
             fleet_changes: Family::default(),
             sockets_open: Gauge::default(),
             sockets_closed: Family::default(),
@@ -199,6 +211,21 @@ impl Metrics {
             "turn_conflicts",
             "Command turns run again because another host changed the player between the turn's read and its write (server stores)",
             metrics.turn_conflicts.clone(),
+        );
+        r.register(
+            "store_batches",
+            "On a server store: statements that read commands' turns together (kind=read, one turn or more each), and batches that committed several commands' writes together (kind=write; a write alone is not one)",
+            metrics.store_batches.clone(),
+        );
+        r.register(
+            "store_batched_turns",
+            "Command turns read (kind=read) or written (kind=write) as one of a store_batches batch; divided by store_batches, the mean batch size",
+            metrics.store_batched_turns.clone(),
+        );
+        r.register(
+            "store_write_batches_undone",
+            "Batches of writes that applied nothing and whose writes were then written one by one: the database refused the batch (a deadlock, a value out of range), or on MariaDB a write found its player changed",
+            metrics.store_write_batches_undone.clone(),
         );
         r.register(
             "fleet_changes",
@@ -399,6 +426,26 @@ impl Metrics {
             }
             Err(e) => slog::warn!(now.log, "cannot count the fleet's changes"; "error" => %e),
         }
+        let batched = now.store.batch_counts();
+        for (kind, batches, turns) in [
+            ("read", batched.read_batches, batched.reads),
+            ("write", batched.write_batches, batched.writes),
+        ] {
+            let labels = BatchLabels {
+                kind: kind.to_owned(),
+            };
+            let store = |family: &Family<BatchLabels, Counter>, count| {
+                family
+                    .get_or_create(&labels)
+                    .inner()
+                    .store(count, Ordering::Relaxed);
+            };
+            store(&self.store_batches, batches);
+            store(&self.store_batched_turns, turns);
+        }
+        self.store_write_batches_undone
+            .inner()
+            .store(batched.write_batches_undone, Ordering::Relaxed);
         match now.store.active_sessions(now.now_ms).await {
             Ok(sessions) => {
                 self.sessions

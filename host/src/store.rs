@@ -158,6 +158,22 @@ pub enum StoreError {
     Conflict,
 }
 
+/// How a server store's turns went in batches since it opened (`/metrics`): reads sent
+/// together in one statement, writes committed together. The embedded store has none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Statements that read turns, and the turns they read.
+    pub read_batches: u64,
+    pub reads: u64,
+    /// Batches of writes that committed, and the writes in them (each applied, or not by
+    /// its own checks).
+    pub write_batches: u64,
+    pub writes: u64,
+    /// Batches of writes undone, their writes then written alone: the database refused the
+    /// batch (a value out of range, a deadlock), or on MariaDB a write's checks failed.
+    pub write_batches_undone: u64,
+}
+
 /// The session a command came with, for stores that check it again inside the turn.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionCheck<'a> {
@@ -426,6 +442,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The fleet's tables: releases, what each module should run, what each host serves.
     fn fleet(&self) -> &dyn FleetStore;
+
+    /// How turns went in batches so far (a server store's; none on the embedded one).
+    fn batch_counts(&self) -> BatchCounts {
+        BatchCounts::default()
+    }
 
     /// Pushes, groups and accounts ([`push`]).
     fn pushes(&self) -> &dyn PushStore;

@@ -26,7 +26,7 @@ mod writes;
 
 use super::url::DatabaseUrl;
 use super::{
-    items_json, AuditEntry, AuditNote, Grant, PlayerDetails, PlayerTurn, SessionCheck,
+    items_json, AuditEntry, AuditNote, BatchCounts, Grant, PlayerDetails, PlayerTurn, SessionCheck,
     SessionRecord, Store, StoreError, TurnOptions,
 };
 use async_trait::async_trait;
@@ -34,6 +34,7 @@ use plugin_api::Player;
 use pool::{Lease, Pool};
 use rows::{int, read_player, text};
 use sql::Sql;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +56,31 @@ pub struct PoolSettings {
     /// Longest a statement may run, waiting for a lock included; also how long a connection
     /// may sit idle inside a transaction (PostgreSQL) before the server ends it.
     pub statement_timeout: Duration,
+}
+
+/// Batches of one kind and the turns in them, counted by the task that runs them.
+#[derive(Default)]
+struct Batched {
+    batches: AtomicU64,
+    turns: AtomicU64,
+    /// Batches undone, whose turns then went alone (writes).
+    undone: AtomicU64,
+}
+
+impl Batched {
+    fn done(&self, turns: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.turns.fetch_add(turns as u64, Ordering::Relaxed);
+    }
+
+    fn undone(&self) {
+        self.undone.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> (u64, u64, u64) {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        (load(&self.batches), load(&self.turns), load(&self.undone))
+    }
 }
 
 /// The [`Store`] on a server database.
@@ -287,6 +313,18 @@ impl Store for ServerStore {
         rows.iter()
             .map(|row| Ok((text(row, 0)?, text(row, 1)?)))
             .collect()
+    }
+
+    fn batch_counts(&self) -> BatchCounts {
+        let (read_batches, reads, _) = self.reads.counts().read();
+        let (write_batches, writes, write_batches_undone) = self.writes.counts().read();
+        BatchCounts {
+            read_batches,
+            reads,
+            write_batches,
+            writes,
+            write_batches_undone,
+        }
     }
 
     fn fleet(&self) -> &dyn crate::store::FleetStore {

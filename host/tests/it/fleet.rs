@@ -178,4 +178,7 @@ async fn a_turn_overtaken_by_another_host_runs_again_on_what_it_wrote(db: Scratc
     assert_eq!(slow["data"]["gold"].as_i64().unwrap(), start - 90, "{slow}");
     assert_eq!(counter(&a, "game_host_turn_conflicts_total").await, 1);
     assert_eq!(counter(&b, "game_host_turn_conflicts_total").await, 0);
+    // Host B's two commands read in batches (of one each: nothing else was waiting).
+    let read = "game_host_store_batched_turns_total{host=\"b\",kind=\"read\"}";
+    assert!(counter(&b, read).await >= 2);
 }

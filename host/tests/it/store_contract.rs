@@ -40,6 +40,7 @@ tests_on!(
     turns_written_at_once_each_apply_by_their_own_checks,
     a_write_the_database_refuses_fails_alone_among_writes_at_once,
     writes_through_a_network_that_stops_answering_fail_in_time_and_recover,
+    writes_at_once_commit_together_with_and_without_module_data,
 );
 
 const ALICE: &str = "p-alice";
@@ -958,6 +959,77 @@ async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
             "p-{n}'s data of m"
         );
     }
+}
+
+/// Writes at once whose checks all hold commit together (on a server store: in batches of
+/// several, counted in [`Store::batch_counts`]), each with its own record and module data:
+/// none, data over a row that exists, and a module's first data.
+async fn writes_at_once_commit_together_with_and_without_module_data(db: ScratchDb) {
+    const PLAYERS: usize = 30;
+    if !db.backend.is_shared() {
+        return; // the embedded store batches on its own thread (SqliteStore), uncounted
+    }
+    let store = db.open().await;
+    players_with_sessions(&store, PLAYERS, PLAYERS).await;
+    // Whether writes meet in a batch depends on timing (a write that finds none waiting goes
+    // alone): rounds until one did, each checked whole.
+    for round in 0..20 {
+        let mut turns = Vec::new();
+        for n in 0..PLAYERS {
+            let module = match n % 3 {
+                2 => format!("first-{round}"),
+                _ => "m".to_owned(),
+            };
+            let turn = store.begin_turn(&format!("p-{n}"), &module, check(n)).await;
+            turns.push((n, turn.unwrap()));
+        }
+        let mut ends = tokio::task::JoinSet::new();
+        for (n, turn) in turns {
+            ends.spawn(async move {
+                let mut record = turn.player.clone();
+                record.gold = (round * 100 + n) as i64;
+                let saved = data(json!({ "round": round, "n": n }));
+                let saved = (n % 3 != 0).then_some(&saved);
+                turn.end(Some(&record), saved, 3).await
+            });
+        }
+        for written in ends.join_all().await {
+            written.unwrap();
+        }
+        for n in 0..PLAYERS {
+            let details = store
+                .player_details(&format!("p-{n}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                details.player.gold,
+                (round * 100 + n) as i64,
+                "p-{n}'s gold"
+            );
+            let this_round = data(json!({ "round": round, "n": n }));
+            let (module, expected) = match n % 3 {
+                // Untouched since players_with_sessions saved it.
+                0 => ("m".to_owned(), data(json!({ "n": n }))),
+                1 => ("m".to_owned(), this_round),
+                _ => (format!("first-{round}"), this_round),
+            };
+            assert_eq!(
+                details.modules.get(&module),
+                Some(&expected),
+                "p-{n}'s {module}"
+            );
+        }
+        let counts = store.batch_counts();
+        assert_eq!(counts.write_batches_undone, 0, "{counts:?}");
+        if counts.writes > counts.write_batches {
+            return; // a batch of several committed
+        }
+    }
+    panic!(
+        "no writes met in a batch in 20 rounds: {:?}",
+        store.batch_counts()
+    );
 }
 
 /// A write that the database refuses (a balance below zero breaks its CHECK) fails alone:

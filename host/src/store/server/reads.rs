@@ -24,7 +24,7 @@
 //! What a batch changes for a turn: nothing it can see. Every read is the same statement as
 //! a single [`Sql::turn_read`], so it still reads the record, its version, the module's data
 //! and the session from one snapshot; the turn's write still applies only over the version it
-//! read. A turn no longer holds a connection while its module runs: its write takes one.
+//! read. A turn no longer holds a connection while its module runs.
 //!
 //! Cancellation: a turn whose client hangs up drops its answer's receiver; the batch runs on
 //! its own task, unaffected, and its answer for that turn is dropped. A read sits in no
@@ -39,7 +39,7 @@
 use super::pool::Pool;
 use super::rows::int;
 use super::sql::Sql;
-use super::PoolSettings;
+use super::{Batched, PoolSettings};
 use crate::store::StoreError;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -54,6 +54,7 @@ pub(super) const MAX_BATCH: usize = 64;
 /// The store's end of the batching task: where turns send their reads.
 pub(super) struct Reads {
     requests: mpsc::UnboundedSender<Request>,
+    counts: Arc<Batched>,
     /// How long a read may take, waiting for a connection included.
     patience: Duration,
 }
@@ -82,8 +83,18 @@ impl Reads {
         let (requests, queue) = mpsc::unbounded_channel();
         let readers = Arc::new(Semaphore::new((settings.size as usize / 8).max(1)));
         let patience = settings.connect_timeout + settings.statement_timeout;
-        tokio::spawn(gather(queue, pool, sql, readers, patience));
-        Reads { requests, patience }
+        let counts = Arc::new(Batched::default());
+        tokio::spawn(gather(queue, pool, sql, readers, patience, counts.clone()));
+        Reads {
+            requests,
+            counts,
+            patience,
+        }
+    }
+
+    /// The statements sent so far, and the reads in them.
+    pub(super) fn counts(&self) -> &Batched {
+        &self.counts
     }
 
     /// A turn's read ([`Sql::turn_read`]'s columns), batched with the others waiting: the
@@ -118,6 +129,7 @@ async fn gather(
     sql: Arc<Sql>,
     readers: Arc<Semaphore>,
     patience: Duration,
+    counts: Arc<Batched>,
 ) {
     while let Some(first) = queue.recv().await {
         let Ok(reader) = readers.clone().acquire_owned().await else {
@@ -135,6 +147,7 @@ async fn gather(
         if batch.is_empty() {
             continue;
         }
+        counts.done(batch.len());
         let pool = pool.clone();
         let sql = sql.clone();
         tokio::spawn(async move {

@@ -23,15 +23,19 @@
 //!
 //! A batch holds one write per player: a second write of a player waits for the next batch,
 //! so two writes of one player never meet in a statement (which would apply one of them, and
-//! on MariaDB not say which). The writes are sorted by player, so that two batches lock their
-//! rows in the same order.
+//! on MariaDB not say which). The writes are sorted by player: MariaDB's `UPDATE` follows the
+//! batch's order, so two of its batches lock their rows in the same order. PostgreSQL's plan
+//! may scan `players` instead; should two batches (or a batch and a locked turn's gifts) wait
+//! on each other, the database breaks the cycle as a deadlock, and the writes of the batch
+//! it undid go alone.
 //!
 //! How many at once: at most [`MAX_BATCH`] writes (and about [`MAX_BATCH_BYTES`]) a batch,
 //! and at most an eighth of the pool's connections writing at once, batches or lone writes:
 //! while they are all busy, writes wait and gather, so a batch grows with the load. A write
 //! that finds nothing else waiting goes alone, as it did before batching: the turn writes it
 //! with the single statements ([`Written::Alone`]), which cost one round trip where a batch
-//! of one would cost more on MariaDB.
+//! of one would cost more on MariaDB. (The writes of a batch that was undone go alone at
+//! once, each on a connection of its own, as they would have without batching.)
 //!
 //! What a batch changes for a turn: nothing it can see. Its write applies whole or not at
 //! all, with the same checks as a single write; a batch the database refuses (a value out of
@@ -43,16 +47,18 @@
 //! write whose connection was dropped mid-statement would. Nothing is half-applied either
 //! way: a batch is one statement, or one transaction that the pool rolls back if it is cut.
 //!
-//! A database that does not answer: a write waits in the queue no longer than `patience`
-//! (`store.connect_timeout_ms` + `store.statement_timeout_ms`), and its batch gives up after
-//! as long, closing its connection; the turn then gets [`StoreError::Unavailable`] (-6). A
+//! A database that does not answer: a write that waited longer than `patience`
+//! (`store.connect_timeout_ms` + `store.statement_timeout_ms`) when its batch is made fails
+//! instead of joining it, a batch gives up after as long, closing its connection, and a turn
+//! waits for its write's outcome no longer than twice as long and a second; the turn then
+//! gets [`StoreError::Unavailable`] (-6). A
 //! batch cut at its commit may or may not have applied, as a single write cut there (the
 //! client's `Idempotency-Key` makes its retry safe).
 
 use super::pool::{Lease, Pool};
 use super::rows::int;
 use super::turn::Write;
-use super::{Backend, PoolSettings};
+use super::{Backend, Batched, PoolSettings};
 use crate::store::{items_json, StoreError};
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -73,6 +79,7 @@ pub(super) const MAX_BATCH_BYTES: usize = 1 << 20;
 #[derive(Clone)]
 pub(super) struct Writes {
     requests: mpsc::UnboundedSender<Request>,
+    counts: Arc<Batched>,
     /// How long a write may wait in the queue, and how long its batch may take.
     patience: Duration,
 }
@@ -97,14 +104,15 @@ struct Request {
 }
 
 impl Request {
-    /// The size of the write, about: what it adds to a batch's parameter.
+    /// The size of the write, about: what it adds to a batch's parameter, its texts counted
+    /// twice for the escapes JSON may add (the record's items and the module data are JSON
+    /// themselves, sent as strings: each `"` goes as `\"`).
     fn bytes(&self) -> usize {
         let w = &self.write;
         let player = &w.player;
-        256 + player.name.len()
-            + player.head_img.len()
-            + player.items.len() * 32
-            + w.data.as_ref().map_or(0, String::len)
+        let items: usize = player.items.keys().map(|id| id.len() + 24).sum();
+        let texts = player.name.len() + player.head_img.len() + items;
+        256 + 2 * (texts + w.data.as_ref().map_or(0, String::len))
     }
 }
 
@@ -121,6 +129,9 @@ struct Row<'a> {
     gold: i64,
     diamond: i64,
     items: String,
+    /// Left out when the module's data did not change: the row's `data` is then NULL on
+    /// every backend, however it reads a JSON `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a str>,
     now_ms: i64,
 }
@@ -207,8 +218,19 @@ impl Writes {
         let writers = Arc::new(Semaphore::new((settings.size as usize / 8).max(1)));
         let patience = settings.connect_timeout + settings.statement_timeout;
         let sql = Arc::new(WriteSql::new(backend));
-        tokio::spawn(gather(queue, pool, sql, writers, patience));
-        Writes { requests, patience }
+        let counts = Arc::new(Batched::default());
+        let task = (sql, writers, patience, counts.clone());
+        tokio::spawn(gather(queue, pool, task));
+        Writes {
+            requests,
+            counts,
+            patience,
+        }
+    }
+
+    /// The batches committed and undone so far, and the writes in those committed.
+    pub(super) fn counts(&self) -> &Batched {
+        &self.counts
     }
 
     /// A turn's plain write, batched with the others waiting: whether it applied, or that the
@@ -239,9 +261,7 @@ impl Writes {
 async fn gather(
     mut queue: mpsc::UnboundedReceiver<Request>,
     pool: Pool,
-    sql: Arc<WriteSql>,
-    writers: Arc<Semaphore>,
-    patience: Duration,
+    (sql, writers, patience, counts): (Arc<WriteSql>, Arc<Semaphore>, Duration, Arc<Batched>),
 ) {
     // Writes put off for a later batch (their player was in the one being made), about in
     // the order they came.
@@ -262,16 +282,24 @@ async fn gather(
         players.insert(first.write.player_id.clone());
         let mut batch = vec![first];
         let mut put_off = VecDeque::new();
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        while batch.len() < MAX_BATCH {
             let Some(request) = later.pop_front().or_else(|| queue.try_recv().ok()) else {
                 break;
             };
-            if players.insert(request.write.player_id.clone()) {
-                bytes += request.bytes();
-                batch.push(request);
-            } else {
+            if players.contains(&request.write.player_id) {
                 put_off.push_back(request);
+                continue;
             }
+            // A write that would take the batch past its size begins the next one (alone,
+            // if it is that large by itself).
+            let size = request.bytes();
+            if bytes + size > MAX_BATCH_BYTES {
+                put_off.push_back(request);
+                break;
+            }
+            bytes += size;
+            players.insert(request.write.player_id.clone());
+            batch.push(request);
         }
         later.extend(put_off);
         // Writes given up on (their clients hung up) are not applied; writes that waited
@@ -292,8 +320,9 @@ async fn gather(
             _ => {
                 let pool = pool.clone();
                 let sql = sql.clone();
+                let counts = counts.clone();
                 tokio::spawn(async move {
-                    run(&pool, &sql, batch, writer, patience).await;
+                    run(&pool, &sql, batch, writer, patience, &counts).await;
                 });
             }
         }
@@ -307,6 +336,7 @@ async fn run(
     mut batch: Vec<Request>,
     writer: OwnedSemaphorePermit,
     patience: Duration,
+    counts: &Batched,
 ) {
     batch.sort_by(|a, b| a.write.player_id.cmp(&b.write.player_id));
     let applied = tokio::time::timeout(patience, apply(pool, sql, &batch)).await;
@@ -315,6 +345,7 @@ async fn run(
         Ok(Err(Failure::NotApplied)) => {
             // Nothing applied: each turn writes alone, so that an error (or a failed check)
             // is its own.
+            counts.undone();
             drop(writer);
             for request in batch {
                 let _ = request.answer.send(Ok(Written::Alone(request.write, None)));
@@ -325,6 +356,7 @@ async fn run(
         Err(_) => return fail(batch, no_answer(patience)),
     };
     drop(writer);
+    counts.done(batch.len());
     for (place, request) in batch.into_iter().enumerate() {
         let written = if applied.contains(&place) {
             Written::Applied
