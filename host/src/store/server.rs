@@ -58,6 +58,16 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
 }
 
+/// What a call gets when the database did not answer `what` (a read, a write, a statement)
+/// within `patience`.
+fn no_answer(what: &str, patience: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the database did not answer {what} within {} ms (store.connect_timeout_ms and \
+         store.statement_timeout_ms)",
+        patience.as_millis()
+    ))
+}
+
 /// Batches of one kind and the turns in them, counted by the task that runs them.
 #[derive(Default)]
 struct Batched {

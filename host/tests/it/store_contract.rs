@@ -851,6 +851,22 @@ async fn players_with_sessions(store: &Arc<dyn Store>, count: usize, with_data: 
     }
 }
 
+/// A turn on module "m" of each of players `p-0` … `p-{count - 1}`, begun one after another.
+async fn turns_on(store: &Arc<dyn Store>, count: usize) -> Vec<(usize, PlayerTurn)> {
+    let mut turns = Vec::new();
+    for n in 0..count {
+        let turn = store.begin_turn(&format!("p-{n}"), "m", check(n)).await;
+        turns.push((n, turn.unwrap()));
+    }
+    turns
+}
+
+/// Player `p-{n}` as stored.
+async fn details_of(store: &Arc<dyn Store>, n: usize) -> host::store::PlayerDetails {
+    let details = store.player_details(&format!("p-{n}")).await.unwrap();
+    details.expect("a registered player")
+}
+
 /// Player `p-{n}`'s session check.
 fn check(n: usize) -> SessionCheck<'static> {
     SessionCheck {
@@ -873,16 +889,7 @@ async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
     let store = db.open().await;
     players_with_sessions(&store, PLAYERS, PLAYERS / 2).await;
 
-    let mut turns = Vec::new();
-    for n in 0..PLAYERS {
-        turns.push((
-            n,
-            store
-                .begin_turn(&format!("p-{n}"), "m", check(n))
-                .await
-                .unwrap(),
-        ));
-    }
+    let mut turns = turns_on(&store, PLAYERS).await;
     // One host's store has one turn of a player at a time (the host's player locks): only
     // shared ones see two.
     let shared = db.backend.is_shared();
@@ -937,11 +944,7 @@ async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
     }
 
     for n in 0..PLAYERS {
-        let details = store
-            .player_details(&format!("p-{n}"))
-            .await
-            .unwrap()
-            .unwrap();
+        let details = details_of(&store, n).await;
         let stale = shared && (n == GRANTED || n == ENDED);
         let (gold, saved) = match (stale, n < PLAYERS / 2) {
             (false, _) => (n as i64 + 1, Some(data(json!({ "w": n })))),
@@ -997,11 +1000,7 @@ async fn writes_at_once_commit_together_with_and_without_module_data(db: Scratch
             written.unwrap();
         }
         for n in 0..PLAYERS {
-            let details = store
-                .player_details(&format!("p-{n}"))
-                .await
-                .unwrap()
-                .unwrap();
+            let details = details_of(&store, n).await;
             assert_eq!(
                 details.player.gold,
                 (round * 100 + n) as i64,
@@ -1039,16 +1038,7 @@ async fn a_write_the_database_refuses_fails_alone_among_writes_at_once(db: Scrat
     const REFUSED: usize = 11;
     let store = db.open().await;
     players_with_sessions(&store, PLAYERS, 0).await;
-    let mut turns = Vec::new();
-    for n in 0..PLAYERS {
-        turns.push((
-            n,
-            store
-                .begin_turn(&format!("p-{n}"), "m", check(n))
-                .await
-                .unwrap(),
-        ));
-    }
+    let turns = turns_on(&store, PLAYERS).await;
     let mut ends = tokio::task::JoinSet::new();
     for (n, turn) in turns {
         ends.spawn(async move {
@@ -1070,11 +1060,7 @@ async fn a_write_the_database_refuses_fails_alone_among_writes_at_once(db: Scrat
         }
     }
     for n in 0..PLAYERS {
-        let details = store
-            .player_details(&format!("p-{n}"))
-            .await
-            .unwrap()
-            .unwrap();
+        let details = details_of(&store, n).await;
         let (gold, saved) = match n {
             REFUSED => (alice().gold, None),
             _ => (50 + n as i64, Some(data(json!({ "w": n })))),
@@ -1164,6 +1150,20 @@ async fn through_relay(db: &ScratchDb) -> (Relay, Arc<dyn Store>) {
     (relay, store)
 }
 
+/// Each of `calls` (reads or writes on a silent database) ends as `Unavailable`. The bound is
+/// far above the seconds a call may take: it only tells a hang from an answer.
+async fn each_unavailable_in_time(calls: tokio::task::JoinSet<Option<StoreError>>, what: &str) {
+    let answers = tokio::time::timeout(Duration::from_secs(60), calls.join_all())
+        .await
+        .unwrap_or_else(|_| panic!("{what} on a silent database must end"));
+    for answer in answers {
+        assert!(
+            matches!(answer, Some(StoreError::Unavailable(_))),
+            "{what}: {answer:?}"
+        );
+    }
+}
+
 /// Reads waiting on a database that stopped answering (packets lost, connections open) end
 /// with `Unavailable` once a read's time is up, not never; once the network is back, reads
 /// succeed again.
@@ -1185,17 +1185,7 @@ async fn reads_through_a_network_that_stops_answering_fail_in_time_and_recover(d
         let store = store.clone();
         turns.spawn(async move { store.begin_turn(ALICE, "m", session()).await.err() });
     }
-    // Each gets its answer (the bound is far above the second a read may take: it only
-    // tells a hang from an answer).
-    let answers = tokio::time::timeout(Duration::from_secs(60), turns.join_all())
-        .await
-        .expect("reads on a silent database must end");
-    for answer in answers {
-        assert!(
-            matches!(answer, Some(StoreError::Unavailable(_))),
-            "{answer:?}"
-        );
-    }
+    each_unavailable_in_time(turns, "reads").await;
 
     relay.freeze(false);
     let turn = tokio::time::timeout(Duration::from_secs(30), async {
@@ -1223,16 +1213,7 @@ async fn writes_through_a_network_that_stops_answering_fail_in_time_and_recover(
     }
     let (relay, store) = through_relay(&db).await;
     players_with_sessions(&store, PLAYERS, 0).await;
-    let mut turns = Vec::new();
-    for n in 0..PLAYERS {
-        turns.push((
-            n,
-            store
-                .begin_turn(&format!("p-{n}"), "m", check(n))
-                .await
-                .unwrap(),
-        ));
-    }
+    let turns = turns_on(&store, PLAYERS).await;
 
     relay.freeze(true);
     let mut ends = tokio::task::JoinSet::new();
@@ -1243,17 +1224,7 @@ async fn writes_through_a_network_that_stops_answering_fail_in_time_and_recover(
             turn.end(Some(&record), None, 3).await.err()
         });
     }
-    // The bound is far above the seconds a write may take: it only tells a hang from an
-    // answer.
-    let answers = tokio::time::timeout(Duration::from_secs(60), ends.join_all())
-        .await
-        .expect("writes on a silent database must end");
-    for answer in answers {
-        assert!(
-            matches!(answer, Some(StoreError::Unavailable(_))),
-            "{answer:?}"
-        );
-    }
+    each_unavailable_in_time(ends, "writes").await;
 
     relay.freeze(false);
     tokio::time::timeout(Duration::from_secs(30), async {

@@ -14,7 +14,7 @@
 //! while is pinged before it is handed out (the database or the network may have dropped it).
 
 use super::rows::db_error;
-use super::{Backend, PoolSettings};
+use super::{no_answer, Backend, PoolSettings};
 use crate::store::{tls, DatabaseUrl, StoreError};
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyQueryResult, AnyRow};
@@ -246,11 +246,7 @@ impl Conn {
             Err(_) => {
                 self.settled = false;
                 self.given_up = true;
-                Err(StoreError::Unavailable(format!(
-                    "the database did not answer within {} ms (store.connect_timeout_ms and \
-                     store.statement_timeout_ms)",
-                    self.patience.as_millis()
-                )))
+                Err(no_answer("a statement", self.patience))
             }
         }
     }

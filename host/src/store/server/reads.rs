@@ -39,7 +39,7 @@
 use super::pool::Pool;
 use super::rows::int;
 use super::sql::Sql;
-use super::{Batched, PoolSettings};
+use super::{no_answer, Batched, PoolSettings};
 use crate::store::StoreError;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -116,7 +116,7 @@ impl Reads {
         self.requests.send(request).map_err(|_| closed())?;
         match tokio::time::timeout(self.patience, answered).await {
             Ok(answer) => answer.map_err(|_| closed())?,
-            Err(_) => Err(no_answer(self.patience)),
+            Err(_) => Err(no_answer("a read", self.patience)),
         }
     }
 }
@@ -180,7 +180,7 @@ async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>, patience: Duration) {
     };
     let rows = tokio::time::timeout(patience, rows)
         .await
-        .unwrap_or_else(|_| Err(no_answer(patience)));
+        .unwrap_or_else(|_| Err(no_answer("a read", patience)));
     let rows = match rows {
         Ok(rows) => rows,
         Err(e) => return fail(batch, e),
@@ -208,13 +208,4 @@ fn fail(batch: Vec<Request>, e: StoreError) {
     for request in batch {
         let _ = request.answer.send(Err(e.clone()));
     }
-}
-
-/// A read the database did not answer within `patience`.
-fn no_answer(patience: Duration) -> StoreError {
-    StoreError::Unavailable(format!(
-        "the database did not answer a read within {} ms (store.connect_timeout_ms and \
-         store.statement_timeout_ms)",
-        patience.as_millis()
-    ))
 }

@@ -58,7 +58,7 @@
 use super::pool::{Lease, Pool};
 use super::rows::int;
 use super::turn::Write;
-use super::{Backend, Batched, PoolSettings};
+use super::{no_answer, Backend, Batched, PoolSettings};
 use crate::store::{items_json, StoreError};
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -250,7 +250,7 @@ impl Writes {
         let wait = self.patience * 2 + Duration::from_secs(1);
         match tokio::time::timeout(wait, answered).await {
             Ok(answer) => answer.map_err(|_| closed())?,
-            Err(_) => Err(no_answer(self.patience)),
+            Err(_) => Err(no_answer("a write", self.patience)),
         }
     }
 }
@@ -308,7 +308,7 @@ async fn gather(
             .into_iter()
             .filter(|request| !request.answer.is_closed())
             .partition(|request| request.queued_at.elapsed() <= patience);
-        fail(late, no_answer(patience));
+        fail(late, no_answer("a write", patience));
         match batch.len() {
             0 => continue,
             1 => {
@@ -353,7 +353,7 @@ async fn run(
             return;
         }
         Ok(Err(Failure::Unavailable(e))) => return fail(batch, e),
-        Err(_) => return fail(batch, no_answer(patience)),
+        Err(_) => return fail(batch, no_answer("a write", patience)),
     };
     drop(writer);
     counts.done(batch.len());
@@ -487,13 +487,4 @@ fn fail(batch: Vec<Request>, e: StoreError) {
     for request in batch {
         let _ = request.answer.send(Err(e.clone()));
     }
-}
-
-/// A write the database did not answer within `patience`.
-fn no_answer(patience: Duration) -> StoreError {
-    StoreError::Unavailable(format!(
-        "the database did not answer a write within {} ms (store.connect_timeout_ms and \
-         store.statement_timeout_ms)",
-        patience.as_millis()
-    ))
 }
