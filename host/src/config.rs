@@ -105,6 +105,9 @@ pub struct StoreConfig {
     pub connect_timeout_ms: u64,
     /// Server databases: longest a statement may run (lock waits included), in milliseconds.
     pub statement_timeout_ms: u64,
+    /// Server databases: whether commands' reads and writes go in batches, many in one
+    /// statement or commit (where the server can: MariaDB 10.6+, MySQL 8.0.4+).
+    pub batch_turns: bool,
     /// SQLite: what a committed command survives, `"normal"` (a killed process) or `"full"`
     /// (a power loss too, at a sync per commit).
     pub sqlite_synchronous: Durability,
@@ -120,6 +123,7 @@ impl Default for StoreConfig {
             pool_size: 16,
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
+            batch_turns: true,
             sqlite_synchronous: Durability::Normal,
             sqlite_cache_players: crate::store::sqlite::DEFAULT_CACHE_PLAYERS,
         }
@@ -459,6 +463,7 @@ impl Config {
             size: self.store.pool_size,
             connect_timeout: Duration::from_millis(self.store.connect_timeout_ms),
             statement_timeout: Duration::from_millis(self.store.statement_timeout_ms),
+            batch_turns: self.store.batch_turns,
         }
     }
 

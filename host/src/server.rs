@@ -220,6 +220,9 @@ impl Host {
         let admin = listeners.admin.map(tokio_listener).transpose()?;
         let store = store::open(&url, &config.pool_settings(), config.sqlite_options()).await?;
         slog::info!(deps.log, "store open"; "database" => %url);
+        for warning in store.warnings() {
+            slog::warn!(deps.log, "{warning}"; "database" => %url);
+        }
         let plugins_error = |source| StartError::Plugins {
             dir: config.paths.plugins_dir.display().to_string(),
             source,

@@ -448,6 +448,12 @@ pub trait Store: Send + Sync + 'static {
         BatchCounts::default()
     }
 
+    /// What the host should warn its operators of at start: something about the database
+    /// that serves, but slower than it could, and what to do.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Pushes, groups and accounts ([`push`]).
     fn pushes(&self) -> &dyn PushStore;
 }

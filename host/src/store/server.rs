@@ -48,14 +48,44 @@ pub enum Backend {
 /// How the store connects: `[store]` in the config.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Connections at most: a turn holds one to write (a locked or keyed turn from its read
-    /// on); batched reads take an eighth of them at most.
+    /// Connections at most: batched reads take an eighth of them at most, batched writes
+    /// another eighth; a turn that is not batched holds one to write (a locked or keyed
+    /// turn from its read on).
     pub size: u32,
     /// How long to wait for a connection (a new one, or a free one from the pool).
     pub connect_timeout: Duration,
     /// Longest a statement may run, waiting for a lock included; also how long a connection
     /// may sit idle inside a transaction (PostgreSQL) before the server ends it.
     pub statement_timeout: Duration,
+    /// Whether commands' reads and writes go in batches ([`reads`], [`writes`]), where the
+    /// server can (`JSON_TABLE`: MariaDB 10.6, MySQL 8.0.4); else each command reads and
+    /// writes on a connection of its own.
+    pub batch_turns: bool,
+}
+
+/// Whether the store batches turns, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Batching {
+    On,
+    /// `store.batch_turns = false`.
+    Off,
+    /// The server cannot: the probe's error.
+    Unsupported(String),
+}
+
+/// Whether the server reads JSON arrays as rows, which batches need: on MariaDB and MySQL, a
+/// `JSON_TABLE` of an empty array (PostgreSQL's `json_to_recordset` is as old as 9.4). A
+/// server that refuses it cannot batch; one that does not answer fails the store's opening.
+async fn batching(conn: &mut Lease, backend: Backend) -> Result<Batching, StoreError> {
+    if backend == Backend::Postgres {
+        return Ok(Batching::On);
+    }
+    let probe = "SELECT COUNT(*) FROM JSON_TABLE('[]', '$[*]' COLUMNS (x INT PATH '$')) AS t";
+    match conn.fetch_one(sqlx::query(probe)).await {
+        Ok(_) => Ok(Batching::On),
+        Err(e) if conn.is_settled() => Ok(Batching::Unsupported(e.to_string())),
+        Err(e) => Err(e),
+    }
 }
 
 /// What a call gets when the database did not answer `what` (a read, a write, a statement)
@@ -96,10 +126,11 @@ impl Batched {
 /// The [`Store`] on a server database.
 pub struct ServerStore {
     pool: Pool,
-    /// Turn reads, batched ([`reads`]).
-    reads: reads::Reads,
-    /// Plain turn writes, batched ([`writes`]).
-    writes: writes::Writes,
+    /// Turn reads, batched ([`reads`]), and plain turn writes ([`writes`]), unless
+    /// `batching` is not on.
+    reads: Option<reads::Reads>,
+    writes: Option<writes::Writes>,
+    batching: Batching,
     sql: Arc<Sql>,
     fleet_sql: fleet::FleetSql,
     push_sql: Arc<push::PushSql>,
@@ -130,11 +161,17 @@ impl ServerStore {
         let mut conn = pool.get().await?;
         migrations::run(conn.unsettled(), backend).await?;
         conn.settle();
+        let batching = match settings.batch_turns {
+            false => Batching::Off,
+            true => batching(&mut conn, backend).await?,
+        };
         drop(conn);
         let sql = Arc::new(sql);
+        let on = batching == Batching::On;
         Ok(ServerStore {
-            reads: reads::Reads::start(pool.clone(), sql.clone(), settings),
-            writes: writes::Writes::start(pool.clone(), backend, settings),
+            reads: on.then(|| reads::Reads::start(pool.clone(), sql.clone(), settings)),
+            writes: on.then(|| writes::Writes::start(pool.clone(), backend, settings)),
+            batching,
             pool,
             sql,
             fleet_sql: fleet::FleetSql::new(backend),
@@ -274,7 +311,7 @@ impl Store for ServerStore {
         options: TurnOptions<'_>,
     ) -> Result<PlayerTurn, StoreError> {
         turn::begin(
-            (&self.pool, &self.reads, &self.writes),
+            (&self.pool, self.reads.as_ref(), self.writes.as_ref()),
             (&self.sql, &self.push_sql),
             self.backend,
             player_id,
@@ -326,14 +363,29 @@ impl Store for ServerStore {
     }
 
     fn batch_counts(&self) -> BatchCounts {
-        let (read_batches, reads, _) = self.reads.counts().read();
-        let (write_batches, writes, write_batches_undone) = self.writes.counts().read();
+        let none = (0, 0, 0);
+        let reads = self.reads.as_ref();
+        let (read_batches, reads, _) = reads.map_or(none, |reads| reads.counts().read());
+        let writes = self.writes.as_ref();
+        let (write_batches, writes, write_batches_undone) =
+            writes.map_or(none, |writes| writes.counts().read());
         BatchCounts {
             read_batches,
             reads,
             write_batches,
             writes,
             write_batches_undone,
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        match &self.batching {
+            Batching::Unsupported(why) => vec![format!(
+                "commands' reads and writes go one by one, not in batches: this server has no \
+                 JSON_TABLE (MariaDB 10.6 or MySQL 8.0.4 and newer have it: upgrade to serve \
+                 more commands a second); the probe said: {why}"
+            )],
+            Batching::On | Batching::Off => Vec::new(),
         }
     }
 

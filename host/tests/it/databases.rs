@@ -210,6 +210,7 @@ pub fn pool_settings() -> PoolSettings {
         size: 8,
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(10),
+        batch_turns: true,
     }
 }
 

@@ -41,6 +41,7 @@ tests_on!(
     a_write_the_database_refuses_fails_alone_among_writes_at_once,
     writes_through_a_network_that_stops_answering_fail_in_time_and_recover,
     writes_at_once_commit_together_with_and_without_module_data,
+    turns_unbatched_read_and_write_each_on_its_own,
 );
 
 const ALICE: &str = "p-alice";
@@ -1031,6 +1032,66 @@ async fn writes_at_once_commit_together_with_and_without_module_data(db: Scratch
     );
 }
 
+/// With `store.batch_turns = false` (what a server without `JSON_TABLE` gets too), turns at
+/// once read and write each on a connection of its own, with the same outcomes: each applies
+/// by its own checks, and no batch is counted.
+async fn turns_unbatched_read_and_write_each_on_its_own(db: ScratchDb) {
+    const PLAYERS: usize = 20;
+    const ENDED: usize = 3;
+    if !db.backend.is_shared() {
+        return; // the setting is a server store's
+    }
+    let url = host::store::url::DatabaseUrl::parse(&db.url, std::path::Path::new(".")).unwrap();
+    let settings = host::store::server::PoolSettings {
+        batch_turns: false,
+        ..crate::databases::pool_settings()
+    };
+    let store = host::store::open(&url, &settings, Default::default())
+        .await
+        .unwrap();
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+    players_with_sessions(&store, PLAYERS, PLAYERS / 2).await;
+    let mut reads = tokio::task::JoinSet::new();
+    for n in 0..PLAYERS {
+        let store = store.clone();
+        reads.spawn(async move {
+            let turn = store.begin_turn(&format!("p-{n}"), "m", check(n)).await;
+            (n, turn.unwrap())
+        });
+    }
+    let turns = reads.join_all().await;
+    assert!(store.end_session(&format!("h-{ENDED}")).await.unwrap());
+    let mut ends = tokio::task::JoinSet::new();
+    for (n, turn) in turns {
+        ends.spawn(async move {
+            let mut record = turn.player.clone();
+            record.gold = 7 + n as i64;
+            let saved = data(json!({ "w": n }));
+            (n, turn.end(Some(&record), Some(&saved), 3).await)
+        });
+    }
+    for (n, written) in ends.join_all().await {
+        match n {
+            ENDED => assert!(matches!(written, Err(StoreError::Conflict)), "{written:?}"),
+            _ => written.unwrap_or_else(|e| panic!("p-{n}: {e}")),
+        }
+    }
+    for n in 0..PLAYERS {
+        let details = details_of(&store, n).await;
+        let (gold, saved) = match n {
+            ENDED => (alice().gold, Some(data(json!({ "n": n })))),
+            _ => (7 + n as i64, Some(data(json!({ "w": n })))),
+        };
+        assert_eq!(details.player.gold, gold, "p-{n}'s gold");
+        assert_eq!(
+            details.modules.get("m"),
+            saved.as_ref(),
+            "p-{n}'s data of m"
+        );
+    }
+    assert_eq!(store.batch_counts(), host::store::BatchCounts::default());
+}
+
 /// A write that the database refuses (a balance below zero breaks its CHECK) fails alone:
 /// the turns writing at the same moment, batched with it or not, apply.
 async fn a_write_the_database_refuses_fails_alone_among_writes_at_once(db: ScratchDb) {
@@ -1143,6 +1204,7 @@ async fn through_relay(db: &ScratchDb) -> (Relay, Arc<dyn Store>) {
         size: 8,
         connect_timeout: Duration::from_millis(500),
         statement_timeout: Duration::from_millis(500),
+        batch_turns: true,
     };
     let store = host::store::open(&parsed, &settings, Default::default())
         .await

@@ -16,7 +16,9 @@
 //! A turn that is neither locked nor keyed reads in a batch with other turns ([`Reads`]: its
 //! read is one of a statement's), and unless it has gifts or pushes to write, it writes in a
 //! batch too ([`Writes`]: its write is one of a commit's, with the same checks); a locked or
-//! keyed turn leases one connection for its whole length.
+//! keyed turn leases one connection for its whole length. A store that does not batch
+//! (`store.batch_turns = false`, or a server without `JSON_TABLE`) reads and writes each turn
+//! on its own, a connection leased for each.
 //!
 //! A keyed command (`Idempotency-Key`) costs no round trip more to look its key up: the read
 //! is [`Sql::turn_read_keyed`], the same statement with two more columns. Its reply is stored
@@ -51,8 +53,9 @@ pub(super) struct ServerTurn {
     /// takes one from `pool`.
     conn: Option<Lease>,
     pool: Pool,
-    /// Where a plain write goes: a turn neither locked nor keyed, with no gifts or pushes.
-    writes: Writes,
+    /// Where a plain write goes (a turn neither locked nor keyed, with no gifts or pushes),
+    /// unless the store does not batch.
+    writes: Option<Writes>,
     sql: Arc<Sql>,
     push_sql: Arc<PushSql>,
     backend: Backend,
@@ -72,12 +75,13 @@ pub(super) struct ServerTurn {
 }
 
 /// Reads a turn: the record, the module's data, and the session checked, in one statement.
-/// A turn neither locked nor keyed reads in a batch ([`Reads`]). A keyed one reads on a
+/// A turn neither locked nor keyed reads in a batch ([`Reads`]), or on a connection it gives
+/// back at once when the store does not batch (`reads` is `None`). A keyed one reads on a
 /// connection from `pool` that it keeps until it ends; so does a `locked` turn (one run again
 /// after a conflict), which first begins a transaction and locks the player's row, which its
 /// end releases.
 pub(super) async fn begin(
-    (pool, reads, writes): (&Pool, &Reads, &Writes),
+    (pool, reads, writes): (&Pool, Option<&Reads>, Option<&Writes>),
     (sql, push_sql): (&Arc<Sql>, &Arc<PushSql>),
     backend: Backend,
     player_id: &str,
@@ -86,7 +90,8 @@ pub(super) async fn begin(
     options: TurnOptions<'_>,
 ) -> Result<PlayerTurn, StoreError> {
     let TurnOptions { locked, key } = options;
-    let (conn, row, data) = if !locked && key.is_none() {
+    let plain = !locked && key.is_none();
+    let (conn, row, data) = if let Some(reads) = reads.filter(|_| plain) {
         let row = reads.read(player_id, module, session.token_hash).await?;
         let (row, data) = checked(row, player_id, session)?;
         (None, row, data)
@@ -96,7 +101,9 @@ pub(super) async fn begin(
             conn.start_transaction().await?;
         }
         match read(&mut conn, sql, player_id, module, session, options).await {
-            Ok((row, data)) => (Some(conn), row, data),
+            // A plain turn (a store that does not batch) gives its connection back for the
+            // module's call, and its write takes one again, as a batched read's turn does.
+            Ok((row, data)) => ((!plain).then_some(conn), row, data),
             Err(e) => {
                 // A locked turn that ends here frees the row now. Should the rollback fail,
                 // the connection stays unsettled and the pool closes it, which rolls it back.
@@ -120,7 +127,7 @@ pub(super) async fn begin(
     let writer = ServerTurn {
         conn,
         pool: pool.clone(),
-        writes: writes.clone(),
+        writes: writes.cloned(),
         sql: sql.clone(),
         push_sql: push_sql.clone(),
         backend,
@@ -251,12 +258,14 @@ impl TurnWriter for ServerTurn {
         // A plain write (no connection held: neither locked nor keyed) goes in a batch, unless
         // it has gifts or pushes to write with it. A lone one comes back, with a writer that
         // it holds until it has written.
-        let (write, _writer) = match conn {
-            None if effects.is_empty() => match writes.write(Box::new(write)).await? {
-                Written::Applied => return Ok(()),
-                Written::Conflict => return Err(StoreError::Conflict),
-                Written::Alone(write, writer) => (*write, writer),
-            },
+        let (write, _writer) = match (conn.is_none(), writes) {
+            (true, Some(writes)) if effects.is_empty() => {
+                match writes.write(Box::new(write)).await? {
+                    Written::Applied => return Ok(()),
+                    Written::Conflict => return Err(StoreError::Conflict),
+                    Written::Alone(write, writer) => (*write, writer),
+                }
+            }
             _ => (write, None),
         };
         let mut conn = match conn {
