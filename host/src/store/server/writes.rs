@@ -383,14 +383,11 @@ async fn apply(pool: &Pool, sql: &WriteSql, batch: &[Request]) -> Result<HashSet
         .enumerate()
         .map(|(place, request)| row(place, &request.write))
         .collect();
-    let json = |rows: &[&Row<'_>]| {
-        serde_json::to_string(rows).map_err(|e| {
-            Failure::Unavailable(StoreError::Corrupt(format!(
-                "a batch of writes cannot be written as JSON: {e}"
-            )))
-        })
-    };
-    let all: Vec<&Row<'_>> = rows.iter().collect();
+    let rows_json = serde_json::to_string(&rows).map_err(|e| {
+        Failure::Unavailable(StoreError::Corrupt(format!(
+            "a batch of writes cannot be written as JSON: {e}"
+        )))
+    })?;
     let mut conn = pool.get().await.map_err(Failure::Unavailable)?;
     let places = |rows: Vec<sqlx::any::AnyRow>| -> Result<HashSet<usize>, Failure> {
         rows.iter()
@@ -404,7 +401,7 @@ async fn apply(pool: &Pool, sql: &WriteSql, batch: &[Request]) -> Result<HashSet
     };
     match sql {
         WriteSql::Postgres { apply } => {
-            let statement = sqlx::query(apply).bind(json(&all)?);
+            let statement = sqlx::query(apply).bind(rows_json);
             match conn.fetch_all(statement).await {
                 Ok(rows) => places(rows),
                 Err(e) => Err(refused_or(&conn, e)),
@@ -414,12 +411,11 @@ async fn apply(pool: &Pool, sql: &WriteSql, batch: &[Request]) -> Result<HashSet
             records,
             module_data,
         } => {
-            let rows = json(&all)?;
             conn.start_transaction()
                 .await
                 .map_err(|_| Failure::NotApplied)?;
             let in_transaction = async {
-                let records = sqlx::query(records).bind(rows.as_str());
+                let records = sqlx::query(records).bind(rows_json.as_str());
                 let updated = conn
                     .execute(records)
                     .await
@@ -430,8 +426,8 @@ async fn apply(pool: &Pool, sql: &WriteSql, batch: &[Request]) -> Result<HashSet
                 if updated.rows_affected() != batch.len() as u64 {
                     return Err(Failure::NotApplied);
                 }
-                if all.iter().any(|row| row.data.is_some()) {
-                    let data = sqlx::query(module_data).bind(rows.as_str());
+                if rows.iter().any(|row| row.data.is_some()) {
+                    let data = sqlx::query(module_data).bind(rows_json.as_str());
                     conn.execute(data).await.map_err(|_| Failure::NotApplied)?;
                 }
                 Ok::<_, Failure>((0..batch.len()).collect())
