@@ -4,8 +4,8 @@
 
 use crate::databases::{Backend, ScratchDb};
 use host::store::{
-    AuditNote, Grant, PlayerTurn, SessionCheck, Store, StoreError, StoredReply, TurnEffects,
-    TurnKey, TurnOptions,
+    AuditNote, Grant, ModuleData, PlayerTurn, SessionCheck, Store, StoreError, StoredReply,
+    TurnEffects, TurnKey, TurnOptions,
 };
 use plugin_api::Player;
 use serde_json::json;
@@ -868,6 +868,19 @@ async fn details_of(store: &Arc<dyn Store>, n: usize) -> host::store::PlayerDeta
     details.expect("a registered player")
 }
 
+/// Player `p-{n}` as stored is still named `Player {n}`, has `gold`, and `saved` as its data
+/// of module "m".
+async fn assert_stored(store: &Arc<dyn Store>, n: usize, gold: i64, saved: Option<ModuleData>) {
+    let details = details_of(store, n).await;
+    assert_eq!(details.player.name, format!("Player {n}"), "p-{n}'s name");
+    assert_eq!(details.player.gold, gold, "p-{n}'s gold");
+    assert_eq!(
+        details.modules.get("m"),
+        saved.as_ref(),
+        "p-{n}'s data of m"
+    );
+}
+
 /// Player `p-{n}`'s session check.
 fn check(n: usize) -> SessionCheck<'static> {
     SessionCheck {
@@ -945,7 +958,6 @@ async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
     }
 
     for n in 0..PLAYERS {
-        let details = details_of(&store, n).await;
         let stale = shared && (n == GRANTED || n == ENDED);
         let (gold, saved) = match (stale, n < PLAYERS / 2) {
             (false, _) => (n as i64 + 1, Some(data(json!({ "w": n })))),
@@ -955,13 +967,7 @@ async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
             ),
             (true, false) => (alice().gold, None),
         };
-        assert_eq!(details.player.gold, gold, "p-{n}'s gold");
-        assert_eq!(details.player.name, format!("Player {n}"), "p-{n}'s name");
-        assert_eq!(
-            details.modules.get("m"),
-            saved.as_ref(),
-            "p-{n}'s data of m"
-        );
+        assert_stored(&store, n, gold, saved).await;
     }
 }
 
@@ -1077,17 +1083,11 @@ async fn turns_unbatched_read_and_write_each_on_its_own(db: ScratchDb) {
         }
     }
     for n in 0..PLAYERS {
-        let details = details_of(&store, n).await;
         let (gold, saved) = match n {
             ENDED => (alice().gold, Some(data(json!({ "n": n })))),
             _ => (7 + n as i64, Some(data(json!({ "w": n })))),
         };
-        assert_eq!(details.player.gold, gold, "p-{n}'s gold");
-        assert_eq!(
-            details.modules.get("m"),
-            saved.as_ref(),
-            "p-{n}'s data of m"
-        );
+        assert_stored(&store, n, gold, saved).await;
     }
     assert_eq!(store.batch_counts(), host::store::BatchCounts::default());
 }
@@ -1121,17 +1121,11 @@ async fn a_write_the_database_refuses_fails_alone_among_writes_at_once(db: Scrat
         }
     }
     for n in 0..PLAYERS {
-        let details = details_of(&store, n).await;
         let (gold, saved) = match n {
             REFUSED => (alice().gold, None),
             _ => (50 + n as i64, Some(data(json!({ "w": n })))),
         };
-        assert_eq!(details.player.gold, gold, "p-{n}'s gold");
-        assert_eq!(
-            details.modules.get("m"),
-            saved.as_ref(),
-            "p-{n}'s data of m"
-        );
+        assert_stored(&store, n, gold, saved).await;
     }
 }
 
