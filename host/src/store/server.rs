@@ -63,6 +63,14 @@ pub struct PoolSettings {
     pub batch_turns: bool,
 }
 
+impl PoolSettings {
+    /// How long a call may wait for the database's answer: a connection's time, then the
+    /// statement's. Past it a statement, a batch, or a turn's wait for one gives up.
+    fn patience(&self) -> Duration {
+        self.connect_timeout + self.statement_timeout
+    }
+}
+
 /// Whether the store batches turns, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Batching {

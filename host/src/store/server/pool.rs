@@ -91,7 +91,7 @@ impl Pool {
         let manager = Manager {
             options,
             setup: session_setup(backend, settings.statement_timeout),
-            patience: settings.connect_timeout + settings.statement_timeout,
+            patience: settings.patience(),
         };
         let size = settings.size.max(1) as usize;
         let pool = managed::Pool::builder(manager)

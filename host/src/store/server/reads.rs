@@ -82,7 +82,7 @@ impl Reads {
     pub(super) fn start(pool: Pool, sql: Arc<Sql>, settings: &PoolSettings) -> Reads {
         let (requests, queue) = mpsc::unbounded_channel();
         let readers = Arc::new(Semaphore::new((settings.size as usize / 8).max(1)));
-        let patience = settings.connect_timeout + settings.statement_timeout;
+        let patience = settings.patience();
         let counts = Arc::new(Batched::default());
         tokio::spawn(gather(queue, pool, sql, readers, patience, counts.clone()));
         Reads {

@@ -216,7 +216,7 @@ impl Writes {
     pub(super) fn start(pool: Pool, backend: Backend, settings: &PoolSettings) -> Writes {
         let (requests, queue) = mpsc::unbounded_channel();
         let writers = Arc::new(Semaphore::new((settings.size as usize / 8).max(1)));
-        let patience = settings.connect_timeout + settings.statement_timeout;
+        let patience = settings.patience();
         let sql = Arc::new(WriteSql::new(backend));
         let counts = Arc::new(Batched::default());
         let task = (sql, writers, patience, counts.clone());
