@@ -41,6 +41,7 @@ tests_on!(
     a_write_the_database_refuses_fails_alone_among_writes_at_once,
     writes_through_a_network_that_stops_answering_fail_in_time_and_recover,
     writes_at_once_commit_together_with_and_without_module_data,
+    keyed_turns_at_once_read_their_keys_and_store_their_replies_together,
     turns_unbatched_read_and_write_each_on_its_own,
 );
 
@@ -1034,6 +1035,116 @@ async fn writes_at_once_commit_together_with_and_without_module_data(db: Scratch
     }
     panic!(
         "no writes met in a batch in 20 rounds: {:?}",
+        store.batch_counts()
+    );
+}
+
+/// Keyed turns (what the client SDK sends) batch as plain ones do: turns at once read each
+/// its own key's stored reply (one key has a live reply, one an expired one, the rest none),
+/// and those that write store their replies with their writes, several in one batch, with
+/// and without module data, mixed with unkeyed writes. A retry under each key then reads its
+/// reply.
+async fn keyed_turns_at_once_read_their_keys_and_store_their_replies_together(db: ScratchDb) {
+    const PLAYERS: usize = 30;
+    let store = db.open().await;
+    players_with_sessions(&store, PLAYERS, PLAYERS).await;
+    let options = |key: &'static str| TurnOptions {
+        locked: false,
+        key: Some(TurnKey {
+            key,
+            fingerprint: "f",
+            expired_at_ms: 100,
+        }),
+    };
+    // p-0's key "seen" has a live reply (stored at 200), p-1's "old" an expired one (at 50).
+    for (n, key, at) in [(0, "seen", 200), (1, "old", 50)] {
+        let turn = store
+            .open_turn(&format!("p-{n}"), "m", check(n), options(key))
+            .await
+            .unwrap();
+        let record = turn.player.clone();
+        let none = TurnEffects::default();
+        let reply = format!("first {key}");
+        turn.end_replying(Some(&record), None, &none, &reply, at)
+            .await
+            .unwrap();
+    }
+    let key_of = |n: usize, round: usize| -> &'static str {
+        match (n, round) {
+            (0, _) => "seen",
+            (1, 0) => "old",
+            _ => Box::leak(format!("k-{round}-{n}").into_boxed_str()),
+        }
+    };
+    for round in 0..20 {
+        let mut opened = Vec::new();
+        for n in 0..PLAYERS {
+            // Every fifth turn has no key.
+            let options = match n % 5 {
+                4 => TurnOptions::default(),
+                _ => options(key_of(n, round)),
+            };
+            let id = format!("p-{n}");
+            let turn = store.open_turn(&id, "m", check(n), options).await;
+            opened.push((n, turn.unwrap()));
+        }
+        let mut ends = tokio::task::JoinSet::new();
+        for (n, turn) in opened {
+            match n {
+                0 => assert_eq!(turn.stored, stored("f", "first seen"), "p-0"),
+                _ => assert_eq!(
+                    turn.stored, None,
+                    "p-{n}: an expired key, a new one or none"
+                ),
+            }
+            if n == 0 {
+                continue; // a retry: it runs nothing, and the turn is dropped
+            }
+            ends.spawn(async move {
+                let mut record = turn.player.clone();
+                record.gold = (round * 100 + n) as i64;
+                let saved = data(json!({ "round": round, "n": n }));
+                let saved = (n % 2 == 0).then_some(&saved);
+                let none = TurnEffects::default();
+                let reply = format!("reply {round} {n}");
+                match n % 5 {
+                    4 => turn.end(Some(&record), saved, 300).await,
+                    _ => {
+                        turn.end_replying(Some(&record), saved, &none, &reply, 300)
+                            .await
+                    }
+                }
+            });
+        }
+        for written in ends.join_all().await {
+            written.unwrap();
+        }
+        for n in 1..PLAYERS {
+            assert_eq!(
+                details_of(&store, n).await.player.gold,
+                (round * 100 + n) as i64
+            );
+            if n % 5 == 4 {
+                continue;
+            }
+            let retry = store
+                .open_turn(&format!("p-{n}"), "m", check(n), options(key_of(n, round)))
+                .await
+                .unwrap();
+            let reply = format!("reply {round} {n}");
+            assert_eq!(retry.stored, stored("f", &reply), "p-{n}'s retry");
+        }
+        if !db.backend.is_shared() {
+            return; // the embedded store batches on its own thread (SqliteStore), uncounted
+        }
+        let counts = store.batch_counts();
+        assert_eq!(counts.write_batches_undone, 0, "{counts:?}");
+        if counts.writes > counts.write_batches {
+            return; // a batch of several committed
+        }
+    }
+    panic!(
+        "no keyed writes met in a batch in 20 rounds: {:?}",
         store.batch_counts()
     );
 }

@@ -4,7 +4,7 @@
 //! Why: on a server store a read costs far more in fixed costs than in work. Each statement
 //! is a round trip that wakes the database's backend and then the host, and parses, binds and
 //! plans; what the statement reads (one row by its key, two small rows beside it) is a small
-//! part of that. So a turn that is neither locked nor keyed sends its read here
+//! part of that. So a turn that is not locked (keyed or not) sends its read here
 //! ([`Reads::read`]), and a task of the store's collects whatever reads are waiting and runs
 //! them as one statement ([`Sql::turn_read_batch`]): the reads go as one JSON array, which
 //! the database turns into rows (`json_to_recordset`, MariaDB's `JSON_TABLE`) and joins to
@@ -21,9 +21,10 @@
 //! PostgreSQL's CPU a read). Two keep a second statement under way while one is answered,
 //! for a database further away or with cores to spare.
 //!
-//! What a batch changes for a turn: nothing it can see. Every read is the same statement as
-//! a single [`Sql::turn_read`], so it still reads the record, its version, the module's data
-//! and the session from one snapshot; the turn's write still applies only over the version it
+//! What a batch changes for a turn: nothing it can see. Every read reads what a single
+//! [`Sql::turn_read_keyed`] would (the key's columns `NULL` for a turn without one), so it
+//! still reads the record, its version, the module's data, the session and the reply stored
+//! under its key from one snapshot; the turn's write still applies only over the version it
 //! read. A turn no longer holds a connection while its module runs.
 //!
 //! Cancellation: a turn whose client hangs up drops its answer's receiver; the batch runs on
@@ -40,7 +41,7 @@ use super::pool::Pool;
 use super::rows::int;
 use super::sql::Sql;
 use super::{no_answer, Batched, PoolSettings};
-use crate::store::StoreError;
+use crate::store::{StoreError, TurnKey};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
@@ -59,13 +60,19 @@ pub(super) struct Reads {
     patience: Duration,
 }
 
-/// One turn of a batch as the statement's parameter names it ([`Sql::turn_read_batch`]).
+/// One turn of a batch as the statement's parameter names it ([`Sql::turn_read_batch`]). A
+/// keyed turn's key and the moment at or before which a stored key is expired; absent for
+/// an unkeyed turn (a missing path is `NULL` to both databases).
 #[derive(Serialize)]
 struct Turn<'a> {
     place: usize,
     player: &'a str,
     module: &'a str,
     token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idem_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_expired_at: Option<i64>,
 }
 
 /// One turn's read, and where its row goes: `None` when the player has no record.
@@ -73,6 +80,8 @@ struct Request {
     player_id: String,
     module: String,
     token_hash: String,
+    /// A keyed turn's key, and when stored keys expire ([`crate::store::TurnKey`]).
+    key: Option<(String, i64)>,
     answer: oneshot::Sender<Result<Option<AnyRow>, StoreError>>,
 }
 
@@ -97,19 +106,21 @@ impl Reads {
         &self.counts
     }
 
-    /// A turn's read ([`Sql::turn_read`]'s columns), batched with the others waiting: the
-    /// row, or `None` if the player has none.
+    /// A turn's read ([`Sql::turn_read_keyed`]'s columns, the key's `NULL` for an unkeyed
+    /// turn), batched with the others waiting: the row, or `None` if the player has none.
     pub(super) async fn read(
         &self,
         player_id: &str,
         module: &str,
         token_hash: &str,
+        key: Option<TurnKey<'_>>,
     ) -> Result<Option<AnyRow>, StoreError> {
         let (answer, answered) = oneshot::channel();
         let request = Request {
             player_id: player_id.to_owned(),
             module: module.to_owned(),
             token_hash: token_hash.to_owned(),
+            key: key.map(|key| (key.key.to_owned(), key.expired_at_ms)),
             answer,
         };
         let closed = || StoreError::Unavailable("the store is closed".into());
@@ -170,6 +181,8 @@ async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>, patience: Duration) {
                 player: &request.player_id,
                 module: &request.module,
                 token: &request.token_hash,
+                idem_key: request.key.as_ref().map(|(key, _)| key.as_str()),
+                key_expired_at: request.key.as_ref().map(|&(_, at)| at),
             })
             .collect();
         let turns = serde_json::to_string(&turns).map_err(|e| {
@@ -189,7 +202,7 @@ async fn run(pool: &Pool, sql: &Sql, batch: Vec<Request>, patience: Duration) {
     // row is a player with no record.
     let mut answers: Vec<Option<AnyRow>> = batch.iter().map(|_| None).collect();
     for row in rows {
-        let place = int(&row, Sql::TURN_READ_COLUMNS).map(usize::try_from);
+        let place = int(&row, Sql::TURN_READ_BATCH_PLACE).map(usize::try_from);
         match place {
             Ok(Ok(place)) if place < answers.len() => answers[place] = Some(row),
             _ => {

@@ -19,10 +19,11 @@ pub struct Sql {
     /// A turn's one read, locking nothing: the record, its version, the module's data and the
     /// session's expiry, from one snapshot (one statement).
     pub turn_read: String,
-    /// [`Sql::turn_read`] of many turns in one statement: the same columns from the same
-    /// rows, then each turn's place in the batch. One parameter, the turns as a JSON array of
-    /// `{"place", "player", "module", "token"}` (the token's hash); a row for each turn whose
-    /// player has a record.
+    /// [`Sql::turn_read_keyed`] of many turns in one statement: the same columns from the
+    /// same rows, then each turn's place in the batch ([`Sql::TURN_READ_BATCH_PLACE`]). One
+    /// parameter, the turns as a JSON array of `{"place", "player", "module", "token"}` (the
+    /// token's hash), a keyed turn's also with `"idem_key"` and `"key_expired_at"`; a row for
+    /// each turn whose player has a record, the key's columns `NULL` for a turn without one.
     pub turn_read_batch: String,
     /// [`Sql::turn_read`] of a keyed command: two more columns, the fingerprint and the reply
     /// stored under the key if it is not expired, still one statement. Parameters: those of
@@ -91,8 +92,9 @@ const DATA_AFTER_BUMP_POSTGRES: &str =
 /// The turn's reply stored under its key: the columns, and what replaces an expired row that
 /// the sweep has not deleted yet (a live one cannot be there: the turn's read found none, and
 /// a turn that wrote it since bumped the version, so this write applies nothing).
-const KEY_COLUMNS: &str = "player_id, idem_key, fingerprint, reply, created_at";
-const KEY_CONFLICT_POSTGRES: &str = "ON CONFLICT (player_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at";
+pub(super) const KEY_COLUMNS: &str = "player_id, idem_key, fingerprint, reply, created_at";
+pub(super) const KEY_CONFLICT_POSTGRES: &str = "ON CONFLICT (player_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at";
+pub(super) const KEY_CONFLICT_MYSQL: &str = "ON DUPLICATE KEY UPDATE fingerprint = VALUES(fingerprint), reply = VALUES(reply), created_at = VALUES(created_at)";
 const INSERT_AUDIT: &str = "INSERT INTO audit (at_ms, operator, action, player_id, reason, state_before, state_after) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const AUDIT_COLUMNS: &str =
     "id, at_ms, operator, action, player_id, reason, state_before, state_after";
@@ -120,16 +122,22 @@ fn turn_read_columns([player, module, token, session_player]: [&str; 4]) -> Stri
 /// here has them.
 fn turn_read_batch(turns: &str) -> String {
     format!(
-        "SELECT {PLAYER_COLUMNS}, version, m.data, s.expires_at, r.place FROM {turns} \
+        "SELECT {PLAYER_COLUMNS}, version, m.data, s.expires_at, k.fingerprint, k.reply, r.place \
+         FROM {turns} \
          JOIN players p ON p.player_id = r.player \
          LEFT JOIN module_data m ON m.player_id = r.player AND m.module = r.module \
-         LEFT JOIN sessions s ON s.token_hash = r.token AND s.player_id = r.player"
+         LEFT JOIN sessions s ON s.token_hash = r.token AND s.player_id = r.player \
+         LEFT JOIN idempotency_keys k ON k.player_id = r.player AND k.idem_key = r.idem_key \
+         AND k.created_at > r.key_expired_at"
     )
 }
 
 impl Sql {
-    /// The columns of [`Sql::turn_read`]; a batch's rows have one more, the read's place.
+    /// The columns of [`Sql::turn_read`]; a keyed read has two more (the key's fingerprint
+    /// and reply).
     pub const TURN_READ_COLUMNS: usize = 8;
+    /// The column of a batched read's place in its batch: after a keyed read's columns.
+    pub const TURN_READ_BATCH_PLACE: usize = Sql::TURN_READ_COLUMNS + 2;
 
     pub fn postgres() -> Sql {
         Sql {
@@ -160,7 +168,8 @@ impl Sql {
                  (SELECT ctid FROM idempotency_keys WHERE created_at <= $1 LIMIT $2)"
                 .into(),
             turn_read_batch: turn_read_batch(
-                "json_to_recordset($1::json) AS r(place bigint, player text, module text, token text)",
+                "json_to_recordset($1::json) AS r(place bigint, player text, module text, \
+                 token text, idem_key text, key_expired_at bigint)",
             ),
             ..Sql::common()
         }
@@ -175,7 +184,9 @@ impl Sql {
             turn_read_batch: turn_read_batch(&format!(
                 "JSON_TABLE(?, '$[*]' COLUMNS (place BIGINT PATH '$.place', \
                  player {key} PATH '$.player', module {key} PATH '$.module', \
-                 token {key} PATH '$.token')) AS r"
+                 token {key} PATH '$.token', \
+                 idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin PATH '$.idem_key', \
+                 key_expired_at BIGINT PATH '$.key_expired_at')) AS r"
             )),
             // `account = account` changes nothing: the row stays as it was.
             insert_player: format!("{INSERT_PLAYER} ON DUPLICATE KEY UPDATE account = account"),
@@ -189,8 +200,7 @@ impl Sql {
                  AND EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = $11 AND s.player_id = $12 AND s.expires_at > $13)"
                 .into(),
             insert_key: format!(
-                "INSERT INTO idempotency_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
-                 ON DUPLICATE KEY UPDATE fingerprint = VALUES(fingerprint), reply = VALUES(reply), created_at = VALUES(created_at)"
+                "INSERT INTO idempotency_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) {KEY_CONFLICT_MYSQL}"
             ),
             delete_expired_keys: "DELETE FROM idempotency_keys WHERE created_at <= $1 LIMIT $2"
                 .into(),

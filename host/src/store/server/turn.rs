@@ -13,18 +13,20 @@
 //!
 //! Round trips: a turn that changes nothing costs one statement; one that writes costs two
 //! (on MariaDB, a player's first write of a module's data costs a short transaction instead).
-//! A turn that is neither locked nor keyed reads in a batch with other turns ([`Reads`]: its
-//! read is one of a statement's), and unless it has gifts or pushes to write, it writes in a
-//! batch too ([`Writes`]: its write is one of a commit's, with the same checks); a locked or
-//! keyed turn leases one connection for its whole length. A store that does not batch
+//! A turn that is not locked reads in a batch with other turns ([`Reads`]: its read is one
+//! of a statement's), and unless it has gifts or pushes to write, it writes in a batch too
+//! ([`Writes`]: its write is one of a commit's, with the same checks); a locked turn leases
+//! one connection for its whole length. A store that does not batch
 //! (`store.batch_turns = false`, or a server without `JSON_TABLE`) reads and writes each turn
 //! on its own, a connection leased for each.
 //!
 //! A keyed command (`Idempotency-Key`) costs no round trip more to look its key up: the read
-//! is [`Sql::turn_read_keyed`], the same statement with two more columns. Its reply is stored
-//! with its write: on PostgreSQL in the same statement ([`Sql::turn_write_keyed`],
-//! [`Sql::turn_write_with_data_keyed`]), on MariaDB in a transaction around the write and
-//! [`Sql::insert_key`]. So a keyed write and its stored reply commit together, and a retry
+//! is [`Sql::turn_read_keyed`] (or one of a batch, which has the same columns), the same
+//! statement with two more columns. Its reply is stored with its write: in a batch, by the
+//! batch's statements ([`Writes`]); alone, on PostgreSQL in the same statement
+//! ([`Sql::turn_write_keyed`], [`Sql::turn_write_with_data_keyed`]), on MariaDB in a
+//! transaction around the write and [`Sql::insert_key`]. The client SDK sends a key with
+//! every command, so this is the common path, and it batches as an unkeyed one does. So a keyed write and its stored reply commit together, and a retry
 //! that raced its first attempt on another host loses the version check, runs again and
 //! reads the winner's reply.
 
@@ -49,11 +51,11 @@ use std::sync::Arc;
 /// writes nothing: an optimistic turn has no transaction to roll back; a locked one leaves
 /// its connection unsettled, and the pool closes it, which rolls it back.
 pub(super) struct ServerTurn {
-    /// The connection the turn read on (a locked or keyed turn), else `None`: the write
+    /// The connection the turn read on (a locked turn), else `None`: the write
     /// takes one from `pool`.
     conn: Option<Lease>,
     pool: Pool,
-    /// Where a plain write goes (a turn neither locked nor keyed, with no gifts or pushes),
+    /// Where a plain write goes (a turn not locked, with no gifts or pushes),
     /// unless the store does not batch.
     writes: Option<Writes>,
     sql: Arc<Sql>,
@@ -75,11 +77,10 @@ pub(super) struct ServerTurn {
 }
 
 /// Reads a turn: the record, the module's data, and the session checked, in one statement.
-/// A turn neither locked nor keyed reads in a batch ([`Reads`]), or on a connection it gives
-/// back at once when the store does not batch (`reads` is `None`). A keyed one reads on a
-/// connection from `pool` that it keeps until it ends; so does a `locked` turn (one run again
-/// after a conflict), which first begins a transaction and locks the player's row, which its
-/// end releases.
+/// A turn that is not locked (keyed or not) reads in a batch ([`Reads`]), or on a connection
+/// it gives back at once when the store does not batch (`reads` is `None`). A `locked` turn
+/// (one run again after a conflict) reads on a connection from `pool` that it keeps until it
+/// ends: it first begins a transaction and locks the player's row, which its end releases.
 pub(super) async fn begin(
     (pool, reads, writes): (&Pool, Option<&Reads>, Option<&Writes>),
     (sql, push_sql): (&Arc<Sql>, &Arc<PushSql>),
@@ -90,9 +91,10 @@ pub(super) async fn begin(
     options: TurnOptions<'_>,
 ) -> Result<PlayerTurn, StoreError> {
     let TurnOptions { locked, key } = options;
-    let plain = !locked && key.is_none();
-    let (conn, row, data) = if let Some(reads) = reads.filter(|_| plain) {
-        let row = reads.read(player_id, module, session.token_hash).await?;
+    let (conn, row, data) = if let Some(reads) = reads.filter(|_| !locked) {
+        let row = reads
+            .read(player_id, module, session.token_hash, key)
+            .await?;
         let (row, data) = checked(row, player_id, session)?;
         (None, row, data)
     } else {
@@ -101,9 +103,10 @@ pub(super) async fn begin(
             conn.start_transaction().await?;
         }
         match read(&mut conn, sql, player_id, module, session, options).await {
-            // A plain turn (a store that does not batch) gives its connection back for the
-            // module's call, and its write takes one again, as a batched read's turn does.
-            Ok((row, data)) => ((!plain).then_some(conn), row, data),
+            // A turn that is not locked (a store that does not batch) gives its connection
+            // back for the module's call, and its write takes one again, as a batched read's
+            // turn does.
+            Ok((row, data)) => (locked.then_some(conn), row, data),
             Err(e) => {
                 // A locked turn that ends here frees the row now. Should the rollback fail,
                 // the connection stays unsettled and the pool closes it, which rolls it back.
@@ -255,7 +258,7 @@ impl TurnWriter for ServerTurn {
             now_ms,
             key,
         };
-        // A plain write (no connection held: neither locked nor keyed) goes in a batch, unless
+        // A plain write (no connection held: not locked) goes in a batch, unless
         // it has gifts or pushes to write with it. A lone one comes back, with a writer that
         // it holds until it has written.
         let (write, _writer) = match (conn.is_none(), writes) {
@@ -356,7 +359,7 @@ pub(super) struct Write {
     pub(super) version: i64,
     pub(super) now_ms: i64,
     /// What to store under the turn's key, with the write.
-    key: Option<KeyRow>,
+    pub(super) key: Option<KeyRow>,
 }
 
 impl Write {

@@ -3,7 +3,7 @@
 //!
 //! Why: on a server store a write's cost is mostly its commit (the database flushes its log
 //! to disk) and its round trip, not the rows it changes. So a turn whose write is plain (not
-//! locked, not keyed, no gifts or pushes: nearly every command that writes) sends it here
+//! locked, no gifts or pushes: nearly every command that writes, keyed or not) sends it here
 //! ([`Writes::write`]), and a task of the store's collects whatever writes are waiting and
 //! applies them together: one commit for them all. Each write keeps its own check: it applies
 //! only over the version its turn read and only while its session holds, exactly as a single
@@ -11,12 +11,13 @@
 //!
 //! - PostgreSQL: one statement ([`WriteSql::Postgres`]). The writes go as one JSON array
 //!   (`json_to_recordset`); an `UPDATE … FROM` applies those whose checks hold and returns
-//!   their places, and a data-modifying CTE writes the module data of those it applied.
+//!   their places, and data-modifying CTEs write the module data and the keyed replies of
+//!   those it applied.
 //! - MariaDB has no `UPDATE … RETURNING`: it says how many rows an `UPDATE` changed, not
 //!   which. So a batch is a transaction ([`WriteSql::MySql`]) that updates the records of
 //!   every write whose checks hold (the writes as `JSON_TABLE` rows), then commits only if
 //!   that was all of them, after their module data (an upsert, so that a player's first data
-//!   needs nothing more). Else it is rolled back and each write goes alone: a write whose
+//!   needs nothing more) and the replies of the keyed ones. Else it is rolled back and each write goes alone: a write whose
 //!   checks fail is rare, since a player's commands come one at a time. A lock-first form
 //!   (`SELECT … FOR UPDATE`, then the writes that hold) was tried first: a statement more
 //!   in every batch, to spare a fallback that is rare, and no faster in a measured run.
@@ -57,6 +58,7 @@
 
 use super::pool::{Lease, Pool};
 use super::rows::int;
+use super::sql::{KEY_COLUMNS, KEY_CONFLICT_MYSQL, KEY_CONFLICT_POSTGRES};
 use super::turn::Write;
 use super::{no_answer, Backend, Batched, PoolSettings};
 use crate::store::{items_json, StoreError};
@@ -112,7 +114,11 @@ impl Request {
         let player = &w.player;
         let items: usize = player.items.keys().map(|id| id.len() + 24).sum();
         let texts = player.name.len() + player.head_img.len() + items;
-        256 + 2 * (texts + w.data.as_ref().map_or(0, String::len))
+        let key = w
+            .key
+            .as_ref()
+            .map_or(0, |k| k.key.len() + k.reply.len() + 64);
+        256 + 2 * (texts + key + w.data.as_ref().map_or(0, String::len))
     }
 }
 
@@ -134,6 +140,14 @@ struct Row<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a str>,
     now_ms: i64,
+    /// A keyed command's key, its request's fingerprint and its reply, stored with the write
+    /// (left out, as `data`, for a command without a key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idem_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<&'a str>,
 }
 
 /// The statements of a batch of writes, for one backend. Each takes the batch as a JSON array
@@ -141,10 +155,11 @@ struct Row<'a> {
 enum WriteSql {
     /// The whole batch in one statement, returning the places of the writes that applied.
     Postgres { apply: String },
-    /// The records, then the module data, in one transaction.
+    /// The records, then the module data, then the keyed replies, in one transaction.
     MySql {
         records: String,
         module_data: String,
+        replies: String,
     },
 }
 
@@ -152,22 +167,28 @@ impl WriteSql {
     fn new(backend: Backend) -> WriteSql {
         match backend {
             Backend::Postgres => WriteSql::Postgres {
-                apply: "WITH bumped AS (\
+                apply: format!(
+                    "WITH bumped AS (\
                      UPDATE players p SET name = w.name, head_img = w.head_img, gold = w.gold, \
                      diamond = w.diamond, items = w.items, updated_at = w.now_ms, \
                      version = p.version + 1 \
                      FROM json_to_recordset($1::json) AS w(place bigint, player text, \
                      module text, token text, version bigint, name text, head_img text, \
-                     gold bigint, diamond bigint, items text, data text, now_ms bigint) \
+                     gold bigint, diamond bigint, items text, data text, now_ms bigint, \
+                     idem_key text, fingerprint text, reply text) \
                      WHERE p.player_id = w.player AND p.version = w.version \
                      AND EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = w.token \
                      AND s.player_id = w.player AND s.expires_at > w.now_ms) \
-                     RETURNING w.place, w.player, w.module, w.data), \
+                     RETURNING w.place, w.player, w.module, w.data, w.now_ms, w.idem_key, \
+                     w.fingerprint, w.reply), \
                      data AS (INSERT INTO module_data (player_id, module, data) \
                      SELECT player, module, data FROM bumped WHERE data IS NOT NULL \
-                     ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data) \
+                     ON CONFLICT (player_id, module) DO UPDATE SET data = excluded.data), \
+                     replies AS (INSERT INTO idempotency_keys ({KEY_COLUMNS}) \
+                     SELECT player, idem_key, fingerprint, reply, now_ms FROM bumped \
+                     WHERE idem_key IS NOT NULL {KEY_CONFLICT_POSTGRES}) \
                      SELECT place FROM bumped"
-                    .into(),
+                ),
             },
             Backend::MySql => {
                 // Each text column in the tables' collation, so that the keys compare (and
@@ -203,6 +224,16 @@ impl WriteSql {
                          SELECT w.player, w.module, w.data FROM {writes} \
                          WHERE w.data IS NOT NULL \
                          ON DUPLICATE KEY UPDATE data = VALUES(data)"
+                    ),
+                    // Its own columns: the records' statement need not parse the replies.
+                    replies: format!(
+                        "INSERT INTO idempotency_keys ({KEY_COLUMNS}) \
+                         SELECT w.player, w.idem_key, w.fingerprint, w.reply, w.now_ms \
+                         FROM JSON_TABLE(?, '$[*]' COLUMNS (player {key} PATH '$.player', \
+                         idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin PATH '$.idem_key', \
+                         fingerprint VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin PATH '$.fingerprint', \
+                         reply {text} PATH '$.reply', now_ms BIGINT PATH '$.now_ms')) AS w \
+                         WHERE w.idem_key IS NOT NULL {KEY_CONFLICT_MYSQL}"
                     ),
                 }
             }
@@ -410,6 +441,7 @@ async fn apply(pool: &Pool, sql: &WriteSql, batch: &[Request]) -> Result<HashSet
         WriteSql::MySql {
             records,
             module_data,
+            replies,
         } => {
             conn.start_transaction()
                 .await
@@ -429,6 +461,12 @@ async fn apply(pool: &Pool, sql: &WriteSql, batch: &[Request]) -> Result<HashSet
                 if rows.iter().any(|row| row.data.is_some()) {
                     let data = sqlx::query(module_data).bind(rows_json.as_str());
                     conn.execute(data).await.map_err(|_| Failure::NotApplied)?;
+                }
+                if rows.iter().any(|row| row.idem_key.is_some()) {
+                    let stored = sqlx::query(replies).bind(rows_json.as_str());
+                    conn.execute(stored)
+                        .await
+                        .map_err(|_| Failure::NotApplied)?;
                 }
                 Ok::<_, Failure>((0..batch.len()).collect())
             };
@@ -475,6 +513,9 @@ fn row(place: usize, write: &Write) -> Row<'_> {
         items: items_json(player),
         data: write.data.as_deref(),
         now_ms: write.now_ms,
+        idem_key: write.key.as_ref().map(|k| k.key.as_str()),
+        fingerprint: write.key.as_ref().map(|k| k.fingerprint.as_str()),
+        reply: write.key.as_ref().map(|k| k.reply.as_str()),
     }
 }
 
