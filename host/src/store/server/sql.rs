@@ -112,24 +112,50 @@ fn turn_read_columns([player, module, token, session_player]: [&str; 4]) -> Stri
     )
 }
 
-/// [`Sql::turn_read`] over the batch's turns `turns` (`place`, `player`, `module`, `token`,
-/// after `FROM`), each row ending with its turn's place. The module's data and the session
-/// are `LEFT JOIN`s on their primary keys (at most one row each, as the single read's scalar
-/// subqueries), not subqueries: MariaDB runs those per row at a cost. In four alternating
-/// `game-bench --quick --sections stores` runs, the joins cut the CPU per request of MariaDB
-/// setups by about a seventh on `read` and on `write` (91 → 77 µs, 226 → 194), and changed
-/// nothing measurable on PostgreSQL. The record's columns are unqualified: no other table
-/// here has them.
-fn turn_read_batch(turns: &str) -> String {
-    format!(
-        "SELECT {PLAYER_COLUMNS}, version, m.data, s.expires_at, k.fingerprint, k.reply, r.place \
-         FROM {turns} \
-         JOIN players p ON p.player_id = r.player \
-         LEFT JOIN module_data m ON m.player_id = r.player AND m.module = r.module \
-         LEFT JOIN sessions s ON s.token_hash = r.token AND s.player_id = r.player \
-         LEFT JOIN idempotency_keys k ON k.player_id = r.player AND k.idem_key = r.idem_key \
-         AND k.created_at > r.key_expired_at"
-    )
+/// [`Sql::turn_read_keyed`] over the batch's turns `turns` (`place`, `player`, `module`,
+/// `token`, `idem_key`, `key_expired_at`, after `FROM`), each row ending with its turn's place.
+/// The rows beside the record (the module's data, the session, the key's reply: at most one
+/// each, by primary key) are found one of two ways, each the cheaper where it is used:
+/// - [`BatchLookups::Subqueries`] (PostgreSQL): a scalar subquery for each column, as the
+///   single reads have. PostgreSQL keeps a prepared statement's generic plan for the life of
+///   the connection, and a plan made while a table was small joins it by hash over a full
+///   scan: measured, once 25k keys had been stored, every batched read scanned them all
+///   (`read` fell from 17.6k to 6k req/s until the host reconnected). A subquery is planned
+///   on its own and keeps its index scan.
+/// - [`BatchLookups::Joins`] (MariaDB): `LEFT JOIN`s, which MariaDB plans again at every
+///   execution, and which cost it less than subqueries run per row: in four alternating
+///   `game-bench --quick --sections stores` runs, the CPU per request of MariaDB setups fell
+///   by about a seventh on `read` and on `write` (91 → 77 µs, 226 → 194).
+///
+/// The record's columns are unqualified: no other table here has them.
+fn turn_read_batch(turns: &str, lookups: BatchLookups) -> String {
+    match lookups {
+        BatchLookups::Subqueries => format!(
+            "{}, \
+             (SELECT fingerprint FROM idempotency_keys WHERE player_id = r.player \
+             AND idem_key = r.idem_key AND created_at > r.key_expired_at), \
+             (SELECT reply FROM idempotency_keys WHERE player_id = r.player \
+             AND idem_key = r.idem_key AND created_at > r.key_expired_at), \
+             r.place FROM {turns} JOIN players p ON p.player_id = r.player",
+            turn_read_columns(["r.player", "r.module", "r.token", "r.player"])
+        ),
+        BatchLookups::Joins => format!(
+            "SELECT {PLAYER_COLUMNS}, version, m.data, s.expires_at, k.fingerprint, k.reply, \
+             r.place FROM {turns} \
+             JOIN players p ON p.player_id = r.player \
+             LEFT JOIN module_data m ON m.player_id = r.player AND m.module = r.module \
+             LEFT JOIN sessions s ON s.token_hash = r.token AND s.player_id = r.player \
+             LEFT JOIN idempotency_keys k ON k.player_id = r.player \
+             AND k.idem_key = r.idem_key AND k.created_at > r.key_expired_at"
+        ),
+    }
+}
+
+/// How a batched read finds the rows beside the record ([`turn_read_batch`]).
+#[derive(Clone, Copy)]
+enum BatchLookups {
+    Subqueries,
+    Joins,
 }
 
 impl Sql {
@@ -170,6 +196,7 @@ impl Sql {
             turn_read_batch: turn_read_batch(
                 "json_to_recordset($1::json) AS r(place bigint, player text, module text, \
                  token text, idem_key text, key_expired_at bigint)",
+                BatchLookups::Subqueries,
             ),
             ..Sql::common()
         }
@@ -187,7 +214,7 @@ impl Sql {
                  token {key} PATH '$.token', \
                  idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin PATH '$.idem_key', \
                  key_expired_at BIGINT PATH '$.key_expired_at')) AS r"
-            )),
+            ), BatchLookups::Joins),
             // `account = account` changes nothing: the row stays as it was.
             insert_player: format!("{INSERT_PLAYER} ON DUPLICATE KEY UPDATE account = account"),
             upsert_module_data: "INSERT INTO module_data (player_id, module, data) VALUES ($1, $2, $3) ON DUPLICATE KEY UPDATE data = VALUES(data)".into(),
