@@ -28,16 +28,28 @@ pub enum Workload {
     Write,
     /// 80% `1203`, 15% `1101` (the mall's goods), 5% `1103` (buy one potion).
     Mixed,
+    /// `Write` as the client SDK sends it: each request with an `Idempotency-Key` of its
+    /// own, whose reply the host stores with the write. The stores section runs it.
+    KeyedWrite,
 }
 
 impl Workload {
     pub const ALL: [Workload; 3] = [Workload::Read, Workload::Write, Workload::Mixed];
+    /// The stores section's: [`Workload::ALL`] and the keyed write, which stores a reply
+    /// with each write.
+    pub const STORES: [Workload; 4] = [
+        Workload::Read,
+        Workload::Write,
+        Workload::KeyedWrite,
+        Workload::Mixed,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Read => "read",
             Workload::Write => "write",
             Workload::Mixed => "mixed",
+            Workload::KeyedWrite => "write, keyed",
         }
     }
 
@@ -48,7 +60,7 @@ impl Workload {
         const BUY: &str = r#"{"cmd":"1103","data":{"id":"potion","count":1}}"#;
         match self {
             Workload::Read => Bytes::from_static(RECORD.as_bytes()),
-            Workload::Write => Bytes::from(format!(
+            Workload::Write | Workload::KeyedWrite => Bytes::from(format!(
                 r#"{{"cmd":"1201","data":{{"name":"bench-{seq}"}}}}"#
             )),
             Workload::Mixed => Bytes::from_static(match roll {
@@ -178,6 +190,11 @@ async fn connection_loop(
     let mut random = 0x9E37_79B9_7F4A_7C15_u64 ^ (index as u64 + 1);
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     let mut seq = 0u64;
+    // Keys of this run's own: a key used again by the same player would be answered with
+    // its stored reply (the players are the same in every round and workload).
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     while Instant::now() < end {
         let mut ready = match sender.take() {
             Some(s) => s,
@@ -202,6 +219,11 @@ async fn connection_loop(
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if !bearers.is_empty() {
             headers.insert(AUTHORIZATION, bearers[seq as usize % bearers.len()].clone());
+        }
+        if workload == Workload::KeyedWrite {
+            let key = format!("bench-{run_id}-{index}-{seq}");
+            let key = HeaderValue::from_str(&key).expect("a key is ASCII");
+            headers.insert("idempotency-key", key);
         }
         let sent = Instant::now();
         let reply = match ready.send_request(request).await {

@@ -300,7 +300,7 @@ async fn measure_hosts(
         server: scratch.and_then(|s| s.server_pid),
         scratch: scratch.map(|s| s.database.name().to_owned()),
     };
-    let mut rows: Vec<StoreRow> = Workload::ALL
+    let mut rows: Vec<StoreRow> = Workload::STORES
         .iter()
         .map(|w| StoreRow {
             row: Row {
@@ -313,7 +313,7 @@ async fn measure_hosts(
         })
         .collect();
     for round in 1..=cx.rounds {
-        for (workload, row) in Workload::ALL.into_iter().zip(&mut rows) {
+        for (workload, row) in Workload::STORES.into_iter().zip(&mut rows) {
             eprintln!(
                 "stores: {name}: round {round}/{}: {}",
                 cx.rounds,

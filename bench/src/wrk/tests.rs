@@ -74,6 +74,12 @@ fn scripts_carry_every_token_and_the_workloads_bodies() {
         write.contains(r#"{"cmd":"1201","data":{"name":"bench-' .. i .. '"}}"#),
         "{write}"
     );
+    let keyed = script(Workload::KeyedWrite, &tokens);
+    assert!(
+        keyed.contains(r#"{"cmd":"1201","data":{"name":"bench-' .. i .. '"}}"#),
+        "{keyed}"
+    );
+    assert!(keyed.contains(r#"h["Idempotency-Key"] = "wrk-"#), "{keyed}");
     let mixed = script(Workload::Mixed, &tokens);
     for body in [
         r#"{"cmd":"1203","data":{}}"#,
