@@ -170,22 +170,6 @@ pub fn script(workload: Workload, tokens: &[String]) -> String {
         workload.name(),
         tokens.join(", ")
     );
-    if workload == Workload::KeyedWrite {
-        // Keys of this script's own (see `load.rs`): the players are the same every run.
-        let run_id = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        lua += &format!(
-                "request = function()\n  \
-                   i = i + 1\n  \
-                   local h = headers(tokens[i % n + 1])\n  \
-                   h[\"Idempotency-Key\"] = \"wrk-{run_id}-\" .. i\n  \
-                   local body = '{{\"cmd\":\"1201\",\"data\":{{\"name\":\"bench-' .. i .. '\"}}}}'\n  \
-                   return wrk.format(\"POST\", \"/logic\", h, body)\n\
-                 end\n"
-        );
-        return lua;
-    }
     lua += match workload {
         Workload::Read => {
             "local record = prepared('{\"cmd\":\"1203\",\"data\":{}}')\n\
@@ -214,7 +198,18 @@ pub fn script(workload: Workload, tokens: &[String]) -> String {
                if roll < 80 then return record[k] elseif roll < 95 then return goods[k] else return buy[k] end\n\
              end\n"
         }
-        Workload::KeyedWrite => unreachable!("written above"),
+        // Keys of each run's own (see `load.rs`): the players are the same every run, and one
+        // script serves every round, so the prefix is taken when wrk loads it.
+        Workload::KeyedWrite => {
+            "local run = os.time()\n\
+             request = function()\n  \
+               i = i + 1\n  \
+               local h = headers(tokens[i % n + 1])\n  \
+               h[\"Idempotency-Key\"] = \"wrk-\" .. run .. \"-\" .. i\n  \
+               local body = '{\"cmd\":\"1201\",\"data\":{\"name\":\"bench-' .. i .. '\"}}'\n  \
+               return wrk.format(\"POST\", \"/logic\", h, body)\n\
+             end\n"
+        }
     };
     lua
 }

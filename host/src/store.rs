@@ -221,9 +221,9 @@ pub struct KeyRow {
 }
 
 /// One command's turn on one player: the record and the module's data as the turn read them.
-/// A turn dropped instead of ended writes nothing. On a server store it holds a pooled
-/// connection and no lock: its write applies only if no one changed the player since its
-/// read ([`StoreError::Conflict`] otherwise).
+/// A turn dropped instead of ended writes nothing. On a server store it holds no lock (nor a
+/// connection, unless it is locked): its write applies only if no one changed the player
+/// since its read ([`StoreError::Conflict`] otherwise).
 pub struct PlayerTurn {
     pub player: Player,
     pub module_data: ModuleData,

@@ -79,7 +79,10 @@ fn scripts_carry_every_token_and_the_workloads_bodies() {
         keyed.contains(r#"{"cmd":"1201","data":{"name":"bench-' .. i .. '"}}"#),
         "{keyed}"
     );
-    assert!(keyed.contains(r#"h["Idempotency-Key"] = "wrk-"#), "{keyed}");
+    assert!(
+        keyed.contains(r#"h["Idempotency-Key"] = "wrk-" .. run"#),
+        "{keyed}"
+    );
     let mixed = script(Workload::Mixed, &tokens);
     for body in [
         r#"{"cmd":"1203","data":{}}"#,

@@ -49,8 +49,8 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     /// Connections at most: batched reads take an eighth of them at most, batched writes
-    /// another eighth; a turn that is not batched holds one to write (a locked or keyed
-    /// turn from its read on).
+    /// another eighth; a turn that is not batched holds one to write (a locked turn from
+    /// its read on).
     pub size: u32,
     /// How long to wait for a connection (a new one, or a free one from the pool).
     pub connect_timeout: Duration,

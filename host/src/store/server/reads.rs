@@ -48,8 +48,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-/// Reads in one statement, at most: a batch's parameter (about 150 bytes a read) and its
-/// answer stay small.
+/// Reads in one statement, at most: a batch's parameter (about 150 bytes a read, up to 450
+/// with a key) and its answer stay small.
 pub(super) const MAX_BATCH: usize = 64;
 
 /// The store's end of the batching task: where turns send their reads.

@@ -92,6 +92,12 @@ const DATA_AFTER_BUMP_POSTGRES: &str =
 /// The turn's reply stored under its key: the columns, and what replaces an expired row that
 /// the sweep has not deleted yet (a live one cannot be there: the turn's read found none, and
 /// a turn that wrote it since bumped the version, so this write applies nothing).
+/// The type of a MariaDB `JSON_TABLE` column holding a player's id, a module's name or a
+/// token's hash, in the tables' collation, so that the keys compare (and use their indexes)
+/// as stored.
+pub(super) const MYSQL_KEY: &str = "VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+/// The same for an idempotency key, stored as ASCII (`0004_idempotency_keys.sql`).
+pub(super) const MYSQL_IDEM_KEY: &str = "VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin";
 pub(super) const KEY_COLUMNS: &str = "player_id, idem_key, fingerprint, reply, created_at";
 pub(super) const KEY_CONFLICT_POSTGRES: &str = "ON CONFLICT (player_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at";
 pub(super) const KEY_CONFLICT_MYSQL: &str = "ON DUPLICATE KEY UPDATE fingerprint = VALUES(fingerprint), reply = VALUES(reply), created_at = VALUES(created_at)";
@@ -204,15 +210,13 @@ impl Sql {
 
     pub fn mysql() -> Sql {
         let common = Sql::common();
-        // Each text column in the tables' collation, so that the keys compare (and use their
-        // indexes) as stored.
-        let key = "VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+        let key = MYSQL_KEY;
         Sql {
             turn_read_batch: turn_read_batch(&format!(
                 "JSON_TABLE(?, '$[*]' COLUMNS (place BIGINT PATH '$.place', \
                  player {key} PATH '$.player', module {key} PATH '$.module', \
                  token {key} PATH '$.token', \
-                 idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin PATH '$.idem_key', \
+                 idem_key {MYSQL_IDEM_KEY} PATH '$.idem_key', \
                  key_expired_at BIGINT PATH '$.key_expired_at')) AS r"
             ), BatchLookups::Joins),
             // `account = account` changes nothing: the row stays as it was.

@@ -25,10 +25,10 @@
 //! statement with two more columns. Its reply is stored with its write: in a batch, by the
 //! batch's statements ([`Writes`]); alone, on PostgreSQL in the same statement
 //! ([`Sql::turn_write_keyed`], [`Sql::turn_write_with_data_keyed`]), on MariaDB in a
-//! transaction around the write and [`Sql::insert_key`]. The client SDK sends a key with
-//! every command, so this is the common path, and it batches as an unkeyed one does. So a keyed write and its stored reply commit together, and a retry
-//! that raced its first attempt on another host loses the version check, runs again and
-//! reads the winner's reply.
+//! transaction around the write and [`Sql::insert_key`]. So a keyed write and its stored
+//! reply commit together, and a retry that raced its first attempt on another host loses the
+//! version check, runs again and reads the winner's reply. The client SDK sends a key with
+//! every command, so this is the common path, and it batches as an unkeyed one does.
 
 use super::pool::{Bound, Lease, Pool};
 use super::push::{write_effects, write_gifts, PushSql};
@@ -203,10 +203,16 @@ fn checked(
 
 /// The key's fingerprint and reply from a keyed read's last two columns, if it had a row.
 fn stored_reply(row: &AnyRow) -> Result<Option<StoredReply>, StoreError> {
-    Ok(match (optional_text(row, 8)?, optional_text(row, 9)?) {
-        (Some(fingerprint), Some(reply)) => Some(StoredReply { fingerprint, reply }),
-        _ => None,
-    })
+    let fingerprint = Sql::TURN_READ_COLUMNS;
+    Ok(
+        match (
+            optional_text(row, fingerprint)?,
+            optional_text(row, fingerprint + 1)?,
+        ) {
+            (Some(fingerprint), Some(reply)) => Some(StoredReply { fingerprint, reply }),
+            _ => None,
+        },
+    )
 }
 
 #[async_trait]

@@ -58,7 +58,9 @@
 
 use super::pool::{Lease, Pool};
 use super::rows::int;
-use super::sql::{KEY_COLUMNS, KEY_CONFLICT_MYSQL, KEY_CONFLICT_POSTGRES};
+use super::sql::{
+    KEY_COLUMNS, KEY_CONFLICT_MYSQL, KEY_CONFLICT_POSTGRES, MYSQL_IDEM_KEY, MYSQL_KEY,
+};
 use super::turn::Write;
 use super::{no_answer, Backend, Batched, PoolSettings};
 use crate::store::{items_json, StoreError};
@@ -71,7 +73,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 /// Writes in one batch, at most.
 pub(super) const MAX_BATCH: usize = 64;
 
-/// The size of a batch's writes (their records and module data), about, at most: a batch
+/// The size of a batch's writes (their records, module data and keyed replies), about, at most: a batch
 /// stops growing when it passes this, so its parameter stays well under the servers' packet
 /// limits (MariaDB's `max_allowed_packet` is 16 MiB by default).
 pub(super) const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -107,8 +109,8 @@ struct Request {
 
 impl Request {
     /// The size of the write, about: what it adds to a batch's parameter, its texts counted
-    /// twice for the escapes JSON may add (the record's items and the module data are JSON
-    /// themselves, sent as strings: each `"` goes as `\"`).
+    /// twice for the escapes JSON may add (the record's items, the module data and a keyed
+    /// reply are JSON themselves, sent as strings: each `"` goes as `\"`).
     fn bytes(&self) -> usize {
         let w = &self.write;
         let player = &w.player;
@@ -191,9 +193,8 @@ impl WriteSql {
                 ),
             },
             Backend::MySql => {
-                // Each text column in the tables' collation, so that the keys compare (and
-                // use their indexes) as stored.
-                let key = "VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+                let key = MYSQL_KEY;
+                // Texts in the tables' collation too.
                 let text = "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
                 let writes = format!(
                     "JSON_TABLE(?, '$[*]' COLUMNS (place BIGINT PATH '$.place', \
@@ -230,7 +231,7 @@ impl WriteSql {
                         "INSERT INTO idempotency_keys ({KEY_COLUMNS}) \
                          SELECT w.player, w.idem_key, w.fingerprint, w.reply, w.now_ms \
                          FROM JSON_TABLE(?, '$[*]' COLUMNS (player {key} PATH '$.player', \
-                         idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin PATH '$.idem_key', \
+                         idem_key {MYSQL_IDEM_KEY} PATH '$.idem_key', \
                          fingerprint VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin PATH '$.fingerprint', \
                          reply {text} PATH '$.reply', now_ms BIGINT PATH '$.now_ms')) AS w \
                          WHERE w.idem_key IS NOT NULL {KEY_CONFLICT_MYSQL}"
