@@ -118,6 +118,16 @@ fn turn_read_columns([player, module, token, session_player]: [&str; 4]) -> Stri
     )
 }
 
+/// A keyed read's column `column` (`fingerprint` or `reply`) of the reply stored under a key,
+/// if it has not expired: a scalar subquery over the player, key and expiry moment as
+/// `[player, key, expired_at]` names them (parameters, or a batch's columns).
+fn stored_key_column(column: &str, [player, key, expired_at]: [&str; 3]) -> String {
+    format!(
+        "(SELECT {column} FROM idempotency_keys WHERE player_id = {player} \
+         AND idem_key = {key} AND created_at > {expired_at})"
+    )
+}
+
 /// [`Sql::turn_read_keyed`] over the batch's turns `turns` (`place`, `player`, `module`,
 /// `token`, `idem_key`, `key_expired_at`, after `FROM`), each row ending with its turn's place.
 /// The rows beside the record (the module's data, the session, the key's reply: at most one
@@ -137,13 +147,13 @@ fn turn_read_columns([player, module, token, session_player]: [&str; 4]) -> Stri
 fn turn_read_batch(turns: &str, lookups: BatchLookups) -> String {
     match lookups {
         BatchLookups::Subqueries => format!(
-            "{}, \
-             (SELECT fingerprint FROM idempotency_keys WHERE player_id = r.player \
-             AND idem_key = r.idem_key AND created_at > r.key_expired_at), \
-             (SELECT reply FROM idempotency_keys WHERE player_id = r.player \
-             AND idem_key = r.idem_key AND created_at > r.key_expired_at), \
-             r.place FROM {turns} JOIN players p ON p.player_id = r.player",
-            turn_read_columns(["r.player", "r.module", "r.token", "r.player"])
+            "{}, {}, {}, r.place FROM {turns} JOIN players p ON p.player_id = r.player",
+            turn_read_columns(["r.player", "r.module", "r.token", "r.player"]),
+            stored_key_column(
+                "fingerprint",
+                ["r.player", "r.idem_key", "r.key_expired_at"]
+            ),
+            stored_key_column("reply", ["r.player", "r.idem_key", "r.key_expired_at"]),
         ),
         BatchLookups::Joins => format!(
             "SELECT {PLAYER_COLUMNS}, version, m.data, s.expires_at, k.fingerprint, k.reply, \
@@ -259,11 +269,10 @@ impl Sql {
                 turn_read_columns(["$1", "$2", "$3", "$4"])
             ),
             turn_read_keyed: format!(
-                "{}, \
-                 (SELECT fingerprint FROM idempotency_keys WHERE player_id = $5 AND idem_key = $6 AND created_at > $7), \
-                 (SELECT reply FROM idempotency_keys WHERE player_id = $8 AND idem_key = $9 AND created_at > $10) \
-                 FROM players WHERE player_id = $11",
-                turn_read_columns(["$1", "$2", "$3", "$4"])
+                "{}, {}, {} FROM players WHERE player_id = $11",
+                turn_read_columns(["$1", "$2", "$3", "$4"]),
+                stored_key_column("fingerprint", ["$5", "$6", "$7"]),
+                stored_key_column("reply", ["$8", "$9", "$10"]),
             ),
             turn_write: TURN_WRITE.into(),
             turn_write_with_data: String::new(),
