@@ -98,8 +98,8 @@ pub struct StoreConfig {
     /// `postgres://USER:PASSWORD@HOST/DB` or `mysql://…` (MariaDB and MySQL). Also
     /// `--database-url` and `GAME_HOST_DATABASE_URL`.
     pub url: String,
-    /// Server databases: connections at most. Commands' reads are batched on an eighth of
-    /// them, and their plain writes on another eighth.
+    /// Server databases: connections at most. Commands' reads are batched on
+    /// `batch_readers` of them, and their plain writes on `batch_writers`.
     pub pool_size: u32,
     /// Server databases: how long to wait for a connection, in milliseconds.
     pub connect_timeout_ms: u64,
@@ -108,6 +108,13 @@ pub struct StoreConfig {
     /// Server databases: whether commands' reads and writes go in batches, many in one
     /// statement or commit (where the server can: MariaDB 10.6+, MySQL 8.0.4+).
     pub batch_turns: bool,
+    /// Server databases: batches of commands' reads sent at once, at most (each on a
+    /// connection of the pool). More of them means smaller batches, which cost the database
+    /// more per command.
+    pub batch_readers: u32,
+    /// Server databases: batches of commands' writes (or lone writes) applied at once, at
+    /// most, each on a connection of the pool.
+    pub batch_writers: u32,
     /// SQLite: what a committed command survives, `"normal"` (a killed process) or `"full"`
     /// (a power loss too, at a sync per commit).
     pub sqlite_synchronous: Durability,
@@ -124,6 +131,8 @@ impl Default for StoreConfig {
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
             batch_turns: true,
+            batch_readers: 1,
+            batch_writers: 1,
             sqlite_synchronous: Durability::Normal,
             sqlite_cache_players: crate::store::sqlite::DEFAULT_CACHE_PLAYERS,
         }
@@ -464,6 +473,8 @@ impl Config {
             connect_timeout: Duration::from_millis(self.store.connect_timeout_ms),
             statement_timeout: Duration::from_millis(self.store.statement_timeout_ms),
             batch_turns: self.store.batch_turns,
+            batch_readers: self.store.batch_readers,
+            batch_writers: self.store.batch_writers,
         }
     }
 

@@ -257,7 +257,16 @@ impl Config {
             1,
             1 << 40,
         )?;
-        range("store.pool_size", u64::from(self.store.pool_size), 1, 1000)?;
+        let pool_size = u64::from(self.store.pool_size);
+        range("store.pool_size", pool_size, 1, 1000)?;
+        // Batches need a connection each; more of them than the pool would only wait.
+        for (key, batches) in [
+            ("store.batch_readers", self.store.batch_readers),
+            ("store.batch_writers", self.store.batch_writers),
+        ] {
+            range(key, u64::from(batches), 1, pool_size)
+                .map_err(|e| format!("{e} (store.pool_size)"))?;
+        }
         range(
             "store.connect_timeout_ms",
             self.store.connect_timeout_ms,

@@ -77,6 +77,37 @@ fn bad_values_are_refused() {
 }
 
 #[test]
+fn batches_under_way_are_from_one_to_the_pool_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(dir.path(), None, None).unwrap();
+    let settings = config.pool_settings();
+    assert_eq!((settings.batch_readers, settings.batch_writers), (1, 1));
+    let env = [
+        ("GAME_HOST_STORE_POOL_SIZE", "4"),
+        ("GAME_HOST_STORE_BATCH_READERS", "4"),
+        ("GAME_HOST_STORE_BATCH_WRITERS", "2"),
+    ];
+    let settings = load_env(dir.path(), None, None, &env)
+        .unwrap()
+        .pool_settings();
+    assert_eq!((settings.batch_readers, settings.batch_writers), (4, 2));
+    for (key, value) in [("batch_readers", 5), ("batch_writers", 0)] {
+        let file = write(
+            dir.path(),
+            "x.toml",
+            &format!("[store]\npool_size = 4\n{key} = {value}\n"),
+        );
+        let err = load(dir.path(), None, Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "store.{key} is {value}: it must be from 1 to 4 (store.pool_size)"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn a_cors_origin_that_is_not_an_origin_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(

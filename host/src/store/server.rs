@@ -48,9 +48,9 @@ pub enum Backend {
 /// How the store connects: `[store]` in the config.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Connections at most: batched reads take an eighth of them at most, batched writes
-    /// another eighth; a turn that is not batched holds one to write (a locked turn from
-    /// its read on).
+    /// Connections at most: batched reads take `batch_readers` of them at most, batched
+    /// writes `batch_writers`; a turn that is not batched holds one to write (a locked turn
+    /// from its read on).
     pub size: u32,
     /// How long to wait for a connection (a new one, or a free one from the pool).
     pub connect_timeout: Duration,
@@ -61,6 +61,10 @@ pub struct PoolSettings {
     /// server can (`JSON_TABLE`: MariaDB 10.6, MySQL 8.0.4); else each command reads and
     /// writes on a connection of its own.
     pub batch_turns: bool,
+    /// Batches of reads sent at once, at most ([`reads`]).
+    pub batch_readers: u32,
+    /// Batches of writes (or lone writes) applied at once, at most ([`writes`]).
+    pub batch_writers: u32,
 }
 
 impl PoolSettings {

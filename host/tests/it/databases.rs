@@ -211,6 +211,8 @@ pub fn pool_settings() -> PoolSettings {
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(10),
         batch_turns: true,
+        batch_readers: 1,
+        batch_writers: 1,
     }
 }
 

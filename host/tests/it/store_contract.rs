@@ -1355,6 +1355,8 @@ async fn through_relay(db: &ScratchDb) -> (Relay, Arc<dyn Store>) {
         connect_timeout: Duration::from_millis(500),
         statement_timeout: Duration::from_millis(500),
         batch_turns: true,
+        batch_readers: 1,
+        batch_writers: 1,
     };
     let store = host::store::open(&parsed, &settings, Default::default())
         .await

@@ -31,8 +31,14 @@
 //! it undid go alone.
 //!
 //! How many at once: at most [`MAX_BATCH`] writes (and about [`MAX_BATCH_BYTES`]) a batch,
-//! and at most an eighth of the pool's connections writing at once, batches or lone writes:
-//! while they are all busy, writes wait and gather, so a batch grows with the load. A write
+//! and at most `store.batch_writers` writing at once, batches or lone writes (one by
+//! default): while they are all busy, writes wait and gather, so a batch grows with the load.
+//! One writer made the bigger batches: in alternating runs of `write` against two writers
+//! (and two readers), 10-17% more commands a second on PostgreSQL and MariaDB, at a quarter
+//! less of the database's CPU a command. What one writer gives up: a batch that waits for a
+//! row lock (a locked turn of one of its players, from its read to its commit) holds back
+//! the writes queued behind it until the lock is let go or the statement times out; more
+//! writers let other batches pass it, unless they need its players too. A write
 //! that finds nothing else waiting goes alone, as it did before batching: the turn writes it
 //! with the single statements ([`Written::Alone`]), which cost one round trip where a batch
 //! of one would cost more on MariaDB. (The writes of a batch that was undone go alone at
@@ -247,7 +253,7 @@ impl Writes {
     /// handle) is dropped.
     pub(super) fn start(pool: Pool, backend: Backend, settings: &PoolSettings) -> Writes {
         let (requests, queue) = mpsc::unbounded_channel();
-        let writers = Arc::new(Semaphore::new((settings.size as usize / 8).max(1)));
+        let writers = Arc::new(Semaphore::new(settings.batch_writers.max(1) as usize));
         let patience = settings.patience();
         let sql = Arc::new(WriteSql::new(backend));
         let counts = Arc::new(Batched::default());
