@@ -3,8 +3,8 @@
 
 use crate::store::{parse_audit_state, parse_items, AuditEntry, StoreError};
 use plugin_api::Player;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyRow, AnyTypeInfoKind};
+use sqlx::{Column, Row};
 
 /// The record from the columns `name, head_img, gold, diamond, items` starting at `first`.
 pub(super) fn read_player(
@@ -48,15 +48,18 @@ pub(super) fn text(row: &AnyRow, index: usize) -> Result<String, StoreError> {
 
 /// A text column. sqlx 0.8's `Any` driver reports MariaDB's `TEXT` columns as binary
 /// (launchbadge/sqlx#3390, changed in 0.9), so bytes are accepted too, if they are UTF-8.
+/// The column's type says which to decode: trying text first and bytes after its error cost
+/// MariaDB's reads a formatted error message for each text column of each row.
 pub(super) fn optional_text(row: &AnyRow, index: usize) -> Result<Option<String>, StoreError> {
-    match row.try_get::<Option<String>, _>(index) {
-        Ok(text) => Ok(text),
-        Err(_) => match row.try_get::<Option<Vec<u8>>, _>(index).map_err(db_error)? {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("column {index} is not UTF-8: {e}"))),
-        },
+    let column = row.try_column(index).map_err(db_error)?;
+    if column.type_info().kind() != AnyTypeInfoKind::Blob {
+        return row.try_get::<Option<String>, _>(index).map_err(db_error);
+    }
+    match row.try_get::<Option<Vec<u8>>, _>(index).map_err(db_error)? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("column {index} is not UTF-8: {e}"))),
     }
 }
 
