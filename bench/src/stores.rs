@@ -146,6 +146,8 @@ pub struct StoresFigures {
     pub rounds: usize,
     /// `store.pool_size` as the hosts read it (`game-host config`), if it could be read.
     pub pool_size: Option<u32>,
+    /// `store.batch_readers` and `store.batch_writers`, read as `pool_size` is.
+    pub batches: Option<(u32, u32)>,
     pub setups: Vec<SetupFigures>,
 }
 
@@ -204,12 +206,15 @@ pub async fn run(
         }
         setups.push(SetupFigures { setup, outcome });
     }
+    let store_setting = |key: &str| -> Option<u32> {
+        process::host_setting(build, config_dir, "store", key).and_then(|n| n.parse().ok())
+    };
     Ok(StoresFigures {
         shape,
         players,
         rounds,
-        pool_size: process::host_setting(build, config_dir, "store", "pool_size")
-            .and_then(|size| size.parse().ok()),
+        pool_size: store_setting("pool_size"),
+        batches: store_setting("batch_readers").zip(store_setting("batch_writers")),
         setups,
     })
 }

@@ -13,6 +13,12 @@ pub(super) fn section(stores: &StoresFigures, cores: usize) -> Vec<Block> {
         .map_or("`store.pool_size`".to_owned(), |n| {
             format!("{n} (`store.pool_size`)")
         });
+    let batches = stores.batches.map_or(String::new(), |(readers, writers)| {
+        format!(
+            ", batches under way at once: {readers} of reads (`store.batch_readers`) and \
+             {writers} of writes (`store.batch_writers`)"
+        )
+    });
     let workers = crate::stores::NGINX_WORKERS;
     let mut table = Table::new(
         "llrrrrrrrr",
@@ -56,7 +62,7 @@ pub(super) fn section(stores: &StoresFigures, cores: usize) -> Vec<Block> {
             "One host on each store, then two hosts sharing one server database behind nginx \
              (the example `config/deploy/nginx/game-host.conf`, its upstream the two hosts, \
              {workers} workers). Each server setup has a scratch database of its own; \
-             connections per host: {pool}. \"CPU\" is every process's CPU (hosts, database \
+             connections per host: {pool}{batches}. \"CPU\" is every process's CPU (hosts, database \
              server, nginx, generator) per request."
         )),
         Block::Table(table),

@@ -186,6 +186,7 @@ fn sample() -> Report {
             players: 200,
             rounds: 2,
             pool_size: Some(16),
+            batches: Some((1, 1)),
             setups: vec![
                 SetupFigures {
                     setup: crate::stores::SETUPS[0],
@@ -406,6 +407,13 @@ fn every_section_renders_and_each_row_has_its_headers_cells() {
         "{markdown}"
     );
     assert!(markdown.contains("≥ 95% of prod met"), "{markdown}");
+    assert!(
+        markdown.contains(
+            "connections per host: 16 (`store.pool_size`), batches under way at once: 1 of \
+             reads (`store.batch_readers`) and 1 of writes (`store.batch_writers`)."
+        ),
+        "{markdown}"
+    );
     assert!(
         markdown.contains("| MariaDB, 1 host | **FAILED**: nginx \\| exited early |"),
         "{markdown}"

@@ -628,6 +628,25 @@ fn outcome(status: u16, body: &str, raw: String) -> Outcome {
 mod tests {
     use super::*;
 
+    /// The soak's host serves the demo modules ([`testkit::DEMO_MODULES`]): their prefixes,
+    /// read from their sources, are [`SERVED_PREFIXES`], so that a module added to the demo
+    /// cannot make an "unknown" command known.
+    #[test]
+    fn the_served_prefixes_are_the_demo_modules() {
+        let plugins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let mut prefixes: Vec<String> = testkit::DEMO_MODULES
+            .iter()
+            .map(|module| {
+                let source = plugins.join(module).join("src/lib.rs");
+                let text = std::fs::read_to_string(&source).unwrap();
+                let (_, after) = text.split_once("prefix: \"").expect("a prefix");
+                after[..2].to_owned()
+            })
+            .collect();
+        prefixes.sort();
+        assert_eq!(prefixes, SERVED_PREFIXES);
+    }
+
     #[test]
     fn unknown_commands_are_in_no_served_prefix() {
         let mut random = Random(0x51_0B0D_1E5E_ED01);

@@ -71,11 +71,33 @@ impl Config {
     /// Checks the whole, once every source is applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.check_values().map_err(ConfigError::Value)?;
+        // Keys checked against each other only here, once every layer is applied: a layer
+        // may raise `batch_readers` before a later one raises `pool_size`.
+        self.check_batches().map_err(ConfigError::Value)?;
         if let Some(listen) = self.admin.listen {
             if !listen.ip().is_loopback() && self.admin.token.is_none() {
                 return Err(ConfigError::Value(format!(
                     "admin.listen is {listen}, off loopback: set admin.token (or GAME_HOST_ADMIN_TOKEN), or listen on 127.0.0.1"
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Batches need a connection each: more of them at once than the pool has would only
+    /// wait for one.
+    fn check_batches(&self) -> Result<(), String> {
+        let store = &self.store;
+        for (key, batches) in [
+            ("store.batch_readers", store.batch_readers),
+            ("store.batch_writers", store.batch_writers),
+        ] {
+            if batches > store.pool_size {
+                return Err(format!(
+                    "{key} is {batches}: it must be from 1 to store.pool_size ({}); raise \
+                     store.pool_size or lower {key}",
+                    store.pool_size
+                ));
             }
         }
         Ok(())
@@ -257,16 +279,19 @@ impl Config {
             1,
             1 << 40,
         )?;
-        let pool_size = u64::from(self.store.pool_size);
-        range("store.pool_size", pool_size, 1, 1000)?;
-        // Batches need a connection each; more of them than the pool would only wait.
-        for (key, batches) in [
-            ("store.batch_readers", self.store.batch_readers),
-            ("store.batch_writers", self.store.batch_writers),
-        ] {
-            range(key, u64::from(batches), 1, pool_size)
-                .map_err(|e| format!("{e} (store.pool_size)"))?;
-        }
+        range("store.pool_size", u64::from(self.store.pool_size), 1, 1000)?;
+        range(
+            "store.batch_readers",
+            self.store.batch_readers.into(),
+            1,
+            1000,
+        )?;
+        range(
+            "store.batch_writers",
+            self.store.batch_writers.into(),
+            1,
+            1000,
+        )?;
         range(
             "store.connect_timeout_ms",
             self.store.connect_timeout_ms,

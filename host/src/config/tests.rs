@@ -91,7 +91,24 @@ fn batches_under_way_are_from_one_to_the_pool_size() {
         .unwrap()
         .pool_settings();
     assert_eq!((settings.batch_readers, settings.batch_writers), (4, 2));
-    for (key, value) in [("batch_readers", 5), ("batch_writers", 0)] {
+    // Layers apply one key at a time, the environment's in name order: the readers come
+    // before the pool that makes room for them, and are checked against it only at the end.
+    let env = [
+        ("GAME_HOST_STORE_POOL_SIZE", "64"),
+        ("GAME_HOST_STORE_BATCH_READERS", "32"),
+    ];
+    let settings = load_env(dir.path(), None, None, &env)
+        .unwrap()
+        .pool_settings();
+    assert_eq!((settings.size, settings.batch_readers), (64, 32));
+    for (key, value, allowed) in [
+        (
+            "batch_readers",
+            5,
+            "it must be from 1 to store.pool_size (4)",
+        ),
+        ("batch_writers", 0, "it must be from 1 to 1000"),
+    ] {
         let file = write(
             dir.path(),
             "x.toml",
@@ -99,9 +116,7 @@ fn batches_under_way_are_from_one_to_the_pool_size() {
         );
         let err = load(dir.path(), None, Some(&file)).unwrap_err().to_string();
         assert!(
-            err.contains(&format!(
-                "store.{key} is {value}: it must be from 1 to 4 (store.pool_size)"
-            )),
+            err.contains(&format!("store.{key} is {value}: {allowed}")),
             "{err}"
         );
     }

@@ -38,6 +38,7 @@ tests_on!(
     turns_read_at_once_each_get_their_own_player_module_and_session,
     reads_through_a_network_that_stops_answering_fail_in_time_and_recover,
     turns_written_at_once_each_apply_by_their_own_checks,
+    turns_written_at_once_in_two_batches_at_once_apply_by_their_own_checks,
     a_write_the_database_refuses_fails_alone_among_writes_at_once,
     writes_through_a_network_that_stops_answering_fail_in_time_and_recover,
     writes_at_once_commit_together_with_and_without_module_data,
@@ -895,13 +896,36 @@ fn check(n: usize) -> SessionCheck<'static> {
 /// version it read, its session), whatever the others of its batch do; every turn learns its
 /// own outcome, and what applied is each player's own record and module data.
 async fn turns_written_at_once_each_apply_by_their_own_checks(db: ScratchDb) {
+    let store = db.open().await;
+    written_at_once_each_by_their_own_checks(&db, store).await;
+}
+
+/// The same with two batches of reads and two of writes allowed at once
+/// (`store.batch_readers`, `store.batch_writers`; one of each by default), as a host with a
+/// database further away may set them.
+async fn turns_written_at_once_in_two_batches_at_once_apply_by_their_own_checks(db: ScratchDb) {
+    if !db.backend.is_shared() {
+        return; // the settings are a server store's
+    }
+    let url = host::store::url::DatabaseUrl::parse(&db.url, std::path::Path::new(".")).unwrap();
+    let settings = host::store::server::PoolSettings {
+        batch_readers: 2,
+        batch_writers: 2,
+        ..crate::databases::pool_settings()
+    };
+    let store = host::store::open(&url, &settings, Default::default())
+        .await
+        .unwrap();
+    written_at_once_each_by_their_own_checks(&db, store).await;
+}
+
+async fn written_at_once_each_by_their_own_checks(db: &ScratchDb, store: Arc<dyn Store>) {
     const PLAYERS: usize = 40;
     // p-5's record is changed by a grant after its turn read it; p-7's session ends then; p-9
     // has two turns over the same version.
     const GRANTED: usize = 5;
     const ENDED: usize = 7;
     const TWICE: usize = 9;
-    let store = db.open().await;
     players_with_sessions(&store, PLAYERS, PLAYERS / 2).await;
 
     let mut turns = turns_on(&store, PLAYERS).await;

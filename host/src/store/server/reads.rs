@@ -19,7 +19,7 @@
 //! cost the database less a read: with PostgreSQL on the host's two cores, `read` ran at 18.8k
 //! req/s with four readers, 21-23k with two, 22-25k with one (at 41, 28-34 and 19-26 µs of
 //! PostgreSQL's CPU a read); in alternating runs with one writer against two of each, one
-//! reader served 9-13% more `read` on PostgreSQL and MariaDB, at a third less of the
+//! reader served 8-13% more `read` on PostgreSQL and MariaDB, at a third less of the
 //! database's CPU a read. More readers keep statements under way while one is answered, for
 //! a database further away (a round trip of milliseconds) with cores to spare.
 //!
