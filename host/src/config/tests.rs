@@ -82,25 +82,24 @@ fn batches_under_way_are_from_one_to_the_pool_size() {
     let config = load(dir.path(), None, None).unwrap();
     let settings = config.pool_settings();
     assert_eq!((settings.batch_readers, settings.batch_writers), (1, 1));
-    let env = [
-        ("GAME_HOST_STORE_POOL_SIZE", "4"),
-        ("GAME_HOST_STORE_BATCH_READERS", "4"),
-        ("GAME_HOST_STORE_BATCH_WRITERS", "2"),
-    ];
-    let settings = load_env(dir.path(), None, None, &env)
-        .unwrap()
-        .pool_settings();
-    assert_eq!((settings.batch_readers, settings.batch_writers), (4, 2));
     // Layers apply one key at a time, the environment's in name order: the readers come
     // before the pool that makes room for them, and are checked against it only at the end.
-    let env = [
-        ("GAME_HOST_STORE_POOL_SIZE", "64"),
-        ("GAME_HOST_STORE_BATCH_READERS", "32"),
-    ];
-    let settings = load_env(dir.path(), None, None, &env)
-        .unwrap()
-        .pool_settings();
-    assert_eq!((settings.size, settings.batch_readers), (64, 32));
+    for (pool, readers, writers) in [("4", "4", "2"), ("64", "32", "1")] {
+        let env = [
+            ("GAME_HOST_STORE_POOL_SIZE", pool),
+            ("GAME_HOST_STORE_BATCH_READERS", readers),
+            ("GAME_HOST_STORE_BATCH_WRITERS", writers),
+        ];
+        let settings = load_env(dir.path(), None, None, &env)
+            .unwrap()
+            .pool_settings();
+        let read = [
+            settings.size,
+            settings.batch_readers,
+            settings.batch_writers,
+        ];
+        assert_eq!(read.map(|n| n.to_string()), [pool, readers, writers]);
+    }
     for (key, value, allowed) in [
         (
             "batch_readers",
