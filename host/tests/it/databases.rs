@@ -98,8 +98,20 @@ impl ScratchDb {
     }
 
     pub async fn try_open(&self) -> Result<Arc<dyn Store>, host::store::StoreError> {
+        self.try_open_with(&pool_settings()).await
+    }
+
+    /// [`ScratchDb::open`] with `settings` where the tests' [`pool_settings`] will not do.
+    pub async fn open_with(&self, settings: &PoolSettings) -> Arc<dyn Store> {
+        self.try_open_with(settings).await.unwrap()
+    }
+
+    async fn try_open_with(
+        &self,
+        settings: &PoolSettings,
+    ) -> Result<Arc<dyn Store>, host::store::StoreError> {
         let url = DatabaseUrl::parse(&self.url, self.dir.path()).unwrap();
-        host::store::open(&url, &pool_settings(), Default::default()).await
+        host::store::open(&url, settings, Default::default()).await
     }
 
     /// Runs `sql` directly on the database (not through a store).

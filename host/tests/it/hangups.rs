@@ -14,7 +14,7 @@
 use crate::databases::ScratchDb;
 use crate::harness::{Dirs, TestHost, DEMO_MODULES};
 use host::store::server::PoolSettings;
-use host::store::{AuditNote, DatabaseUrl, Grant, SessionCheck, Store};
+use host::store::{AuditNote, Grant, SessionCheck, Store};
 use plugin_api::{Player, STARTING_GOLD};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -49,14 +49,11 @@ const PATIENT: Duration = Duration::from_secs(300);
 
 /// A store on `db` as a host opens it, with [`PATIENT`] timeouts.
 async fn open_patient(db: &ScratchDb) -> Arc<dyn Store> {
-    let url = DatabaseUrl::parse(&db.url, std::path::Path::new(".")).unwrap();
     let settings = PoolSettings {
         statement_timeout: PATIENT,
         ..crate::databases::pool_settings()
     };
-    host::store::open(&url, &settings, Default::default())
-        .await
-        .unwrap()
+    db.open_with(&settings).await
 }
 
 fn player_id(i: usize) -> String {

@@ -907,15 +907,12 @@ async fn turns_written_at_once_in_two_batches_at_once_apply_by_their_own_checks(
     if !db.backend.is_shared() {
         return; // the settings are a server store's
     }
-    let url = host::store::url::DatabaseUrl::parse(&db.url, std::path::Path::new(".")).unwrap();
     let settings = host::store::server::PoolSettings {
         batch_readers: 2,
         batch_writers: 2,
         ..crate::databases::pool_settings()
     };
-    let store = host::store::open(&url, &settings, Default::default())
-        .await
-        .unwrap();
+    let store = db.open_with(&settings).await;
     written_at_once_each_by_their_own_checks(&db, store).await;
 }
 
@@ -1227,14 +1224,11 @@ async fn turns_unbatched_read_and_write_each_on_its_own(db: ScratchDb) {
     if !db.backend.is_shared() {
         return; // the setting is a server store's
     }
-    let url = host::store::url::DatabaseUrl::parse(&db.url, std::path::Path::new(".")).unwrap();
     let settings = host::store::server::PoolSettings {
         batch_turns: false,
         ..crate::databases::pool_settings()
     };
-    let store = host::store::open(&url, &settings, Default::default())
-        .await
-        .unwrap();
+    let store = db.open_with(&settings).await;
     assert!(store.warnings().is_empty(), "{:?}", store.warnings());
     players_with_sessions(&store, PLAYERS, PLAYERS / 2).await;
     let mut reads = tokio::task::JoinSet::new();
