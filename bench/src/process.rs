@@ -184,6 +184,15 @@ pub fn build_dir() -> anyhow::Result<PathBuf> {
 /// environment applied, the value of `key` in `[section]` as TOML writes it (a string keeps
 /// its quotes). `None` if it cannot be read.
 pub fn host_setting(build: &Path, config_dir: &Path, section: &str, key: &str) -> Option<String> {
+    host_section(build, config_dir, section)?.remove(key)
+}
+
+/// Every setting of `[section]` as [`host_setting`] reads one, from one `game-host config`.
+pub fn host_section(
+    build: &Path,
+    config_dir: &Path,
+    section: &str,
+) -> Option<BTreeMap<String, String>> {
     let output = Command::new(build.join("game-host"))
         .args(["config", "--profile", "prod", "--config-dir"])
         .arg(config_dir)
@@ -193,16 +202,15 @@ pub fn host_setting(build: &Path, config_dir: &Path, section: &str, key: &str) -
     let text = String::from_utf8_lossy(&output.stdout);
     let header = format!("[{section}]");
     let mut in_section = false;
+    let mut settings = BTreeMap::new();
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_section = line == header;
         } else if let Some((name, value)) = line.split_once('=').filter(|_| in_section) {
-            if name.trim() == key {
-                return Some(value.trim().to_owned());
-            }
+            settings.insert(name.trim().to_owned(), value.trim().to_owned());
         }
     }
-    None
+    Some(settings)
 }
 
 /// `VmRSS` of a `/proc/<pid>/status` file, in KiB.

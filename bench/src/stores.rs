@@ -206,9 +206,8 @@ pub async fn run(
         }
         setups.push(SetupFigures { setup, outcome });
     }
-    let store_setting = |key: &str| -> Option<u32> {
-        process::host_setting(build, config_dir, "store", key).and_then(|n| n.parse().ok())
-    };
+    let store = process::host_section(build, config_dir, "store");
+    let store_setting = |key: &str| -> Option<u32> { store.as_ref()?.get(key)?.parse().ok() };
     Ok(StoresFigures {
         shape,
         players,
