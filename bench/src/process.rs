@@ -228,7 +228,7 @@ pub fn rss_kib(status_file: &str) -> anyhow::Result<u64> {
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds (user and system) that each group of process `pid`'s threads has used so far.
-/// Threads are grouped by name with a trailing `-N` cut, so that the eight `module-worker-N`
+/// Threads are grouped by name with a trailing `-N` cut, so that the `module-worker-N` threads
 /// count as one. Threads that ended meanwhile are not counted; the servers' threads live for
 /// the whole run.
 pub fn cpu_seconds_by_thread(pid: u32) -> BTreeMap<String, f64> {

@@ -157,7 +157,7 @@ impl Config {
             1,
             3600,
         )?;
-        range("plugins.workers", plugins.workers as u64, 1, 1024)?;
+        range("plugins.workers", plugins.workers as u64, 0, 1024)?;
         range("push.poll_ms", self.push.poll_ms, 10, 60_000)?;
         range(
             "push.retention_secs",

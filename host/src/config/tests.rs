@@ -71,9 +71,29 @@ fn unknown_profile_is_refused() {
 #[test]
 fn bad_values_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "x.toml", "[plugins]\nworkers = 0\n");
+    let file = write(dir.path(), "x.toml", "[plugins]\nworkers = 5000\n");
     let err = load(dir.path(), None, Some(&file)).unwrap_err().to_string();
     assert!(err.contains("plugins.workers"), "{err}");
+}
+
+#[test]
+fn module_threads_are_one_per_core_unless_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(dir.path(), None, None).unwrap();
+    assert_eq!(config.plugins.workers, 0, "the default is one per core");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        config.plugins.worker_threads(),
+        cores.max(crate::config::MIN_WORKERS)
+    );
+    let set = load_env(
+        dir.path(),
+        None,
+        None,
+        &[("GAME_HOST_PLUGINS_WORKERS", "3")],
+    )
+    .unwrap();
+    assert_eq!(set.plugins.worker_threads(), 3, "a number set is kept");
 }
 
 #[test]
@@ -245,12 +265,12 @@ fn a_bad_environment_value_names_the_variable_and_the_type() {
         dir.path(),
         None,
         None,
-        &[("GAME_HOST_PLUGINS_WORKERS", "0")],
+        &[("GAME_HOST_PLUGINS_WORKERS", "1025")],
     )
     .unwrap_err()
     .to_string();
     assert!(err.contains("GAME_HOST_PLUGINS_WORKERS"), "{err}");
-    assert!(err.contains("from 1 to 1024"), "{err}");
+    assert!(err.contains("from 0 to 1024"), "{err}");
 
     let err = load_env(dir.path(), None, None, &[("GAME_HOST_LOG_STDERR", "loud")])
         .unwrap_err()
