@@ -157,7 +157,13 @@ impl Config {
             1,
             3600,
         )?;
-        range("plugins.workers", plugins.workers as u64, 0, 1024)?;
+        if plugins.workers > 1024 {
+            return Err(format!(
+                "plugins.workers is {}: it must be 0 (one thread per core, at least {}) or from 1 to 1024",
+                plugins.workers,
+                super::MIN_WORKERS
+            ));
+        }
         range("push.poll_ms", self.push.poll_ms, 10, 60_000)?;
         range(
             "push.retention_secs",

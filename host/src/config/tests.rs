@@ -81,19 +81,21 @@ fn module_threads_are_one_per_core_unless_set() {
     let dir = tempfile::tempdir().unwrap();
     let config = load(dir.path(), None, None).unwrap();
     assert_eq!(config.plugins.workers, 0, "the default is one per core");
+    let per_core = config.plugins.worker_threads();
+    assert!(per_core >= crate::config::MIN_WORKERS, "{per_core}");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    assert_eq!(
-        config.plugins.worker_threads(),
-        cores.max(crate::config::MIN_WORKERS)
-    );
-    let set = load_env(
-        dir.path(),
-        None,
-        None,
-        &[("GAME_HOST_PLUGINS_WORKERS", "3")],
-    )
-    .unwrap();
-    assert_eq!(set.plugins.worker_threads(), 3, "a number set is kept");
+    assert!(per_core >= cores, "{per_core} threads for {cores} cores");
+    // 0 set explicitly is the default; a number set is kept, even below one per core.
+    for (set, threads) in [("0", per_core), ("1", 1), ("3", 3)] {
+        let config = load_env(
+            dir.path(),
+            None,
+            None,
+            &[("GAME_HOST_PLUGINS_WORKERS", set)],
+        )
+        .unwrap_or_else(|e| panic!("workers = {set}: {e}"));
+        assert_eq!(config.plugins.worker_threads(), threads, "workers = {set}");
+    }
 }
 
 #[test]
@@ -270,7 +272,10 @@ fn a_bad_environment_value_names_the_variable_and_the_type() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("GAME_HOST_PLUGINS_WORKERS"), "{err}");
-    assert!(err.contains("from 0 to 1024"), "{err}");
+    assert!(
+        err.contains("0 (one thread per core, at least 2) or from 1 to 1024"),
+        "{err}"
+    );
 
     let err = load_env(dir.path(), None, None, &[("GAME_HOST_LOG_STDERR", "loud")])
         .unwrap_err()

@@ -43,7 +43,7 @@ struct Pool {
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// Kept to start spare threads on the same queue.
     queue: Receiver<Job>,
-    /// The configured number of threads.
+    /// The number of threads started (`PluginsConfig::worker_threads`); spares come on top.
     threads: usize,
     /// Jobs past their deadline that have not returned, over all callers.
     stuck: AtomicUsize,
