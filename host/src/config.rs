@@ -442,10 +442,10 @@ impl PluginsConfig {
     /// threads beyond the cores add no throughput, only switching. An idle worker spins and
     /// yields before it sleeps (crossbeam-channel's receive), so each extra one takes CPU from
     /// the reactor and from the other processes of the machine. On a 2-core machine, 2
-    /// threads against 8 under wrk's `read`, alternating runs: p99 4.6–4.8 ms against 5.3–5.8,
-    /// and less CPU a request. A hung call holds its thread either way;
-    /// under load, calls to a hung module take every thread within its first deadline
-    /// whatever their number, and spares take their place from then on.
+    /// threads against 8 under wrk's `read`, alternating runs: p99 4.6–4.8 ms against
+    /// 5.3–5.8, and less CPU a request. A hung call holds its thread either way; under load,
+    /// calls to a hung module take every thread within its first deadline whatever their
+    /// number, and spares take their place from then on.
     pub fn worker_threads(&self) -> usize {
         if self.workers > 0 {
             return self.workers;

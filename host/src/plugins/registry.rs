@@ -139,7 +139,8 @@ impl Registry {
         )?;
         let threads = config.plugins.worker_threads();
         let executor = Arc::new(Executor::start(threads)?);
-        slog::info!(log, "module threads started"; "threads" => threads, "plugins.workers" => config.plugins.workers);
+        slog::info!(log, "module threads started";
+            "threads" => threads, "plugins.workers" => config.plugins.workers);
         let plugins_dir = config.paths.plugins_dir.clone();
         let retirement = Arc::new(Retirement::new(config.drain_deadline()));
         let data_checks = DataChecks::new(
